@@ -1,0 +1,230 @@
+"""The ``cert`` command: init, ingest, detect, serve, worker, demo, users, rules, export."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cert.config import Settings, load_settings
+from cert.errors import VigieError
+from cert.platform import Platform
+
+log = logging.getLogger("cert")
+
+
+def _platform(args: argparse.Namespace) -> Platform:
+    settings = load_settings(args.config)
+    if args.data_dir:
+        from dataclasses import replace
+
+        settings = replace(settings, data_dir=Path(args.data_dir))
+    return Platform(settings)
+
+
+def cmd_init(p: Platform, args: argparse.Namespace) -> int:
+    p.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    p.db.upgrade()
+    print(f"Database ready ({p.settings.mode} mode): {p.settings.redacted()['database_url'] or 'embedded SQLite'}")
+    import os
+
+    admin_pw = os.environ.get("CERT_ADMIN_PASSWORD")
+    if admin_pw:
+        from sqlalchemy import select
+
+        from cert.models import User
+        from cert.users import create_user
+
+        with p.db.session() as s:
+            if s.scalar(select(User).where(User.username == "admin")) is None:
+                create_user(s, "admin", admin_pw, "admin")
+                print("Created user admin (password from CERT_ADMIN_PASSWORD)")
+    return 0
+
+
+def cmd_ingest(p: Platform, args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from cert.detection import build_detectors, detect_batch
+    from cert.ingestion import Ingestor, read_lines
+
+    fields = dict(kv.split("=", 1) for kv in args.field or [])
+    on_batch = None
+    if args.detect:
+        from cert import alerts
+
+        engines = build_detectors(p.settings)
+
+        def on_batch(events: list[Any]) -> None:
+            hits = detect_batch(p, engines, events)
+            with p.db.session() as s:
+                alerts.upsert_hits(s, hits, p.settings.alert_suppression_minutes)
+
+    ingestor = Ingestor(p, args.parser, static_fields=fields, on_batch=on_batch)
+    status = 0
+    for path in args.paths:
+        size = Path(path).stat().st_size if path != "-" else None
+        with Progress(TextColumn("{task.description}"), BarColumn(), TransferSpeedColumn(),
+                      TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task(Path(path).name, total=size)
+            summary = ingestor.ingest(read_lines(path), source=path, progress=lambda n: bar.advance(task, n))
+        print(f"{path}: {summary.read} lines read, {summary.ingested} events ingested, "
+              f"{summary.duplicates} already stored, {summary.skipped} skipped, {summary.dead_lettered} dead-lettered")
+        for reason, n in summary.dead_letters.most_common():
+            print(f"  dead letter x{n}: {reason}")
+        status = status or (1 if summary.dead_lettered and args.strict else 0)
+    return status
+
+
+def cmd_detect(p: Platform, args: argparse.Namespace) -> int:
+    from cert.detection import run_detection
+
+    while True:
+        r = run_detection(p)
+        print(f"Detection over {r.events} events: {r.hits} hits, {r.alerts_new} new alerts, "
+              f"{r.alerts_updated} updated")
+        if not args.every:
+            return 0
+        time.sleep(args.every)
+
+
+def cmd_serve(p: Platform, args: argparse.Namespace) -> int:
+    create_app = _web_factory(p.settings)
+    app = create_app(p.settings)
+    print(f"Vigie console: http://{args.host}:{args.port}/", flush=True)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    return 0
+
+
+def _web_factory(settings: Settings) -> Any:
+    module, _, attr = settings.web_app.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def cmd_worker(p: Platform, args: argparse.Namespace) -> int:
+    from cert.jobs import run_worker
+
+    run_worker(p.settings, burst=args.burst)
+    return 0
+
+
+def cmd_users(p: Platform, args: argparse.Namespace) -> int:
+    import getpass
+
+    from cert.users import create_user
+
+    password = args.password or getpass.getpass(f"Password for {args.username}: ")
+    with p.db.session() as s:
+        create_user(s, args.username, password, args.role)
+    print(f"Created {args.role} {args.username}")
+    return 0
+
+
+def cmd_rules(p: Platform, args: argparse.Namespace) -> int:
+    from cert.detection import build_detectors
+
+    for engine in build_detectors(p.settings):
+        info = engine.summary()
+        rejected = info.pop("rejected", [])
+        print(f"{engine.name}: " + ", ".join(f"{k} {v}" for k, v in info.items()) + f", rejected {len(rejected)}")
+        for source, title, reason in rejected:
+            print(f"  rejected {source} {title!r}: {reason}")
+    return 0
+
+
+def cmd_export(p: Platform, args: argparse.Namespace) -> int:
+    from cert.cases import get_case
+    from cert.sharing.misp_feed import export_case
+
+    with p.db.session() as s:
+        result = export_case(s, get_case(s, args.case), p.settings, "cli", Path(args.feed) if args.feed else None)
+    print(f"MISP event {result.event_uuid}: {result.exported} indicators ({result.withheld} withheld) -> {result.path}")
+    return 0
+
+
+def cmd_demo(p: Platform, args: argparse.Namespace) -> int:
+    from cert.demo import ensure_demo_users, ingest_scenario
+    from cert.detection import run_detection
+
+    cmd_init(p, args)
+    creds = ensure_demo_users(p)
+    for src, summary in ingest_scenario(p):
+        print(f"Ingested {src.path.name}: {summary.ingested} new events, {summary.duplicates} already stored, "
+              f"{summary.dead_lettered} dead-lettered")
+    r = run_detection(p)
+    print(f"Detection: {r.events} events examined, {r.alerts_new} new alerts")
+    print()
+    print("Demo accounts (also in " + str(p.settings.data_dir / "demo-credentials.txt") + "):")
+    for user, pw in creds.items():
+        print(f"  {user:12s} {pw}")
+    if args.no_serve:
+        return 0
+    return cmd_serve(p, args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="cert", description="Vigie: security operations for national CERTs")
+    ap.add_argument("--config", help="TOML configuration file (default: $CERT_CONFIG)")
+    ap.add_argument("--data-dir", help="data directory (default: $CERT_DATA_DIR or ./var)")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", help="create the data directory and migrate the database").set_defaults(func=cmd_init)
+
+    ing = sub.add_parser("ingest", help="ingest log files (or - for stdin)")
+    ing.add_argument("--parser", required=True, help="parser name, e.g. linux.auth, web.access")
+    ing.add_argument("--field", action="append", metavar="ECS.FIELD=VALUE", help="set a field on every event")
+    ing.add_argument("--detect", action="store_true", help="run the detectors on each batch (streaming)")
+    ing.add_argument("--strict", action="store_true", help="exit 1 when any line was dead-lettered")
+    ing.add_argument("paths", nargs="+")
+    ing.set_defaults(func=cmd_ingest)
+
+    det = sub.add_parser("detect", help="run the detectors over newly ingested events")
+    det.add_argument("--every", type=int, default=0, help="repeat every N seconds")
+    det.set_defaults(func=cmd_detect)
+
+    for name, helptext in (("serve", "serve the console"), ("demo", "set up the demo and serve the console")):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("--host", default="127.0.0.1")
+        sp.add_argument("--port", type=int, default=8080)
+        if name == "demo":
+            sp.add_argument("--no-serve", action="store_true", help="set up only")
+        sp.set_defaults(func=cmd_serve if name == "serve" else cmd_demo)
+
+    wk = sub.add_parser("worker", help="run an rq worker for playbook jobs")
+    wk.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    wk.set_defaults(func=cmd_worker)
+
+    us = sub.add_parser("useradd", help="create a user")
+    us.add_argument("username")
+    us.add_argument("--role", choices=("analyst", "responder", "admin"), default="analyst")
+    us.add_argument("--password", help="(prompted when absent)")
+    us.set_defaults(func=cmd_users)
+
+    sub.add_parser("rules", help="report the loaded and rejected rules").set_defaults(func=cmd_rules)
+
+    ex = sub.add_parser("export", help="export a case to the MISP feed")
+    ex.add_argument("case", type=int)
+    ex.add_argument("--feed", help="feed directory (default: DATA_DIR/misp-feed)")
+    ex.set_defaults(func=cmd_export)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        return int(args.func(_platform(args), args))
+    except VigieError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

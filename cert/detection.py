@@ -1,0 +1,160 @@
+"""The detector contract, the hit every detector produces, and the detection run.
+
+A detector plug-in subclasses ``Detector``, sets ``name`` and registers with
+``@detectors.register``. ``run_detection`` feeds it the events ingested since the last run
+and turns its hits into alerts (with suppression, see :mod:`cert.alerts`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy import select
+
+from cert import alerts
+from cert.config import Settings
+from cert.ecs import Event, get, parse_ts
+from cert.models import DetectionRun
+from cert.registry import Registry
+from cert.stores import EventQuery
+
+if TYPE_CHECKING:
+    from cert.platform import Platform
+
+SEVERITIES = ("informational", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One detection: a rule matched one event, or a correlation matched a group of events."""
+
+    rule_id: str
+    title: str
+    severity: str
+    detector: str
+    event_ids: tuple[str, ...]
+    first_seen: datetime
+    last_seen: datetime
+    group_key: str = ""
+    attack: tuple[str, ...] = ()
+    entities: dict[str, Any] = field(default_factory=dict)
+    organization: str | None = None
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"hit of rule {self.rule_id}: unknown severity {self.severity!r}")
+        if not self.event_ids:
+            raise ValueError(f"hit of rule {self.rule_id}: no evidence event")
+
+
+ENTITY_FIELDS = ("source.ip", "destination.ip", "user.name", "host.name", "url.original", "url.domain")
+
+
+def hit_for_events(
+    events: Sequence[Event],
+    *,
+    rule_id: str,
+    title: str,
+    severity: str,
+    detector: str,
+    group_key: str = "",
+    attack: Sequence[str] = (),
+) -> Hit:
+    """A hit whose entities, organisation and time span are taken from its evidence events."""
+    times = [parse_ts(str(get(e, "@timestamp"))) for e in events]
+    entities: dict[str, Any] = {}
+    for f in ENTITY_FIELDS:
+        for e in events:
+            v = get(e, f)
+            if v not in (None, ""):
+                entities[f] = v
+                break
+    org = next((get(e, "organization.name") for e in events if get(e, "organization.name")), None)
+    return Hit(
+        rule_id=rule_id,
+        title=title,
+        severity=severity,
+        detector=detector,
+        event_ids=tuple(str(get(e, "event.id")) for e in events),
+        first_seen=min(times),
+        last_seen=max(times),
+        group_key=group_key,
+        attack=tuple(attack),
+        entities=entities,
+        organization=org,
+        count=len(events),
+    )
+
+
+class Detector(ABC):
+    name: ClassVar[str]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def detect(self, events: Sequence[Event]) -> list[Hit]:
+        """Hits for a batch of events, oldest first. May keep state across batches."""
+
+    def summary(self) -> dict[str, Any]:
+        """What the detector has loaded, for ``cert rules`` and the console."""
+        return {}
+
+
+detectors: Registry[Detector] = Registry("detector")
+
+
+@dataclass
+class DetectionSummary:
+    events: int
+    hits: int
+    alerts_new: int
+    alerts_updated: int
+    window_start: datetime | None
+    window_end: datetime
+
+
+def build_detectors(settings: Settings) -> list[Detector]:
+    return [cls(settings) for cls in detectors]
+
+
+def detect_batch(platform: Platform, engines: Sequence[Detector], events: Sequence[Event]) -> list[Hit]:
+    hits: list[Hit] = []
+    for engine in engines:
+        hits.extend(engine.detect(events))
+    return hits
+
+
+def run_detection(platform: Platform, batch_size: int = 5000) -> DetectionSummary:
+    """Run every detector over the events ingested since the previous run; record the run."""
+    now = datetime.now(UTC)
+    with platform.db.session() as s:
+        last = s.scalar(
+            select(DetectionRun).where(DetectionRun.status == "done").order_by(DetectionRun.id.desc()).limit(1)
+        )
+        start = last.window_end if last else None
+        run = DetectionRun(window_start=start, window_end=now)
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    platform.events.refresh()
+    engines = build_detectors(platform.settings)
+    events = platform.events.search(
+        EventQuery(ingested_after=start, ingested_until=now, limit=10_000_000, oldest_first=True)
+    )
+    events.sort(key=lambda e: (str(get(e, "@timestamp")), str(get(e, "event.id"))))
+    hits: list[Hit] = []
+    for i in range(0, len(events), batch_size):
+        hits.extend(detect_batch(platform, engines, events[i : i + batch_size]))
+    with platform.db.session() as s:
+        new, updated = alerts.upsert_hits(s, hits, platform.settings.alert_suppression_minutes)
+        run = s.get_one(DetectionRun, run_id)
+        run.events, run.hits, run.alerts_new = len(events), len(hits), new
+        run.finished_at = datetime.now(UTC)
+        run.status = "done"
+    return DetectionSummary(len(events), len(hits), new, updated, start, now)

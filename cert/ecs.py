@@ -1,0 +1,97 @@
+"""Helpers for events in the Elastic Common Schema (ECS): nested dicts with dotted field names."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+Event = dict[str, Any]
+
+MISSING = object()
+
+
+def get(event: Event, path: str, default: Any = None) -> Any:
+    """Value at a dotted ECS path (``source.ip``); also accepts flat dotted keys."""
+    if path in event:
+        return event[path]
+    cur: Any = event
+    for part in path.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        else:
+            return default
+    return cur
+
+
+def put(event: Event, path: str, value: Any) -> None:
+    """Set a dotted path, creating the intermediate objects."""
+    parts = path.split(".")
+    cur = event
+    for part in parts[:-1]:
+        nxt = cur.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            cur[part] = nxt
+        cur = nxt
+    cur[parts[-1]] = value
+
+
+def add_related(event: Event, kind: str, *values: Any) -> None:
+    """Append to ``related.ip`` / ``related.user`` / ``related.hosts`` without duplicates."""
+    vals = [str(v) for v in values if v not in (None, "", "-")]
+    if not vals:
+        return
+    related = event.setdefault("related", {})
+    bucket: list[str] = related.setdefault(kind, [])
+    for v in vals:
+        if v not in bucket:
+            bucket.append(v)
+
+
+def flatten(event: Event, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted path, leaf value) pairs; lists are leaves."""
+    for key, value in event.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from flatten(value, path + ".")
+        else:
+            yield path, value
+
+
+def event_id(dataset: str, original: str | bytes, source: str = "") -> str:
+    """Deterministic id: the same raw line from the same source always gets the same id,
+    so a replay never duplicates."""
+    raw = original.encode("utf-8", "surrogateescape") if isinstance(original, str) else original
+    h = hashlib.blake2b(digest_size=16)
+    h.update(dataset.encode())
+    h.update(b"\x00")
+    h.update(source.encode())
+    h.update(b"\x00")
+    h.update(raw)
+    return h.hexdigest()
+
+
+def now_iso() -> str:
+    return format_ts(datetime.now(UTC))
+
+
+def format_ts(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_ts(text: str) -> datetime:
+    """Parse an ISO 8601 timestamp as written in ``@timestamp``."""
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def ips(events: Iterable[Event]) -> list[str]:
+    seen: dict[str, None] = {}
+    for ev in events:
+        for ip in get(ev, "related.ip", []) or []:
+            seen.setdefault(ip, None)
+    return list(seen)

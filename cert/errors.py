@@ -1,0 +1,25 @@
+"""Typed exceptions of the Vigie core. Routes and the CLI turn them into 4xx answers / messages."""
+
+
+class VigieError(Exception):
+    """Base class of every error Vigie raises on purpose."""
+
+
+class ConfigError(VigieError):
+    """The configuration is invalid; the message names the setting."""
+
+
+class NotFound(VigieError):
+    """A requested object does not exist."""
+
+
+class InvalidInput(VigieError):
+    """Input from a user, a file or an API call is invalid; the message says why and where."""
+
+
+class Forbidden(VigieError):
+    """The action is not allowed for this user, or by the data's TLP."""
+
+
+class StoreUnavailable(VigieError):
+    """The event store cannot be reached."""

@@ -1,0 +1,1 @@
+"""Sharing with partner CERTs. TLP is enforced on everything that leaves."""

@@ -1,0 +1,142 @@
+"""Export a case's indicators as a MISP event, written to a MISP feed directory.
+
+The feed layout is MISP's own: ``manifest.json``, one ``<uuid>.json`` per event and
+``hashes.csv``; it works over HTTP or on a USB key between networks that are not linked.
+TLP is enforced: TLP:RED never leaves, nothing above the feed's ceiling is exported, and the
+event carries its TLP tag (and each attribute its own). Re-exporting a case updates the same
+event (same uuid, newer timestamp) instead of creating another.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pymisp import MISPEvent, MISPOrganisation
+from sqlalchemy.orm import Session
+
+from cert import audit
+from cert.cases import add_timeline
+from cert.config import Settings
+from cert.errors import Forbidden, InvalidInput
+from cert.models import Case
+from cert.tlp import PAP, TLP
+
+ATTRIBUTE_TYPES: dict[str, tuple[str, str]] = {
+    "ip": ("ip-src", "Network activity"),
+    "domain": ("domain", "Network activity"),
+    "url": ("url", "Network activity"),
+    "user-agent": ("user-agent", "Network activity"),
+    "email": ("email-src", "Payload delivery"),
+    "md5": ("md5", "Payload delivery"),
+    "sha1": ("sha1", "Payload delivery"),
+    "sha256": ("sha256", "Payload delivery"),
+}
+THREAT_LEVEL = {"critical": 1, "high": 1, "medium": 2, "low": 3, "informational": 4}
+DISTRIBUTION = {TLP.CLEAR: 3, TLP.GREEN: 1, TLP.AMBER: 0, TLP.AMBER_STRICT: 0}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    event_uuid: str
+    path: Path
+    exported: int
+    withheld: int
+    updated: bool
+
+
+def build_event(case: Case, settings: Settings, ceiling: TLP) -> tuple[MISPEvent, int]:
+    """The MISP event for a case, holding only what the ceiling allows. Returns (event, withheld)."""
+    case_tlp = TLP.parse(case.tlp)
+    if case_tlp is TLP.RED:
+        raise Forbidden("case is TLP:RED: RED never leaves in an automated share")
+    if not ceiling.allows(case_tlp):
+        raise Forbidden(f"case is {case_tlp.label}, above this feed's ceiling {ceiling.label}")
+    event = MISPEvent()
+    event.uuid = case.misp_uuid or str(uuid.uuid4())
+    event.info = case.title
+    event.date = case.created_at.date()
+    event.threat_level_id = THREAT_LEVEL.get(case.severity, 2)
+    event.analysis = 2 if case.status == "closed" else 1
+    event.distribution = DISTRIBUTION[case_tlp]
+    event.timestamp = datetime.now(UTC)
+    org = MISPOrganisation()
+    org.name = settings.org_name
+    org.uuid = settings.org_uuid
+    event.Orgc = org
+    event.add_tag(case_tlp.machine_tag)
+    event.add_tag(f"PAP:{PAP.parse(case.pap).name}")
+    if case.rsit_class and ":" in case.rsit_class:
+        klass, kind = case.rsit_class.split(":", 1)
+        event.add_tag(f'rsit:{klass}="{kind}"')
+    withheld = 0
+    for obs in case.observables:
+        mapping = ATTRIBUTE_TYPES.get(obs.type)
+        obs_tlp = TLP.parse(obs.tlp)
+        if mapping is None or not obs.ioc:
+            continue
+        if obs_tlp is TLP.RED or not ceiling.allows(obs_tlp):
+            withheld += 1
+            continue
+        attr_type, category = mapping
+        attr = event.add_attribute(attr_type, obs.value, category=category, to_ids=True, comment=obs.comment)
+        attr.uuid = str(uuid.uuid5(uuid.UUID(event.uuid), f"{obs.type}:{obs.value}"))
+        attr.add_tag(obs_tlp.machine_tag)
+    return event, withheld
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_feed(event: MISPEvent, feed_dir: Path) -> Path:
+    """Write or update one event in a MISP feed directory."""
+    feed_dir.mkdir(parents=True, exist_ok=True)
+    feed = event.to_feed(with_meta=True)
+    hashes: list[str] = feed["Event"].pop("_hashes", []) if "Event" in feed else feed.pop("_hashes", [])
+    manifest_part: dict[str, Any] = feed["Event"].pop("_manifest", {}) if "Event" in feed else feed.pop("_manifest")
+    event_path = feed_dir / f"{event.uuid}.json"
+    _atomic_write(event_path, json.dumps(feed, indent=1, ensure_ascii=False).encode())
+
+    manifest_path = feed_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest.update(manifest_part)
+    _atomic_write(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=False).encode())
+
+    hashes_path = feed_dir / "hashes.csv"
+    rows: list[list[str]] = []
+    if hashes_path.exists():
+        rows = [r for r in csv.reader(io.StringIO(hashes_path.read_text())) if r and r[1] != event.uuid]
+    rows.extend([h, str(event.uuid)] for h in hashes)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    _atomic_write(hashes_path, out.getvalue().encode())
+    return event_path
+
+
+def export_case(s: Session, case: Case, settings: Settings, actor: str, feed_dir: Path | None = None) -> ExportResult:
+    """Export a case to the configured MISP feed; record it on the timeline and in the audit."""
+    ceiling = settings.share_tlp_ceiling
+    event, withheld = build_event(case, settings, ceiling)
+    if not event.attributes:
+        raise InvalidInput("the case has no indicator that may be shared (mark observables as IOC, check their TLP)")
+    updated = case.misp_uuid is not None
+    case.misp_uuid = str(event.uuid)
+    path = write_feed(event, feed_dir or settings.feed_dir)
+    n = len(event.attributes)
+    add_timeline(
+        s, case, actor, "export",
+        f"{'Updated' if updated else 'Exported'} MISP event {event.uuid} ({n} indicator(s), {withheld} withheld by TLP)",
+        {"event_uuid": str(event.uuid), "file": path.name, "tlp": case.tlp},
+    )
+    audit.record(s, actor, "case.export.misp", "case", case.id, event_uuid=str(event.uuid), indicators=n)
+    return ExportResult(str(event.uuid), path, n, withheld, updated)

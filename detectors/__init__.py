@@ -1,0 +1,4 @@
+"""Detector plug-ins: one module per engine, each registering itself in ``cert.detection.detectors``.
+
+Modules whose name starts with ``_`` are helpers, not plug-ins.
+"""

@@ -1,0 +1,1 @@
+"""Ingest: parsers (and, later, transports) that turn raw logs and flows into ECS events."""
