@@ -156,21 +156,38 @@ public final class EsNode {
             }
         }, "vigie-es-shutdown"));
 
-        node.start();
-
-        final HttpServerTransport http = node.injector().getInstance(HttpServerTransport.class);
-        final int boundPort = http.boundAddress().publishAddress().getPort();
-
-        final ClusterHealthResponse health = node.client().admin().cluster()
-            .prepareHealth(TimeValue.timeValueSeconds(60))
-            .setWaitForYellowStatus()
-            .setTimeout(TimeValue.timeValueSeconds(60))
-            .get();
-        if (health.getStatus() == ClusterHealthStatus.RED) {
-            System.err.println("cluster health is RED after start: " + health);
+        // Die with the launching process (pytest, CI step) even if it is SIGKILLed.
+        final String parentPid = System.getProperty("vigie.es.parentPid");
+        if (parentPid != null && parentPid.isBlank() == false) {
+            ProcessHandle.of(Long.parseLong(parentPid.trim())).ifPresentOrElse(
+                parent -> parent.onExit().thenRun(() -> {
+                    System.out.println("VIGIE-ES parent process " + parentPid + " exited, shutting down");
+                    System.exit(0);
+                }),
+                () -> System.exit(0));
         }
-        System.out.println("VIGIE-ES-READY " + boundPort);
-        System.out.flush();
+
+        try {
+            node.start();
+
+            final HttpServerTransport http = node.injector().getInstance(HttpServerTransport.class);
+            final int boundPort = http.boundAddress().publishAddress().getPort();
+
+            final ClusterHealthResponse health = node.client().admin().cluster()
+                .prepareHealth(TimeValue.timeValueSeconds(60))
+                .setWaitForYellowStatus()
+                .setTimeout(TimeValue.timeValueSeconds(60))
+                .get();
+            if (health.getStatus() == ClusterHealthStatus.RED) {
+                System.err.println("cluster health is RED after start: " + health);
+            }
+            System.out.println("VIGIE-ES-READY " + boundPort);
+            System.out.flush();
+        } catch (Throwable t) {
+            System.err.println("VIGIE-ES-FAILED " + t);
+            t.printStackTrace();
+            System.exit(1); // shutdown hook closes whatever was started
+        }
 
         closed.await();
     }

@@ -1,0 +1,77 @@
+"""Shared fixtures: real Redis and PostgreSQL servers (see tests/servers.py), and the CI rule that
+a test needing a server may not be silently skipped."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import servers
+
+# Tests with these markers need a real server or browser; under CI=true a skip is a failure.
+SERVER_MARKERS = ("redis", "postgres", "elasticsearch", "browser")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[servers.Server]:
+    """A private redis-server on a free loopback port, for the whole session."""
+    workdir = Path(tempfile.mkdtemp(prefix="vigie-redis-"))
+    try:
+        server = servers.start_redis(workdir)
+    except servers.ServerUnavailable as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        pytest.skip(exc.reason)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[servers.PostgresServer]:
+    """A private PostgreSQL cluster on a free loopback port, for the whole session.
+
+    ``postgres_server.url`` is the database ``vigie``; ``postgres_server.create_database()``
+    makes a fresh one (and returns its URL) for a module that wants its own schema."""
+    workdir = Path(tempfile.mkdtemp(prefix="vigie-postgres-"))
+    try:
+        server = servers.start_postgres(workdir)
+    except servers.ServerUnavailable as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        pytest.skip(exc.reason)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+        return reason.removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Under CI=true, a skipped redis/postgres/elasticsearch/browser test is a failure."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if not report.skipped or hasattr(report, "wasxfail") or os.environ.get("CI") != "true":
+        return
+    marker = next((name for name in SERVER_MARKERS if item.get_closest_marker(name) is not None), None)
+    if marker is None:
+        return
+    report.outcome = "failed"
+    report.longrepr = f"CI=true: {marker} test could not run: {_skip_reason(report)}"
+
+
+from support import corpora, demo, es_url, platform, settings  # noqa: E402,F401 - fixtures

@@ -1,0 +1,97 @@
+"""One interface suite, run against both real backends: embedded SQLite and an Elasticsearch node."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cert.ecs import event_id, format_ts
+from cert.stores import EventQuery, EventStore
+from cert.stores.elasticsearch import ElasticsearchEventStore
+from cert.stores.embedded import EmbeddedEventStore
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def make_event(i: int, ip: str = "203.0.113.5", user: str = "root", minutes: int = 0) -> dict:
+    raw = f"line {i} {ip} {user}"
+    ts = T0 + timedelta(minutes=minutes or i)
+    return {
+        "@timestamp": format_ts(ts),
+        "event": {"id": event_id("test", raw), "dataset": "test", "ingested": format_ts(ts + timedelta(seconds=5)),
+                  "original": raw},
+        "source": {"ip": ip, "port": 40000 + i},
+        "user": {"name": user},
+        "related": {"ip": [ip, "10.10.4.21"], "user": [user]},
+        "message": f"<script>alert({i})</script>",
+    }
+
+
+@pytest.fixture(params=["embedded", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
+    if request.param == "embedded":
+        s: EventStore = EmbeddedEventStore(tmp_path / "events.sqlite3")
+    else:
+        url = request.getfixturevalue("es_url")
+        s = ElasticsearchEventStore(url, prefix=f"t{uuid.uuid4().hex[:10]}")
+    yield s
+    s.close()
+
+
+def test_write_then_get_returns_the_same_documents(store: EventStore) -> None:
+    events = [make_event(i) for i in range(5)]
+    res = store.write(events)
+    store.refresh()
+    assert (res.written, res.duplicates, res.failed) == (5, 0, [])
+    ids = [e["event"]["id"] for e in reversed(events)]
+    got = store.get([*ids, "no-such-id"])
+    assert [g["event"]["id"] for g in got] == ids
+    assert got[-1] == events[0]
+
+
+def test_replay_never_duplicates(store: EventStore) -> None:
+    events = [make_event(i) for i in range(20)]
+    store.write(events[:12])
+    res = store.write(events)
+    store.refresh()
+    assert (res.written, res.duplicates) == (8, 12)
+    assert store.count() == 20
+
+
+def test_search_filters_by_time_and_terms_newest_first(store: EventStore) -> None:
+    events = [make_event(i, ip="203.0.113.5" if i % 2 else "198.51.100.9", user=f"u{i % 3}") for i in range(1, 13)]
+    store.write(events)
+    store.refresh()
+    found = store.search(EventQuery(terms={"source.ip": ["198.51.100.9"]}))
+    assert [e["source"]["port"] for e in found] == [40012, 40010, 40008, 40006, 40004, 40002]
+    # array field: any element matches
+    assert store.count(EventQuery(terms={"related.ip": ["10.10.4.21"]})) == 12
+    window = EventQuery(start=T0 + timedelta(minutes=3), end=T0 + timedelta(minutes=6), oldest_first=True)
+    assert [e["source"]["port"] for e in store.search(window)] == [40003, 40004, 40005]
+    both = EventQuery(terms={"source.ip": ["203.0.113.5"], "user.name": ["u0"]})
+    assert sorted(e["source"]["port"] for e in store.search(both)) == [40003, 40009]
+    assert store.search(EventQuery(terms={"user.name": []})) == []
+
+
+def test_search_by_ingestion_time_and_limit(store: EventStore) -> None:
+    store.write([make_event(i) for i in range(1, 31)])
+    store.refresh()
+    since = T0 + timedelta(minutes=10, seconds=5)
+    q = EventQuery(ingested_after=since, oldest_first=True, limit=1000)
+    assert [e["source"]["port"] for e in store.search(q)][:3] == [40011, 40012, 40013]
+    assert len(store.search(EventQuery(limit=7))) == 7
+
+
+def test_a_bad_event_is_reported_not_stored(store: EventStore) -> None:
+    good = make_event(1)
+    bad = make_event(2)
+    bad["@timestamp"] = "not a time"
+    res = store.write([good, bad])
+    store.refresh()
+    assert res.written == 1
+    assert len(res.failed) == 1 and res.failed[0][0] is bad and "timestamp" in res.failed[0][1]
+    assert store.count() == 1

@@ -1,0 +1,99 @@
+"""Fixtures for Vigie's own objects: settings, a migrated platform, the demo data, the web app,
+and one real Elasticsearch node per test session (scripts/es_node.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cert.config import Settings, load_settings
+from cert.platform import Platform
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import es_node  # noqa: E402
+
+
+def corpora_dir() -> Path:
+    return load_settings().corpora_dir
+
+
+@pytest.fixture
+def corpora() -> Path:
+    path = corpora_dir()
+    if not path.exists():
+        pytest.skip(f"test corpora not found at {path} (set CERT_CORPORA_DIR or run scripts/fetch_corpora.py)")
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Embedded-mode settings in a fresh data directory (the environment's CERT_* are ignored)."""
+    return replace(Settings(), data_dir=tmp_path / "data", secret_key="test-secret-key")
+
+
+@pytest.fixture
+def platform(settings: Settings) -> Iterator[Platform]:
+    p = Platform(settings)
+    p.db.upgrade()
+    yield p
+    p.close()
+
+
+def load_demo(p: Platform) -> dict[str, str]:
+    from cert.demo import ensure_demo_users, ingest_scenario
+    from cert.detection import run_detection
+
+    creds = ensure_demo_users(p)
+    ingest_scenario(p)
+    run_detection(p)
+    return creds
+
+
+@pytest.fixture
+def demo(platform: Platform) -> tuple[Platform, dict[str, str]]:
+    """A platform holding the demo scenario, detected, with the demo users."""
+    return platform, load_demo(platform)
+
+
+@pytest.fixture(scope="session")
+def es_url() -> Iterator[str]:
+    """One real Elasticsearch 8 node for the whole session, started from Maven Central artifacts."""
+    if os.environ.get("CERT_TEST_ELASTICSEARCH_URL"):
+        yield os.environ["CERT_TEST_ELASTICSEARCH_URL"]
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="vigie-es-"))
+    try:
+        node = es_node.start(workdir=workdir)
+    except (RuntimeError, OSError, FileNotFoundError) as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        pytest.skip(f"Elasticsearch node could not start: {exc}")
+    try:
+        yield node.url
+    finally:
+        node.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+def csrf_token(html: str) -> str:
+    m = CSRF.search(html)
+    assert m, "no CSRF token in the page"
+    return m.group(1) or m.group(2)
+
+
+def login(client: Any, username: str, password: str) -> Any:
+    page = client.get("/login").get_data(as_text=True)
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": csrf_token(page)})

@@ -1,0 +1,51 @@
+"""Administration: users, the audit trail, the dead-letter store."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from cert import audit
+from cert.models import DeadLetter, User
+from cert.users import create_user
+from web.access import actor, platform, remote_addr, requires
+from web.forms import UserForm
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@requires("admin")
+def users() -> ResponseReturnValue:
+    form = UserForm()
+    with platform().db.session() as s:
+        if form.validate_on_submit():
+            user = create_user(s, form.username.data or "", form.password.data or "", form.role.data or "analyst")
+            audit.record(s, actor(), "user.create", "user", user.id, remote_addr(), role=user.role,
+                         username=user.username)
+            flash(_("User %(name)s created.", name=user.username), "ok")
+            return redirect(url_for("admin.users"), 303)
+        items = list(s.scalars(select(User).order_by(User.username)))
+    status = 400 if form.errors else 200
+    return render_template("users.html", users=items, form=form), status
+
+
+@bp.get("/audit")
+@requires("admin")
+def audit_trail() -> ResponseReturnValue:
+    with platform().db.session() as s:
+        entries = audit.recent(s, 500)
+    return render_template("audit.html", entries=entries)
+
+
+@bp.get("/dead-letters")
+@requires("analyst")
+def dead_letters() -> ResponseReturnValue:
+    with platform().db.session() as s:
+        counts = s.execute(
+            select(DeadLetter.source, DeadLetter.reason, func.count()).group_by(DeadLetter.source, DeadLetter.reason)
+        ).all()
+        recent = list(s.scalars(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(100)))
+    return render_template("dead_letters.html", counts=counts, recent=recent)

@@ -1,0 +1,58 @@
+"""The alert queue, an alert with its evidence, promotion to a case."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from cert import alerts, audit
+from cert.cases import promote_alert
+from web.access import actor, platform, remote_addr, requires
+from web.forms import PromoteForm
+
+bp = Blueprint("alerts", __name__, url_prefix="/alerts")
+
+
+@bp.get("/")
+@requires("analyst")
+def queue() -> ResponseReturnValue:
+    status = request.args.get("status") or None
+    with platform().db.session() as s:
+        items = alerts.queue(s, status=status)
+    return render_template("alerts.html", alerts=items, status=status)
+
+
+@bp.get("/<int:alert_id>")
+@requires("analyst")
+def show(alert_id: int) -> ResponseReturnValue:
+    p = platform()
+    with p.db.session() as s:
+        alert = alerts.get_alert(s, alert_id)
+        if alert.status == "new":
+            alert.status = "acknowledged"
+            audit.record(s, actor(), "alert.acknowledge", "alert", alert.id, remote_addr())
+    evidence = p.events.get(alert.event_ids)
+    pretty = [json.dumps(e, indent=2, ensure_ascii=False, sort_keys=True) for e in evidence]
+    return render_template("alert.html", alert=alert, evidence=zip(evidence, pretty, strict=True),
+                           form=PromoteForm(title=alert.rule_title))
+
+
+@bp.post("/<int:alert_id>/promote")
+@requires("analyst")
+def promote(alert_id: int) -> ResponseReturnValue:
+    p = platform()
+    form = PromoteForm()
+    if not form.validate_on_submit():
+        flash(_("Invalid form: %(errors)s", errors=form.errors), "error")
+        return redirect(url_for("alerts.show", alert_id=alert_id)), 303
+    with p.db.session() as s:
+        alert = alerts.get_alert(s, alert_id)
+        evidence = p.events.get(alert.event_ids)
+        case = promote_alert(s, alert, evidence, actor(), p.constituency, title=form.title.data or None,
+                             tlp=form.tlp.data or "amber")
+        case_id = case.id
+    flash(_("Case #%(id)s opened.", id=case_id), "ok")
+    return redirect(url_for("cases.show", case_id=case_id), 303)

@@ -1,0 +1,122 @@
+"""Application factory: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request, session
+from flask.typing import ResponseReturnValue
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from cert.config import Settings, load_settings
+from cert.errors import Forbidden, InvalidInput, NotFound, VigieError
+from cert.models import User
+from cert.platform import Platform
+from web import access
+
+LANGUAGES = ("fr", "en")
+
+
+def create_app(settings: Settings | None = None, platform: Platform | None = None) -> Flask:
+    platform = platform or Platform(settings or load_settings())
+    settings = platform.settings
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.effective_secret_key(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=settings.session_cookie_secure,
+        WTF_CSRF_TIME_LIMIT=None,
+        BABEL_DEFAULT_LOCALE="fr",
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+    )
+    app.extensions["vigie"] = platform
+
+    Babel(app, locale_selector=_select_locale)
+    CSRFProtect(app)
+    login = LoginManager(app)
+    login.login_view = "auth.login"
+    login.session_protection = "strong"
+
+    @login.user_loader
+    def load_user(user_id: str) -> access.SessionUser | None:
+        with platform.db.session() as s:
+            user = s.get(User, int(user_id)) if user_id.isdigit() else None
+            return access.SessionUser.from_model(user) if user and user.active else None
+
+    from web import admin, alerts, api, auth, cases
+
+    for bp in (auth.bp, alerts.bp, cases.bp, admin.bp, api.bp):
+        app.register_blueprint(bp)
+    app.before_request(access.enforce_login)
+    app.after_request(_security_headers)
+    app.context_processor(lambda: {"languages": LANGUAGES, "current_lang": _select_locale(),
+                                   "mode": settings.mode})
+    _register_errors(app)
+
+    @app.get("/healthz")
+    def healthz() -> ResponseReturnValue:
+        return jsonify(status="ok", mode=settings.mode)
+
+    return app
+
+
+def _select_locale() -> str:
+    lang = request.args.get("lang")
+    if lang in LANGUAGES:
+        session["lang"] = lang
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    return "fr"
+
+
+def _security_headers(resp: Any) -> Any:
+    resp.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    )
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _register_errors(app: Flask) -> None:
+    def answer(status: int, message: str) -> ResponseReturnValue:
+        if _wants_json():
+            return jsonify(error=message, status=status), status
+        return render_template("error.html", status=status, message=message), status
+
+    @app.errorhandler(NotFound)
+    def not_found(exc: VigieError) -> ResponseReturnValue:
+        return answer(404, str(exc))
+
+    @app.errorhandler(InvalidInput)
+    def invalid(exc: VigieError) -> ResponseReturnValue:
+        return answer(400, str(exc))
+
+    @app.errorhandler(Forbidden)
+    def forbidden(exc: VigieError) -> ResponseReturnValue:
+        return answer(403, str(exc))
+
+    @app.errorhandler(CSRFError)
+    def csrf(exc: CSRFError) -> ResponseReturnValue:
+        return answer(400, f"CSRF check failed: {exc.description}")
+
+    for code in (400, 403, 404, 405, 413):
+        app.register_error_handler(code, lambda exc, code=code: answer(code, getattr(exc, "description", "")))
+
+    @app.teardown_appcontext
+    def _teardown(_exc: BaseException | None) -> None:
+        g.pop("db_session", None)

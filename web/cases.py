@@ -1,0 +1,122 @@
+"""Cases: list, detail with timeline and observables, notes, status, TLP, playbooks, MISP export."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from cert import cases as case_service
+from cert.errors import InvalidInput
+from cert.models import Alert, PlaybookRun
+from cert.playbooks import load_playbooks, request_run
+from cert.sharing.misp_feed import export_case
+from web.access import actor, platform, requires
+from web.forms import NoteForm, PlaybookForm, StatusForm, TlpForm
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+
+
+def _playbook_form() -> PlaybookForm:
+    form = PlaybookForm()
+    lang = str(get_locale() or "fr")
+    books = load_playbooks(platform().settings.playbooks_dir)
+    form.playbook.choices = [(b.id, b.title_for(lang)) for b in books.values()]
+    g.playbooks = books
+    return form
+
+
+@bp.get("/")
+@requires("analyst")
+def index() -> ResponseReturnValue:
+    with platform().db.session() as s:
+        items = case_service.list_cases(s)
+    return render_template("cases.html", cases=items)
+
+
+@bp.get("/<int:case_id>")
+@requires("analyst")
+def show(case_id: int) -> ResponseReturnValue:
+    with platform().db.session() as s:
+        case = case_service.get_case(s, case_id)
+        observables, timeline = list(case.observables), list(case.timeline)
+        runs = list(s.scalars(select(PlaybookRun).where(PlaybookRun.case_id == case_id).order_by(PlaybookRun.id)))
+        linked = list(s.scalars(select(Alert).where(Alert.case_id == case_id)))
+    pending = any(r.status in ("queued", "running") for r in runs)
+    return render_template(
+        "case.html", case=case, observables=observables, timeline=timeline, runs=runs, alerts=linked,
+        pending=pending, note_form=NoteForm(), status_form=StatusForm(status=case.status),
+        tlp_form=TlpForm(tlp=case.tlp), playbook_form=_playbook_form(),
+        lang=str(get_locale() or "fr"),
+    )
+
+
+def _back(case_id: int) -> ResponseReturnValue:
+    return redirect(url_for("cases.show", case_id=case_id), 303)
+
+
+def _form_errors(form: NoteForm | StatusForm | TlpForm | PlaybookForm) -> None:
+    if not form.validate_on_submit():
+        raise InvalidInput("; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()) or "invalid form")
+
+
+@bp.post("/<int:case_id>/notes")
+@requires("analyst")
+def add_note(case_id: int) -> ResponseReturnValue:
+    form = NoteForm()
+    _form_errors(form)
+    with platform().db.session() as s:
+        case_service.add_note(s, case_service.get_case(s, case_id), actor(), form.text.data or "")
+    return _back(case_id)
+
+
+@bp.post("/<int:case_id>/status")
+@requires("analyst")
+def set_status(case_id: int) -> ResponseReturnValue:
+    form = StatusForm()
+    _form_errors(form)
+    with platform().db.session() as s:
+        case_service.set_status(s, case_service.get_case(s, case_id), form.status.data or "", actor())
+    return _back(case_id)
+
+
+@bp.post("/<int:case_id>/tlp")
+@requires("analyst")
+def set_tlp(case_id: int) -> ResponseReturnValue:
+    form = TlpForm()
+    _form_errors(form)
+    with platform().db.session() as s:
+        case_service.set_tlp(s, case_service.get_case(s, case_id), form.tlp.data or "", actor())
+    return _back(case_id)
+
+
+@bp.post("/<int:case_id>/playbooks")
+@requires("responder")
+def run_playbook(case_id: int) -> ResponseReturnValue:
+    p = platform()
+    form = _playbook_form()
+    _form_errors(form)
+    with p.db.session() as s:
+        case = case_service.get_case(s, case_id)
+        run = request_run(p, s, case, form.playbook.data or "", actor())
+        run_id = run.id
+    job_id = p.jobs.enqueue("cert.playbooks.execute_run", run_id=run_id)
+    with p.db.session() as s:
+        stored = s.get(PlaybookRun, run_id)
+        if stored is not None and stored.job_id is None:
+            stored.job_id = job_id
+    flash(_("Playbook queued (%(kind)s).", kind=p.jobs.kind), "ok")
+    return _back(case_id)
+
+
+@bp.post("/<int:case_id>/export/misp")
+@requires("analyst")
+def export_misp(case_id: int) -> ResponseReturnValue:
+    p = platform()
+    with p.db.session() as s:
+        result = export_case(s, case_service.get_case(s, case_id), p.settings, actor())
+    flash(_("MISP event %(uuid)s written to the feed: %(n)s indicator(s), %(w)s withheld by TLP.",
+            uuid=result.event_uuid, n=result.exported, w=result.withheld), "ok")
+    return _back(case_id)

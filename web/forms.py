@@ -1,0 +1,45 @@
+"""WTForms for the console (all carry a CSRF token through Flask-WTF)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+TLP_CHOICES = [("clear", "TLP:CLEAR"), ("green", "TLP:GREEN"), ("amber", "TLP:AMBER"),
+               ("amber+strict", "TLP:AMBER+STRICT"), ("red", "TLP:RED")]
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+class PromoteForm(FlaskForm):
+    title = StringField(_l("Case title"), validators=[Length(max=300)])
+    tlp = SelectField("TLP", choices=TLP_CHOICES, default="amber")
+
+
+class NoteForm(FlaskForm):
+    text = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=20000)])
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("Status"), choices=[("open", _l("open")), ("contained", _l("contained")),
+                                                ("closed", _l("closed"))])
+
+
+class TlpForm(FlaskForm):
+    tlp = SelectField("TLP", choices=TLP_CHOICES)
+
+
+class PlaybookForm(FlaskForm):
+    playbook = SelectField(_l("Playbook"), choices=[])
+
+
+class UserForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=10, max=200)])
+    role = SelectField(_l("Role"), choices=[("analyst", _l("analyst")), ("responder", _l("responder")),
+                                            ("admin", _l("admin"))])
