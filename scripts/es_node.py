@@ -168,6 +168,8 @@ def free_port() -> int:
 
 def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # Like Elasticsearch (network.tcp.reuse_address): TIME_WAIT leftovers do not count.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, port))
         except OSError:
@@ -358,10 +360,10 @@ def start(
     last_error = "no attempt"
     while True:
         if proc.poll() is not None:
+            tail = _tail(log_path)
             node.stop()
             raise RuntimeError(
-                f"Elasticsearch exited with code {proc.returncode} during startup; "
-                f"log {log_path}:\n{_tail(log_path)}"
+                f"Elasticsearch exited with code {proc.returncode} during startup; log {log_path}:\n{tail}"
             )
         try:
             health = _http_json(health_url, timeout=10)
@@ -426,7 +428,9 @@ def _cmd_start(args: argparse.Namespace) -> int:
     def _on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _on_term)
+    # Explicit handlers: SIGINT may be inherited as "ignored" (e.g. started with & from a script).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_term)
     _log(f"running in foreground (log {node.log_path}); Ctrl-C to stop")
     try:
         while node.alive():

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import servers
+if __package__:  # tests/ made a package
+    from . import servers
+else:  # rootdir-style conftest: pytest put tests/ on sys.path
+    import servers
 
 # Tests with these markers need a real server or browser; under CI=true a skip is a failure.
 SERVER_MARKERS = ("redis", "postgres", "elasticsearch", "browser")
@@ -67,11 +70,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     report: pytest.TestReport = outcome.get_result()
     if not report.skipped or hasattr(report, "wasxfail") or os.environ.get("CI") != "true":
         return
-    marker = next((name for name in SERVER_MARKERS if item.get_closest_marker(name) is not None), None)
-    if marker is None:
+    markers = [name for name in SERVER_MARKERS if item.get_closest_marker(name) is not None]
+    if not markers:
         return
     report.outcome = "failed"
-    report.longrepr = f"CI=true: {marker} test could not run: {_skip_reason(report)}"
+    report.longrepr = f"CI=true: {'/'.join(markers)} test could not run: {_skip_reason(report)}"
 
 
 from support import corpora, demo, es_url, platform, settings  # noqa: E402,F401 - fixtures

@@ -24,7 +24,10 @@ def bsd_timestamp(text: str, now: datetime | None = None) -> datetime:
     if mon not in MONTHS:
         raise ParseError(f"bad month {mon!r}")
     h, m, s = (int(x) for x in clock.split(":"))
-    ts = datetime(now.year, MONTHS[mon], int(day), h, m, s, tzinfo=UTC)
+    try:
+        ts = datetime(now.year, MONTHS[mon], int(day), h, m, s, tzinfo=UTC)
+    except ValueError as exc:
+        raise ParseError(f"bad timestamp {text!r}: {exc}") from exc
     if (ts - now).days >= 1:
         ts = ts.replace(year=now.year - 1)
     return ts

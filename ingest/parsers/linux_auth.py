@@ -11,10 +11,17 @@ from cert.ecs import Event, put
 from cert.ingestion import Parser, parsers
 from ingest.parsers._syslog import split_header
 
+# sshd writes "<user> from <ip> port <n> ssh2" and may append ": <key info>". A user name can hold
+# spaces (and an attacker can put "from 10.0.0.1 port 1" in it), so first try a space-free name
+# followed by the end or ": "; else take the last "from ... port" of the line.
+_TAIL = r"(?: port (?P<port>\d+))?(?: ssh\d)?"
 SSHD = [
-    (re.compile(r"^(?P<result>Failed|Accepted) (?P<method>\S+) for (?:invalid user )?(?P<user>.*?) from "
-                r"(?P<ip>[0-9a-fA-F:.]+) port (?P<port>\d+)"), None),
-    (re.compile(r"^Invalid user (?P<user>.*?) from (?P<ip>[0-9a-fA-F:.]+)(?: port (?P<port>\d+))?"), "Failed"),
+    (re.compile(r"^(?P<result>Failed|Accepted) (?P<method>\S+) for (?:invalid user )?(?P<user>\S+) from "
+                r"(?P<ip>[0-9a-fA-F:.]+)" + _TAIL + r"(?::|$)"), None),
+    (re.compile(r"^(?P<result>Failed|Accepted) (?P<method>\S+) for (?:invalid user )?(?P<user>.*) from "
+                r"(?P<ip>[0-9a-fA-F:.]+)" + _TAIL), None),
+    (re.compile(r"^Invalid user (?P<user>\S+) from (?P<ip>[0-9a-fA-F:.]+)" + _TAIL + r"(?::|$)"), "Failed"),
+    (re.compile(r"^Invalid user (?P<user>.*) from (?P<ip>[0-9a-fA-F:.]+)" + _TAIL), "Failed"),
 ]
 SUDO = re.compile(r"^\s*(?P<user>\S+) : (?:(?P<error>.*?) ; )?TTY=(?P<tty>\S+) ; PWD=(?P<pwd>.*?) ; "
                   r"USER=(?P<target>\S+) ; COMMAND=(?P<command>.*)$")

@@ -8,8 +8,10 @@
  *
  * HTTP_PORT / TRANSPORT_PORT may be 0 (ephemeral). Binds 127.0.0.1 only,
  * discovery.type=single-node, no x-pack/security. Prints
- * "VIGIE-ES-READY <http-port>" on stdout once the node has started and the
- * cluster is at least yellow. SIGTERM/SIGINT close the node cleanly.
+ * "VIGIE-ES-READY <http-port>" (through the console log) once the node has
+ * started and the cluster is at least yellow. SIGTERM/SIGINT close the node
+ * cleanly. With -Dvigie.es.parentPid=PID the node also shuts down when that
+ * process exits.
  *
  * Launched and managed by scripts/es_node.py.
  */
@@ -29,14 +31,14 @@ import org.elasticsearch.action.admin.cluster.health.ClusterHealthResponse;
 import org.elasticsearch.client.internal.node.NodeClient;
 import org.elasticsearch.cluster.ClusterState;
 import org.elasticsearch.cluster.metadata.Metadata;
-import org.elasticsearch.cluster.service.ClusterService;
 import org.elasticsearch.cluster.health.ClusterHealthStatus;
+import org.elasticsearch.cluster.service.ClusterService;
 import org.elasticsearch.common.logging.LogConfigurator;
 import org.elasticsearch.common.settings.Settings;
 import org.elasticsearch.core.TimeValue;
-import org.elasticsearch.index.IndexVersion;
 import org.elasticsearch.env.Environment;
 import org.elasticsearch.http.HttpServerTransport;
+import org.elasticsearch.index.IndexVersion;
 import org.elasticsearch.node.InternalSettingsPreparer;
 import org.elasticsearch.node.Node;
 import org.elasticsearch.node.VigieNode;
@@ -73,6 +75,15 @@ public final class EsNode {
 
     private EsNode() {}
 
+    /** Report a startup failure and exit(1); never returns normally. */
+    private static RuntimeException fail(Throwable t) {
+        System.err.println("VIGIE-ES-FAILED " + t);
+        t.printStackTrace();
+        System.err.flush();
+        System.exit(1);
+        return new IllegalStateException("unreachable", t);
+    }
+
     public static void main(String[] args) throws Exception {
         if (args.length < 4) {
             System.err.println("usage: EsNode HTTP_PORT TRANSPORT_PORT HOME_DIR CLUSTER_NAME [key=value ...]");
@@ -102,7 +113,7 @@ public final class EsNode {
             .put("discovery.type", "single-node")
             // small/CI disks must not flip indices to read-only
             .put("cluster.routing.allocation.disk.threshold_enabled", false)
-            // no ports file, no ML/GeoIP etc. (those modules are not present anyway)
+            // the Python wrapper knows the port; no logs/*.ports files
             .put("node.portsfile", false);
         for (int i = 4; i < args.length; i++) {
             final int eq = args[i].indexOf('=');
@@ -138,7 +149,23 @@ public final class EsNode {
             }
         }
 
-        final Node node = new VigieNode(env, plugins);
+        // Die with the launching process (pytest, CI step) even if it is SIGKILLed.
+        final String parentPid = System.getProperty("vigie.es.parentPid");
+        if (parentPid != null && parentPid.isBlank() == false) {
+            ProcessHandle.of(Long.parseLong(parentPid.trim())).ifPresentOrElse(
+                parent -> parent.onExit().thenRun(() -> {
+                    System.out.println("VIGIE-ES parent process " + parentPid + " exited, shutting down");
+                    System.exit(0);
+                }),
+                () -> System.exit(0));
+        }
+
+        final Node node;
+        try {
+            node = new VigieNode(env, plugins);
+        } catch (Throwable t) {
+            throw fail(t);
+        }
         final CountDownLatch closed = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
@@ -155,17 +182,6 @@ public final class EsNode {
                 org.apache.logging.log4j.LogManager.shutdown();
             }
         }, "vigie-es-shutdown"));
-
-        // Die with the launching process (pytest, CI step) even if it is SIGKILLed.
-        final String parentPid = System.getProperty("vigie.es.parentPid");
-        if (parentPid != null && parentPid.isBlank() == false) {
-            ProcessHandle.of(Long.parseLong(parentPid.trim())).ifPresentOrElse(
-                parent -> parent.onExit().thenRun(() -> {
-                    System.out.println("VIGIE-ES parent process " + parentPid + " exited, shutting down");
-                    System.exit(0);
-                }),
-                () -> System.exit(0));
-        }
 
         try {
             node.start();
@@ -184,9 +200,7 @@ public final class EsNode {
             System.out.println("VIGIE-ES-READY " + boundPort);
             System.out.flush();
         } catch (Throwable t) {
-            System.err.println("VIGIE-ES-FAILED " + t);
-            t.printStackTrace();
-            System.exit(1); // shutdown hook closes whatever was started
+            throw fail(t); // the shutdown hook closes whatever was started
         }
 
         closed.await();

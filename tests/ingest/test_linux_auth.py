@@ -1,0 +1,55 @@
+import json
+import re
+from pathlib import Path
+
+from cert.ecs import get
+from cert.ingestion import ParseError
+from tests_paths import fail2ban
+from harness import ParserCase
+
+
+class TestLinuxAuth(ParserCase):
+    parser_name = "linux.auth"
+    samples = [
+        ("Feb 25 14:34:10 belka sshd[31602]: Failed password for invalid user ROOT from 194.117.26.69 port 50273 ssh2",
+         {"event.outcome": "failure", "user.name": "ROOT", "source.ip": "194.117.26.69", "source.port": 50273,
+          "host.name": "belka", "process.pid": 31602, "event.category": ["authentication"]}),
+        ("2026-11-20T08:10:03.120+00:00 etatcivil-db01 sshd[2107]: Accepted publickey for moussa.admin from "
+         "10.10.1.15 port 50000 ssh2: ED25519 SHA256:abc",
+         {"@timestamp": "2026-11-20T08:10:03.120Z", "event.outcome": "success", "user.name": "moussa.admin",
+          "system.auth.ssh.method": "publickey"}),
+        ("Jul 20 14:42:12 localhost sshd[22708]: Invalid user ftp from 192.0.2.2 port 37220",
+         {"event.outcome": "failure", "user.name": "ftp", "source.ip": "192.0.2.2"}),
+        ("Nov 20 08:30:00 db01 sudo:    admin : TTY=pts/1 ; PWD=/home/admin ; USER=root ; COMMAND=/usr/bin/cat /etc/shadow",
+         {"event.action": "sudo", "user.name": "admin", "user.effective.name": "root",
+          "process.command_line": "/usr/bin/cat /etc/shadow"}),
+    ]
+    malformed = ["not a syslog line", "Feb 30 99:99:99 host sshd[1]: x", "2026-13-45T00:00:00Z host sshd: x"]
+
+
+FAIL = re.compile(r"Failed \S+ for|Invalid user|Accepted ")
+
+
+def test_fail2ban_labelled_sshd_lines(corpora: Path) -> None:
+    """fail2ban labels each sample line with the attacker's address: where our parser recognises the
+    message, it must find the same address and call it a failure."""
+    lines = fail2ban(corpora, "sshd")
+    checked = 0
+    parser = TestLinuxAuth().parser
+    for label, line in lines:
+        if not FAIL.search(line) or not label.get("match"):
+            continue
+        host = str(label.get("host", ""))
+        if not re.fullmatch(r"[0-9a-fA-F:.]+", host) or "Accepted" in line:
+            continue
+        try:
+            event = parser.parse(line)
+        except ParseError:
+            continue  # header forms this parser does not read yet are dead-lettered, never mis-read
+        assert event is not None
+        if get(event, "source.ip") is None:
+            continue
+        assert get(event, "source.ip") == host, line
+        assert get(event, "event.outcome") == "failure", line
+        checked += 1
+    assert checked >= 20, f"only {checked} labelled lines checked"
