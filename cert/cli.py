@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cert.config import Settings, load_settings
-from cert.errors import VigieError
+from cert.errors import InvalidInput, VigieError
 from cert.platform import Platform
 
 log = logging.getLogger("cert")
@@ -65,19 +65,68 @@ def cmd_ingest(p: Platform, args: argparse.Namespace) -> int:
                 alerts.upsert_hits(s, hits, p.settings.alert_suppression_minutes)
 
     ingestor = Ingestor(p, args.parser, static_fields=fields, on_batch=on_batch)
+    paths = _expand(args.paths)
+    if args.follow:
+        return _follow(ingestor, paths)
     status = 0
-    for path in args.paths:
+    for path in paths:
         size = Path(path).stat().st_size if path != "-" else None
         with Progress(TextColumn("{task.description}"), BarColumn(), TransferSpeedColumn(),
                       TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty()) as bar:
             task = bar.add_task(Path(path).name, total=size)
-            summary = ingestor.ingest(read_lines(path), source=path, progress=lambda n: bar.advance(task, n))
+
+            def advance(n: int, t: Any = task) -> None:
+                bar.advance(t, n)
+
+            summary = ingestor.ingest(read_lines(path), source=path, progress=advance)
         print(f"{path}: {summary.read} lines read, {summary.ingested} events ingested, "
               f"{summary.duplicates} already stored, {summary.skipped} skipped, {summary.dead_lettered} dead-lettered")
         for reason, n in summary.dead_letters.most_common():
             print(f"  dead letter x{n}: {reason}")
         status = status or (1 if summary.dead_lettered and args.strict else 0)
     return status
+
+
+def _expand(patterns: list[str]) -> list[str]:
+    """Expand globs ourselves (containers have no shell); a pattern matching nothing is an error."""
+    import glob
+
+    out: list[str] = []
+    for pat in patterns:
+        if pat == "-" or not glob.has_magic(pat):
+            out.append(pat)
+            continue
+        found = sorted(glob.glob(pat))
+        if not found:
+            raise InvalidInput(f"no file matches {pat!r}")
+        out.extend(found)
+    return out
+
+
+def _follow(ingestor: Any, paths: list[str]) -> int:
+    """Tail every file (surviving rotation), one thread each, until interrupted."""
+    import threading
+
+    from cert.ingestion import follow_lines
+
+    stopping = threading.Event()
+
+    def tail(path: str) -> None:
+        summary = ingestor.ingest(follow_lines(path, stop=stopping.is_set), source=path)
+        print(f"{path}: {summary.ingested} events ingested, {summary.dead_lettered} dead-lettered")
+
+    threads = [threading.Thread(target=tail, args=(path,), daemon=True) for path in paths]
+    for t in threads:
+        t.start()
+    print(f"following {len(paths)} file(s); Ctrl-C to stop", flush=True)
+    try:
+        while any(t.is_alive() for t in threads):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        stopping.set()
+        for t in threads:
+            t.join(timeout=5)
+    return 0
 
 
 def cmd_detect(p: Platform, args: argparse.Namespace) -> int:
@@ -178,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="ingest log files (or - for stdin)")
     ing.add_argument("--parser", required=True, help="parser name, e.g. linux.auth, web.access")
     ing.add_argument("--field", action="append", metavar="ECS.FIELD=VALUE", help="set a field on every event")
+    ing.add_argument("--follow", action="store_true", help="keep reading the files as they grow (like tail -F)")
     ing.add_argument("--detect", action="store_true", help="run the detectors on each batch (streaming)")
     ing.add_argument("--strict", action="store_true", help="exit 1 when any line was dead-lettered")
     ing.add_argument("paths", nargs="+")

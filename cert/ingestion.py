@@ -91,6 +91,54 @@ def read_lines(path: str) -> Iterator[tuple[int, str]]:
             yield n, bline.decode("utf-8", "surrogateescape").rstrip("\r\n")
 
 
+def follow_lines(path: str, poll: float = 0.5, stop: Callable[[], bool] = lambda: False,
+                 from_start: bool = True) -> Iterator[tuple[int, str] | None]:
+    """Tail a file like ``tail -F``: keep reading as it grows, reopen it when it is rotated
+    (another inode at the path) or truncated. Yields None when idle, so the caller can flush."""
+    import os
+    import time
+
+    fh = None
+    inode = -1
+    lineno = 0
+    pending = b""
+    while not stop():
+        if fh is None:
+            try:
+                fh = open(path, "rb")  # noqa: SIM115 - kept open across iterations
+            except FileNotFoundError:
+                time.sleep(poll)
+                yield None
+                continue
+            inode = os.fstat(fh.fileno()).st_ino
+            if not from_start and lineno == 0:
+                fh.seek(0, os.SEEK_END)
+            lineno, pending = 0, b""
+        chunk = fh.readline()
+        if chunk:
+            if not chunk.endswith(b"\n"):
+                pending += chunk
+                continue
+            lineno += 1
+            yield lineno, (pending + chunk).decode("utf-8", "surrogateescape").rstrip("\r\n")
+            pending = b""
+            continue
+        yield None
+        try:
+            st = os.stat(path)
+            rotated = st.st_ino != inode or st.st_size < fh.tell()
+        except FileNotFoundError:
+            rotated = True
+        if rotated:
+            fh.close()
+            fh = None
+            from_start = True
+            continue
+        time.sleep(poll)
+    if fh is not None:
+        fh.close()
+
+
 class Ingestor:
     """Parses lines with one parser and writes them to the platform's event store."""
 
@@ -127,12 +175,17 @@ class Ingestor:
             self.on_batch(stored)
         batch.clear()
 
-    def ingest(self, lines: Iterable[tuple[int, str]], source: str,
+    def ingest(self, lines: Iterable[tuple[int, str] | None], source: str,
                progress: Callable[[int], None] | None = None) -> IngestSummary:
+        """Ingest (line number, text) pairs; a None item means the source is idle: flush now."""
         summary = IngestSummary()
         batch: list[tuple[str, str, Event]] = []
         keep = self.platform.settings.keep_original
-        for lineno, raw in lines:
+        for item in lines:
+            if item is None:
+                self._flush(batch, summary, source)
+                continue
+            lineno, raw = item
             summary.read += 1
             if progress is not None:
                 progress(len(raw) + 1)

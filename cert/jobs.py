@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _worker_platform: Platform | None = None
+_worker_settings: Settings | None = None  # set by run_worker: honours `cert --data-dir/--config`
 _worker_lock = threading.Lock()
 
 
@@ -39,7 +40,7 @@ def run_job(func_path: str, kwargs: dict[str, Any]) -> Any:
 
     with _worker_lock:
         if _worker_platform is None:
-            _worker_platform = Platform(load_settings())
+            _worker_platform = Platform(_worker_settings or load_settings())
     return _resolve(func_path)(_worker_platform, **kwargs)
 
 
@@ -119,6 +120,8 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     from redis import Redis
     from rq import Queue, Worker
 
+    global _worker_settings
+    _worker_settings = settings  # jobs run with these, not a fresh load_settings() that drops --data-dir
     conn = Redis.from_url(settings.redis_url)
     worker = Worker([Queue(settings.rq_queue, connection=conn)], connection=conn)
     worker.work(burst=burst, with_scheduler=False)

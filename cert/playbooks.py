@@ -154,6 +154,7 @@ def execute_run(platform: Platform, run_id: int) -> str:
             case = get_case(s, run.case_id)
             step = steps.get(pstep.step)()
             case_pap = PAP.parse(case.pap)
+            entry: dict[str, Any]
             try:
                 if case_pap.value > step.needs_pap.value:
                     raise Forbidden(
@@ -164,6 +165,10 @@ def execute_run(platform: Platform, run_id: int) -> str:
             except VigieError as exc:
                 entry = {"step": pstep.step, "status": "failed", "message": str(exc), "data": {}}
                 status, error = "failed", f"step {index} ({pstep.step}): {exc}"
+            except Exception as exc:  # noqa: BLE001 - job boundary: an unexpected failure is recorded on the run
+                message = f"unexpected error: {type(exc).__name__}: {exc}"
+                entry = {"step": pstep.step, "status": "failed", "message": message, "data": {}}
+                status, error = "failed", f"step {index} ({pstep.step}): {message}"
             add_timeline(s, case, f"playbook:{run.playbook}", "playbook",
                          f"[{pstep.step}] {entry['message']}", {"run_id": run_id, **entry["data"]})
         results.append(entry)

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# tests/cert, tests/detectors and tests/ingest have no __init__.py, and pytest's default import
+# mode puts tests/ on sys.path: without the project root also on sys.path, ``import detectors``
+# (and cert, ingest) resolves to the *test* directory as a namespace package, and
+# ``load_plugins("detectors")`` then imports the test modules instead of the Sigma detector.
+# A regular package anywhere on sys.path wins over a namespace portion, so add the root.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.append(_ROOT)
 
 if __package__:  # tests/ made a package
     from . import servers

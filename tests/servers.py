@@ -109,7 +109,9 @@ class PostgresServer(Server):
 
         name = name or f"vigie_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(**self._conninfo("vigie"), autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(self.user)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(self.user))
+            )
         return self.database_url(name)
 
     def drop_database(self, name_or_url: str) -> None:
@@ -122,7 +124,13 @@ class PostgresServer(Server):
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def _conninfo(self, dbname: str) -> dict[str, object]:
-        return {"host": self.host, "port": self.port, "user": self.user, "dbname": dbname, "connect_timeout": 5}
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "dbname": dbname,
+            "connect_timeout": 5,
+        }
 
 
 # --------------------------------------------------------------------------- helpers
@@ -218,14 +226,28 @@ def start_redis(workdir: Path) -> Server:
         port = find_free_port()
         log_path = workdir / f"redis-{port}.log"
         cmd = [
-            binary, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
-            "--dir", str(workdir), "--daemonize", "no", "--logfile", str(log_path),
-        ]  # fmt: skip
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            LOOPBACK,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(log_path),
+        ]
         proc = subprocess.Popen(
             cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
-        server = Server("redis", f"redis://{LOOPBACK}:{port}/0", proc.pid, port, workdir,
-                        signal.SIGTERM, log_path, proc)
+        server = Server(
+            "redis", f"redis://{LOOPBACK}:{port}/0", proc.pid, port, workdir, signal.SIGTERM, log_path, proc
+        )
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline and proc.poll() is None:
             if _redis_ping(port):
@@ -245,7 +267,11 @@ def _postgres_account() -> pwd.struct_passwd | None:
     """The unprivileged account PostgreSQL runs as when we are root (None: run as ourselves)."""
     if os.geteuid() != 0:
         return None
-    names = [os.environ["VIGIE_TEST_PG_USER"]] if os.environ.get("VIGIE_TEST_PG_USER") else ["vigie-test", "nobody"]
+    names = (
+        [os.environ["VIGIE_TEST_PG_USER"]]
+        if os.environ.get("VIGIE_TEST_PG_USER")
+        else ["vigie-test", "nobody"]
+    )
     for name in names:
         try:
             account = pwd.getpwnam(name)
@@ -313,14 +339,31 @@ def start_postgres(workdir: Path) -> PostgresServer:
             os.chown(path, account.pw_uid, account.pw_gid)
     env, run_as = _pg_env(), _run_as(account)
     init = subprocess.run(
-        [initdb, "-D", str(datadir), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-locale",
-         "--no-instructions", "--no-sync"],
-        cwd=root, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=120, **run_as,  # type: ignore[call-overload]
-    )  # fmt: skip
+        [
+            initdb,
+            "-D",
+            str(datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-instructions",
+            "--no-sync",
+        ],
+        cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+        **run_as,  # type: ignore[call-overload]
+    )
     if init.returncode != 0:
         for path in cleanup:
             shutil.rmtree(path, ignore_errors=True)
-        raise ServerStartError(f"initdb failed ({init.returncode}): {init.stderr.decode(errors='replace')[-2000:]}")
+        raise ServerStartError(
+            f"initdb failed ({init.returncode}): {init.stderr.decode(errors='replace')[-2000:]}"
+        )
     # trust, but only on the Unix socket and 127.0.0.1
     (datadir / "pg_hba.conf").write_text(
         "# written by tests/servers.py\nlocal all all trust\nhost all all 127.0.0.1/32 trust\n"
@@ -329,29 +372,64 @@ def start_postgres(workdir: Path) -> PostgresServer:
     for _attempt in range(START_ATTEMPTS):
         port = find_free_port()
         cmd = [
-            postgres, "-D", str(datadir), "-p", str(port), "-k", str(sockdir),
-            "-c", f"listen_addresses={LOOPBACK}", "-c", "unix_socket_permissions=0700",
+            postgres,
+            "-D",
+            str(datadir),
+            "-p",
+            str(port),
+            "-k",
+            str(sockdir),
+            "-c",
+            f"listen_addresses={LOOPBACK}",
+            "-c",
+            "unix_socket_permissions=0700",
             # throw-away test cluster: durability is not needed, speed is
-            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-            "-c", "max_connections=100", "-c", "logging_collector=off",
-        ]  # fmt: skip
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=100",
+            "-c",
+            "logging_collector=off",
+        ]
         with open(log_path, "ab") as log:
             if account is not None:
                 os.chown(log_path, account.pw_uid, account.pw_gid)
             proc = subprocess.Popen(
-                cmd, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cmd,
+                cwd=root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 **run_as,  # type: ignore[call-overload]
             )
         server = PostgresServer(
-            "postgres", f"postgresql+psycopg://vigie@{LOOPBACK}:{port}/vigie", proc.pid, port, workdir,
-            signal.SIGINT, log_path, proc, cleanup,
-        )  # fmt: skip
+            "postgres",
+            f"postgresql+psycopg://vigie@{LOOPBACK}:{port}/vigie",
+            proc.pid,
+            port,
+            workdir,
+            signal.SIGINT,
+            log_path,
+            proc,
+            cleanup,
+        )
         deadline = time.monotonic() + READY_TIMEOUT
         ready = False
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                with psycopg.connect(host=LOOPBACK, port=port, user="postgres", dbname="postgres",
-                                     connect_timeout=2, autocommit=True) as conn:
+                with psycopg.connect(
+                    host=LOOPBACK,
+                    port=port,
+                    user="postgres",
+                    dbname="postgres",
+                    connect_timeout=2,
+                    autocommit=True,
+                ) as conn:
                     conn.execute("CREATE ROLE vigie LOGIN CREATEDB")
                     conn.execute("CREATE DATABASE vigie OWNER vigie")
                 ready = True

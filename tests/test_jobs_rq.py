@@ -74,10 +74,15 @@ def brute_force_playbook(settings: Settings) -> Playbook:
     """The playbook for a brute force, as shipped in playbooks/ (sightings, then the focal point)."""
     books = load_playbooks(settings.playbooks_dir)
     candidates = [
-        b for b in books.values() if [s.step for s in b.steps][:1] == ["sightings"]
-        and "notify_focal_point" in [s.step for s in b.steps] and "brute" in b.id.lower()
-    ]  # fmt: skip
-    assert candidates, f"no brute-force playbook with sightings + notify_focal_point in {settings.playbooks_dir}"
+        b
+        for b in books.values()
+        if [s.step for s in b.steps][:1] == ["sightings"]
+        and "notify_focal_point" in [s.step for s in b.steps]
+        and "brute" in b.id.lower()
+    ]
+    assert candidates, (
+        f"no brute-force playbook with sightings + notify_focal_point in {settings.playbooks_dir}"
+    )
     return candidates[0]
 
 
@@ -197,7 +202,8 @@ def test_failing_step_marks_the_run_failed(production: Production) -> None:
     worker = run_worker(production)
 
     job = Job.fetch(job_id, connection=p.jobs.redis)  # type: ignore[attr-defined]
-    assert job.get_status() == "finished", f"{job.get_status()}\n{worker.stderr}"  # the job ran; the run failed
+    # the job itself succeeded: it is the playbook run that failed
+    assert job.get_status() == "finished", f"{job.get_status()}\n{worker.stderr}"
     assert job.return_value() == "failed"
 
     with p.db.session() as s:
@@ -220,7 +226,13 @@ def test_worker_refuses_to_start_without_redis(tmp_path: Path) -> None:
     """`cert worker` in embedded mode is an error, not a worker polling nothing."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERT_")}
     env["CERT_DATA_DIR"] = str(tmp_path)
-    proc = subprocess.run([*cert_command(), "worker", "--burst"], env=env, capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.run(
+        [*cert_command(), "worker", "--burst"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode != 0
     assert "CERT_REDIS_URL" in proc.stderr

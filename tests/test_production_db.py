@@ -18,8 +18,17 @@ from cert.users import authenticate, create_user
 
 pytestmark = pytest.mark.postgres
 
-TABLES = {"users", "alerts", "cases", "observables", "timeline", "playbook_runs", "detection_runs",
-          "dead_letters", "audit"}  # fmt: skip
+TABLES = {
+    "users",
+    "alerts",
+    "cases",
+    "observables",
+    "timeline",
+    "playbook_runs",
+    "detection_runs",
+    "dead_letters",
+    "audit",
+}
 
 
 @pytest.fixture(scope="module")
@@ -125,11 +134,16 @@ def test_alert_to_case_with_timeline_and_audit(db: Database) -> None:
         assert entries[1].actor == "fatou.intervenante"
         assert entries[0].id < entries[1].id and entries[0].at <= entries[1].at
         # the same order straight from the table
-        ids = s.scalars(select(TimelineEntry.id).where(TimelineEntry.case_id == case_id).order_by(TimelineEntry.at,
-                                                                                               TimelineEntry.id))
+        ids = s.scalars(
+            select(TimelineEntry.id)
+            .where(TimelineEntry.case_id == case_id)
+            .order_by(TimelineEntry.at, TimelineEntry.id)
+        )
         assert list(ids) == [e.id for e in entries]
 
-        trail = [e for e in reversed(audit.recent(s)) if e.object_type == "case" and e.object_id == str(case_id)]
+        trail = [
+            e for e in reversed(audit.recent(s)) if e.object_type == "case" and e.object_id == str(case_id)
+        ]
         assert [(e.actor, e.action) for e in trail] == [
             ("awa.analyste", "case.create"),
             ("fatou.intervenante", "case.note"),

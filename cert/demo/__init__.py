@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from cert.ingestion import IngestSummary, Ingestor, read_lines
+from cert.ingestion import Ingestor, IngestSummary, read_lines
 from cert.models import User
 from cert.platform import Platform
 from cert.users import create_user

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pymisp import MISPEvent, MISPOrganisation
+from pymisp import MISPAttribute, MISPEvent, MISPOrganisation
 from sqlalchemy.orm import Session
 
 from cert import audit
@@ -87,6 +87,8 @@ def build_event(case: Case, settings: Settings, ceiling: TLP) -> tuple[MISPEvent
             continue
         attr_type, category = mapping
         attr = event.add_attribute(attr_type, obs.value, category=category, to_ids=True, comment=obs.comment)
+        if not isinstance(attr, MISPAttribute):  # a list only when given a list of values
+            continue
         attr.uuid = str(uuid.uuid5(uuid.UUID(event.uuid), f"{obs.type}:{obs.value}"))
         attr.add_tag(obs_tlp.machine_tag)
     return event, withheld
@@ -135,7 +137,8 @@ def export_case(s: Session, case: Case, settings: Settings, actor: str, feed_dir
     n = len(event.attributes)
     add_timeline(
         s, case, actor, "export",
-        f"{'Updated' if updated else 'Exported'} MISP event {event.uuid} ({n} indicator(s), {withheld} withheld by TLP)",
+        f"{'Updated' if updated else 'Exported'} MISP event {event.uuid} "
+        f"({n} indicator(s), {withheld} withheld by TLP)",
         {"event_uuid": str(event.uuid), "file": path.name, "tlp": case.tlp},
     )
     audit.record(s, actor, "case.export.misp", "case", case.id, event_uuid=str(event.uuid), indicators=n)

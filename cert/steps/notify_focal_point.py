@@ -12,7 +12,7 @@ from email.utils import formatdate, make_msgid
 
 from cert.errors import Forbidden, InvalidInput
 from cert.playbooks import Step, StepContext, StepResult, steps
-from cert.tlp import TLP, PAP
+from cert.tlp import PAP, TLP
 
 
 @steps.register
@@ -54,6 +54,7 @@ class NotifyFocalPoint(Step):
         path = outbox / f"case-{case.id}-{msg['Message-ID'].strip('<>').split('@')[0]}.eml"
         path.write_bytes(bytes(msg))
         return StepResult(
-            f"Notification to {org.focal_point.name} ({org.name}) queued in the outbox with {len(shared)} observable(s)",
+            f"Notification to {org.focal_point.name} ({org.name}) queued in the outbox "
+            f"with {len(shared)} observable(s)",
             {"recipient": org.focal_point.email, "file": path.name, "observables": len(shared)},
         )

@@ -116,7 +116,8 @@ class EmbeddedEventStore(EventStore):
                 clauses.append("0")
                 continue
             marks = ",".join("?" * len(vals))
-            clauses.append(f"EXISTS (SELECT 1 FROM json_each(doc, ?) WHERE json_each.value IN ({marks}))")
+            # only placeholders are formatted in; field paths and values are bound parameters
+            clauses.append(f"EXISTS (SELECT 1 FROM json_each(doc, ?) WHERE json_each.value IN ({marks}))")  # noqa: S608
             params.append(_json_path(field))
             params.extend(vals)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cert.config import Settings
@@ -55,7 +56,7 @@ def test_correlation_respects_the_timespan(settings: Settings) -> None:
     spaced = []
     for i in range(6):
         ev = auth_event(i, "failure", "203.0.113.9", 0)
-        ev["@timestamp"] = format_ts(__import__("datetime").datetime(2026, 11, 20, 8, i * 2, tzinfo=__import__("datetime").UTC))
+        ev["@timestamp"] = format_ts(datetime(2026, 11, 20, 8, i * 2, tzinfo=UTC))
         spaced.append(ev)
     assert not [h for h in det.detect(spaced) if "Brute" in h.title]  # 6 failures over 10 minutes
 

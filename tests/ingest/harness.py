@@ -38,8 +38,16 @@ class ParserCase:
         for line, _ in self.samples:
             parser = self.parser
             event = finalize(parser.parse(line) or {}, parser, line, "sample.log")
-            for field in ("@timestamp", "event.id", "event.dataset", "event.module", "event.kind",
-                          "event.ingested", "event.original", "ecs.version"):
+            for field in (
+                "@timestamp",
+                "event.id",
+                "event.dataset",
+                "event.module",
+                "event.kind",
+                "event.ingested",
+                "event.original",
+                "ecs.version",
+            ):
                 assert get(event, field), f"{field} missing for {line!r}"
 
     def test_malformed_lines_raise_parse_error(self) -> None:

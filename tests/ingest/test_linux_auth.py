@@ -1,28 +1,51 @@
-import json
 import re
 from pathlib import Path
 
+from harness import ParserCase
+from tests_paths import fail2ban
+
 from cert.ecs import get
 from cert.ingestion import ParseError
-from tests_paths import fail2ban
-from harness import ParserCase
 
 
 class TestLinuxAuth(ParserCase):
     parser_name = "linux.auth"
     samples = [
-        ("Feb 25 14:34:10 belka sshd[31602]: Failed password for invalid user ROOT from 194.117.26.69 port 50273 ssh2",
-         {"event.outcome": "failure", "user.name": "ROOT", "source.ip": "194.117.26.69", "source.port": 50273,
-          "host.name": "belka", "process.pid": 31602, "event.category": ["authentication"]}),
-        ("2026-11-20T08:10:03.120+00:00 etatcivil-db01 sshd[2107]: Accepted publickey for moussa.admin from "
-         "10.10.1.15 port 50000 ssh2: ED25519 SHA256:abc",
-         {"@timestamp": "2026-11-20T08:10:03.120Z", "event.outcome": "success", "user.name": "moussa.admin",
-          "system.auth.ssh.method": "publickey"}),
-        ("Jul 20 14:42:12 localhost sshd[22708]: Invalid user ftp from 192.0.2.2 port 37220",
-         {"event.outcome": "failure", "user.name": "ftp", "source.ip": "192.0.2.2"}),
-        ("Nov 20 08:30:00 db01 sudo:    admin : TTY=pts/1 ; PWD=/home/admin ; USER=root ; COMMAND=/usr/bin/cat /etc/shadow",
-         {"event.action": "sudo", "user.name": "admin", "user.effective.name": "root",
-          "process.command_line": "/usr/bin/cat /etc/shadow"}),
+        (
+            "Feb 25 14:34:10 belka sshd[31602]: Failed password for invalid user ROOT from 194.117.26.69 port 50273 ssh2",
+            {
+                "event.outcome": "failure",
+                "user.name": "ROOT",
+                "source.ip": "194.117.26.69",
+                "source.port": 50273,
+                "host.name": "belka",
+                "process.pid": 31602,
+                "event.category": ["authentication"],
+            },
+        ),
+        (
+            "2026-11-20T08:10:03.120+00:00 etatcivil-db01 sshd[2107]: Accepted publickey for moussa.admin from "
+            "10.10.1.15 port 50000 ssh2: ED25519 SHA256:abc",
+            {
+                "@timestamp": "2026-11-20T08:10:03.120Z",
+                "event.outcome": "success",
+                "user.name": "moussa.admin",
+                "system.auth.ssh.method": "publickey",
+            },
+        ),
+        (
+            "Jul 20 14:42:12 localhost sshd[22708]: Invalid user ftp from 192.0.2.2 port 37220",
+            {"event.outcome": "failure", "user.name": "ftp", "source.ip": "192.0.2.2"},
+        ),
+        (
+            "Nov 20 08:30:00 db01 sudo:    admin : TTY=pts/1 ; PWD=/home/admin ; USER=root ; COMMAND=/usr/bin/cat /etc/shadow",
+            {
+                "event.action": "sudo",
+                "user.name": "admin",
+                "user.effective.name": "root",
+                "process.command_line": "/usr/bin/cat /etc/shadow",
+            },
+        ),
     ]
     malformed = ["not a syslog line", "Feb 30 99:99:99 host sshd[1]: x", "2026-13-45T00:00:00Z host sshd: x"]
 

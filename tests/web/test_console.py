@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select
+from support import csrf_token, login
 
 from cert.models import Alert, AuditEntry
 from cert.platform import Platform
-from support import csrf_token, login
 from web.app import create_app
 
 
@@ -39,7 +39,7 @@ def test_queue_is_french_by_default_newest_first_and_switches_to_english(app: Fl
     c = client_as(app, demo, "analyste")
     html = c.get("/alerts/").get_data(as_text=True)
     assert "File des alertes" in html and "Ministère" in html
-    rows = html.split('<tbody>')[1]
+    rows = html.split("<tbody>")[1]
     assert rows.index("Cross-Site Scripting") < rows.index("SSH Brute Force")  # newest first
     assert "Ministère de l&#39;Intérieur" in html and "203.0.113.66" in html and "élevée" in html
     html_en = c.get("/alerts/?lang=en").get_data(as_text=True)
@@ -73,16 +73,18 @@ def test_full_case_flow_promote_playbook_export(app: Flask, demo: Any, tmp_path:
     aid = alert_id(platform, "Brute Force")
     page = c.get(f"/alerts/{aid}").get_data(as_text=True)
     assert "Failed password" in page  # evidence events are shown
-    resp = c.post(f"/alerts/{aid}/promote", data={"csrf_token": csrf_token(page), "title": "Force brute SSH",
-                                                   "tlp": "amber"})
+    resp = c.post(
+        f"/alerts/{aid}/promote", data={"csrf_token": csrf_token(page), "title": "Force brute SSH", "tlp": "amber"}
+    )
     assert resp.status_code == 303
     case_url = resp.headers["Location"]
     case_id = int(case_url.rstrip("/").split("/")[-1])
     page = c.get(case_url).get_data(as_text=True)
     assert "203.0.113.66" in page and "Force brute SSH" in page
 
-    resp = c.post(f"/cases/{case_id}/playbooks", data={"csrf_token": csrf_token(page),
-                                                       "playbook": "brute-force-response"})
+    resp = c.post(
+        f"/cases/{case_id}/playbooks", data={"csrf_token": csrf_token(page), "playbook": "brute-force-response"}
+    )
     assert resp.status_code == 303
     platform.jobs.wait()
     page = c.get(case_url).get_data(as_text=True)
@@ -122,11 +124,15 @@ def test_analyst_cannot_run_playbooks_or_admin(app: Flask, demo: Any) -> None:
     c = client_as(app, demo, "analyste")
     aid = alert_id(demo[0], "SQL Injection")
     page = c.get(f"/alerts/{aid}").get_data(as_text=True)
-    case_url = c.post(f"/alerts/{aid}/promote", data={"csrf_token": csrf_token(page), "tlp": "green"}).headers["Location"]
+    case_url = c.post(f"/alerts/{aid}/promote", data={"csrf_token": csrf_token(page), "tlp": "green"}).headers[
+        "Location"
+    ]
     case_id = case_url.rstrip("/").split("/")[-1]
     page = c.get(case_url).get_data(as_text=True)
     assert "nécessite le rôle intervenant" in page
-    resp = c.post(f"/cases/{case_id}/playbooks", data={"csrf_token": csrf_token(page), "playbook": "web-attack-response"})
+    resp = c.post(
+        f"/cases/{case_id}/playbooks", data={"csrf_token": csrf_token(page), "playbook": "web-attack-response"}
+    )
     assert resp.status_code == 403
     assert c.get("/admin/users").status_code == 403
 
@@ -134,8 +140,9 @@ def test_analyst_cannot_run_playbooks_or_admin(app: Flask, demo: Any) -> None:
 def test_bad_input_answers_4xx_with_a_message(app: Flask, demo: Any) -> None:
     c = client_as(app, demo, "admin")
     page = c.get("/admin/users").get_data(as_text=True)
-    resp = c.post("/admin/users", data={"csrf_token": csrf_token(page), "username": "x", "password": "short",
-                                        "role": "analyst"})
+    resp = c.post(
+        "/admin/users", data={"csrf_token": csrf_token(page), "username": "x", "password": "short", "role": "analyst"}
+    )
     assert resp.status_code == 400
     assert c.get("/alerts/99999").status_code == 404
     api = c.get("/api/v1/alerts/99999")

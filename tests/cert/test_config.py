@@ -1,0 +1,49 @@
+from pathlib import Path
+
+import pytest
+
+from cert.config import load_settings
+from cert.errors import ConfigError, InvalidInput
+from cert.tlp import PAP, TLP
+
+
+def test_environment_overrides_file_overrides_defaults(tmp_path: Path) -> None:
+    cfg = tmp_path / "vigie.toml"
+    cfg.write_text('data_dir = "/srv/vigie"\norg_name = "CERT-XX"\nalert_suppression_minutes = 30\n')
+    s = load_settings(cfg, env={"CERT_ORG_NAME": "CERT national", "CERT_SHARE_TLP_CEILING": "green"})
+    assert s.data_dir == Path("/srv/vigie") and s.org_name == "CERT national"
+    assert s.alert_suppression_minutes == 30 and s.share_tlp_ceiling is TLP.GREEN
+    assert s.mode == "embedded"
+    prod = load_settings(env={"CERT_DATABASE_URL": "postgresql+psycopg://vigie:s3cret@db/vigie"})
+    assert prod.mode == "production"
+    assert "s3cret" not in str(prod.redacted())
+
+
+def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "vigie.toml"
+    cfg.write_text("datadir = 1\n")
+    with pytest.raises(ConfigError, match="unknown setting.*datadir"):
+        load_settings(cfg, env={})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml", env={})
+    with pytest.raises(ConfigError, match="alert_suppression_minutes"):
+        load_settings(env={"CERT_ALERT_SUPPRESSION_MINUTES": "soon"})
+
+
+def test_tlp_labels_and_ceilings() -> None:
+    assert TLP.parse("TLP:WHITE") is TLP.CLEAR
+    assert TLP.parse("amber+strict").machine_tag == "tlp:amber+strict"
+    assert TLP.AMBER.allows(TLP.GREEN) and not TLP.AMBER.allows(TLP.RED)
+    assert PAP.parse("pap:red") is PAP.RED
+    with pytest.raises(InvalidInput):
+        TLP.parse("purple")
+
+
+def test_tlp_labels_match_the_misp_taxonomy(corpora: Path) -> None:
+    import json
+
+    tax = json.loads((corpora / "misp" / "taxonomies" / "tlp" / "machinetag.json").read_text())
+    values = {e["value"] for p in tax["values"] for e in p["entry"]} if "values" in tax else set()
+    values |= {p["value"] for p in tax.get("predicates", [])}
+    for label in TLP:
+        assert label.tag_value in values

@@ -1,0 +1,46 @@
+"""Dependencies run one way: web -> cert <- ingest, detectors. Checked on the source, by import."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported_top_levels(package: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_core_imports_no_plugin_package_and_no_flask() -> None:
+    for path, names in imported_top_levels("cert").items():
+        assert not names & {"web", "ingest", "detectors", "flask", "flask_login", "flask_wtf"}, path
+
+
+def test_plugins_and_console_depend_on_core_only() -> None:
+    for package, forbidden in (("ingest", {"web", "detectors"}), ("detectors", {"web", "ingest"}),
+                               ("web", {"ingest", "detectors"})):
+        for path, names in imported_top_levels(package).items():
+            assert not names & forbidden, path
+
+
+def test_each_registry_has_a_real_member() -> None:
+    from cert.detection import detectors
+    from cert.ingestion import parsers
+    from cert.playbooks import steps
+    from cert.registry import load_plugins
+
+    load_plugins(["ingest.parsers", "detectors", "cert.steps"])
+    assert {"linux.auth", "web.access"} <= set(parsers.names())
+    assert "sigma" in detectors.names()
+    assert {"sightings", "notify_focal_point"} <= set(steps.names())
