@@ -66,11 +66,11 @@ class Database:
             s.close()
 
     def upgrade(self) -> None:
-        """Apply every Alembic migration up to head."""
+        """Apply every Alembic migration up to the heads (areas may add their own branch from 0001)."""
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.attributes["engine"] = self.engine
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
     def dispose(self) -> None:
         self.engine.dispose()

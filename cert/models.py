@@ -147,3 +147,7 @@ class AuditEntry(Base):
     object_id: Mapped[str] = mapped_column(String(64), default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     remote_addr: Mapped[str] = mapped_column(String(64), default="")
+
+
+# Models of other areas live in their own modules and register on Base.metadata when imported;
+# import them here so that Alembic and the application always see every table.

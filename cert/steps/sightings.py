@@ -38,7 +38,7 @@ class Sightings(Step):
             datasets = Counter(str(get(e, "event.dataset")) for e in events)
             data[f"{obs.type}:{obs.value}"] = {"events": total, "organizations": dict(orgs), "datasets": dict(datasets)}
             where = ", ".join(f"{o} ({n})" for o, n in orgs.most_common(3)) or "-"
-            lines.append(f"{obs.type} {obs.value}: {total} event(s) in {days} days; organisations: {where}")
+            lines.append(f"- {obs.type} {obs.value}: {total} event(s); organisations: {where}")
         if not lines:
             return StepResult("No observable to look up", {})
-        return StepResult("Sightings in our event store — " + "; ".join(lines), {"sightings": data})
+        return StepResult(f"Sightings in our event store over {days} days:\n" + "\n".join(lines), {"sightings": data})
