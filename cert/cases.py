@@ -90,11 +90,15 @@ def promote_alert(
     """Open a case from an alert (or return the case it was already promoted to)."""
     if alert.case_id is not None:
         return get_case(s, alert.case_id)
+    label = TLP.parse(tlp)
+    shared = (alert.entities or {}).get("indicator", {}).get("tlp")  # a partner's indicator keeps its TLP
+    if shared and TLP.parse(shared).value > label.value:
+        label = TLP.parse(shared)
     case = Case(
         title=(title or alert.rule_title)[:300],
         description=f"Promoted from alert #{alert.id} ({alert.rule_id}).",
         severity=alert.severity,
-        tlp=TLP.parse(tlp).tag_value,
+        tlp=label.tag_value,
         pap=PAP.AMBER.name.lower(),
         rsit_class=rsit_for(alert),
         organization=alert.organization,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cert.config import Settings, load_settings
-from cert.errors import InvalidInput, VigieError
+from cert.errors import VigieError
 from cert.platform import Platform
 
 log = logging.getLogger("cert")
@@ -47,86 +47,9 @@ def cmd_init(p: Platform, args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(p: Platform, args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from cert.ingest_cli import run_ingest  # checkpoints, spool, progress bar, --follow
 
-    from cert.detection import build_detectors, detect_batch
-    from cert.ingestion import Ingestor, read_lines
-
-    fields = dict(kv.split("=", 1) for kv in args.field or [])
-    on_batch = None
-    if args.detect:
-        from cert import alerts
-
-        engines = build_detectors(p.settings)
-
-        def on_batch(events: list[Any]) -> None:
-            hits = detect_batch(p, engines, events)
-            with p.db.session() as s:
-                alerts.upsert_hits(s, hits, p.settings.alert_suppression_minutes)
-
-    ingestor = Ingestor(p, args.parser, static_fields=fields, on_batch=on_batch)
-    paths = _expand(args.paths)
-    if args.follow:
-        return _follow(ingestor, paths)
-    status = 0
-    for path in paths:
-        size = Path(path).stat().st_size if path != "-" else None
-        with Progress(TextColumn("{task.description}"), BarColumn(), TransferSpeedColumn(),
-                      TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty()) as bar:
-            task = bar.add_task(Path(path).name, total=size)
-
-            def advance(n: int, t: Any = task) -> None:
-                bar.advance(t, n)
-
-            summary = ingestor.ingest(read_lines(path), source=path, progress=advance)
-        print(f"{path}: {summary.read} lines read, {summary.ingested} events ingested, "
-              f"{summary.duplicates} already stored, {summary.skipped} skipped, {summary.dead_lettered} dead-lettered")
-        for reason, n in summary.dead_letters.most_common():
-            print(f"  dead letter x{n}: {reason}")
-        status = status or (1 if summary.dead_lettered and args.strict else 0)
-    return status
-
-
-def _expand(patterns: list[str]) -> list[str]:
-    """Expand globs ourselves (containers have no shell); a pattern matching nothing is an error."""
-    import glob
-
-    out: list[str] = []
-    for pat in patterns:
-        if pat == "-" or not glob.has_magic(pat):
-            out.append(pat)
-            continue
-        found = sorted(glob.glob(pat))
-        if not found:
-            raise InvalidInput(f"no file matches {pat!r}")
-        out.extend(found)
-    return out
-
-
-def _follow(ingestor: Any, paths: list[str]) -> int:
-    """Tail every file (surviving rotation), one thread each, until interrupted."""
-    import threading
-
-    from cert.ingestion import follow_lines
-
-    stopping = threading.Event()
-
-    def tail(path: str) -> None:
-        summary = ingestor.ingest(follow_lines(path, stop=stopping.is_set), source=path)
-        print(f"{path}: {summary.ingested} events ingested, {summary.dead_lettered} dead-lettered")
-
-    threads = [threading.Thread(target=tail, args=(path,), daemon=True) for path in paths]
-    for t in threads:
-        t.start()
-    print(f"following {len(paths)} file(s); Ctrl-C to stop", flush=True)
-    try:
-        while any(t.is_alive() for t in threads):
-            time.sleep(1)
-    except KeyboardInterrupt:
-        stopping.set()
-        for t in threads:
-            t.join(timeout=5)
-    return 0
+    return run_ingest(p, args)
 
 
 def cmd_detect(p: Platform, args: argparse.Namespace) -> int:
@@ -173,18 +96,6 @@ def cmd_users(p: Platform, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rules(p: Platform, args: argparse.Namespace) -> int:
-    from cert.detection import build_detectors
-
-    for engine in build_detectors(p.settings):
-        info = engine.summary()
-        rejected = info.pop("rejected", [])
-        print(f"{engine.name}: " + ", ".join(f"{k} {v}" for k, v in info.items()) + f", rejected {len(rejected)}")
-        for source, title, reason in rejected:
-            print(f"  rejected {source} {title!r}: {reason}")
-    return 0
-
-
 def cmd_export(p: Platform, args: argparse.Namespace) -> int:
     from cert.cases import get_case
     from cert.sharing.misp_feed import export_case
@@ -227,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="ingest log files (or - for stdin)")
     ing.add_argument("--parser", required=True, help="parser name, e.g. linux.auth, web.access")
     ing.add_argument("--field", action="append", metavar="ECS.FIELD=VALUE", help="set a field on every event")
-    ing.add_argument("--follow", action="store_true", help="keep reading the files as they grow (like tail -F)")
+    ing.add_argument("--follow", action="store_true",
+                     help="keep reading the files as they grow (like tail -F); with or without it, "
+                          "each file resumes from its checkpoint")
     ing.add_argument("--detect", action="store_true", help="run the detectors on each batch (streaming)")
     ing.add_argument("--strict", action="store_true", help="exit 1 when any line was dead-lettered")
     ing.add_argument("paths", nargs="+")
@@ -255,12 +168,22 @@ def build_parser() -> argparse.ArgumentParser:
     us.add_argument("--password", help="(prompted when absent)")
     us.set_defaults(func=cmd_users)
 
-    sub.add_parser("rules", help="report the loaded and rejected rules").set_defaults(func=cmd_rules)
+    from cert import cli_rules  # cert rules …, cert hunt (issue 4: Sigma)
+
+    cli_rules.register(sub)
 
     ex = sub.add_parser("export", help="export a case to the MISP feed")
     ex.add_argument("case", type=int)
     ex.add_argument("--feed", help="feed directory (default: DATA_DIR/misp-feed)")
     ex.set_defaults(func=cmd_export)
+
+    from cert import cli_detection  # cert indicators …, cert yara … (issue 4)
+
+    cli_detection.register(sub)
+
+    from cert import network_cli  # cert listen …, cert token … (issue 3)
+
+    network_cli.add_commands(sub)
     return ap
 
 
@@ -269,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     if not args.verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        # one INFO line per request, and a traceback per retry while the store is down (cert says it once)
+        logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     try:
         return int(args.func(_platform(args), args))
     except VigieError as exc:

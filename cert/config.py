@@ -41,12 +41,24 @@ class Settings:
     playbooks_dir: Path = field(default_factory=_default_playbooks_dir)
     corpora_dir: Path = PROJECT_ROOT.parent / "shared" / "corpora"
     constituency_file: Path | None = None
-    plugins: tuple[str, ...] = ("ingest.parsers", "detectors", "cert.steps")
+    plugins: tuple[str, ...] = ("ingest.parsers", "ingest.listeners", "detectors", "cert.steps")
     org_name: str = "CERT"
     org_uuid: str = "5b7d3b6c-0a3e-4c57-9d8e-6f1f0c6a9e01"
     share_tlp_ceiling: TLP = TLP.AMBER
     alert_suppression_minutes: int = 60
+    # Sigma (issue 4): extra rule trees loaded alongside rules/sigma (e.g. a SigmaHQ release), and
+    # a YAML file of placeholder values for the ``expand`` modifier ({name: [values]})
+    sigma_paths: tuple[str, ...] = ()
+    sigma_placeholders_file: Path | None = None
+    # YARA (issue 4): event fields scanned by the yara_payloads detector, per-scan timeout,
+    # largest file uploaded to a case or scanned in a watched folder
+    yara_payload_fields: tuple[str, ...] = ("powershell.file.script_block_text", "http.request.body.content",
+                                            "http.response.body.content", "process.command_line")
+    yara_timeout_seconds: int = 10
+    yara_max_file_mb: int = 64
     keep_original: bool = True
+    spool_max_mb: int = 1024  # on-disk queue (DATA_DIR/spool) while the event store is unreachable
+    ingest_api_max_mb: int = 8  # largest body of POST /api/v1/ingest/<parser> and /api/v1/events (413 above)
     session_cookie_secure: bool = False
     rq_queue: str = "vigie"
     web_app: str = "web.app:create_app"

@@ -41,6 +41,7 @@ class Constituency:
             key=lambda item: item[0].prefixlen,
             reverse=True,
         )
+        self._cache: dict[str, Organization | None] = {}  # ingest looks the same IPs up again and again
 
     @classmethod
     def load(cls, path: Path | None) -> Constituency:
@@ -69,6 +70,17 @@ class Constituency:
     def lookup(self, ip: str | None) -> Organization | None:
         if not ip:
             return None
+        key = str(ip)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        if len(self._cache) >= 65536:
+            self._cache.clear()
+        org = self._cache[key] = self._lookup(key)
+        return org
+
+    def _lookup(self, ip: str) -> Organization | None:
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:

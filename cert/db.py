@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -66,7 +64,10 @@ class Database:
             s.close()
 
     def upgrade(self) -> None:
-        """Apply every Alembic migration up to the heads (areas may add their own branch from 0001)."""
+        """Apply every Alembic migration up to the heads (a new area may branch before its merge revision)."""
+        from alembic import command  # imported here: a third of a second every `cert` command would pay
+        from alembic.config import Config as AlembicConfig
+
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.attributes["engine"] = self.engine

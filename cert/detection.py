@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import select
 
-from cert import alerts
+from cert import alerts, rules
 from cert.config import Settings
 from cert.ecs import Event, get, parse_ts
 from cert.models import DetectionRun
 from cert.registry import Registry
-from cert.stores import EventQuery
+from cert.rules import RuleOverrides
+from cert.stores import EventQuery, EventStore
 
 if TYPE_CHECKING:
     from cert.platform import Platform
@@ -105,6 +106,22 @@ class Detector(ABC):
         """What the detector has loaded, for ``cert rules`` and the console."""
         return {}
 
+    # Analysts' rule settings (cert.rules): disabled rules and severity overrides apply to every
+    # detector's hits; a detector that applies exceptions itself (before correlating) says so.
+    handles_exceptions: ClassVar[bool] = False
+
+    def configure(self, overrides: RuleOverrides) -> None:  # noqa: B027 - optional hook
+        """Called before each batch with the analysts' current rule settings."""
+
+    def catalogue(self) -> list[dict[str, Any]]:
+        """The detector's rules for the console (id, title, level, provenance, tags, source...)."""
+        return []
+
+    def hunt(self, store: EventStore, start: datetime, end: datetime) -> list[Hit] | None:
+        """Scheduled hunts (cert.hunts): the rules over the stored events of [start, end).
+        None when the detector has no such mode."""
+        return None
+
 
 detectors: Registry[Detector] = Registry("detector")
 
@@ -124,10 +141,13 @@ def build_detectors(settings: Settings) -> list[Detector]:
 
 
 def detect_batch(platform: Platform, engines: Sequence[Detector], events: Sequence[Event]) -> list[Hit]:
+    overrides = rules.current_overrides(platform.db)
     hits: list[Hit] = []
     for engine in engines:
+        engine.configure(overrides)
         hits.extend(engine.detect(events))
-    return hits
+    own = {e.name for e in engines if e.handles_exceptions}
+    return rules.apply_overrides(hits, overrides, events, own)
 
 
 def run_detection(platform: Platform, batch_size: int = 5000) -> DetectionSummary:

@@ -12,30 +12,47 @@ Event = dict[str, Any]
 MISSING = object()
 
 
+_PATHS: dict[str, tuple[tuple[str, ...], str]] = {}  # "a.b.c" -> (("a", "b"), "c"): parsers call put() per field
+
+
+def _split(path: str) -> tuple[tuple[str, ...], str]:
+    try:
+        return _PATHS[path]
+    except KeyError:
+        parts = path.split(".")
+        split = (tuple(parts[:-1]), parts[-1])
+        if len(_PATHS) < 10_000:  # field names come from code and schemas; bounded all the same
+            _PATHS[path] = split
+        return split
+
+
 def get(event: Event, path: str, default: Any = None) -> Any:
     """Value at a dotted ECS path (``source.ip``); also accepts flat dotted keys."""
     if path in event:
         return event[path]
+    head, last = _split(path)
     cur: Any = event
-    for part in path.split("."):
+    for part in head:
         if isinstance(cur, dict) and part in cur:
             cur = cur[part]
         else:
             return default
-    return cur
+    if isinstance(cur, dict) and last in cur:
+        return cur[last]
+    return default
 
 
 def put(event: Event, path: str, value: Any) -> None:
     """Set a dotted path, creating the intermediate objects."""
-    parts = path.split(".")
+    head, last = _split(path)
     cur = event
-    for part in parts[:-1]:
+    for part in head:
         nxt = cur.get(part)
-        if not isinstance(nxt, dict):
+        if nxt.__class__ is not dict and not isinstance(nxt, dict):
             nxt = {}
             cur[part] = nxt
         cur = nxt
-    cur[parts[-1]] = value
+    cur[last] = value
 
 
 def add_related(event: Event, kind: str, *values: Any) -> None:

@@ -151,3 +151,7 @@ class AuditEntry(Base):
 
 # Models of other areas live in their own modules and register on Base.metadata when imported;
 # import them here so that Alembic and the application always see every table.
+from cert import indicator_models as _indicators  # noqa: E402,F401 - indicator store, YARA scans (issue 4)
+from cert import ingest_models  # noqa: E402,F401 - ingest checkpoints, health counters (issue 3)
+from cert import rule_models as _rules  # noqa: E402,F401 - rule management, hunt runs (issue 4: Sigma)
+from cert import token_models as _tokens  # noqa: E402,F401 - API tokens of the ingest API (issue 3)

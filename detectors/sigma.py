@@ -1,218 +1,192 @@
-"""Sigma detector: SigmaHQ-format rules loaded with pySigma, evaluated on ECS events in-process.
+"""Sigma detector: rules in the Sigma format (ours in ``rules/sigma``, plus ``sigma_paths`` such as
+a SigmaHQ release), loaded with pySigma and run unmodified on our ECS events, streaming.
 
-Rules come from ``rules/sigma`` (ours). Each rule is mapped to our fields by a pySigma
-processing pipeline, routed to events by its logsource, and compiled to a predicate.
-Correlation rules of type ``event_count`` group matches of the rules they name by their
-``group-by`` fields within the ``timespan``; state is kept across batches (streaming).
+Loading, routing and field mapping: :mod:`detectors._sigma_load`. Matching: the fast engine
+(:mod:`detectors._sigma_fast`, same answers as the naive oracle :mod:`detectors._sigma_naive`).
+Correlation rules: :mod:`detectors._sigma_correlate`. Analysts' rule settings (disabled rules,
+severity overrides, false-positive exceptions) arrive through ``configure``.
+
+The loaded rule set and the correlation state are shared by the detector instances of a process
+(``cert detect --every`` builds detectors at each run): rules load once, and a correlation window
+spanning two runs is not cut.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+import threading
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sigma.collection import SigmaCollection
-from sigma.correlations import SigmaCorrelationConditionOperator, SigmaCorrelationRule, SigmaCorrelationType
-from sigma.exceptions import SigmaError
-from sigma.rule import SigmaRule
+import yaml
 
 from cert.config import Settings
-from cert.detection import Detector, Hit, detectors, hit_for_events
-from cert.ecs import Event, get, parse_ts
-from detectors._sigma_ecs import EventFilter, ecs_pipeline, logsource_filter
-from detectors._sigma_eval import Predicate, Unsupported, compile_condition
-
-GROUP_FIELDS = ("source.ip", "user.name", "host.name")
-
-
-@dataclass
-class CompiledRule:
-    id: str
-    title: str
-    severity: str
-    attack: tuple[str, ...]
-    selects: EventFilter
-    matches: Predicate
-    output: bool
-    source: str
-    name: str | None = None
+from cert.detection import Detector, Hit, detectors
+from cert.ecs import Event
+from cert.errors import ConfigError
+from cert.rules import RuleOverrides
+from cert.stores import EventStore
+from detectors._sigma_correlate import Correlation
+from detectors._sigma_load import BaseRule, Rejected, RuleSet, load, rule_files
+from detectors._sigma_runtime import Compiled, Runner, compile_ruleset
 
 
-@dataclass
-class CompiledCorrelation:
-    id: str
-    title: str
-    severity: str
-    attack: tuple[str, ...]
-    rule_ids: frozenset[str]
-    group_by: tuple[str, ...]
-    timespan: int
-    op: SigmaCorrelationConditionOperator
-    threshold: int
-    source: str
-    windows: dict[tuple[Any, ...], deque[tuple[datetime, Event]]] = field(default_factory=lambda: defaultdict(deque))
-    fired: dict[tuple[Any, ...], datetime] = field(default_factory=dict)
+def rule_paths(settings: Settings) -> list[Path]:
+    return [settings.rules_dir / "sigma", *(Path(p).expanduser() for p in settings.sigma_paths)]
 
 
-@dataclass(frozen=True)
-class Rejected:
-    source: str
-    title: str
-    reason: str
+def placeholders(settings: Settings) -> dict[str, list[str]]:
+    path = settings.sigma_placeholders_file
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"sigma_placeholders_file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"sigma_placeholders_file {path}: a mapping of placeholder name to values")
+    return {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in data.items()}
 
 
-def _severity(rule: SigmaRule | SigmaCorrelationRule) -> str:
-    level = getattr(rule, "level", None)
-    name = level.name.lower() if level is not None else "medium"
-    return name if name in ("informational", "low", "medium", "high", "critical") else "medium"
-
-
-def _attack(rule: SigmaRule | SigmaCorrelationRule) -> tuple[str, ...]:
-    return tuple(f"{t.namespace}.{t.name}" for t in rule.tags if t.namespace == "attack")
-
-
-def _compare(op: SigmaCorrelationConditionOperator, value: int, threshold: int) -> bool:
-    return {
-        SigmaCorrelationConditionOperator.LT: value < threshold,
-        SigmaCorrelationConditionOperator.LTE: value <= threshold,
-        SigmaCorrelationConditionOperator.GT: value > threshold,
-        SigmaCorrelationConditionOperator.GTE: value >= threshold,
-        SigmaCorrelationConditionOperator.EQ: value == threshold,
-    }.get(op, False)
-
-
-def compile_rule(rule: SigmaRule, source: str) -> CompiledRule:
-    if rule.errors:
-        raise Unsupported("; ".join(str(e) for e in rule.errors))
-    ecs_pipeline().apply(rule)
-    selects = logsource_filter(rule.logsource)
-    if selects is None:
-        raise Unsupported(f"no events for logsource {rule.logsource}")
-    predicates = [compile_condition(c.parsed) for c in rule.detection.parsed_condition]
-    matches = predicates[0] if len(predicates) == 1 else (lambda e: any(p(e) for p in predicates))
-    return CompiledRule(
-        id=str(rule.id or rule.name or rule.title),
-        title=rule.title,
-        severity=_severity(rule),
-        attack=_attack(rule),
-        selects=selects,
-        matches=matches,
-        output=rule._output,
-        source=source,
-        name=rule.name,
-    )
-
-
-def compile_correlation(corr: SigmaCorrelationRule, source: str) -> CompiledCorrelation:
-    if corr.type is not SigmaCorrelationType.EVENT_COUNT:
-        raise Unsupported(f"correlation type {corr.type.name.lower()} is not evaluated yet")
-    if corr.condition is None or corr.timespan is None:
-        raise Unsupported("event_count correlation needs a condition and a timespan")
-    ids = frozenset(str(ref.rule.id or ref.rule.name) for ref in corr.rules if isinstance(ref.rule, SigmaRule))
-    return CompiledCorrelation(
-        id=str(corr.id or corr.name or corr.title),
-        title=corr.title,
-        severity=_severity(corr),
-        attack=_attack(corr),
-        rule_ids=ids,
-        group_by=tuple(corr.group_by or ()),
-        timespan=corr.timespan.seconds,
-        op=corr.condition.op,
-        threshold=int(corr.condition.count),
-        source=source,
-    )
-
-
-def load_rules(paths: Sequence[Path]) -> tuple[list[CompiledRule], list[CompiledCorrelation], list[Rejected]]:
-    rules: list[CompiledRule] = []
-    correlations: list[CompiledCorrelation] = []
-    rejected: list[Rejected] = []
-    files = [p for base in paths if base.exists() for p in sorted(base.rglob("*.yml"))]
-    for path in files:
+def _signature(paths: Sequence[Path], extra: Any) -> tuple[Any, ...]:
+    stats = []
+    for _base, f in rule_files(paths):
         try:
-            collection = SigmaCollection.from_yaml(path.read_text(encoding="utf-8"), collect_errors=True)
-        except (SigmaError, ValueError) as exc:
-            rejected.append(Rejected(str(path), "", str(exc)))
+            st = f.stat()
+        except OSError:
             continue
-        for item in collection.rules:
-            try:
-                if isinstance(item, SigmaCorrelationRule):
-                    correlations.append(compile_correlation(item, str(path)))
-                elif isinstance(item, SigmaRule):
-                    rules.append(compile_rule(item, str(path)))
-            except (Unsupported, SigmaError, ValueError, KeyError) as exc:
-                rejected.append(Rejected(str(path), getattr(item, "title", ""), str(exc)))
-    return rules, correlations, rejected
+        stats.append((str(f), st.st_mtime_ns, st.st_size))
+    return (tuple(str(p) for p in paths), tuple(stats), repr(extra))
+
+
+CACHED_RULESETS = 3
+_CACHE: dict[tuple[Any, ...], RuleSet] = {}
+_COMPILED: dict[tuple[Any, ...], Compiled] = {}
+_LOCK = threading.Lock()
+
+
+def load_ruleset(settings: Settings) -> RuleSet:
+    paths = rule_paths(settings)
+    ph = placeholders(settings)
+    key = _signature(paths, ph)
+    with _LOCK:
+        if key not in _CACHE:
+            while len(_CACHE) >= CACHED_RULESETS:
+                old = _CACHE.pop(next(iter(_CACHE)))
+                for k in [k for k in _COMPILED if k[0] == id(old)]:
+                    del _COMPILED[k]
+            _CACHE[key] = load(paths, local=settings.rules_dir / "sigma", placeholders=ph)
+        return _CACHE[key]
 
 
 @detectors.register
 class SigmaDetector(Detector):
     name = "sigma"
+    handles_exceptions = True
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.rules, self.correlations, self.rejected = load_rules([settings.rules_dir / "sigma"])
+        self.ruleset = load_ruleset(settings)
+        self._compiled = self._get(RuleOverrides())
+
+    # -- configuration ------------------------------------------------------------------------
+    def _get(self, overrides: RuleOverrides) -> Compiled:
+        """The compiled rules for these overrides; one version is kept per rule set and data dir,
+        and the correlation windows carry over when the same correlations stay enabled."""
+        stream = (id(self.ruleset), str(self.settings.data_dir))
+        key = (*stream, overrides.version)
+        with _LOCK:
+            if key not in _COMPILED:
+                fresh = compile_ruleset(self.ruleset, overrides)
+                for old_key in [k for k in _COMPILED if k[:2] == stream]:
+                    old = _COMPILED.pop(old_key)
+                    if [c.id for c in old.state.correlations] == [c.id for c in fresh.state.correlations]:
+                        fresh.state = old.state
+                _COMPILED[key] = fresh
+            return _COMPILED[key]
+
+    def configure(self, overrides: RuleOverrides) -> None:
+        if overrides.version != self._compiled.overrides.version:
+            self._compiled = self._get(overrides)
+
+    @property
+    def rules(self) -> list[BaseRule]:
+        return self.ruleset.rules
+
+    @property
+    def rejected(self) -> list[Rejected]:
+        return self.ruleset.rejected
+
+    @property
+    def correlations(self) -> list[Correlation]:
+        return self._compiled.state.correlations
 
     def summary(self) -> dict[str, Any]:
+        c = self._compiled
+        rs = self.ruleset
+        disabled = sum(1 for r in rs.rules if r.info.id in c.overrides.disabled)
+        roots = []
+        for root in rule_paths(self.settings):
+            base = root.resolve()
+            mine = [r.info for r in rs.rules] + [x.info for x in rs.correlations]
+            infos = [i for i in mine if _inside(i.source, base)]
+            rejected = [(r.source, r.title, r.reason) for r in rs.rejected if _inside(r.source, base)]
+            off = sum(1 for i in infos if i.id in c.overrides.disabled)
+            roots.append({"path": str(root), "files": len(rule_files([root])), "loaded": len(infos) + len(rejected),
+                          "active": len(infos) - off, "disabled": off, "rejected": rejected})
+        routes: dict[str, int] = defaultdict(int)
+        for r in rs.rules:
+            if r.info.id in c.rules:
+                routes["+".join(r.info.variants)] += 1
         return {
-            "rules": len(self.rules),
-            "correlations": len(self.correlations),
-            "rejected": [(r.source, r.title, r.reason) for r in self.rejected],
+            "files": rs.files,
+            "rules": len(rs.rules),
+            "correlations": len(rs.correlations),
+            "filters": rs.filters,
+            "active": len(c.rules) + len(c.state.correlations),
+            "disabled": disabled,
+            "rejected": [(r.source, r.title, r.reason) for r in rs.rejected],
+            "roots": roots,
+            "routes": dict(routes),
         }
 
-    def _group_key(self, ev: Event) -> str:
-        for f in GROUP_FIELDS:
-            v = get(ev, f)
-            if v:
-                return f"{f}={v}"
-        return ""
+    def catalogue(self) -> list[dict[str, Any]]:
+        out = []
+        for info in [r.info for r in self.ruleset.rules] + [c.info for c in self.ruleset.correlations]:
+            entry = dict(vars(info))
+            entry["detector"] = self.name
+            out.append(entry)
+        return out
+
+    # -- detection ------------------------------------------------------------------------------
+    def matches(self, event: Event) -> list[str]:
+        """Ids of the rules an event matches (correlations aside)."""
+        return self._compiled.engine.matches(event)
 
     def detect(self, events: Sequence[Event]) -> list[Hit]:
-        hits: list[Hit] = []
-        by_rule: dict[str, list[Event]] = defaultdict(list)
-        for ev in events:
-            for rule in self.rules:
-                if rule.selects(ev) and rule.matches(ev):
-                    by_rule[rule.id].append(ev)
-                    for corr in self.correlations:
-                        if rule.id in corr.rule_ids or (rule.name and rule.name in corr.rule_ids):
-                            hit = self._correlate(corr, ev)
-                            if hit is not None:
-                                hits.append(hit)
-        for rule in self.rules:
-            matched = by_rule.get(rule.id)
-            if not matched or not rule.output:
-                continue
-            groups: dict[str, list[Event]] = defaultdict(list)
-            for ev in matched:
-                groups[self._group_key(ev)].append(ev)
-            for key, evs in groups.items():
-                hits.append(hit_for_events(evs, rule_id=rule.id, title=rule.title, severity=rule.severity,
-                                           detector=self.name, group_key=key, attack=rule.attack))
-        return hits
+        c = self._compiled
+        with c.lock:
+            return Runner(c, c.state).run(events, c.engine.matches)
 
-    def _correlate(self, corr: CompiledCorrelation, ev: Event) -> Hit | None:
-        key = tuple(get(ev, f) for f in corr.group_by)
-        ts = parse_ts(str(get(ev, "@timestamp")))
-        group = ",".join(f"{f}={v}" for f, v in zip(corr.group_by, key, strict=True))
-        last = corr.fired.get(key)
-        if last is not None and (ts - last).total_seconds() <= corr.timespan:
-            # the correlation is ongoing: each further match extends the same alert
-            corr.fired[key] = ts
-            return hit_for_events([ev], rule_id=corr.id, title=corr.title, severity=corr.severity,
-                                  detector=self.name, group_key=group, attack=corr.attack)
-        window = corr.windows[key]
-        window.append((ts, ev))
-        while window and (ts - window[0][0]).total_seconds() > corr.timespan:
-            window.popleft()
-        if not _compare(corr.op, len(window), corr.threshold):
-            return None
-        evidence = [e for _, e in window]
-        window.clear()
-        corr.fired[key] = ts
-        return hit_for_events(evidence, rule_id=corr.id, title=corr.title, severity=corr.severity,
-                              detector=self.name, group_key=group, attack=corr.attack)
+    def flush(self) -> list[Hit]:
+        """Close every open correlation window (end of input)."""
+        c = self._compiled
+        with c.lock:
+            return Runner(c, c.state).flush()
+
+    def hunt(self, store: EventStore, start: datetime, end: datetime) -> list[Hit]:
+        """The rules over the events of [start, end) in the store: as queries against
+        Elasticsearch (pySigma's Lucene backend), else over the embedded store's events."""
+        from detectors._sigma_hunt import hunt
+
+        return hunt(self._compiled, store, start, end)
+
+
+def _inside(source: str, base: Path) -> bool:
+    try:
+        Path(source).resolve().relative_to(base)
+    except (ValueError, OSError):
+        return False
+    return True

@@ -52,14 +52,14 @@ def test_upgrade_creates_schema_and_is_idempotent(postgres_server) -> None:  # t
         assert not set(inspect(database.engine).get_table_names()) & TABLES
         database.upgrade()
         with database.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0006"]
         assert TABLES <= set(inspect(database.engine).get_table_names())
         # a second run is a no-op: same version, same tables, data kept
         with database.session() as s:
             create_user(s, "kept.user", "a long enough password", "analyst")
         database.upgrade()
         with database.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0006"]
             assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
         assert TABLES <= set(inspect(database.engine).get_table_names())
     finally:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from cert import audit
+from cert.ingest_health import dead_letter_counters, ingest_health, spool_status
 from cert.models import DeadLetter, User
 from cert.users import create_user
 from web.access import actor, platform, remote_addr, requires
@@ -43,9 +44,11 @@ def audit_trail() -> ResponseReturnValue:
 @bp.get("/dead-letters")
 @requires("analyst")
 def dead_letters() -> ResponseReturnValue:
-    with platform().db.session() as s:
-        counts = s.execute(
-            select(DeadLetter.source, DeadLetter.reason, func.count()).group_by(DeadLetter.source, DeadLetter.reason)
-        ).all()
+    """Ingest health per source (rate, lag, errors), dead-letter counters, the latest dead letters."""
+    p = platform()
+    with p.db.session() as s:
+        health = ingest_health(s)
+        counters = dead_letter_counters(s)[:300]
         recent = list(s.scalars(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(100)))
-    return render_template("dead_letters.html", counts=counts, recent=recent)
+    spool = spool_status(p.settings) if p.settings.mode == "embedded" else None  # the console's data dir
+    return render_template("dead_letters.html", health=health, counters=counters, recent=recent, spool=spool)

@@ -58,3 +58,16 @@ def get_alert(alert_id: int) -> ResponseReturnValue:
 def get_case(case_id: int) -> ResponseReturnValue:
     with platform().db.session() as s:
         return jsonify(case_json(case_service.get_case(s, case_id)))
+
+
+@bp.get("/ingest/health")
+@requires("analyst")
+def ingest_health() -> ResponseReturnValue:
+    """Per source: rates, lags, dead letters by reason; the spool (embedded mode)."""
+    from cert.ingest_health import health_json, spool_status
+    from cert.ingest_health import ingest_health as health
+
+    p = platform()
+    with p.db.session() as s:
+        items = health(s)
+    return jsonify(health_json(items, spool_status(p.settings) if p.settings.mode == "embedded" else None))

@@ -13,8 +13,9 @@ from cert.errors import InvalidInput
 from cert.models import Alert, PlaybookRun
 from cert.playbooks import load_playbooks, request_run
 from cert.sharing.misp_feed import export_case
-from web.access import actor, platform, requires
-from web.forms import NoteForm, PlaybookForm, StatusForm, TlpForm
+from cert.yara_files import upload_to_case
+from web.access import actor, platform, remote_addr, requires
+from web.forms import NoteForm, PlaybookForm, StatusForm, TlpForm, UploadForm
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -48,7 +49,7 @@ def show(case_id: int) -> ResponseReturnValue:
     return render_template(
         "case.html", case=case, observables=observables, timeline=timeline, runs=runs, alerts=linked,
         pending=pending, note_form=NoteForm(), status_form=StatusForm(status=case.status),
-        tlp_form=TlpForm(tlp=case.tlp), playbook_form=_playbook_form(),
+        tlp_form=TlpForm(tlp=case.tlp), playbook_form=_playbook_form(), upload_form=UploadForm(),
         lang=str(get_locale() or "fr"),
     )
 
@@ -57,7 +58,7 @@ def _back(case_id: int) -> ResponseReturnValue:
     return redirect(url_for("cases.show", case_id=case_id), 303)
 
 
-def _form_errors(form: NoteForm | StatusForm | TlpForm | PlaybookForm) -> None:
+def _form_errors(form: NoteForm | StatusForm | TlpForm | PlaybookForm | UploadForm) -> None:
     if not form.validate_on_submit():
         raise InvalidInput("; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()) or "invalid form")
 
@@ -119,4 +120,22 @@ def export_misp(case_id: int) -> ResponseReturnValue:
         result = export_case(s, case_service.get_case(s, case_id), p.settings, actor())
     flash(_("MISP event %(uuid)s written to the feed: %(n)s indicator(s), %(w)s withheld by TLP.",
             uuid=result.event_uuid, n=result.exported, w=result.withheld), "ok")
+    return _back(case_id)
+
+
+@bp.post("/<int:case_id>/files")
+@requires("analyst")
+def upload_file(case_id: int) -> ResponseReturnValue:
+    """A file for the case (sample, script, memory extract): stored, scanned with YARA, on the timeline."""
+    form = UploadForm()
+    _form_errors(form)
+    upload = form.file.data
+    outcome = upload_to_case(platform(), case_id, upload.filename or "", upload.stream, actor(), remote_addr())
+    r = outcome.result
+    if r.error:
+        flash(_("File stored; the YARA scan failed: %(error)s", error=r.error), "error")
+    elif r.matches:
+        flash(_("File stored; YARA rules matched: %(rules)s.", rules=", ".join(m.rule for m in r.matches)), "error")
+    else:
+        flash(_("File stored; no YARA rule matched."), "ok")
     return _back(case_id)

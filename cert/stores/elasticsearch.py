@@ -8,17 +8,23 @@ as a duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 from elasticsearch import ApiError, Elasticsearch, TransportError
-from elasticsearch.helpers import streaming_bulk
+from elasticsearch.serializer import OrjsonSerializer
 
 from cert.ecs import Event, format_ts, get, parse_ts
 from cert.errors import StoreUnavailable
 from cert.stores.base import EventQuery, EventStore, WriteResult
 
 PAGE = 5000
+BULK_BYTES = 8 * 1024 * 1024
+BULK_RETRIES = 5  # per-item 429s (a node short of memory or threads): 1+2+4+8+8 s before giving up
+BULK_PARALLEL = 2  # requests a batch is split into, sent at once: two write threads of the node at work
 
 IP_FIELDS = ("source.ip", "destination.ip", "client.ip", "server.ip", "host.ip", "related.ip",
              "source.nat.ip", "destination.nat.ip", "threat.indicator.ip")
@@ -27,6 +33,28 @@ LONG_FIELDS = ("source.port", "destination.port", "source.bytes", "destination.b
                "network.packets", "http.response.status_code", "http.response.body.bytes", "process.pid",
                "winlog.event_id", "dns.id")
 TEXT_FIELDS = ("message",)
+CASELESS = "caseless"  # multi-field of every dynamic string field: lowercased keyword
+CASELESS_MAX = 8191  # characters (4 bytes each at most: under Lucene's 32766-byte term limit)
+
+
+def _chunks(docs: list[tuple[Event, bytes]], parts: int = 1) -> Iterator[list[tuple[Event, bytes]]]:
+    """``parts`` requests of about the same size (each at most BULK_BYTES, so maybe more)."""
+    limit = min(BULK_BYTES, max(1, sum(len(d[1]) for d in docs) // max(parts, 1) + 1))
+    chunk: list[tuple[Event, bytes]] = []
+    size = 0
+    for doc in docs:
+        if chunk and size + len(doc[1]) > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(doc)
+        size += len(doc[1])
+    if chunk:
+        yield chunk
+
+
+def _reason(item: dict[str, Any]) -> str:
+    err = item.get("error", {})
+    return str(err.get("reason", err)) if isinstance(err, dict) else str(err)
 
 
 def _nested(path: str, spec: dict[str, Any], root: dict[str, Any]) -> None:
@@ -49,9 +77,15 @@ def ecs_mappings() -> dict[str, Any]:
         _nested(f, {"type": "text"}, props)
     _nested("event.original", {"type": "keyword", "index": False, "doc_values": False}, props)
     return {
+        # a vendor text that happens to look like a date must not turn its field into a date field
+        "date_detection": False,
         "dynamic_templates": [
+            # ``<field>.caseless`` (ECS's name for it): the same value through the built-in lowercase
+            # normalizer, for case-insensitive rule queries (Sigma's default; scheduled hunts)
             {"strings_as_keyword": {"match_mapping_type": "string",
-                                    "mapping": {"type": "keyword", "ignore_above": 1024}}},
+                                    "mapping": {"type": "keyword", "ignore_above": 1024, "fields": {
+                                        CASELESS: {"type": "keyword", "normalizer": "lowercase",
+                                                   "ignore_above": CASELESS_MAX}}}}},
         ],
         "properties": props,
     }
@@ -63,8 +97,10 @@ class ElasticsearchEventStore(EventStore):
     def __init__(self, url: str, prefix: str = "vigie", client: Elasticsearch | None = None) -> None:
         self.prefix = prefix
         self.pattern = f"{prefix}-events-*"
-        self.es = client or Elasticsearch(url, request_timeout=60, retry_on_timeout=True, max_retries=3)
+        self.es = client or Elasticsearch(url, request_timeout=60, retry_on_timeout=True, max_retries=3,
+                                          serializer=OrjsonSerializer())
         self._template_ready = False
+        self._executor: ThreadPoolExecutor | None = None
 
     # -- set-up ---------------------------------------------------------------------------
     def ensure_template(self) -> None:
@@ -76,7 +112,10 @@ class ElasticsearchEventStore(EventStore):
                 index_patterns=[self.pattern],
                 priority=200,
                 template={
-                    "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
+                    # Windows events alone bring ~650 distinct paths (each with its .caseless twin):
+                    # raise the default 1,000-field limit rather than reject real events
+                    "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s",
+                                 "index.mapping.total_fields.limit": 10000},
                     "mappings": ecs_mappings(),
                 },
             )
@@ -85,15 +124,22 @@ class ElasticsearchEventStore(EventStore):
         self._template_ready = True
 
     def index_for(self, event: Event) -> str:
-        ts = parse_ts(str(get(event, "@timestamp")))
-        return f"{self.prefix}-events-{ts:%Y.%m}"
+        ts = get(event, "@timestamp")
+        if ts.__class__ is str and len(ts) > 10 and ts[-1] == "Z" and ts[4] == "-" and ts[7] == "-" \
+                and ts[:4].isdigit() and ts[5:7].isdigit():  # UTC as finalize validated it: no parsing
+            return f"{self.prefix}-events-{ts[:4]}.{ts[5:7]}"
+        when = parse_ts(str(ts))
+        return f"{self.prefix}-events-{when:%Y.%m}"
 
     # -- interface --------------------------------------------------------------------------
     def write(self, events: Sequence[Event]) -> WriteResult:
+        """One ``_bulk`` of ``create`` actions per ~8 MB, serialised here with orjson (an event that
+        cannot be serialised fails alone). Per-item 429s are retried with backoff; a bulk refused
+        as a whole, or items refused for want of resources (429 after retries, 502-504), mean the
+        store is unavailable: ``StoreUnavailable``, and the caller keeps the batch (the spool)."""
         self.ensure_template()
         failed: list[tuple[Event, str]] = []
-        actions = []
-        kept: list[Event] = []
+        docs: list[tuple[Event, bytes]] = []
         for ev in events:
             eid = get(ev, "event.id")
             try:
@@ -104,25 +150,47 @@ class ElasticsearchEventStore(EventStore):
             if not eid:
                 failed.append((ev, "event without event.id"))
                 continue
-            actions.append({"_op_type": "create", "_index": index, "_id": str(eid), "_source": ev})
-            kept.append(ev)
+            try:
+                body = orjson.dumps(ev)
+            except TypeError as exc:  # orjson.JSONEncodeError
+                failed.append((ev, f"cannot serialise the event: {exc}"))
+                continue
+            docs.append((ev, orjson.dumps({"create": {"_index": index, "_id": str(eid)}}) + b"\n" + body + b"\n"))
         written = duplicates = 0
-        try:
-            results = streaming_bulk(self.es, actions, chunk_size=2000, raise_on_error=False,
-                                     raise_on_exception=False, max_retries=3)
-            for ev, (ok, info) in zip(kept, results, strict=True):
-                item = info.get("create", {})
-                if ok:
-                    written += 1
-                elif item.get("status") == 409:
-                    duplicates += 1
-                else:
-                    err = item.get("error", {})
-                    reason = err.get("reason", str(err)) if isinstance(err, dict) else str(err)
-                    failed.append((ev, f"elasticsearch rejected the event: {reason}"))
-        except (TransportError, ApiError) as exc:
-            raise StoreUnavailable(f"Elasticsearch unreachable: {exc}") from exc
+        pending = docs
+        for attempt in range(BULK_RETRIES + 1):
+            retry: list[tuple[Event, bytes]] = []
+            chunks = list(_chunks(pending, BULK_PARALLEL))
+            bodies = [b"".join(a for _, a in chunk) for chunk in chunks]
+            answers = self._pool().map(self._bulk, bodies) if len(chunks) > 1 else map(self._bulk, bodies)
+            for chunk, items in zip(chunks, answers, strict=True):
+                for (ev, action), item in zip(chunk, items, strict=True):
+                        status = int(item.get("status", 0))
+                        if 200 <= status < 300:
+                            written += 1
+                        elif status == 409:
+                            duplicates += 1
+                        elif status == 429 and attempt < BULK_RETRIES:
+                            retry.append((ev, action))
+                        elif status in (429, 502, 503, 504):
+                            raise StoreUnavailable(f"Elasticsearch refused events (no resources): {_reason(item)}")
+                        else:
+                            failed.append((ev, f"elasticsearch rejected the event: {_reason(item)}"))
+            if not retry:
+                break
+            pending = retry
+            time.sleep(min(2.0 ** attempt, 8.0))
         return WriteResult(written=written, duplicates=duplicates, failed=failed)
+
+    def _bulk(self, body: bytes) -> list[dict[str, Any]]:
+        try:
+            resp = self.es.bulk(operations=body,  # type: ignore[arg-type] # NDJSON bytes, sent as they are
+                                filter_path="items.*.status,items.*.error")
+        except ApiError as exc:  # the whole request refused (429, 503...)
+            raise StoreUnavailable(f"Elasticsearch refused the bulk request: {exc}") from exc
+        except TransportError as exc:
+            raise StoreUnavailable(f"Elasticsearch unreachable: {exc}") from exc
+        return [next(iter(item.values())) for item in resp.get("items", [])]
 
     def get(self, ids: Iterable[str]) -> list[Event]:
         wanted = list(dict.fromkeys(ids))
@@ -196,5 +264,13 @@ class ElasticsearchEventStore(EventStore):
     def ping(self) -> bool:
         return bool(self.es.ping())
 
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(BULK_PARALLEL, thread_name_prefix="es-bulk")
+        return self._executor
+
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
         self.es.close()

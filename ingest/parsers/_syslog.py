@@ -1,49 +1,236 @@
-"""Shared syslog header reading (RFC 3164 and the ISO 8601 form written by rsyslog/journald)."""
+"""Syslog headers: RFC 5424, RFC 3164 (BSD) with or without PRI, and the ISO 8601 form that
+rsyslog and journald write; shared by the ``syslog``, ``linux.auth``, ``cef`` and ``leef`` parsers.
+
+RFC 5424: ``<PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA [BOM]MSG``, any
+header field may be the NILVALUE ``-``. RFC 3164: ``[<PRI>]Mmm dd hh:mm:ss HOSTNAME TAG[PID]: MSG``;
+real senders also drop the host name (``Mmm dd hh:mm:ss sshd[1]: ...``), the tag (``... host
+message``) or bracket the tag (``[sshd]: ...``), put a year after the day, or add fractions of a
+second; all of those are read. A date without a year is this year (or last year, see
+``_fields.yearless``) and a date without an offset is UTC.
+"""
 
 from __future__ import annotations
 
 import re
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
-from cert.ecs import format_ts
+from cert.ecs import Event, format_ts, now_iso
 from cert.ingestion import ParseError
+from ingest.parsers._fields import MONTHS, timestamp, to_int, yearless
 
-HEADER = re.compile(
-    r"^(?:<(?P<pri>\d{1,3})>)?"
-    r"(?:(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
-    r"|(?P<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d))"
-    r" (?P<host>\S+) (?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: ?(?P<msg>.*)$"
-)
-MONTHS = {m: i for i, m in enumerate(("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec").split(), 1)}
+FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+              "ftp", "ntp", "security", "console", "solaris-cron",
+              "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7")
+SEVERITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug")
+
+_PRI = r"<(?P<pri>\d{1,3})>"
+RFC5424 = re.compile(_PRI + r"(?P<version>[1-9]\d{0,2}) (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) "
+                     r"(?P<msgid>\S+) (?P<rest>.*)$", re.S)
+_ISO = (r"(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?: ?(?:Z|[+-]\d\d(?::?\d\d)?)| UTC| GMT)?)")
+_BSD = (r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2})(?: (?P<year>\d{4}))? "
+        r"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)(?:\.(?P<frac>\d{1,6}))?")
+RFC3164 = re.compile(r"(?:" + _PRI + r")?\s?\*?(?:" + _ISO + "|(?P<bsd>" + _BSD + r"))(?: (?P<rest>.*))?$", re.S)
+# After the timestamp: [HOST ]TAG[PID]: MSG, the TAG never being "CEF"/"LEEF" (those start a message).
+_TAGGED = re.compile(r"(?:(?P<host>[^\s\[\]]*[^\s\[\]:]) )?(?!CEF:|LEEF:)(?P<prog>[^\s\[\]:]{1,64})"
+                     r"(?:\[(?P<pid>[^\]\s]{0,32})\]:?|:)(?: |$)(?P<msg>.*)$", re.S)
+_BRACKETED = re.compile(r"(?:(?P<host>[^\s\[\]]+) )?\[(?P<prog>[^\]\s]{1,64})\]:?(?: |$)(?P<msg>.*)$", re.S)
+_UNTAGGED = re.compile(r"(?P<host>\S+)(?: (?P<msg>.*))?$", re.S)
+_SD_ELEMENT = re.compile(r'\[(?P<id>[^\s=\]"]{1,32})(?P<params>(?: [^\s=\]"]{1,32}="(?:[^"\\]|\\.)*")*) ?\]', re.S)
+_SD_PARAM = re.compile(r' ([^\s=\]"]{1,32})="((?:[^"\\]|\\.)*)"', re.S)
+_SD_ESCAPE = re.compile(r'\\(["\\\]])')
+_BSD_ONLY = re.compile(_BSD + "$")
+
+
+@dataclass(slots=True)
+class Syslog:
+    """One parsed syslog record: header fields (None when absent or NILVALUE) and the message."""
+
+    message: str
+    timestamp: str | None = None  # ISO 8601 UTC, as @timestamp
+    hostname: str | None = None
+    program: str | None = None
+    pid: str | None = None
+    priority: int | None = None
+    version: str | None = None
+    msgid: str | None = None
+    structured_data: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def to_ecs(self) -> Event:
+        """The ECS fields a syslog header gives (Filebeat's ``log.syslog.*`` names)."""
+        ts = self.timestamp or now_iso()
+        ev: Event = {"@timestamp": ts, "message": self.message}
+        syslog: dict[str, Any] = {}
+        if self.timestamp is None:
+            ev["event"] = {"created": ts}  # NILVALUE time: the time we received it
+        if self.hostname:
+            ev["host"] = {"hostname": self.hostname, "name": self.hostname}
+            syslog["hostname"] = self.hostname
+        if self.program or self.pid:
+            process: dict[str, Any] = {}
+            ev["process"] = process
+            if self.program:
+                process["name"] = syslog["appname"] = self.program
+            if self.pid:
+                syslog["procid"] = self.pid
+                pid = to_int(self.pid)
+                if pid is not None:
+                    process["pid"] = pid
+        if self.priority is not None:
+            facility, severity = divmod(self.priority, 8)
+            syslog["priority"] = self.priority
+            syslog["facility"] = {"code": facility, "name": FACILITIES[facility]}
+            syslog["severity"] = {"code": severity, "name": SEVERITIES[severity]}
+        if self.version:
+            syslog["version"] = self.version
+        if self.msgid:
+            syslog["msgid"] = self.msgid
+        if self.structured_data:
+            syslog["structured_data"] = self.structured_data
+        if syslog:
+            ev["log"] = {"syslog": syslog}
+            if self.priority is not None:
+                ev["log"]["level"] = SEVERITIES[self.priority % 8]
+        return ev
+
+
+def _priority(text: str | None) -> int | None:
+    if text is None:
+        return None
+    value = int(text)
+    if value > 191:
+        raise ParseError(f"bad syslog PRI <{text}> (0 to 191)")
+    return value
+
+
+def _nil(value: str) -> str | None:
+    return None if value == "-" else value
+
+
+_ISO_ZONE = re.compile(r" ?(Z|[+-]\d\d(?::?\d\d)?| UTC| GMT)$")
+
+
+def _iso_zone(m: re.Match[str]) -> str:
+    zone = m[1].strip()
+    return "+00:00" if zone in ("Z", "UTC", "GMT") else zone
+
+
+@lru_cache(maxsize=4096)
+def iso_timestamp(text: str) -> str:
+    """An ISO 8601 timestamp (RFC 5424, rsyslog), UTC when it carries no offset."""
+    try:
+        dt = datetime.fromisoformat(_ISO_ZONE.sub(_iso_zone, text.replace(",", ".")))
+    except ValueError as exc:
+        raise ParseError(f"bad timestamp {text!r}") from exc
+    return timestamp(dt if dt.tzinfo else dt.replace(tzinfo=UTC))
+
+
+def structured_data(text: str) -> tuple[dict[str, dict[str, str]], str]:
+    """RFC 5424 STRUCTURED-DATA at the start of ``text``: ({SD-ID: {PARAM: value}}, the rest)."""
+    if text == "-" or text.startswith("- "):
+        return {}, text[2:]
+    if not text.startswith("["):
+        raise ParseError("RFC 5424 structured data must be '-' or start with '['")
+    elements: dict[str, dict[str, str]] = {}
+    pos = 0
+    while pos < len(text) and text[pos] == "[":
+        m = _SD_ELEMENT.match(text, pos)
+        if m is None:
+            raise ParseError(f"bad RFC 5424 structured data at column {pos + 1}")
+        # a dot in a name would nest in Elasticsearch ("a..b" is even refused): keep names flat
+        params = elements.setdefault(m["id"].replace(".", "_"), {})
+        for name, value in _SD_PARAM.findall(m["params"]):
+            params[name.replace(".", "_")] = _SD_ESCAPE.sub(r"\1", value)
+        pos = m.end()
+    rest = text[pos:]
+    if rest and not rest.startswith(" "):
+        raise ParseError(f"bad RFC 5424 structured data at column {pos + 1}")
+    return elements, rest[1:]
+
+
+def _bsd_timestamp(g: dict[str, Any], now: datetime | None = None) -> str:
+    month = MONTHS.get(g["mon"])
+    if month is None:
+        raise ParseError(f"bad month {g['mon']!r}")
+    h, m, s = int(g["h"]), int(g["m"]), int(g["s"])
+    micro = int((g["frac"] or "0").ljust(6, "0"))
+    if h > 23 or m > 59 or s > 60:
+        raise ParseError(f"bad time {g['h']}:{g['m']}:{g['s']}")
+    s = min(s, 59)  # a leap second
+    day = int(g["day"])
+    if g["year"]:
+        try:
+            return format_ts(datetime(int(g["year"]), month, day, h, m, s, micro, tzinfo=UTC))
+        except ValueError as exc:
+            raise ParseError(f"bad date: {exc}") from exc
+    return format_ts(yearless(month, day, h, m, s, micro, now=now))
+
+
+@lru_cache(maxsize=4096)
+def _bsd_cached(text: str, hour: int) -> str:
+    """Lines of one second share their timestamp text: read it once. The current ``hour`` is in
+    the key: the year of a yearless date depends on when it is read, so no reading is kept for
+    more than an hour."""
+    m = _BSD_ONLY.match(text)
+    if m is None:  # cannot happen: the text matched _BSD inside RFC3164
+        raise ParseError(f"bad timestamp {text!r}")
+    return _bsd_timestamp(m.groupdict())
 
 
 def bsd_timestamp(text: str, now: datetime | None = None) -> datetime:
-    """RFC 3164 has no year: take the current one, or last year if that would be in the future."""
-    now = now or datetime.now(UTC)
-    mon, day, clock = text.split()
-    if mon not in MONTHS:
-        raise ParseError(f"bad month {mon!r}")
-    h, m, s = (int(x) for x in clock.split(":"))
-    try:
-        ts = datetime(now.year, MONTHS[mon], int(day), h, m, s, tzinfo=UTC)
-    except ValueError as exc:
-        raise ParseError(f"bad timestamp {text!r}: {exc}") from exc
-    if (ts - now).days >= 1:
-        ts = ts.replace(year=now.year - 1)
-    return ts
+    """``Mmm dd hh:mm:ss`` (no year) as a UTC datetime: this year, or last year if in the future."""
+    m = _BSD_ONLY.match(text)
+    if m is None:
+        raise ParseError(f"bad timestamp {text!r}")
+    return datetime.fromisoformat(_bsd_timestamp(m.groupdict(), now).replace("Z", "+00:00"))
+
+
+def parse(line: str) -> Syslog:
+    """Read one syslog line; ParseError when it has no syslog timestamp."""
+    if line.startswith("<"):
+        m5 = RFC5424.match(line)
+        if m5 is not None:
+            return _rfc5424(m5)
+    m = RFC3164.match(line)
+    if m is None:
+        raise ParseError("not a syslog line (no RFC 5424 or RFC 3164 header)")
+    pri = _priority(m["pri"])
+    rest = m["rest"] or ""
+    if m["iso"]:
+        ts = iso_timestamp(m["iso"])
+    else:
+        ts = _bsd_cached(m["bsd"], int(time.time() // 3600))
+    head = _TAGGED.match(rest) or _BRACKETED.match(rest)
+    if head is not None:
+        g = head.groupdict()
+        return Syslog(message=g["msg"], timestamp=ts, hostname=g["host"], program=g["prog"],
+                      pid=g.get("pid") or None, priority=pri)
+    loose = _UNTAGGED.match(rest)
+    if loose is None:  # an empty message after the timestamp
+        return Syslog(message="", timestamp=ts, priority=pri)
+    return Syslog(message=loose["msg"] or "", timestamp=ts, hostname=loose["host"], priority=pri)
+
+
+def _rfc5424(m: re.Match[str]) -> Syslog:
+    ts = None if m["ts"] == "-" else iso_timestamp(m["ts"])
+    if ts is not None and "T" not in m["ts"]:
+        raise ParseError(f"bad RFC 5424 timestamp {m['ts']!r}")
+    sd, msg = structured_data(m["rest"])
+    if msg.startswith("\ufeff"):  # the BOM says the message is UTF-8
+        msg = msg[1:]
+    return Syslog(message=msg, timestamp=ts, hostname=_nil(m["host"]), program=_nil(m["app"]),
+                  pid=_nil(m["procid"]), priority=_priority(m["pri"]), version=m["version"],
+                  msgid=_nil(m["msgid"]), structured_data=sd)
 
 
 def split_header(line: str) -> dict[str, str]:
-    m = HEADER.match(line)
-    if m is None:
-        raise ParseError("not a syslog line (no timestamp, host and program header)")
-    parts = {k: v for k, v in m.groupdict().items() if v is not None}
-    if "iso" in parts:
-        try:
-            ts = datetime.fromisoformat(parts["iso"].replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ParseError(f"bad timestamp {parts['iso']!r}") from exc
-        parts["timestamp"] = format_ts(ts)
-    else:
-        parts["timestamp"] = format_ts(bsd_timestamp(parts["bsd"]))
+    """The header as a dict (timestamp, host, prog, pid, msg), for callers of the first version."""
+    rec = parse(line)
+    parts = {"timestamp": rec.timestamp or now_iso(), "msg": rec.message}
+    for key, value in (("host", rec.hostname), ("prog", rec.program), ("pid", rec.pid)):
+        if value:
+            parts[key] = value
     return parts

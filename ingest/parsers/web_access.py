@@ -1,19 +1,46 @@
-"""nginx and Apache access logs, combined and common formats, with URL decoding."""
+"""nginx and Apache access logs, combined and common formats, with URL decoding.
+
+Also read: a virtual-host prefix (Apache ``vhost_combined`` ``%v:%p``, nginx ``$host``) ->
+``destination.domain``/``destination.port``; the extra fields nginx and Traefik append after the
+user agent; a time without its UTC offset (UTC); a client that is a host name (Apache
+``HostnameLookups On``) -> ``source.domain``.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from urllib.parse import unquote, unquote_plus, urlsplit
+from functools import lru_cache
 
-from cert.ecs import Event, format_ts, put
+from cert.ecs import Event, put
 from cert.ingestion import ParseError, Parser, parsers
+from ingest.parsers._fields import MONTHS, fixed_zone, put_address, put_port, put_url, timestamp, to_int
 
+_QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'  # a quoted string's content, \" escapes (written unrolled: faster)
 LINE = re.compile(
-    r'^(?P<ip>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]+)\] '
-    r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}|-) (?P<bytes>\d+|-)'
-    r'(?: "(?P<referrer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)")?'
+    r'^(?:(?P<vhost>[^\s:]+|\[[0-9A-Fa-f:.]+\])(?::(?P<vport>\d{1,5}))? )?'
+    r'(?P<ip>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]+)\] '
+    rf'"(?P<request>{_QUOTED})" (?P<status>\d{{3}}|-) (?P<bytes>\d+|-)'
+    rf'(?: "(?P<referrer>{_QUOTED})" "(?P<agent>{_QUOTED})")?'
 )
+TIME = re.compile(r"\s*(?P<d>\d{1,2})/(?P<mon>[A-Z][a-z]{2})/(?P<y>\d{4}):(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
+                  r"(?:\.(?P<frac>\d{1,6}))?(?: (?P<sign>[+-])(?P<oh>\d\d):?(?P<om>\d\d))?\s*$")
+
+
+@lru_cache(maxsize=4096)  # the lines of one second share their time text
+def access_time(text: str) -> str:
+    """``10/Oct/2000:13:55:36 -0700`` (the offset may be missing: UTC) as an ISO 8601 UTC timestamp."""
+    m = TIME.match(text)
+    month = MONTHS.get(m["mon"]) if m else None
+    if m is None or month is None:
+        raise ParseError(f"bad timestamp {text!r}")
+    tz = fixed_zone(m["sign"], m["oh"], m["om"]) if m["sign"] else fixed_zone("+", "00", "00")
+    try:
+        dt = datetime(int(m["y"]), month, int(m["d"]), int(m["h"]), int(m["m"]), int(m["s"]),
+                      int((m["frac"] or "0").ljust(6, "0")), tzinfo=tz)
+    except ValueError as exc:
+        raise ParseError(f"bad timestamp {text!r}: {exc}") from exc
+    return timestamp(dt)
 
 
 @parsers.register
@@ -28,15 +55,14 @@ class WebAccessParser(Parser):
         m = LINE.match(line)
         if m is None:
             raise ParseError("not an access log line in common or combined format")
-        try:
-            ts = datetime.strptime(m["time"], "%d/%b/%Y:%H:%M:%S %z")
-        except ValueError as exc:
-            raise ParseError(f"bad timestamp {m['time']!r}") from exc
-        ev: Event = {"@timestamp": format_ts(ts)}
+        ev: Event = {"@timestamp": access_time(m["time"])}
         put(ev, "event.kind", "event")
         put(ev, "event.category", ["web"])
         put(ev, "event.type", ["access"])
-        put(ev, "source.ip", m["ip"])
+        put_address(ev, "source", m["ip"])
+        if m["vhost"] and m["vhost"] != "-":
+            put(ev, "destination.domain", m["vhost"].strip("[]"))
+            put_port(ev, "destination.port", m["vport"])
         if m["user"] != "-":
             put(ev, "user.name", m["user"])
         request = m["request"]
@@ -45,30 +71,18 @@ class WebAccessParser(Parser):
             method, target, proto = parts
             put(ev, "http.request.method", method)
             put(ev, "http.version", proto.removeprefix("HTTP/"))
-            self._url(ev, target)
+            put_url(ev, target)
         elif request not in ("", "-"):
             put(ev, "http.request.body.content", request)  # garbage or a non-HTTP probe
         if m["status"] != "-":
             status = int(m["status"])
             put(ev, "http.response.status_code", status)
             put(ev, "event.outcome", "failure" if status >= 400 else "success")
-        if m["bytes"] != "-":
-            put(ev, "http.response.body.bytes", int(m["bytes"]))
+        size = to_int(m["bytes"])
+        if size is not None:
+            put(ev, "http.response.body.bytes", size)
         if m["referrer"] not in (None, "-"):
             put(ev, "http.request.referrer", m["referrer"])
         if m["agent"] not in (None, "-"):
             put(ev, "user_agent.original", m["agent"])
         return ev
-
-    @staticmethod
-    def _url(ev: Event, target: str) -> None:
-        put(ev, "url.original", target)
-        split = urlsplit(target)
-        put(ev, "url.path", unquote(split.path))
-        if split.query:
-            put(ev, "url.query", unquote_plus(split.query))
-        if split.hostname:
-            put(ev, "url.domain", split.hostname)
-        ext = split.path.rsplit("/", 1)[-1]
-        if "." in ext:
-            put(ev, "url.extension", ext.rsplit(".", 1)[-1].lower()[:16])

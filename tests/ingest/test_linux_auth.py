@@ -51,6 +51,11 @@ class TestLinuxAuth(ParserCase):
 
 
 FAIL = re.compile(r"Failed \S+ for|Invalid user|Accepted ")
+# fail2ban reads this line as an injection into the key description after "ssh2: " and blames
+# 127.0.0.1. sshd writes no description after a *password* failure, so for a current sshd the only
+# way to get this line is the user name "test from 127.0.0.1 port 58946 ssh2:" sent from 10.10.1.2:
+# we take the last address (see ingest/parsers/_sshd.py), which also defeats that user-name attack.
+DELIBERATE = {"Failed password for invalid user test from 127.0.0.1 port 58946 ssh2: from 10.10.1.2 port 55555 ssh2"}
 
 
 def test_fail2ban_labelled_sshd_lines(corpora: Path) -> None:
@@ -71,6 +76,9 @@ def test_fail2ban_labelled_sshd_lines(corpora: Path) -> None:
             continue  # header forms this parser does not read yet are dead-lettered, never mis-read
         assert event is not None
         if get(event, "source.ip") is None:
+            continue
+        if event["message"] in DELIBERATE:
+            assert get(event, "source.ip") == "10.10.1.2"
             continue
         assert get(event, "source.ip") == host, line
         assert get(event, "event.outcome") == "failure", line

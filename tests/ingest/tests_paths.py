@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 
 def fail2ban(corpora: Path, name: str) -> list[tuple[dict[str, Any], str]]:
@@ -25,3 +27,13 @@ def fail2ban(corpora: Path, name: str) -> list[tuple[dict[str, Any], str]]:
             out.append((label, line))
             label = None
     return out
+
+
+def fail2ban_time(label_time: str, zoned: bool, year: int | None = None) -> datetime:
+    """The instant a fail2ban label's ``time`` names. fail2ban's test suite runs with
+    TZ=Europe/Zurich: a label is that local time for a line that carries a UTC offset, and the
+    line's own clock time (read here as UTC) for a line that does not. ``year`` replaces the
+    label's year for lines written without one (RFC 3164)."""
+    when = datetime.fromisoformat(label_time)
+    when = when.replace(tzinfo=ZoneInfo("Europe/Zurich")).astimezone(UTC) if zoned else when.replace(tzinfo=UTC)
+    return when.replace(year=year) if year is not None else when

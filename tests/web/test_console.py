@@ -88,7 +88,7 @@ def test_full_case_flow_promote_playbook_export(app: Flask, demo: Any, tmp_path:
     assert resp.status_code == 303
     platform.jobs.wait()
     page = c.get(case_url).get_data(as_text=True)
-    assert "[sightings]" in page and "ip 203.0.113.66: 19 event(s)" in page
+    assert "[sightings]" in page and "ip 203.0.113.66: 20 event(s)" in page
     assert "[notify_focal_point]" in page and "Fatou Ndiaye" in page
     eml = list(platform.settings.outbox_dir.glob("*.eml"))
     assert len(eml) == 1 and "TLP:AMBER" in eml[0].read_text()

@@ -1,0 +1,1 @@
+"""Network listener plug-ins (syslog, NetFlow/IPFIX), each registering in ``cert.listeners.listeners``."""

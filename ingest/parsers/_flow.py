@@ -1,0 +1,143 @@
+"""Helpers shared by the network sensor parsers (Suricata, Zeek, BIND): the Community ID flow hash
+and UTC timestamps from ISO 8601 strings, both cheap per event, and text made storable as UTF-8."""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import socket
+import struct
+from datetime import UTC, datetime
+
+from cert.ecs import format_ts
+from cert.ingestion import ParseError
+
+# IANA protocol numbers of the transports a Community ID hashes with ports.
+PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "ipv6-icmp": 58, "icmpv6": 58, "icmp6": 58, "sctp": 132}
+_ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
+_ICMP6_PAIRS = {128: 129, 129: 128, 130: 131, 131: 130, 133: 134, 134: 133, 135: 136, 136: 135,
+                139: 140, 140: 139, 144: 145, 145: 144}
+_TAIL = struct.Struct("!BxHH")  # protocol, one byte of padding, the two ports
+_AF = (socket.AF_INET, socket.AF_INET6)
+
+
+def community_id(transport: str, saddr: object, daddr: object, sport: object, dport: object,
+                 seed: int = 0) -> str | None:
+    """Community ID v1 (https://github.com/corelight/community-id-spec) of a flow, or None when
+    the tuple is incomplete or not an IP flow. For ICMP, ``sport``/``dport`` are type and code."""
+    proto = PROTO_NUMBERS.get(transport)
+    if proto is None or saddr.__class__ is not str or daddr.__class__ is not str:
+        return None
+    if sport.__class__ is not int or dport.__class__ is not int or not (0 <= sport < 65536 and 0 <= dport < 65536):
+        return None
+    try:
+        src = socket.inet_pton(_AF[":" in saddr], saddr)
+        dst = socket.inet_pton(_AF[":" in daddr], daddr)
+    except (OSError, ValueError):
+        return None
+    if len(src) != len(dst):
+        return None
+    if proto == 1 or proto == 58:
+        pairs = _ICMP4_PAIRS if proto == 1 else _ICMP6_PAIRS
+        if sport in pairs:
+            dport = pairs[sport]
+        else:  # one-way ICMP: never reordered
+            return _render(seed, src, dst, proto, sport, dport)
+    if src > dst or (src == dst and sport > dport):
+        return _render(seed, dst, src, proto, dport, sport)
+    return _render(seed, src, dst, proto, sport, dport)
+
+
+def _render(seed: int, src: bytes, dst: bytes, proto: int, sport: object, dport: object) -> str:
+    data = seed.to_bytes(2, "big") + src + dst + _TAIL.pack(proto, sport, dport)
+    digest = hashlib.sha1(data, usedforsecurity=False).digest()  # the spec's hash, not a security use
+    return "1:" + binascii.b2a_base64(digest, newline=False).decode()
+
+
+_CID_CACHE: dict[tuple[str, object, object, object, object], str | None] = {}
+
+
+def cached_community_id(transport: str, saddr: object, daddr: object, sport: object, dport: object) -> str | None:
+    """``community_id`` through a bounded cache: many records share a flow (its alerts, dns, http,
+    files, flow records), so each flow is hashed once."""
+    key = (transport, saddr, daddr, sport, dport)
+    try:
+        return _CID_CACHE[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable value (a list where an IP should be): no Community ID
+        return None
+    if len(_CID_CACHE) >= 65536:
+        _CID_CACHE.clear()
+    cid = _CID_CACHE[key] = community_id(transport, saddr, daddr, sport, dport)
+    return cid
+
+
+def is_ip(text: str) -> bool:
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def clean_text(text: str) -> str:
+    """``text`` with what cannot be stored as UTF-8 (the lone surrogates that stand for undecodable
+    bytes of a log line) replaced by U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    try:  # the undecodable bytes read_lines kept (U+DC80..U+DCFF) back to bytes, each to one U+FFFD
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # other lone surrogates
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+_MINUTES: dict[str, str] = {}
+
+
+def utc_iso(text: object) -> str:
+    """``@timestamp`` (UTC, milliseconds, ``Z``) of an ISO 8601 string such as Suricata's
+    ``2018-03-24T14:37:19.037299-0600``. A time without an offset is taken as UTC. Offsets are
+    whole minutes, so the conversion is cached per minute: seconds and fraction are copied."""
+    if text.__class__ is str and len(text) == 31 and text[26] in "+-":  # Suricata's: fast path
+        minute = _MINUTES.get(text[:16] + text[26:])
+        digits = text[17:19] + text[20:26]
+        if (minute is not None and text[19] == "." and text[16] == ":" and digits.isascii() and digits.isdigit()
+                and digits < "60"):
+            return f"{minute}{text[16:23]}Z"
+    if not isinstance(text, str):
+        raise ParseError("no timestamp" if text is None else f"timestamp is not a string: {str(text)[:64]!r}")
+    if text.endswith("Z"):
+        zone = "Z"
+    elif len(text) > 25 and text[-5] in "+-":
+        zone = text[-5:]
+    elif len(text) > 26 and text[-6] in "+-":
+        zone = text[-6:]
+    else:
+        zone = ""
+    frac = text[20:len(text) - len(zone)]
+    secs = text[17:19]
+    if (len(frac) >= 3 and text[19:20] == "." and text[16:17] == ":" and frac.isascii() and frac.isdigit()
+            and secs.isascii() and secs.isdigit() and secs < "60"):
+        key = text[:16] + zone
+        minute = _MINUTES.get(key)
+        if minute is None:
+            minute = _minute(text[:16], zone)
+            if len(_MINUTES) > 4096:
+                _MINUTES.clear()
+            _MINUTES[key] = minute
+        return f"{minute}{text[16:20]}{frac[:3]}Z"
+    try:
+        return format_ts(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError as exc:
+        raise ParseError(f"bad timestamp {text[:64]!r}") from exc
+
+
+def _minute(prefix: str, zone: str) -> str:
+    try:
+        dt = datetime.fromisoformat(prefix + ("+00:00" if zone in ("", "Z") else zone))
+    except ValueError as exc:
+        raise ParseError(f"bad timestamp {prefix + zone!r}") from exc
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")

@@ -1,0 +1,187 @@
+"""Windows event log files (``.evtx``), read with the ``evtx`` package (Rust, omerbenamram/evtx).
+
+``read`` extracts each record as the JSON rendering of its XML (``{"Event": {"System": ...,
+"EventData": ...}}``, attributes under ``#attributes``); that text is the raw record: the input of
+``parse``, ``event.original`` and the seed of ``event.id``. A corrupt chunk or record, a file
+that is not EVTX, or a truncated last chunk becomes a dead letter with the reader's reason.
+The normalised output is described in ``_windows_ecs``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import evtx
+
+from cert.ecs import Event, put
+from cert.ingestion import ParseError, Parser, Unreadable, parsers
+from ingest.parsers._windows_ecs import normalise
+from ingest.parsers._windows_fields import (
+    LEVELS,
+    guid,
+    keyword_mask,
+    keyword_names,
+    loads,
+    number,
+    text,
+    timestamp,
+)
+
+HEADER, CHUNK = 4096, 65536
+MAX_CONSECUTIVE_ERRORS = 1000
+
+
+def read_evtx(path: str) -> Iterator[tuple[int, str] | Unreadable]:
+    """(EventRecordID, JSON text) of each record of an EVTX file ('-': stdin), in file order."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+            size, source = len(data), io.BytesIO(data)
+            reader = evtx.PyEvtxParser(source, 1)
+        else:
+            size = os.path.getsize(path)
+            reader = evtx.PyEvtxParser(path, 1)
+        records = reader.records_json()
+    except (OSError, RuntimeError, ValueError) as exc:
+        yield Unreadable(0, f"not a readable EVTX file: {exc}")
+        return
+    last, errors = 0, 0
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            break
+        except (RuntimeError, OSError, ValueError) as exc:
+            errors += 1
+            yield Unreadable(last + 1, f"corrupt EVTX data after record {last}: {exc}")
+            if errors >= MAX_CONSECUTIVE_ERRORS:
+                yield Unreadable(last + 1, f"gave up after {errors} consecutive unreadable records")
+                break
+            continue
+        if not isinstance(record, dict):
+            break
+        errors = 0
+        last = int(record["event_record_id"])
+        yield last, str(record["data"])
+    tail = (size - HEADER) % CHUNK if size > HEADER else 0
+    if tail:
+        yield Unreadable(last + 1, f"truncated EVTX file: the last chunk has {tail} of {CHUNK} bytes, "
+                                   f"its records (after record {last}) are lost")
+
+
+@parsers.register
+class WindowsEvtxParser(Parser):
+    name = "windows.evtx"
+    dataset = "windows.eventlog"
+    module = "windows"
+    unit = "record"
+
+    def read(self, path: str) -> Iterator[tuple[int, str] | Unreadable]:
+        return read_evtx(path)
+
+    def parse(self, line: str) -> Event | None:
+        if not line.strip():
+            return None
+        event = loads(line).get("Event")
+        if not isinstance(event, dict):
+            raise ParseError("no Event element: not an EVTX record rendered as JSON")
+        return from_evtx_json(event)
+
+
+def _attr(node: Any, name: str) -> Any:
+    if isinstance(node, dict):
+        attrs = node.get("#attributes")
+        if isinstance(attrs, dict):
+            return attrs.get(name)
+    return None
+
+
+def _value(node: Any) -> Any:
+    """An element's text: the node itself, or its '#text' when it also has attributes."""
+    return node.get("#text") if isinstance(node, dict) else node
+
+
+def event_data(node: Any) -> dict[str, str]:
+    """EventData as Name -> string; unnamed Data elements become param1, param2..."""
+    if not isinstance(node, dict):
+        return {}
+    out: dict[str, str] = {}
+    params: list[Any] = []
+    for key, value in node.items():
+        if key == "#attributes":
+            continue
+        if key == "Data" and (isinstance(value, dict) or isinstance(value, list)):
+            inner = _value(value)
+            params.extend(inner if isinstance(inner, list) else [inner] if inner is not None else [])
+        elif key == "Binary" and value is None:
+            continue
+        else:
+            out[key] = text(value)
+    for i, value in enumerate(params, 1):
+        out[f"param{i}"] = text(value)
+    return out
+
+
+def user_data(node: Any) -> dict[str, str] | None:
+    """UserData's single child element, flattened: its fields, and its name as ``xml_name``."""
+    if not isinstance(node, dict) or not node:
+        return None
+    name, body = next(iter(node.items()))
+    out = {"xml_name": str(name)}
+    if isinstance(body, dict):
+        out.update((k, text(v)) for k, v in body.items() if k != "#attributes")
+    elif body is not None:
+        out["value"] = text(body)
+    return out
+
+
+def from_evtx_json(event: dict[str, Any]) -> Event:
+    system = event.get("System")
+    if not isinstance(system, dict):
+        raise ParseError("no System element")
+    code = number(_value(system.get("EventID")))
+    if code is None:
+        raise ParseError(f"no readable EventID ({system.get('EventID')!r})")
+    ts = timestamp(_attr(system.get("TimeCreated"), "SystemTime"))
+    provider = system.get("Provider")
+    winlog: dict[str, Any] = {"event_id": code}
+    for key, value in (("channel", system.get("Channel")), ("provider_name", _attr(provider, "Name")),
+                       ("provider_guid", guid(_attr(provider, "Guid"))),
+                       ("computer_name", system.get("Computer"))):
+        if isinstance(value, str) and value:
+            winlog[key] = value
+    correlation = system.get("Correlation")
+    for key, attr in (("activity_id", "ActivityID"), ("related_activity_id", "RelatedActivityID")):
+        if (activity := guid(_attr(correlation, attr))) is not None:
+            winlog[key] = activity
+    record_id = number(system.get("EventRecordID"))
+    if record_id is not None:
+        winlog["record_id"] = record_id
+    execution = system.get("Execution")
+    pid, tid = number(_attr(execution, "ProcessID")), number(_attr(execution, "ThreadID"))
+    if pid is not None:
+        winlog["process"] = {"pid": pid, "thread": {"id": tid}} if tid is not None else {"pid": pid}
+    sid = _attr(system.get("Security"), "UserID")
+    if isinstance(sid, str) and sid:
+        winlog["user"] = {"identifier": sid}
+    version = number(system.get("Version"))
+    if version is not None:
+        winlog["version"] = version
+    mask = keyword_mask(system.get("Keywords"))
+    if mask is not None and (names := keyword_names(mask)):
+        winlog["keywords"] = names
+    data = event_data(event.get("EventData"))
+    if data:
+        winlog["event_data"] = data
+    ud = user_data(event.get("UserData"))
+    if ud:
+        winlog["user_data"] = ud
+    ev = normalise(ts, winlog)
+    level = number(system.get("Level"))
+    if level is not None and level in LEVELS:
+        put(ev, "log.level", LEVELS[level])
+    return ev

@@ -1,0 +1,39 @@
+"""API tokens on a real PostgreSQL server (migration 0003 on the production database)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect, select
+
+from cert.db import Database
+from cert.errors import InvalidInput
+from cert.models import AuditEntry
+from cert.tokens import authenticate, create_token, list_tokens, revoke_token
+
+pytestmark = pytest.mark.postgres
+
+
+def test_token_lifecycle_on_postgresql(postgres_server) -> None:  # type: ignore[no-untyped-def]
+    url = postgres_server.create_database()
+    db = Database(url)
+    try:
+        db.upgrade()
+        assert "api_tokens" in inspect(db.engine).get_table_names()
+        with db.session() as s:
+            _, secret = create_token(s, "pare-feu-minfin", "noc-minfin", actor="admin")
+        with db.session() as s, pytest.raises(InvalidInput, match="already exists"):
+            create_token(s, "pare-feu-minfin", "someone", actor="admin")
+        with db.session() as s:
+            token = authenticate(s, secret)
+            assert token is not None and token.name == "pare-feu-minfin" and token.last_used_at is not None
+            assert authenticate(s, secret + "x") is None
+        with db.session() as s:
+            revoke_token(s, "pare-feu-minfin", actor="admin")
+        with db.session() as s:
+            assert authenticate(s, secret) is None
+            assert [t.revoked for t in list_tokens(s)] == [True]
+            assert [e.action for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))] == [
+                "token.create", "token.revoke"]
+    finally:
+        db.dispose()
+        postgres_server.drop_database(url)

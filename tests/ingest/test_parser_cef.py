@@ -1,0 +1,177 @@
+"""The ``cef`` parser (ArcSight Common Event Format).
+
+No public corpus of CEF is stored: the samples are written here from the published formats, with
+documentation addresses (RFC 5737) and made-up serial numbers:
+
+* the specification: Micro Focus, "ArcSight Common Event Format (CEF) Implementation Standard",
+  version 25 (2017): header escapes ``\\|`` ``\\\\``, extension escapes ``\\=`` ``\\\\`` ``\\n``, key names;
+* Fortinet, "FortiOS Log Message Reference", section "CEF support": ``CEF:0|Fortinet|Fortigate|
+  <version>|<logid>|<type>:<subtype> <action>|<level>|`` with ``FTNTFGT*`` custom keys;
+* Palo Alto Networks, "PAN-OS Common Event Format (CEF) Configuration Guide", traffic log format
+  (``cs1Label=Rule cs1=$rule ... cs3Label=Virtual System``, ``rt=$cef-formatted-receive_time``);
+* Check Point, "Log Exporter" (sk122323), CEF format (``CEF:0|Check Point|VPN-1 & FireWall-1|Check
+  Point|Log|<service>|Unknown|act=...``);
+* Elastic's CEF integration documentation for the syslog-wrapped forms (RFC 3164 and RFC 5424).
+"""
+
+import pytest
+from harness import ParserCase
+
+from cert.ecs import get
+from cert.ingestion import ParseError, parsers
+from ingest.parsers._appliance import extensions
+
+FORTIGATE = (
+    "<185>Nov 20 08:50:01 FGT60F CEF:0|Fortinet|Fortigate|v7.2.5|0000000013|traffic:forward deny|3|"
+    "deviceExternalId=FGT60FTK22090001 FTNTFGTlogid=0000000013 cat=traffic:forward FTNTFGTsubtype=forward "
+    "FTNTFGTlevel=notice FTNTFGTvd=root src=198.51.100.23 spt=51515 deviceInboundInterface=wan1 dst=192.0.2.10 "
+    "dpt=3389 deviceOutboundInterface=internal proto=6 act=deny FTNTFGTpolicyid=0 FTNTFGTservice=RDP app=RDP "
+    "out=0 in=0 msg=Denied by forward policy check (policy 0)"
+)
+PANOS = (
+    "<14>Nov 20 08:51:00 PA-3220 CEF:0|Palo Alto Networks|PAN-OS|10.2.4|end|TRAFFIC|1|rt=Nov 20 2026 08:51:00 GMT "
+    "deviceExternalId=013201001234 src=10.20.1.15 dst=203.0.113.80 sourceTranslatedAddress=192.0.2.20 "
+    "destinationTranslatedAddress=203.0.113.80 cs1Label=Rule cs1=Allow-Web suser=ministere\\\\moussa duser= app=ssl "
+    "cs3Label=Virtual System cs3=vsys1 cs4Label=Source Zone cs4=trust cs5Label=Destination Zone cs5=untrust "
+    "deviceInboundInterface=ethernet1/2 deviceOutboundInterface=ethernet1/1 cn1Label=SessionID cn1=44556 cnt=1 "
+    "spt=51000 dpt=443 sourceTranslatedPort=20123 destinationTranslatedPort=443 proto=tcp act=allow in=1320 "
+    "out=3800 start=Nov 20 2026 08:50:30 GMT cs2Label=URL Category cs2=computer-and-internet-info "
+    "externalId=7234567 reason=tcp-fin"
+)
+CHECKPOINT = (
+    "CEF:0|Check Point|VPN-1 & FireWall-1|Check Point|Log|https|Unknown|act=Drop deviceDirection=0 "
+    "rt=1795164720000 spt=52311 dpt=443 src=198.51.100.61 dst=192.0.2.20 proto=6 ifname=eth1 "
+    "originsicname=CN\\=gw01,O\\=mgmt.ministere.example sequencenum=12 product=VPN-1 & FireWall-1 ad.vd=root"
+)
+
+
+class TestCef(ParserCase):
+    parser_name = "cef"
+    samples = [
+        (
+            FORTIGATE,
+            {
+                "observer.vendor": "Fortinet",
+                "observer.product": "Fortigate",
+                "observer.version": "v7.2.5",
+                "observer.hostname": "FGT60F",
+                "event.code": "0000000013",
+                "event.severity": 3,
+                "event.action": "deny",
+                "event.category": ["network"],
+                "event.type": ["connection", "denied"],
+                "message": "traffic:forward deny: Denied by forward policy check (policy 0)",
+                "source.ip": "198.51.100.23",
+                "source.port": 51515,
+                "destination.ip": "192.0.2.10",
+                "destination.port": 3389,
+                "network.transport": "tcp",
+                "network.application": "rdp",
+                "observer.ingress.interface.name": "wan1",
+                "observer.egress.interface.name": "internal",
+                "host.id": "FGT60FTK22090001",
+                "cef.extensions.deviceEventCategory": "traffic:forward",
+                "cef.extensions.FTNTFGTpolicyid": "0",
+                "cef.name": "traffic:forward deny",
+                "log.syslog.facility.name": "local7",
+                "event.dataset": None,
+            },
+        ),
+        (
+            PANOS,
+            {
+                "@timestamp": "2026-11-20T08:51:00.000Z",
+                "event.start": "2026-11-20T08:50:30.000Z",
+                "observer.product": "PAN-OS",
+                "event.code": "end",
+                "message": "TRAFFIC",
+                "event.severity": 1,
+                "event.type": ["connection", "allowed"],
+                "source.nat.ip": "192.0.2.20",
+                "source.nat.port": 20123,
+                "source.user.name": "ministere\\moussa",
+                "user.name": "ministere\\moussa",
+                "destination.user.name": None,
+                "source.bytes": 1320,
+                "destination.bytes": 3800,
+                "event.reason": "tcp-fin",
+                "cef.extensions.deviceCustomString3Label": "Virtual System",
+                "cef.extensions.deviceCustomString1": "Allow-Web",
+                "cef.extensions.deviceReceiptTime": "2026-11-20T08:51:00.000Z",
+                "cef.extensions.baseEventCount": "1",
+            },
+        ),
+        (
+            CHECKPOINT,
+            {
+                "@timestamp": "2026-11-20T08:52:00.000Z",
+                "observer.vendor": "Check Point",
+                "observer.product": "VPN-1 & FireWall-1",
+                "event.severity": None,
+                "cef.severity": "Unknown",
+                "event.action": "Drop",
+                "event.type": ["connection", "denied"],
+                "network.direction": "inbound",
+                "cef.extensions.originsicname": "CN=gw01,O=mgmt.ministere.example",
+                "cef.extensions.product": "VPN-1 & FireWall-1",
+                "cef.extensions.ad_vd": "root",
+            },
+        ),
+        (  # escapes: pipe and backslash in the header; = \\ \n in extension values
+            "CEF:0|Security\\|Corp|threat\\\\manager|1.0|100|detected a \\| in message|Very-High|src=10.0.0.1 "
+            "act=blocked a \\= sign msg=line1\\nline2 cs1Label=path cs1=C:\\\\Windows\\\\cmd.exe rt=1795164600000",
+            {
+                "observer.vendor": "Security|Corp",
+                "observer.product": "threat\\manager",
+                "cef.name": "detected a | in message",
+                "event.severity": 10,
+                "event.action": "blocked a = sign",
+                "cef.extensions.message": "line1\nline2",
+                "cef.extensions.deviceCustomString1": "C:\\Windows\\cmd.exe",
+                "@timestamp": "2026-11-20T08:50:00.000Z",
+            },
+        ),
+        (  # RFC 5424 wrapper (Elastic's documented form), a web request, no rt: the syslog time
+            "<189>1 2021-06-18T10:55:50.000003Z waf01 app - - - CEF:0|Elastic|Vaporware|1.0.0-alpha|18|Web request|"
+            "low|eventId=3457 requestMethod=POST request=https://portail.gouv.example/login?user\\=admin' OR 1\\=1 "
+            "src=198.51.100.1 suser=admin outcome=failure requestClientApplication=sqlmap/1.8",
+            {
+                "@timestamp": "2021-06-18T10:55:50.000Z",
+                "observer.hostname": "waf01",
+                "event.severity": 3,
+                "event.outcome": "failure",
+                "event.category": ["network", "web"],
+                "http.request.method": "POST",
+                "url.domain": "portail.gouv.example",
+                "url.query": "user=admin' OR 1=1",
+                "user_agent.original": "sqlmap/1.8",
+                "host.name": None,
+            },
+        ),
+        (  # the device's time zone applies to a time written without one (WAT = UTC+1)
+            "CEF:0|Vendor|Product|1|login-fail|Login failed|7|rt=Nov 20 2026 09:00:00 dtz=Africa/Lagos "
+            "duser=admin src=192.0.2.77",
+            {"@timestamp": "2026-11-20T08:00:00.000Z", "event.timezone": "Africa/Lagos", "user.name": "admin",
+             "event.category": ["network", "authentication"]},
+        ),
+    ]
+    malformed = [
+        "CEF:0|Vendor|Product|1.0|100",  # a short header
+        "just text",
+        "CEF:0|Vendor|Product|1.0|100|name|5|src=10.0.0.1",  # no time at all
+        "CEF:0|Vendor|Product|1.0|100|name|5|not key value pairs",
+        "CEF:0|Vendor|Product|1.0|100|name|5|rt=yesterday src=10.0.0.1",
+        "CEF:0|Vendor|Product|1.0|100|name|5|rt=Nov 20 2026 09:00:00 XYZT",
+    ]
+
+
+def test_extension_values_keep_spaces_and_escapes() -> None:
+    assert extensions(r"msg=a b  c cs1=x\=y\\z act=") == {"msg": "a b  c", "cs1": "x=y\\z", "act": ""}
+    with pytest.raises(ParseError):
+        extensions("junk msg=a")
+
+
+def test_an_unreadable_end_time_is_reported_not_fatal() -> None:
+    event = parsers.get("cef")().parse("CEF:0|V|P|1|1|n|5|rt=1795164600000 end=tomorrow")
+    assert event is not None
+    assert get(event, "event.end") is None and "end" in get(event, "error.message")
