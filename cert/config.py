@@ -41,6 +41,9 @@ class Settings:
     playbooks_dir: Path = field(default_factory=_default_playbooks_dir)
     corpora_dir: Path = PROJECT_ROOT.parent / "shared" / "corpora"
     constituency_file: Path | None = None
+    # GeoIP (issue 3): local MaxMind-format databases (GeoLite2-City / GeoLite2-ASN); never downloaded
+    geoip_city_file: Path | None = None
+    geoip_asn_file: Path | None = None
     plugins: tuple[str, ...] = ("ingest.parsers", "ingest.listeners", "detectors", "cert.steps")
     org_name: str = "CERT"
     org_uuid: str = "5b7d3b6c-0a3e-4c57-9d8e-6f1f0c6a9e01"

@@ -236,6 +236,13 @@ def follow_lines(path: str, poll: float = 0.5, stop: Callable[[], bool] = lambda
     return iter(reader)
 
 
+def _chain(first: Callable[[Event], None], second: Callable[[Event], None]) -> Callable[[Event], None]:
+    def both(event: Event) -> None:
+        first(event)
+        second(event)
+    return both
+
+
 class Ingestor:
     """Parses lines with one parser and writes them to the platform's event store.
 
@@ -253,6 +260,7 @@ class Ingestor:
         self.parser = parsers.get(parser_name)()
         self.batch_size = batch_size
         self.constituency = platform.constituency
+        self.geoip = platform.geoip
         self.writer = StoreWriter(platform, on_batch, collect_ids)
         self.spool = self.writer.spool
 
@@ -307,7 +315,9 @@ class Ingestor:
         offset = [reader.start_offset if reader is not None else 0]
         keep = self.platform.settings.keep_original
         unit = self.parser.unit
-        enrich = self.constituency.enrich
+        enrich: Callable[[Event], None] = self.constituency.enrich
+        if self.geoip is not None:
+            enrich = _chain(enrich, self.geoip.enrich)
         static = list(self.static_fields.items())
         parser = self.parser.for_source(source)
         parse = parser.parse

@@ -10,6 +10,7 @@ from functools import cached_property
 from cert.config import Settings, load_settings
 from cert.constituency import Constituency
 from cert.db import Database
+from cert.geoip import GeoIP
 from cert.jobs import JobQueue, make_queue
 from cert.registry import load_plugins
 from cert.stores import EventStore, open_event_store
@@ -37,6 +38,11 @@ class Platform:
     @cached_property
     def constituency(self) -> Constituency:
         return Constituency.load(self.settings.constituency_file)
+
+    @cached_property
+    def geoip(self) -> GeoIP | None:
+        """GeoIP/ASN enrichment from the configured MMDB files; None when none is configured."""
+        return GeoIP.from_files(self.settings.geoip_city_file, self.settings.geoip_asn_file)
 
     def close(self) -> None:
         for name in ("events", "db"):

@@ -28,6 +28,7 @@ BULK_PARALLEL = 2  # requests a batch is split into, sent at once: two write thr
 
 IP_FIELDS = ("source.ip", "destination.ip", "client.ip", "server.ip", "host.ip", "related.ip",
              "source.nat.ip", "destination.nat.ip", "threat.indicator.ip")
+GEO_FIELDS = ("source.geo.location", "destination.geo.location", "client.geo.location", "host.geo.location")
 DATE_FIELDS = ("@timestamp", "event.ingested", "event.created", "event.start", "event.end")
 LONG_FIELDS = ("source.port", "destination.port", "source.bytes", "destination.bytes", "network.bytes",
                "network.packets", "http.response.status_code", "http.response.body.bytes", "process.pid",
@@ -69,6 +70,8 @@ def ecs_mappings() -> dict[str, Any]:
     props: dict[str, Any] = {}
     for f in IP_FIELDS:
         _nested(f, {"type": "ip"}, props)
+    for f in GEO_FIELDS:
+        _nested(f, {"type": "geo_point"}, props)
     for f in DATE_FIELDS:
         _nested(f, {"type": "date"}, props)
     for f in LONG_FIELDS:
