@@ -552,7 +552,7 @@ def test_init_runs_once_before_the_long_running_services(services: dict[str, Any
     [
         ("worker", ["worker"]),
         ("detect", ["detect", "--every", "60"]),
-        ("ingest", ["ingest", "--follow", "/var/log/vigie/*.log"]),
+        ("ingest", ["ingest", "--parser", "syslog", "--follow", "/var/log/vigie/*.log"]),
     ],
 )
 def test_role_commands(name: str, command: list[str], services: dict[str, Any]) -> None:
@@ -560,6 +560,20 @@ def test_role_commands(name: str, command: list[str], services: dict[str, Any]) 
     assert svc.get("entrypoint") is None, f"{name} must use the image entrypoint (cert)"
     actual = svc.get("command")
     assert (shlex.split(actual) if isinstance(actual, str) else actual) == command
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES - {"web"}))
+def test_service_commands_are_accepted_by_the_real_cli(name: str, services: dict[str, Any]) -> None:
+    """Each app service's command must parse with `cert`'s own argument parser (a missing required
+    option, such as --parser for ingest, would crash-loop the container)."""
+    from cert.cli import build_parser
+
+    command = services[name].get("command")
+    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    try:
+        build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse's way of refusing
+        raise AssertionError(f"{name}: `cert {' '.join(argv)}` is refused by the CLI") from exc
 
 
 def test_web_runs_gunicorn_with_healthcheck(services: dict[str, Any]) -> None:
