@@ -702,7 +702,8 @@ def test_oci_labels(dockerfile: list[dict[str, Any]]) -> None:
     for key in ("title", "description", "version", "revision", "licenses"):
         assert f"org.opencontainers.image.{key}" in pairs, f"missing LABEL org.opencontainers.image.{key}"
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert pairs["org.opencontainers.image.licenses"] == project["license"]["text"]
+    licence = project["license"]
+    assert pairs["org.opencontainers.image.licenses"] == (licence["text"] if isinstance(licence, dict) else licence)
 
 
 def context_copies(dockerfile: list[dict[str, Any]]) -> list[tuple[int, list[str], str]]:
