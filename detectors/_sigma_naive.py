@@ -42,34 +42,12 @@ from sigma.types import (
 
 from cert.ecs import Event, get
 from detectors._sigma_ir import Unsupported
+from detectors._sigma_match import number as _number  # scalar coercions shared with the fast engine;
+from detectors._sigma_match import text as _text  # the matching itself stays independent
 
 Predicate = Callable[[Event], bool]
 ValueTest = Callable[[Any, Event], bool]
 _MISSING = object()
-
-
-def _text(v: Any) -> str | None:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str | int | float):
-        return str(v)
-    return None
-
-
-def _number(v: Any) -> float | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int | float):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(int(v))
-        except ValueError:
-            try:
-                return float(v)
-            except ValueError:
-                return None
-    return None
 
 
 def _strings(value: Any) -> Iterator[str]:

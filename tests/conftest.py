@@ -7,8 +7,9 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -30,12 +31,14 @@ else:  # rootdir-style conftest: pytest put tests/ on sys.path
 SERVER_MARKERS = ("redis", "postgres", "elasticsearch", "browser")
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[servers.Server]:
-    """A private redis-server on a free loopback port, for the whole session."""
-    workdir = Path(tempfile.mkdtemp(prefix="vigie-redis-"))
+S = TypeVar("S", bound=servers.Server)
+
+
+def _serve(start: Callable[[Path], S], prefix: str) -> Iterator[S]:
+    """Start a server in a private temp dir; skip with the reason when unavailable; stop it by pid."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        server = servers.start_redis(workdir)
+        server = start(workdir)
     except servers.ServerUnavailable as exc:
         shutil.rmtree(workdir, ignore_errors=True)
         pytest.skip(exc.reason)
@@ -44,6 +47,12 @@ def redis_server() -> Iterator[servers.Server]:
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[servers.Server]:
+    """A private redis-server on a free loopback port, for the whole session."""
+    yield from _serve(servers.start_redis, "vigie-redis-")
 
 
 @pytest.fixture(scope="session")
@@ -52,17 +61,7 @@ def postgres_server() -> Iterator[servers.PostgresServer]:
 
     ``postgres_server.url`` is the database ``vigie``; ``postgres_server.create_database()``
     makes a fresh one (and returns its URL) for a module that wants its own schema."""
-    workdir = Path(tempfile.mkdtemp(prefix="vigie-postgres-"))
-    try:
-        server = servers.start_postgres(workdir)
-    except servers.ServerUnavailable as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
-        pytest.skip(exc.reason)
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    yield from _serve(servers.start_postgres, "vigie-postgres-")
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
