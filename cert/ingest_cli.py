@@ -60,15 +60,16 @@ def progress_bar(enabled: bool) -> Progress:
                     transient=True, disable=not enabled)
 
 
-def expand(patterns: list[str]) -> list[str]:
-    """Expand globs ourselves (containers have no shell); a pattern matching nothing is an error."""
+def expand(patterns: list[str], allow_empty: bool = False) -> list[str]:
+    """Expand globs ourselves (containers have no shell); a pattern matching nothing is an error,
+    unless ``allow_empty`` (when following, files may appear later)."""
     out: list[str] = []
     for pat in patterns:
         if pat == "-" or not glob.has_magic(pat):
             out.append(pat)
             continue
         found = sorted(glob.glob(pat))
-        if not found:
+        if not found and not allow_empty:
             raise InvalidInput(f"no file matches {pat!r}")
         out.extend(found)
     return out
@@ -86,14 +87,14 @@ def tune_gc() -> None:
 def run_ingest(p: Platform, args: argparse.Namespace) -> int:
     tune_gc()
     ingestor = Ingestor(p, args.parser, static_fields=_fields(args.field or []), on_batch=_detector(p, args.detect))
-    paths = expand(args.paths)
     unit = ingestor.parser.unit
     if args.follow:
         if unit != "line":
             raise InvalidInput(f"parser {args.parser} reads whole files ({unit}s), it cannot --follow")
-        if "-" in paths:
+        if "-" in args.paths:
             raise InvalidInput("--follow needs files; stdin ('-') is read once, without --follow")
-        return _follow(ingestor, paths)
+        return _follow(ingestor, args.paths)
+    paths = expand(args.paths)
     status = spooled = 0
     for path in paths:
         summary = _ingest_one(ingestor, path, sys.stderr.isatty())
@@ -186,9 +187,13 @@ def _finish(ingestor: Ingestor, spooled: int) -> int:
     return EX_TEMPFAIL if spooled else 0
 
 
-def _follow(ingestor: Ingestor, paths: list[str]) -> int:
-    """Tail every file (surviving rotation, resuming from checkpoints), one thread each, until
-    interrupted (Ctrl-C or SIGTERM); an error in one thread stops them all, loudly."""
+RESCAN_SECONDS = 5.0
+
+
+def _follow(ingestor: Ingestor, patterns: list[str]) -> int:
+    """Tail every file the patterns match (surviving rotation, resuming from checkpoints), one
+    thread each, until interrupted (Ctrl-C or SIGTERM); the patterns are expanded again every few
+    seconds, so files created later are followed too. An error in one thread stops them all, loudly."""
     stopping = threading.Event()
     errors: list[str] = []
 
@@ -206,18 +211,28 @@ def _follow(ingestor: Ingestor, paths: list[str]) -> int:
         _print_summary(path, "line", summary)
 
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    threads = [threading.Thread(target=tail, args=(path,), daemon=True, name=f"follow {path}") for path in paths]
-    for t in threads:
-        t.start()
-    print(f"following {len(paths)} file(s); Ctrl-C to stop", flush=True)
+    threads: dict[str, threading.Thread] = {}
+
+    def start_new() -> None:
+        for path in expand(patterns, allow_empty=True):
+            if path not in threads:
+                threads[path] = threading.Thread(target=tail, args=(path,), daemon=True, name=f"follow {path}")
+                threads[path].start()
+
+    start_new()
+    print(f"following {len(threads)} file(s) of {' '.join(patterns)}; Ctrl-C to stop", flush=True)
+    next_scan = time.monotonic() + RESCAN_SECONDS
     try:
-        while any(t.is_alive() for t in threads) and not stopping.is_set():
+        while not stopping.is_set():
             time.sleep(0.5)
+            if time.monotonic() >= next_scan:
+                start_new()
+                next_scan = time.monotonic() + RESCAN_SECONDS
     except KeyboardInterrupt:
         pass
     finally:
         stopping.set()
-        for t in threads:
+        for t in threads.values():
             t.join(timeout=10)
         signal.signal(signal.SIGTERM, previous)
     for message in errors:

@@ -206,3 +206,22 @@ def test_checkpoints_and_counters_on_postgresql(postgres_server: Any, corpora: P
         assert health.reasons[0].count == 2 and health.rate_5m > 0
     finally:
         p.close()
+
+
+def test_cli_follow_picks_up_files_created_after_it_started(corpora: Path, tmp_path: Path) -> None:
+    """A glob given to --follow is watched: an empty log directory is not an error, and a file that
+    appears later is followed (the compose `ingest` service relies on this)."""
+    data_dir = tmp_path / "data"
+    env = cert_env(data_dir)
+    assert cert(["init"], env).returncode == 0
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    proc = start_cert(["ingest", "--parser", "web.access", "--follow", str(logs / "*.log")], env)
+    try:
+        late = make_apache_file(corpora, logs / "portal.log", 50)
+        wait_for(lambda: checkpoint(data_dir, late.path)[1] == 50, 60, "the file created after the start", proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert set(embedded_ids(data_dir)) == late.event_ids
