@@ -56,7 +56,7 @@ def cmd_detect(p: Platform, args: argparse.Namespace) -> int:
     from cert.detection import run_detection
 
     while True:
-        r = run_detection(p)
+        r = run_detection(p, workers=args.workers)
         print(f"Detection over {r.events} events: {r.hits} hits, {r.alerts_new} new alerts, "
               f"{r.alerts_updated} updated")
         if not args.every:
@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     det = sub.add_parser("detect", help="run the detectors over newly ingested events")
     det.add_argument("--every", type=int, default=0, help="repeat every N seconds")
+    det.add_argument("--workers", type=int, default=1, choices=range(1, 65), metavar="N",
+                     help="match in N processes (Sigma and indicators; same alerts, one per core)")
     det.set_defaults(func=cmd_detect)
 
     for name, helptext in (("serve", "serve the console"), ("demo", "set up the demo and serve the console")):

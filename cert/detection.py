@@ -106,6 +106,21 @@ class Detector(ABC):
         """What the detector has loaded, for ``cert rules`` and the console."""
         return {}
 
+    # Parallel detection (``cert detect --workers N``, see cert.detection_pool): a detector whose
+    # per-event work is pure splits ``detect`` in two. ``match`` runs in a worker process, over a
+    # batch the worker already holds, and returns a picklable result that names events by their
+    # position in the batch, never by reference; ``conclude`` runs in the main process, in batch
+    # order, with the detector's state (correlation windows, provenance, dead letters).
+    parallel: ClassVar[bool] = False
+
+    def match(self, events: Sequence[Event]) -> Any:
+        """The pure part of ``detect`` (only called when ``parallel`` is set)."""
+        raise NotImplementedError
+
+    def conclude(self, events: Sequence[Event], matched: Any) -> list[Hit]:
+        """The hits of a batch from what ``match`` returned for it."""
+        raise NotImplementedError
+
     # Analysts' rule settings (cert.rules): disabled rules and severity overrides apply to every
     # detector's hits; a detector that applies exceptions itself (before correlating) says so.
     handles_exceptions: ClassVar[bool] = False
@@ -150,8 +165,10 @@ def detect_batch(platform: Platform, engines: Sequence[Detector], events: Sequen
     return rules.apply_overrides(hits, overrides, events, own)
 
 
-def run_detection(platform: Platform, batch_size: int = 5000) -> DetectionSummary:
-    """Run every detector over the events ingested since the previous run; record the run."""
+def run_detection(platform: Platform, batch_size: int = 5000, workers: int = 1) -> DetectionSummary:
+    """Run every detector over the events ingested since the previous run; record the run.
+    With ``workers`` > 1, the pure matching of parallel detectors runs in that many processes
+    (``cert.detection_pool``); the hits are the same."""
     now = datetime.now(UTC)
     with platform.db.session() as s:
         last = s.scalar(
@@ -169,8 +186,13 @@ def run_detection(platform: Platform, batch_size: int = 5000) -> DetectionSummar
     )
     events.sort(key=lambda e: (str(get(e, "@timestamp")), str(get(e, "event.id"))))
     hits: list[Hit] = []
-    for i in range(0, len(events), batch_size):
-        hits.extend(detect_batch(platform, engines, events[i : i + batch_size]))
+    if workers > 1 and len(events) > batch_size:
+        from cert.detection_pool import detect_parallel
+
+        hits = detect_parallel(engines, events, rules.current_overrides(platform.db), batch_size, workers)
+    else:
+        for i in range(0, len(events), batch_size):
+            hits.extend(detect_batch(platform, engines, events[i : i + batch_size]))
     with platform.db.session() as s:
         new, updated = alerts.upsert_hits(s, hits, platform.settings.alert_suppression_minutes)
         run = s.get_one(DetectionRun, run_id)

@@ -195,6 +195,9 @@ def _clean_strings(obj: Any) -> Any:
         return obj if _encodable(obj) else _clean(obj)
     if isinstance(obj, dict):
         for key, value in list(obj.items()):
+            if isinstance(key, str) and not _encodable(key):  # a field named by the input (RFC 5424 SD, CEF)
+                del obj[key]
+                key = _clean(key)
             obj[key] = _clean_strings(value)
         return obj
     if isinstance(obj, list):
@@ -286,6 +289,10 @@ class Ingestor:
 
     def ingest_file(self, path: str, *, follow: bool = False, stop: Callable[[], bool] = lambda: False,
                     progress: Callable[[int, int], None] | None = None) -> IngestSummary:
+        if not self.checkpointed():  # whole-file formats (EVTX, NetFlow captures): the parser reads
+            if follow:
+                raise ValueError(f"parser {self.parser.name} reads whole files, it cannot follow one")
+            return self.ingest(self.parser.read(path), source=os.path.abspath(path), progress=progress)
         reader = self.open_file(path, follow=follow, stop=stop)
         return self.ingest(reader, source=reader.path, progress=progress)
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -26,7 +27,9 @@ from cert.ecs import Event, get
 from cert.indicator_index import Ids, IndicatorIndex, current_index, shared_database
 from cert.indicator_models import Indicator
 from cert.indicators import is_live, provenance
+from cert.rules import RuleOverrides
 from cert.tlp import TLP
+from detectors._indicator_scan import compile_scanner
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ ENTITY_CANDIDATES = ("source.ip", "destination.ip", "client.ip", "server.ip", "h
 ESCALATING = re.compile(r"\b(ransom\w*|apt\d*|c2|backdoor|rat|threat-actor|command-and-control|threat-level:high)\b")
 
 Match = tuple[Event, str, str, Ids]  # event, ECS path, event value, indicator ids
+PROVENANCE_CACHE = 50_000  # indicators kept in memory with their provenance, per detector
 
 
 def severity_for(confidence: int, tags: Sequence[str]) -> str:
@@ -75,50 +79,21 @@ def entity_of(ev: Event, matched: str) -> tuple[str, str]:
     return "", ""
 
 
-_MISS = object()
+_SCANNER = compile_scanner(FIELDS, frozenset({"ip", "domain"}))
 
 
 def scan(index: IndicatorIndex, events: Sequence[Event]) -> list[Match]:
     """Every (event, field, value, indicator ids) where an event value is an indicator.
 
-    The hot loop of the detector: addresses and names repeat in traffic, so their lookups go
-    through the index's memo first (one dictionary access), the full lookup only on a miss."""
-    full: dict[str, Callable[[str], Ids | None]] = {
+    The hot loop of the detector (compiled from ``FIELDS``, see ``detectors._indicator_scan``):
+    addresses and names repeat in traffic, so their lookups go through the index's memo first (one
+    dictionary access), the full lookup only on a miss."""
+    lookups: dict[str, Callable[[str], Ids | None]] = {
         "ip": index.ip, "domain": index.domain, "url": index.url, "hash": index.hash, "email": index.email,
         "ja3": index.ja3_client, "ja3s": index.ja3_server}
-    memo = index.memo_getters()
-    table = tuple((top, tuple((key, key2, path, memo.get(kind), full[kind]) for key, key2, path, kind in entries))
-                  for top, entries in FIELDS)
     out: list[Match] = []
-    for ev in events:
-        for top, entries in table:
-            sub = ev.get(top)
-            if sub.__class__ is not dict:
-                continue
-            for key, key2, path, cached, lookup in entries:
-                x = sub.get(key)
-                if x is None:
-                    continue
-                if key2 is not None:
-                    x = x.get(key2) if x.__class__ is dict else None
-                    if x is None:
-                        continue
-                if x.__class__ is str:
-                    ids = cached(x, _MISS) if cached is not None else _MISS
-                    if ids is _MISS:
-                        ids = lookup(x)
-                    if ids is not None:
-                        out.append((ev, path, x, ids))
-                elif x.__class__ is list:
-                    for item in x:
-                        if item.__class__ is str:
-                            ids = cached(item, _MISS) if cached is not None else _MISS
-                            if ids is _MISS:
-                                ids = lookup(item)
-                            if ids is not None:
-                                out.append((ev, path, item, ids))
-            if top == "url" and index.urls:
-                _url_with_host(index, ev, sub, out)
+    url_join = partial(_url_with_host, index) if index.urls else None
+    _SCANNER(events, out, lookups, dict(index.memo_getters()), url_join)
     return out
 
 
@@ -149,12 +124,15 @@ class IndicatorDetector(Detector):
         self.index = IndicatorIndex()
         self.error = ""
         self._checked = float("-inf")
+        self._cached: dict[int, Indicator] = {}
+        self._cached_generation = -1
         self._refresh()
 
     def _refresh(self) -> None:
         if time.monotonic() - self._checked < self.refresh_seconds:
             return
         self._checked = time.monotonic()
+        self._cached = {}  # provenance re-read at each check: store edits show within refresh_seconds
         try:
             self.index = current_index(self.db)
             self.error = ""
@@ -169,16 +147,27 @@ class IndicatorDetector(Detector):
             info["rejected"] = [("indicator store", "", self.error)]
         return info
 
+    parallel = True
+
+    def configure(self, overrides: RuleOverrides) -> None:
+        self._refresh()  # in the main process: forked workers match with the index they inherited
+
     def detect(self, events: Sequence[Event]) -> list[Hit]:
         self._refresh()
-        matches = scan(self.index, events)
+        return self._hits(scan(self.index, events))
+
+    def match(self, events: Sequence[Event]) -> list[tuple[int, str, str, Ids]]:
+        """(position in the batch, field, value, indicator ids) of every match."""
+        pos = {id(ev): i for i, ev in enumerate(events)}
+        return [(pos[id(ev)], path, value, ids) for ev, path, value, ids in scan(self.index, events)]
+
+    def conclude(self, events: Sequence[Event], matched: list[tuple[int, str, str, Ids]]) -> list[Hit]:
+        return self._hits([(events[i], path, value, ids) for i, path, value, ids in matched])
+
+    def _hits(self, matches: list[Match]) -> list[Hit]:
         if not matches:
             return []
-        ids = sorted({i for m in matches for i in m[3]})
-        with self.db.session() as s:
-            found = provenance(s, ids)
-            for ind in found.values():
-                s.expunge(ind)
+        found = self._provenance({i for m in matches for i in m[3]})
         now = datetime.now(UTC)
         live = {i: ind for i, ind in found.items() if is_live(ind, now)}
         groups: dict[str, list[tuple[Event, str, str, list[Indicator]]]] = {}
@@ -190,6 +179,21 @@ class IndicatorDetector(Detector):
                 key = (f"{type_}:{ind_value}|{field}={who}" if field else f"{type_}:{ind_value}")[:300]
                 groups.setdefault(key, []).append((ev, path, value, same))
         return [self._hit(key, items) for key, items in groups.items()]
+
+    def _provenance(self, ids: set[int]) -> dict[int, Indicator]:
+        """The indicators behind the matched ids, from SQL at most once per refresh period (hits
+        repeat: a scanner, a C2 beacon); store edits show within ``refresh_seconds``, as new
+        indicators do."""
+        if self._cached_generation != self.index.generation or len(self._cached) > PROVENANCE_CACHE:
+            self._cached, self._cached_generation = {}, self.index.generation
+        missing = sorted(i for i in ids if i not in self._cached)
+        if missing:
+            with self.db.session() as s:
+                found = provenance(s, missing)
+                for ind in found.values():
+                    s.expunge(ind)
+            self._cached.update(found)
+        return {i: self._cached[i] for i in ids if i in self._cached}
 
     def _hit(self, key: str, items: list[tuple[Event, str, str, list[Indicator]]]) -> Hit:
         events = list({id(ev): ev for ev, *_ in items}.values())

@@ -170,6 +170,26 @@ class SigmaDetector(Detector):
         with c.lock:
             return Runner(c, c.state).run(events, c.engine.matches)
 
+    parallel = True
+
+    def match(self, events: Sequence[Event]) -> dict[int, list[str]]:
+        """{position in the batch: ids of the rules the event matches}, for matching events."""
+        matches = self._compiled.engine.matches
+        out: dict[int, list[str]] = {}
+        for i, ev in enumerate(events):
+            ids = matches(ev)
+            if ids:
+                out[i] = ids
+        return out
+
+    def conclude(self, events: Sequence[Event], matched: dict[int, list[str]]) -> list[Hit]:
+        """Hits and correlation windows from the worker's matches, as ``detect`` would do."""
+        by_event = {id(events[i]): ids for i, ids in matched.items()}
+        none: list[str] = []
+        c = self._compiled
+        with c.lock:
+            return Runner(c, c.state).run(events, lambda ev: by_event.get(id(ev), none))
+
     def flush(self) -> list[Hit]:
         """Close every open correlation window (end of input)."""
         c = self._compiled

@@ -9,7 +9,8 @@ Run: python bench/detect/sigma_bench.py [--passes 100] [--naive-events 2000] [--
   samples) parsed by the ``windows.evtx`` parser, replayed ``--passes`` times (100 passes: about
   1.02M events). The engines keep no per-event cache, so a replayed event costs what a new one does.
 - Fast: ``SigmaDetector.detect`` on batches of 5,000 events (hits built, as ``run_detection``
-  does), in 1 process and in ``--workers`` processes (fork, each takes its share of the passes).
+  does), in 1 process; and in ``--workers`` processes through ``cert.detection_pool`` (what
+  ``cert detect --workers N`` runs: workers match, the main process builds the hits in order).
 - Naive: ``NaiveEngine.matches`` (each event against each rule) on ``--naive-events`` events taken
   evenly from the corpus (it is too slow for the whole of it); the fast engine is also timed on
   exactly those events, so the ratio compares like with like.
@@ -20,7 +21,6 @@ Wall time and CPU time are both reported: the machine is shared, CPU time is the
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import resource
 import sys
 import tempfile
@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from cert.config import Settings, load_settings  # noqa: E402
+from cert.detection_pool import detect_parallel  # noqa: E402
 from cert.ingestion import parsers  # noqa: E402
 from cert.registry import load_plugins  # noqa: E402
 
@@ -42,7 +43,6 @@ from detectors._sigma_naive import NaiveEngine  # noqa: E402
 from detectors.sigma import SigmaDetector  # noqa: E402
 
 BATCH = 5000
-_STATE: dict[str, Any] = {}
 
 
 def corpus(corpora: Path) -> list[dict[str, Any]]:
@@ -82,11 +82,6 @@ def run_fast(det: SigmaDetector, events: list[dict[str, Any]], passes: int) -> t
     return time.perf_counter() - w0, time.process_time() - c0, hits, matched
 
 
-def _worker(passes: int) -> tuple[float, float, int]:
-    wall, cpu, hits, _ = run_fast(_STATE["det"], _STATE["events"], passes)
-    return wall, cpu, hits
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--passes", type=int, default=100, help="corpus replays (default 100: ~1.02M events)")
@@ -114,18 +109,13 @@ def main() -> None:
           f"({wall:.1f} s wall, {cpu:.1f} s CPU); {hits} hits, {matched} matched event occurrences")
     print(f"peak RSS after the run: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
-    if args.workers > 1:
-        _STATE.update(det=det, events=events)
-        shares = [args.passes // args.workers + (1 if i < args.passes % args.workers else 0)
-                  for i in range(args.workers)]
-        ctx = mp.get_context("fork")
+    if args.workers > 1:  # the product's path: `cert detect --workers N` (cert.detection_pool)
+        replay = events * args.passes
         w0 = time.perf_counter()
-        with ctx.Pool(args.workers) as pool:
-            results = pool.map(_worker, shares)
+        par = detect_parallel([det], replay, det._compiled.overrides, BATCH, args.workers)
         total_wall = time.perf_counter() - w0
-        per = ", ".join(f"{len(events) * s / c:.0f} ev/s" for s, (_, c, _) in zip(shares, results, strict=True))
-        print(f"fast, {args.workers} processes: {n / total_wall:9.0f} events/s wall (aggregate, {total_wall:.1f} s); "
-              f"per process CPU: {per}")
+        print(f"fast, {args.workers} processes (cert.detection_pool): {n / total_wall:9.0f} events/s wall "
+              f"({total_wall:.1f} s); {len(par)} hits, {sum(len(x.event_ids) for x in par)} matched event occurrences")
 
     step = max(1, len(events) // args.naive_events)
     sample = events[::step][: args.naive_events]
