@@ -32,12 +32,16 @@ from cert.models import DeadLetter
 MINUTES_KEPT = timedelta(days=2)
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _LONG_NUMBER = re.compile(r"\d{5,}")
+# sizes, counts, offsets and record numbers: "message of 1031 bytes", "announces 3 records",
+# "at offset 28", "length 9", "record 3"
+_MEASURE = re.compile(r"\b\d+(?= (?:bytes?|records?)\b)|(?<=\b(?:offset|length|record) )\d+")
 
 
 def reason_class(reason: str) -> str:
-    """The counter key of a dead-letter reason: quoted values and long numbers elided, so that
-    ``bad timestamp '99/Foo/2026'`` and ``bad timestamp '32/Jan/2026'`` count together."""
-    return _LONG_NUMBER.sub("N", _QUOTED.sub("'…'", reason))[:300]
+    """The counter key of a dead-letter reason: quoted values, long numbers and sizes elided, so
+    that ``bad timestamp '99/Foo/2026'`` and ``bad timestamp '32/Jan/2026'`` count together, and
+    so do ``message of 1031 bytes exceeds the limit of 480 bytes`` and ``message of 2000 bytes…``."""
+    return _MEASURE.sub("N", _LONG_NUMBER.sub("N", _QUOTED.sub("'…'", reason)))[:300]
 
 
 def aware(dt: datetime | None) -> datetime | None:

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from cert.ecs import Event
 from cert.errors import InvalidInput
-from cert.ingest_state import BatchRecord, commit_batch, reason_class, source_id
-from cert.ingestion import Ingestor
+from cert.ingest_state import reason_class
+from cert.ingest_writer import Batch
+from cert.ingestion import Ingestor, IngestSummary
 from cert.registry import Registry
 
 if TYPE_CHECKING:
@@ -151,7 +152,6 @@ class LineSink:
         self._thread = threading.Thread(target=self._run, name=f"sink-{parser}", daemon=True)
         self._count = 0
         self._lock = threading.Lock()
-        self._sources: dict[str, int] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -221,18 +221,11 @@ class LineSink:
         for (source, static), lines in groups.items():
             self.ingestor.static_fields = dict(static)
             try:
-                summary = self.ingestor.ingest(lines, source=source)
+                self._account(self.ingestor.ingest(lines, source=source))
             except Exception as exc:  # noqa: BLE001 - a database outage must not kill the listener
                 log.error("could not ingest %d messages from %s: %s", len(lines), source, exc)
                 reason = f"ingest failed: {type(exc).__name__}: {exc}"
                 dead.extend((source, f"message {n}", reason, _bytes(line)) for n, line in lines)
-                continue
-            with self._lock:
-                self.stats.received += summary.read
-                self.stats.ingested += summary.ingested
-                self.stats.duplicates += summary.duplicates
-                self.stats.skipped += summary.skipped
-                self.stats.dead_letters.update(summary.dead_letters)
         by_source: dict[str, list[tuple[str, str, bytes]]] = {}
         for source, position, reason, raw in dead:
             by_source.setdefault(source, []).append((position, reason, raw))
@@ -240,18 +233,27 @@ class LineSink:
         for source, letters in by_source.items():
             self._store_dead_letters(source, letters)
 
-    def _store_dead_letters(self, source: str, letters: list[tuple[str, str, bytes]]) -> None:
-        """Input that never became a line, committed with the source's ingest counters."""
-        parser = self.ingestor.parser.name
+    def _account(self, summary: IngestSummary) -> None:
         with self._lock:
-            self.stats.received += len(letters)
-            self.stats.dead_letters.update(reason_class(reason) for _, reason, _ in letters)
+            self.stats.received += summary.read
+            self.stats.ingested += summary.ingested
+            self.stats.duplicates += summary.duplicates
+            self.stats.skipped += summary.skipped
+            self.stats.dead_letters.update(summary.dead_letters)
+
+    def _store_dead_letters(self, source: str, letters: list[tuple[str, str, bytes]]) -> None:
+        """Input that never became a line (a frame too long, an undecodable datagram), committed the
+        way ``cert ingest`` commits a batch (``StoreWriter.write``): the dead letters with the
+        source's counters, per source and per reason, in one transaction."""
+        batch = Batch(source, self.ingestor.parser.name, self.ingestor.parser.unit, dead=letters, lines=len(letters))
+        summary = IngestSummary()
         try:
-            sid = self._sources.get(source) or source_id(self.platform.db, source, parser)
-            self._sources[source] = sid
-            commit_batch(self.platform.db, sid, BatchRecord(source, parser, lines=len(letters), dead=letters))
+            self.ingestor.writer.write(batch, summary)
         except Exception as exc:  # noqa: BLE001 - the database may be down; say so and go on
             log.error("could not store %d dead letters from %s: %s", len(letters), source, exc)
+            summary.read = len(letters)
+            summary.dead_letters.update(reason_class(reason) for _, reason, _ in letters)
+        self._account(summary)
 
 
 def _bytes(line: str) -> bytes:

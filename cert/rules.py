@@ -229,8 +229,6 @@ def apply_overrides(hits: Sequence[Hit], overrides: RuleOverrides, events: Seque
                     own_exceptions: set[str]) -> list[Hit]:
     """Drop hits of disabled rules, apply severity overrides, and remove excepted evidence for
     detectors that do not apply exceptions themselves (``own_exceptions``: those that do)."""
-    from cert.detection import hit_for_events
-
     if not overrides.disabled and not overrides.severity and not overrides.exceptions:
         return list(hits)
     by_id: dict[str, Event] | None = None
@@ -243,12 +241,28 @@ def apply_overrides(hits: Sequence[Hit], overrides: RuleOverrides, events: Seque
             if by_id is None:
                 by_id = {str(get(e, "event.id")): e for e in events}
             evidence = [by_id[i] for i in hit.event_ids if i in by_id]
-            kept = [e for e in evidence if not any(exception_matches(x, e) for x in specs)]
-            if evidence and not kept:
+            excluded = [e for e in evidence if any(exception_matches(x, e) for x in specs)]
+            if excluded and len(excluded) == len(evidence):
                 continue
-            if kept and len(kept) != len(evidence):
-                hit = hit_for_events(kept, rule_id=hit.rule_id, title=hit.title, severity=hit.severity,
-                                     detector=hit.detector, group_key=hit.group_key, attack=hit.attack)
+            if excluded:
+                hit = _without(hit, [e for e in evidence if not any(e is x for x in excluded)], excluded)
         severity = overrides.severity.get(hit.rule_id)
         out.append(replace(hit, severity=severity) if severity else hit)
     return out
+
+
+def _without(hit: Hit, kept: Sequence[Event], excluded: Sequence[Event]) -> Hit:
+    """The hit without its ``excluded`` evidence: its event ids, time span, count and the entities
+    taken from events (source.ip, user.name...) follow the evidence left; everything else the
+    detector put on the hit (an indicator's provenance, YARA's matched strings, ATT&CK tags,
+    the group key) stays as it was."""
+    from cert.detection import ENTITY_FIELDS, hit_for_events
+
+    fresh = hit_for_events(kept, rule_id=hit.rule_id, title=hit.title, severity=hit.severity,
+                           detector=hit.detector, group_key=hit.group_key, attack=hit.attack)
+    gone = {str(get(e, "event.id")) for e in excluded}
+    entities = {k: v for k, v in hit.entities.items() if k not in ENTITY_FIELDS}
+    entities.update((k, v) for k, v in fresh.entities.items() if k in ENTITY_FIELDS)
+    return replace(hit, event_ids=tuple(i for i in hit.event_ids if i not in gone),
+                   first_seen=fresh.first_seen, last_seen=fresh.last_seen, entities=entities,
+                   organization=fresh.organization or hit.organization, count=max(1, hit.count - len(gone)))

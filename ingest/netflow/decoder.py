@@ -255,16 +255,16 @@ class NetflowDecoder:
                 length = slot.length
                 if length == VARIABLE:  # RFC 7011 section 7: 1 octet, or 255 then 2 octets
                     if p >= len(body):
-                        raise Malformed(f"{where} record {n}: truncated variable-length field")
+                        raise Malformed(f"record {n}: truncated variable-length field")
                     length = body[p]
                     p += 1
                     if length == 255:
                         if len(body) - p < 2:
-                            raise Malformed(f"{where} record {n}: truncated variable-length field")
+                            raise Malformed(f"record {n}: truncated variable-length field")
                         length = int.from_bytes(body[p:p + 2], "big")
                         p += 2
                 if len(body) - p < length:
-                    raise Malformed(f"{where} record {n}: field runs past the end of the set")
+                    raise Malformed(f"record {n}: field runs past the end of the set")
                 if slot.name is not None:
                     value = slot.convert(body[p:p + length])
                     if value is not None:

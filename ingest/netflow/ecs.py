@@ -84,8 +84,9 @@ def _times(ev: Event, record: dict[str, Any]) -> None:
         put(ev, "event.end", format_ts(end))
     if start and end:
         delta = end - start
-        if delta.total_seconds() >= 0:
-            put(ev, "event.duration", (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000)
+        nanos = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+        if 0 <= nanos < 1 << 63:  # a long in the stores: about 292 years
+            put(ev, "event.duration", nanos)
 
 
 def _first(fields: dict[str, Any], *names: str) -> Any:
@@ -170,8 +171,8 @@ def community_id(src_ip: str, dst_ip: str, proto: int, src_port: Any, dst_port: 
     """Community ID v1 (https://github.com/corelight/community-id-spec), as Zeek and Suricata
     write it, so flows pivot to their alerts and logs."""
     saddr, daddr = _packed(src_ip), _packed(dst_ip)
-    if saddr is None or daddr is None or len(saddr) != len(daddr):
-        return None
+    if saddr is None or daddr is None or len(saddr) != len(daddr) or not 0 <= proto <= 255:
+        return None  # a protocol number is one octet; a template may give the field more
     one_way = False
     if proto in (ICMP, ICMP6):
         if icmp is None:

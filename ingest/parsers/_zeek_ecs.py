@@ -50,7 +50,7 @@ def epoch_ms_iso(value: Any) -> str:
     prefix = _MINUTE_CACHE.get(minute)
     if prefix is None:
         try:
-            prefix = datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%dT%H:%M")
+            prefix = datetime.fromtimestamp(minute * 60, UTC).isoformat()[:16]  # %Y: "26" for the year 26
         except (OverflowError, OSError, ValueError):
             raise ParseError(f"ts {value!r} is out of range") from None
         if len(_MINUTE_CACHE) > 4096:

@@ -60,7 +60,10 @@ def _unescape(text: str) -> str:
 
 
 def _to_int(text: str) -> int:
-    return int(text)
+    value = int(text)
+    if not -(1 << 63) <= value < 1 << 64:  # Zeek's int is 64-bit, count unsigned 64-bit: so are the stores'
+        raise ValueError(text)
+    return value
 
 
 def _to_float(text: str) -> float:
