@@ -65,6 +65,15 @@ class Parser(ABC):
     def parse(self, line: str) -> Event | None:
         """The ECS event for one line, None for a line to skip (blank, comment), or ParseError."""
 
+    def parse_finalized(self, line: str, source: str, keep_original: bool,
+                        ingested: str) -> tuple[Event, datetime] | None:
+        """Optional fast path (a native parser): what ``parse`` then ``_finalize`` give for this
+        line, with the validated ``@timestamp``; or None to take the ordinary path (which also
+        raises ParseError for bad input). The Ingestor applies static fields and enrichment after
+        it, so it is only used when those cannot change what ``_finalize`` adds (see
+        ``FINALIZE_ROOTS``)."""
+        return None
+
     def read(self, path: str) -> Iterator[tuple[int, str] | Unreadable]:
         """The raw records of a file ('-' for stdin) in order, as (position, text) pairs. The
         default reads lines; a parser of a non-line format overrides this."""
@@ -116,6 +125,12 @@ def _finalize(event: Event, parser: Parser, raw: str, source: str, keep_original
     if not raw.isascii() and not _encodable(raw):
         _clean_strings(event)
     return when
+
+
+#: The top-level fields ``_finalize`` reads or writes: a static field under one of them turns
+#: ``Parser.parse_finalized`` off (static fields apply before ``_finalize`` on the ordinary path).
+FINALIZE_ROOTS = frozenset({"@timestamp", "event", "ecs", "log", "related", "source", "destination", "client",
+                            "host", "user"})
 
 
 def _sub(obj: Event, key: str) -> Event:
@@ -328,6 +343,10 @@ class Ingestor:
         static = list(self.static_fields.items())
         parser = self.parser.for_source(source)
         parse = parser.parse
+        fast: Callable[[str, str, bool, str], tuple[Event, datetime] | None] | None = None
+        if type(parser).parse_finalized is not Parser.parse_finalized and not any(
+                key.split(".", 1)[0] in FINALIZE_ROOTS for key, _ in static):
+            fast = parser.parse_finalized
         limit = self.batch_size
 
         def new_batch() -> Batch:
@@ -365,15 +384,19 @@ class Ingestor:
             if count_bytes:
                 nbytes += len(raw) + 1
             try:
-                parsed = parse(raw)
-                if parsed is None:
-                    b.skipped += 1
-                    continue
+                done = None if fast is None else fast(raw, source, keep, ingested)
+                if done is None:
+                    parsed = parse(raw)
+                    if parsed is None:
+                        b.skipped += 1
+                        continue
+                else:
+                    parsed = done[0]
                 for key, value in static:
                     if get(parsed, key) is None:
                         put(parsed, key, value)
                 enrich(parsed)
-                when = _finalize(parsed, parser, raw, source, keep, ingested)
+                when = _finalize(parsed, parser, raw, source, keep, ingested) if done is None else done[1]
             except (ParseError, ValueError, TypeError, KeyError, IndexError) as exc:
                 reason = str(exc) if isinstance(exc, ParseError) else f"{type(exc).__name__}: {exc}"
                 b.dead.append((f"{unit} {lineno}", reason, raw_bytes(raw)))

@@ -27,8 +27,9 @@ if __package__:  # tests/ made a package
 else:  # rootdir-style conftest: pytest put tests/ on sys.path
     import servers
 
-# Tests with these markers need a real server or browser; under CI=true a skip is a failure.
-SERVER_MARKERS = ("redis", "postgres", "elasticsearch", "browser")
+# Tests with these markers need a real server or browser, or the native module (native/, built by
+# scripts/test); under CI=true a skip is a failure.
+SERVER_MARKERS = ("redis", "postgres", "elasticsearch", "browser", "native")
 
 
 S = TypeVar("S", bound=servers.Server)

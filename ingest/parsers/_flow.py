@@ -60,6 +60,8 @@ _CID_CACHE: dict[tuple[str, object, object, object, object], str | None] = {}
 def cached_community_id(transport: str, saddr: object, daddr: object, sport: object, dport: object) -> str | None:
     """``community_id`` through a bounded cache: many records share a flow (its alerts, dns, http,
     files, flow records), so each flow is hashed once."""
+    if sport.__class__ is not int or dport.__class__ is not int:
+        return None  # as community_id says; and True or 80.0 must not hit the entry of 1 or 80
     key = (transport, saddr, daddr, sport, dport)
     try:
         return _CID_CACHE[key]
@@ -140,4 +142,4 @@ def _minute(prefix: str, zone: str) -> str:
         dt = datetime.fromisoformat(prefix + ("+00:00" if zone in ("", "Z") else zone))
     except ValueError as exc:
         raise ParseError(f"bad timestamp {prefix + zone!r}") from exc
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    return dt.astimezone(UTC).isoformat()[:16]  # not strftime: its %Y drops the zeros of years before 1000

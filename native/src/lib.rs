@@ -1,0 +1,121 @@
+//! `vigie_native`: native fast paths of Vigie's ingest.
+//!
+//! `eve_finalized(line, dataset, module, source, keep_original, ingested, ecs_version)` gives,
+//! for one Suricata EVE line, the event that `SuricataEveParser.parse` followed by
+//! `cert.ingestion._finalize` gives (the same dict), with its `@timestamp` as an aware datetime;
+//! or None when the line is not on the fast path: anything unusual (bad JSON, odd types,
+//! timestamps outside the usual shapes, duplicate keys, lone surrogates...). The Python parser
+//! is the reference and takes every declined line, so correctness never rests on this module
+//! covering every case.
+
+mod app;
+mod eve;
+mod flow;
+mod py;
+mod value;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDateTime, PyDict, PyString, PyTzInfo};
+
+use crate::value::{Ext, Map, V};
+
+/// What `_finalize` adds for a parser whose event has `event.kind`, no `event.dataset` or
+/// `event.module`, no `client`, `host` or `user`, and a `@timestamp` from `utc_iso`.
+fn finalize<'a>(ev: &mut Map<'a>, dataset: &'a str, module: &'a str, source: &str, line: &str, keep: bool,
+                ecs_version: &'a str) {
+    let mut hasher = blake2b_simd::Params::new().hash_length(16).to_state();
+    hasher.update(dataset.as_bytes());
+    hasher.update(b"\x00");
+    hasher.update(source.as_bytes());
+    hasher.update(b"\x00");
+    hasher.update(line.as_bytes());
+    let id = hasher.finalize().to_hex().to_string();
+    let event = ev.sub("event"); // the parser never sets these: push, no search
+    event.push("id", V::owned(id));
+    event.push("dataset", V::str(dataset));
+    event.push("module", V::str(module));
+    event.push("ingested", V::Ext(Ext::Ingested));
+    if keep {
+        event.push("original", V::Ext(Ext::Line));
+    }
+    ev.sub("ecs").set("version", V::str(ecs_version));
+    if !source.is_empty() && source != "-" && !source.contains("://") {
+        ev.sub("log").sub("file").set("path", V::Ext(Ext::Source));
+    }
+    let ip: Vec<V<'a>> = ["source", "destination"].iter().filter_map(|side| field(ev, side, "ip")).collect();
+    related(ev, "ip", ip);
+    let hosts: Vec<V<'a>> = field(ev, "destination", "domain").into_iter().collect();
+    related(ev, "hosts", hosts);
+}
+
+fn field<'a>(ev: &Map<'a>, side: &str, key: &str) -> Option<V<'a>> {
+    match ev.get(side) {
+        Some(V::Obj(m)) => m.get(key).cloned(),
+        _ => None,
+    }
+}
+
+/// `_related` for string values (the only kind this parser puts there).
+fn related<'a>(ev: &mut Map<'a>, kind: &'static str, values: Vec<V<'a>>) {
+    let values: Vec<V<'a>> = values.into_iter().filter(|v| !matches!(v.as_str(), Some("" | "-"))).collect();
+    if values.is_empty() {
+        return;
+    }
+    let related = ev.sub("related");
+    if !matches!(related.get(kind), Some(V::Arr(_))) {
+        related.set(kind, V::Arr(Vec::new()));
+    }
+    if let Some(V::Arr(bucket)) = related.get_mut(kind) {
+        for v in values {
+            if !bucket.contains(&v) {
+                bucket.push(v);
+            }
+        }
+    }
+}
+
+/// The finalized ECS event of one EVE line and its `@timestamp`, or None (the Python parser
+/// then takes the line).
+#[pyfunction]
+#[pyo3(signature = (line, dataset, module, source, keep_original, ingested, ecs_version))]
+#[allow(clippy::too_many_arguments)]
+fn eve_finalized<'py>(
+    py: Python<'py>,
+    line: Bound<'py, PyString>,
+    dataset: &str,
+    module: &str,
+    source: Bound<'py, PyString>,
+    keep_original: bool,
+    ingested: Bound<'py, PyString>,
+    ecs_version: &str,
+) -> PyResult<Option<(Bound<'py, PyDict>, Bound<'py, PyDateTime>)>> {
+    let (Ok(text), Ok(src)) = (line.to_str(), source.to_str()) else {
+        return Ok(None); // lone surrogates (undecodable input bytes): the Python path cleans them
+    };
+    // A bug here must never take the ingest down: a panic is one more declined line.
+    let built = std::panic::catch_unwind(|| {
+        let mut ev = eve::parse(text).ok()?;
+        let Some(V::Str(ts)) = ev.get("@timestamp") else { return None };
+        let fields = flow::ts_fields(ts);
+        finalize(&mut ev, dataset, module, src, text, keep_original, ecs_version);
+        Some((ev, fields))
+    });
+    let Ok(Some((ev, (y, mo, d, h, mi, s, ms)))) = built else { return Ok(None) };
+    let given = py::Given { line: line.as_ptr(), ingested: ingested.as_ptr(), source: source.as_ptr() };
+    // SAFETY: the GIL is held (py); `given` borrows objects alive for the whole call; dict()
+    // returns a new reference or null with the exception set, which from_owned_ptr_or_err takes.
+    let event = unsafe { Bound::from_owned_ptr_or_err(py, py::dict(&ev, &given))?.cast_into_unchecked::<PyDict>() };
+    let utc = PyTzInfo::utc(py)?;
+    let when = PyDateTime::new(py, y, mo, d, h, mi, s, ms * 1000, Some(&utc))?;
+    Ok(Some((event, when)))
+}
+
+#[pymodule]
+fn vigie_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(eve_finalized, m)?)?;
+    Ok(())
+}
+
+/// Many small, short-lived allocations per line (the parsed tree): mimalloc's are cheaper.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
