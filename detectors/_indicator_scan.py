@@ -7,6 +7,10 @@ one dictionary access per top-level key it lacks and a memo access per value it 
 approach as the Sigma engine's compiled scanners, ``detectors/_sigma_fast.py``).
 
 The generated source is kept on the function (``__source__``) for reading and debugging.
+
+``scan_candidates`` is the other way, with the native pre-filter (``vigie_native.IndicatorFilter``,
+``native/src/indicators.rs``): the filter walks the events and gives the values that might be
+indicators (a superset), and only those go through the same lookups, in the same order.
 """
 
 from __future__ import annotations
@@ -64,3 +68,29 @@ def compile_scanner(fields: Fields, memo_kinds: frozenset[str]) -> Scanner:
     scan: Scanner = namespace["scan"]
     scan.__source__ = source  # type: ignore[attr-defined]
     return scan
+
+
+def scan_candidates(candidates: list[tuple[int, int, Any]], events: Sequence[dict[str, Any]], out: list[Any],
+                    entries: Sequence[tuple[str, str]], lookups: dict[str, Any], memos: dict[str, Any], url_join: Any,
+                    scanner: Scanner) -> None:
+    """What ``scanner`` appends to ``out`` for ``events``, from the native filter's candidates
+    ``(position, field index, value)`` in scan order: field index ``i < len(entries)`` is the value
+    of ``entries[i]`` (ECS path, kind), ``len(entries)`` the url join of that event, -1 an event the
+    filter did not walk (not a dict), scanned here whole."""
+    append = out.append
+    joined = len(entries)
+    for pos, f, x in candidates:
+        ev = events[pos]
+        if 0 <= f < joined:
+            path, kind = entries[f]
+            cached = memos.get(kind)
+            r = cached(x, MISS) if cached is not None else MISS
+            if r is MISS:
+                r = lookups[kind](x)
+            if r is not None:
+                append((ev, path, x, r))
+        elif f == joined:
+            if url_join is not None:
+                url_join(ev, ev["url"], out)
+        else:
+            scanner([ev], out, lookups, memos, url_join)

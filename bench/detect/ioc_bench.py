@@ -10,6 +10,9 @@ Measures, in one run:
   their provenance included, in 1 process and in ``--workers`` processes;
 - two scenarios: the corpora events replayed as they are (real repetition of addresses and
   names), and the same events with every source/destination address made distinct (no reuse);
+- both scan paths side by side: the Python scanner (``VIGIE_NATIVE=0``) and the native pre-filter
+  (``vigie_native.IndicatorFilter``, when built), with the same hits; the filter's build time and
+  memory; "scan only" is ``detectors.indicators.scan`` alone (no hits, no provenance);
 - the baseline, side by side: the naive matcher a first version would write: for each event and
   each field path, ``cert.ecs.get`` and a lookup in a Python set of strings per type (parent
   domains included, CIDR networks left out), and the same plus a loop over the networks with
@@ -44,7 +47,7 @@ from cert.indicator_index import load_index  # noqa: E402
 from cert.ingestion import finalize, parsers  # noqa: E402
 from cert.registry import load_plugins  # noqa: E402
 from cert.rules import RuleOverrides  # noqa: E402
-from detectors.indicators import FIELDS, IndicatorDetector  # noqa: E402
+from detectors.indicators import FIELDS, IndicatorDetector, native_filter, scan  # noqa: E402
 
 BATCH = 5000
 TLDS = ("com", "net", "org", "info", "ru", "cn", "top", "xyz", "io", "biz", "sn", "ci", "ml", "bf", "cm")
@@ -210,6 +213,15 @@ def run_detector(det: IndicatorDetector, events: Sequence[Event]) -> tuple[float
     return time.perf_counter() - w, time.process_time() - c, hits
 
 
+def run_scan(det: IndicatorDetector, events: Sequence[Event]) -> tuple[float, int]:
+    """(CPU seconds, matches) of the scan alone, batch by batch."""
+    c = time.process_time()
+    found = 0
+    for i in range(0, len(events), BATCH):
+        found += len(scan(det.index, events[i:i + BATCH]))
+    return time.process_time() - c, found
+
+
 def run_parallel(det: IndicatorDetector, events: Sequence[Event], workers: int) -> tuple[float, int]:
     """(wall seconds, hits) through ``cert.detection_pool``, what ``cert detect --workers N`` runs:
     the workers match, the main process builds the hits (provenance from SQL) in batch order."""
@@ -261,26 +273,51 @@ def main() -> None:
         build_s = time.perf_counter() - t
         print(f"index build {build_s:.1f} s, +{rss_mb() - mem0:,.0f} MB resident, {index.stats()}")
         del index
+        os.environ["VIGIE_NATIVE"] = "0"
         det = IndicatorDetector(settings)
         det.refresh_seconds = 1e9
+        paths = {"python scanner": "0"}
+        os.environ["VIGIE_NATIVE"] = "1"
+        mem0 = rss_mb()
+        t = time.perf_counter()
+        prefilter = native_filter(det.index)
+        if prefilter is not None:
+            paths["native filter"] = "1"
+            print(f"native filter build {time.perf_counter() - t:.2f} s, +{rss_mb() - mem0:,.0f} MB resident "
+                  f"(tables {prefilter.nbytes() / 2**20:,.0f} MB)")
+        else:
+            print("native filter: vigie_native not built (pip install ./native): Python scanner only")
         scenarios = {"corpora replayed": events, "distinct addresses": distinct_addresses(events, rnd)}
         for name, evs in scenarios.items():
-            run_detector(det, evs[:BATCH])  # warm the connection
-            one_w, one_c, hits = run_detector(det, evs)
-            par_w, par_hits = run_parallel(det, evs, args.workers)
+            n = len(evs)
+            print(f"\n## {name}: {n:,} events   (events/s by wall clock | by CPU time of the process)")
+            one_ws, par_ws, all_hits = [], [], set()
+            for label, flag in paths.items():
+                os.environ["VIGIE_NATIVE"] = flag
+                run_detector(det, evs[:BATCH])  # warm the connection
+                scan_c, matches = run_scan(det, evs)
+                one_w, one_c, hits = run_detector(det, evs)
+                par_w, par_hits = run_parallel(det, evs, args.workers)
+                one_ws.append(one_w)
+                par_ws.append(par_w)
+                all_hits |= {(hits, par_hits, matches)}
+                print(f"{label}:")
+                print(f"  scan only, 1 process:  {'':>10} | {n / scan_c:>10,.0f}   ({matches} matches)")
+                print(f"  detector, 1 process:   {n / one_w:>10,.0f} | {n / one_c:>10,.0f}   ({hits} hits)")
+                print(f"  detector, {args.workers} processes: {n / par_w:>10,.0f} |            ({par_hits} hits; "
+                      "cert.detection_pool)")
+            if len(all_hits) != 1:
+                print(f"  !! the paths disagree: (hits, hits in parallel, matches) {sorted(all_hits)}")
             naive = Naive(db, with_networks=False)
             w, c = time.perf_counter(), time.process_time()
             naive_found = naive.detect(evs)
             naive_w, naive_c = time.perf_counter() - w, time.process_time() - c
-            n = len(evs)
-            print(f"\n## {name}: {n:,} events   (events/s by wall clock | by CPU time of the process)")
-            print(f"detector, 1 process:   {n / one_w:>10,.0f} | {n / one_c:>10,.0f}   ({hits} hits)")
-            print(f"detector, {args.workers} processes: {n / par_w:>10,.0f} |            ({par_hits} hits; "
-                  "cert.detection_pool)")
-            print(f"naive sets, no CIDR:   {n / naive_w:>10,.0f} | {n / naive_c:>10,.0f}   "
+            print(f"naive sets, no CIDR:     {n / naive_w:>10,.0f} | {n / naive_c:>10,.0f}   "
                   f"({naive_found} matched values)")
-            print(f"ratio detector/naive, 1 process: {naive_w / one_w:.1f}x wall, {naive_c / one_c:.1f}x CPU; "
-                  f"{args.workers} processes/naive: {naive_w / par_w:.1f}x wall")
+            for label, one_w, par_w in zip(paths, one_ws, par_ws, strict=True):
+                print(f"ratio {label}/naive: 1 process {naive_w / one_w:.1f}x wall; "
+                      f"{args.workers} processes {naive_w / par_w:.1f}x wall")
+        os.environ.pop("VIGIE_NATIVE", None)
         naive_cidr = Naive(db, with_networks=True)
         sample = scenarios["distinct addresses"][:200]
         c = time.process_time()

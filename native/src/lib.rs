@@ -7,10 +7,14 @@
 //! timestamps outside the usual shapes, duplicate keys, lone surrogates...). The Python parser
 //! is the reference and takes every declined line, so correctness never rests on this module
 //! covering every case.
+//!
+//! `IndicatorFilter` (indicators.rs) is the pre-filter of the indicator detector's scan: the
+//! event values that might be indicators, a superset of what the Python index matches.
 
 mod app;
 mod eve;
 mod flow;
+mod indicators;
 mod py;
 mod value;
 
@@ -113,6 +117,7 @@ fn eve_finalized<'py>(
 #[pymodule]
 fn vigie_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(eve_finalized, m)?)?;
+    m.add_class::<indicators::IndicatorFilter>()?;
     Ok(())
 }
 
