@@ -65,6 +65,12 @@ class Parser(ABC):
     def parse(self, line: str) -> Event | None:
         """The ECS event for one line, None for a line to skip (blank, comment), or ParseError."""
 
+    @property
+    def fast_path(self) -> bool:
+        """Whether ``parse_finalized`` is available (a parser with a native fast path says so when
+        its module is installed); the Ingestor asks once per source, never per line."""
+        return False
+
     def parse_finalized(self, line: str, source: str, keep_original: bool,
                         ingested: str) -> tuple[Event, datetime] | None:
         """Optional fast path (a native parser): what ``parse`` then ``_finalize`` give for this
@@ -344,8 +350,7 @@ class Ingestor:
         parser = self.parser.for_source(source)
         parse = parser.parse
         fast: Callable[[str, str, bool, str], tuple[Event, datetime] | None] | None = None
-        if type(parser).parse_finalized is not Parser.parse_finalized and not any(
-                key.split(".", 1)[0] in FINALIZE_ROOTS for key, _ in static):
+        if parser.fast_path and not any(key.split(".", 1)[0] in FINALIZE_ROOTS for key, _ in static):
             fast = parser.parse_finalized
         limit = self.batch_size
 

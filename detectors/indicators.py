@@ -93,30 +93,24 @@ def entity_of(ev: Event, matched: str) -> tuple[str, str]:
 
 _SCANNER = compile_scanner(FIELDS, frozenset({"ip", "domain"}))
 _ENTRIES = tuple((path, kind) for _, entries in FIELDS for _, _, path, kind in entries)
-# per index: (the sizes of its tables when the filter was built, the filter)
-_FILTERS: WeakKeyDictionary[IndicatorIndex, tuple[tuple[int, ...], Any]] = WeakKeyDictionary()
-
-
-def _sizes(index: IndicatorIndex) -> tuple[int, ...]:
-    return (len(index.ips), len(index.domains), len(index.urls), len(index.url_hosts), len(index.hashes),
-            len(index.emails), len(index.ja3), len(index.ja3s), len(index.nets4), len(index.nets6))
+# the native filter of each index (an index does not change once built: a new generation is a new index)
+_FILTERS: WeakKeyDictionary[IndicatorIndex, Any] = WeakKeyDictionary()
 
 
 def native_filter(index: IndicatorIndex) -> Any | None:
     """The native pre-filter of this index (``vigie_native.IndicatorFilter``), built on first use
     (0.2 s and ~25 MB per million indicators) and kept with the index; None without the module or
-    with ``VIGIE_NATIVE=0``. Rebuilt if the index's tables changed size (they do not once built)."""
+    with ``VIGIE_NATIVE=0``."""
     if _native is None or os.environ.get("VIGIE_NATIVE", "1") == "0":
         return None
-    sizes = _sizes(index)
     known = _FILTERS.get(index)
-    if known is not None and known[0] == sizes:
-        return known[1]
+    if known is not None:
+        return known
     keys = {"ip": index.ips, "domain": index.domains, "url": index.urls, "hash": index.hashes,
             "email": index.emails, "ja3": index.ja3, "ja3s": index.ja3s}
     built = _native.IndicatorFilter(FIELDS, keys, (index.nets4.starts, index.nets4.ends),
                                     (index.nets6.starts, index.nets6.ends), ("url", "domain", "original"))
-    _FILTERS[index] = (sizes, built)
+    _FILTERS[index] = built
     return built
 
 
@@ -169,7 +163,6 @@ class IndicatorDetector(Detector):
         self.error = ""
         self._checked = float("-inf")
         self._cached: dict[int, Indicator] = {}
-        self._cached_generation = -1
         self._refresh()
 
     def _refresh(self) -> None:
@@ -229,8 +222,8 @@ class IndicatorDetector(Detector):
         """The indicators behind the matched ids, from SQL at most once per refresh period (hits
         repeat: a scanner, a C2 beacon); store edits show within ``refresh_seconds``, as new
         indicators do."""
-        if self._cached_generation != self.index.generation or len(self._cached) > PROVENANCE_CACHE:
-            self._cached, self._cached_generation = {}, self.index.generation
+        if len(self._cached) > PROVENANCE_CACHE:  # (also emptied at each refresh check, with the index)
+            self._cached = {}
         missing = sorted(i for i in ids if i not in self._cached)
         if missing:
             with self.db.session() as s:

@@ -85,8 +85,8 @@ class SuricataEveParser(Parser):
             _native_eve if os.environ.get("VIGIE_NATIVE", "1") != "0" else None)
 
     @property
-    def native(self) -> bool:
-        """Whether this parser uses the native fast path."""
+    def fast_path(self) -> bool:
+        """Whether this parser uses the native fast path (the module is installed and not turned off)."""
         return self._native is not None
 
     def parse_finalized(self, line: str, source: str, keep_original: bool,

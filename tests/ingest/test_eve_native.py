@@ -317,7 +317,7 @@ def _ingest(settings: Settings, path: Path, name: str, use_native: bool,
         try:
             ingestor = Ingestor(platform, "suricata.eve", collect_ids=True, static_fields=static)
             parser = ingestor.parser
-            assert parser.native is use_native
+            assert parser.fast_path is use_native
             taken = [0]
             hook = parser.parse_finalized
 
