@@ -53,6 +53,11 @@ class Unreadable:
     raw: str = ""
 
 
+#: A native parse+finalize of one line: (line, source, keep_original, ingested) -> (event,
+#: ``@timestamp``), or None for a line it leaves to ``parse``.
+FastPath = Callable[[str, str, bool, str], "tuple[Event, datetime] | None"]
+
+
 class Parser(ABC):
     name: ClassVar[str]
     dataset: ClassVar[str]
@@ -66,18 +71,13 @@ class Parser(ABC):
         """The ECS event for one line, None for a line to skip (blank, comment), or ParseError."""
 
     @property
-    def fast_path(self) -> bool:
-        """Whether ``parse_finalized`` is available (a parser with a native fast path says so when
-        its module is installed); the Ingestor asks once per source, never per line."""
-        return False
-
-    def parse_finalized(self, line: str, source: str, keep_original: bool,
-                        ingested: str) -> tuple[Event, datetime] | None:
-        """Optional fast path (a native parser): what ``parse`` then ``_finalize`` give for this
-        line, with the validated ``@timestamp``; or None to take the ordinary path (which also
-        raises ParseError for bad input). The Ingestor applies static fields and enrichment after
-        it, so it is only used when those cannot change what ``_finalize`` adds (see
-        ``FINALIZE_ROOTS``)."""
+    def fast_path(self) -> FastPath | None:
+        """The parser's optional fast path (a native parser, when its module is installed): for
+        one line, what ``parse`` then ``_finalize`` give, with the validated ``@timestamp``; or
+        None to take the ordinary path (which also raises ParseError for bad input). None (the
+        default) when the parser has none; the Ingestor asks once per source, never per line. The
+        Ingestor applies static fields and enrichment after it, so it is only used when those
+        cannot change what ``_finalize`` adds (see ``FINALIZE_ROOTS``)."""
         return None
 
     def read(self, path: str) -> Iterator[tuple[int, str] | Unreadable]:
@@ -134,7 +134,7 @@ def _finalize(event: Event, parser: Parser, raw: str, source: str, keep_original
 
 
 #: The top-level fields ``_finalize`` reads or writes: a static field under one of them turns
-#: ``Parser.parse_finalized`` off (static fields apply before ``_finalize`` on the ordinary path).
+#: ``Parser.fast_path`` off (static fields apply before ``_finalize`` on the ordinary path).
 FINALIZE_ROOTS = frozenset({"@timestamp", "event", "ecs", "log", "related", "source", "destination", "client",
                             "host", "user"})
 
@@ -349,9 +349,9 @@ class Ingestor:
         static = list(self.static_fields.items())
         parser = self.parser.for_source(source)
         parse = parser.parse
-        fast: Callable[[str, str, bool, str], tuple[Event, datetime] | None] | None = None
-        if parser.fast_path and not any(key.split(".", 1)[0] in FINALIZE_ROOTS for key, _ in static):
-            fast = parser.parse_finalized
+        fast = parser.fast_path
+        if any(key.split(".", 1)[0] in FINALIZE_ROOTS for key, _ in static):
+            fast = None
         limit = self.batch_size
 
         def new_batch() -> Batch:

@@ -1,5 +1,5 @@
 """Suricata EVE parse + normalise (``parse`` then ``_finalize``: what the Ingestor does per line)
-in Python and through the native fast path (``vigie_native``, the ``parse_finalized`` hook the
+in Python and through the native fast path (``vigie_native``, the ``Parser.fast_path`` the
 Ingestor calls first), against ``orjson.loads`` of the same lines, in 1 and 2 worker processes,
 side by side in the same run. The target (issue 3): >= 150,000 events/s and >= 0.35x the
 orjson-only rate with the same number of processes.
@@ -53,7 +53,8 @@ def _python(lines: list[str]) -> int:
 def _native(lines: list[str]) -> int:
     os.environ["VIGIE_NATIVE"] = "1"
     parser = parsers.get("suricata.eve")()
-    fast, parse = parser.parse_finalized, parser.parse
+    fast, parse = parser.fast_path, parser.parse
+    assert fast is not None
     for line in lines:
         if fast(line, SOURCE, True, INGESTED) is None:
             event = parse(line)
@@ -100,7 +101,9 @@ def main() -> None:
     lines = eve_lines(args.corpora, args.copies)
     LINES[:] = lines
     probe = parsers.get("suricata.eve")()
-    taken = sum(probe.parse_finalized(line, SOURCE, True, INGESTED) is not None for line in lines[:548])
+    fast = probe.fast_path
+    assert fast is not None
+    taken = sum(fast(line, SOURCE, True, INGESTED) is not None for line in lines[:548])
     print(f"# {len(lines):,} EVE lines; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} at start; "
           f"native fast path takes {taken} of the 548 distinct records")
     print("| processes | orjson.loads, lines/s | Python parse+finalize, events/s | ratio | "

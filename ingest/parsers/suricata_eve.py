@@ -9,7 +9,7 @@ under ``suricata.eve.*`` with Suricata's own names; the raw line is kept in ``ev
 Built with plain dict access (no regex per event): this parser runs at sensor rates.
 
 When the optional native module ``vigie_native`` (``native/``, Rust) is installed, the Ingestor's
-fast path ``parse_finalized`` gives, for the usual lines, the same event as ``parse`` followed by
+fast path (``Parser.fast_path``) gives, for the usual lines, the same event as ``parse`` followed by
 ``_finalize``, several times faster; it declines anything unusual, which this Python parser then
 takes (it stays the reference). ``VIGIE_NATIVE=0`` in the environment turns the native path off.
 """
@@ -17,14 +17,13 @@ takes (it stays the reference). ``VIGIE_NATIVE=0`` in the environment turns the 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
 
 from cert.ecs import Event
-from cert.ingestion import ECS_VERSION, ParseError, Parser, parsers
+from cert.ingestion import ECS_VERSION, FastPath, ParseError, Parser, parsers
 from ingest.parsers._flow import cached_community_id, community_id, utc_iso
 
 try:
@@ -81,20 +80,14 @@ class SuricataEveParser(Parser):
     module = "suricata"
 
     def __init__(self) -> None:
-        self._native: Callable[..., tuple[Event, datetime] | None] | None = (
-            _native_eve if os.environ.get("VIGIE_NATIVE", "1") != "0" else None)
+        self._fast: FastPath | None = None
+        if _native_eve is not None and os.environ.get("VIGIE_NATIVE", "1") != "0":
+            self._fast = partial(_native_eve, self.dataset, self.module, ECS_VERSION)
 
     @property
-    def fast_path(self) -> bool:
-        """Whether this parser uses the native fast path (the module is installed and not turned off)."""
-        return self._native is not None
-
-    def parse_finalized(self, line: str, source: str, keep_original: bool,
-                        ingested: str) -> tuple[Event, datetime] | None:
-        native = self._native
-        if native is None:
-            return None
-        return native(line, self.dataset, self.module, source, keep_original, ingested, ECS_VERSION)
+    def fast_path(self) -> FastPath | None:
+        """The native parse+finalize (``vigie_native``) when installed and not turned off."""
+        return self._fast
 
     def parse(self, line: str) -> Event | None:
         if not line or line.isspace():

@@ -102,7 +102,7 @@ pub fn dns<'a>(dns: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()> {
     if answers.is_empty() {
         if let Some(V::Obj(grouped)) = dns.get("grouped") {
             for (rrtype, values) in &grouped.0 {
-                if let (V::Arr(values), "A" | "AAAA") = (values, rrtype.as_ref()) {
+                if let (V::Arr(values), "A" | "AAAA") = (values, &**rrtype) {
                     resolved.extend(values.iter().filter_map(|v| v.as_str().map(|_| v)).map(|v| match v {
                         V::Str(s) => s.clone(),
                         _ => unreachable!(),

@@ -184,7 +184,7 @@ fn sections<'a>(rec: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
     let mut present = [false; SECTIONS.len()];
     for (key, value) in &rec.0 {
         if let V::Obj(_) = value {
-            if let Some(i) = SECTIONS.iter().position(|(name, _)| *name == key.as_ref()) {
+            if let Some(i) = SECTIONS.iter().position(|(name, _)| *name == &**key) {
                 present[i] = true;
             }
         }

@@ -1,6 +1,6 @@
 //! `vigie_native`: native fast paths of Vigie's ingest.
 //!
-//! `eve_finalized(line, dataset, module, source, keep_original, ingested, ecs_version)` gives,
+//! `eve_finalized(dataset, module, ecs_version, line, source, keep_original, ingested)` gives,
 //! for one Suricata EVE line, the event that `SuricataEveParser.parse` followed by
 //! `cert.ingestion._finalize` gives (the same dict), with its `@timestamp` as an aware datetime;
 //! or None when the line is not on the fast path: anything unusual (bad JSON, odd types,
@@ -25,8 +25,7 @@ use crate::value::{Ext, Map, V};
 
 /// What `_finalize` adds for a parser whose event has `event.kind`, no `event.dataset` or
 /// `event.module`, no `client`, `host` or `user`, and a `@timestamp` from `utc_iso`.
-fn finalize<'a>(ev: &mut Map<'a>, dataset: &'a str, module: &'a str, source: &str, line: &str, keep: bool,
-                ecs_version: &'a str) {
+fn finalize<'a>(ev: &mut Map<'a>, dataset: &str, source: &str, line: &str, keep: bool) {
     let mut hasher = blake2b_simd::Params::new().hash_length(16).to_state();
     hasher.update(dataset.as_bytes());
     hasher.update(b"\x00");
@@ -36,13 +35,13 @@ fn finalize<'a>(ev: &mut Map<'a>, dataset: &'a str, module: &'a str, source: &st
     let id = hasher.finalize().to_hex().to_string();
     let event = ev.sub("event"); // the parser never sets these: push, no search
     event.push("id", V::owned(id));
-    event.push("dataset", V::str(dataset));
-    event.push("module", V::str(module));
+    event.push("dataset", V::Ext(Ext::Dataset));
+    event.push("module", V::Ext(Ext::Module));
     event.push("ingested", V::Ext(Ext::Ingested));
     if keep {
         event.push("original", V::Ext(Ext::Line));
     }
-    ev.sub("ecs").set("version", V::str(ecs_version));
+    ev.sub("ecs").set("version", V::Ext(Ext::EcsVersion));
     if !source.is_empty() && source != "-" && !source.contains("://") {
         ev.sub("log").sub("file").set("path", V::Ext(Ext::Source));
     }
@@ -79,21 +78,22 @@ fn related<'a>(ev: &mut Map<'a>, kind: &'static str, values: Vec<V<'a>>) {
 }
 
 /// The finalized ECS event of one EVE line and its `@timestamp`, or None (the Python parser
-/// then takes the line).
+/// then takes the line). The parser's constants come first, so that the parser binds them once
+/// (`functools.partial`) and the Ingestor calls `(line, source, keep_original, ingested)`.
 #[pyfunction]
-#[pyo3(signature = (line, dataset, module, source, keep_original, ingested, ecs_version))]
+#[pyo3(signature = (dataset, module, ecs_version, line, source, keep_original, ingested))]
 #[allow(clippy::too_many_arguments)]
 fn eve_finalized<'py>(
     py: Python<'py>,
+    dataset: Bound<'py, PyString>,
+    module: Bound<'py, PyString>,
+    ecs_version: Bound<'py, PyString>,
     line: Bound<'py, PyString>,
-    dataset: &str,
-    module: &str,
     source: Bound<'py, PyString>,
     keep_original: bool,
     ingested: Bound<'py, PyString>,
-    ecs_version: &str,
 ) -> PyResult<Option<(Bound<'py, PyDict>, Bound<'py, PyDateTime>)>> {
-    let (Ok(text), Ok(src)) = (line.to_str(), source.to_str()) else {
+    let (Ok(text), Ok(src), Ok(set)) = (line.to_str(), source.to_str(), dataset.to_str()) else {
         return Ok(None); // lone surrogates (undecodable input bytes): the Python path cleans them
     };
     // A bug here must never take the ingest down: a panic is one more declined line.
@@ -101,11 +101,18 @@ fn eve_finalized<'py>(
         let mut ev = eve::parse(text).ok()?;
         let Some(V::Str(ts)) = ev.get("@timestamp") else { return None };
         let fields = flow::ts_fields(ts);
-        finalize(&mut ev, dataset, module, src, text, keep_original, ecs_version);
+        finalize(&mut ev, set, src, text, keep_original);
         Some((ev, fields))
     });
     let Ok(Some((ev, (y, mo, d, h, mi, s, ms)))) = built else { return Ok(None) };
-    let given = py::Given { line: line.as_ptr(), ingested: ingested.as_ptr(), source: source.as_ptr() };
+    let given = py::Given {
+        line: line.as_ptr(),
+        ingested: ingested.as_ptr(),
+        source: source.as_ptr(),
+        dataset: dataset.as_ptr(),
+        module: module.as_ptr(),
+        ecs_version: ecs_version.as_ptr(),
+    };
     // SAFETY: the GIL is held (py); `given` borrows objects alive for the whole call; dict()
     // returns a new reference or null with the exception set, which from_owned_ptr_or_err takes.
     let event = unsafe { Bound::from_owned_ptr_or_err(py, py::dict(&ev, &given))?.cast_into_unchecked::<PyDict>() };

@@ -1,60 +1,24 @@
 //! The parsed event to Python objects through the C API (the hot part of the fast path):
-//! object keys and the parser's own literals come from a per-thread cache of interned strings
-//! (their hashes computed once, as orjson does with keys), ASCII text is copied straight into
-//! new compact strings, dicts and lists are filled without intermediate references.
+//! object keys and the parser's own literals come from a cache of interned strings (literals
+//! found by address, text of the line by a hash of its bytes, as orjson caches keys), ASCII text
+//! is copied straight into new compact strings, dicts and lists are filled without intermediate
+//! references.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::cell::UnsafeCell;
 use std::ptr;
 
 use pyo3::ffi;
 
-use crate::value::{Ext, Map, V};
+use crate::value::{Ext, Key, Map, V};
 
 /// The caller's objects passed through (borrowed references).
 pub struct Given {
     pub line: *mut ffi::PyObject,
     pub ingested: *mut ffi::PyObject,
     pub source: *mut ffi::PyObject,
-}
-
-/// An FxHash-style hash, 8 bytes at a time: short keys, and no need for SipHash's flooding
-/// resistance (the cache is bounded).
-#[derive(Default)]
-struct Fx(u64);
-
-impl Fx {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.add(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
-        }
-        let mut tail = [0u8; 8];
-        let rest = chunks.remainder();
-        tail[..rest.len()].copy_from_slice(rest);
-        self.add(u64::from_le_bytes(tail));
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
+    pub dataset: *mut ffi::PyObject,
+    pub module: *mut ffi::PyObject,
+    pub ecs_version: *mut ffi::PyObject,
 }
 
 extern "C" {
@@ -62,12 +26,57 @@ extern "C" {
     fn _PyDict_NewPresized(minused: ffi::Py_ssize_t) -> *mut ffi::PyObject;
 }
 
-const CACHE_MAX: usize = 4096;
-const KEY_MAX_LEN: usize = 64;
+/// State only touched with the GIL held (every caller holds a `Python` token), so no lock and
+/// no thread-local lookup on the hot path.
+struct Gil<T>(UnsafeCell<T>);
 
-thread_local! {
-    static KEYS: RefCell<HashMap<Box<str>, usize, BuildHasherDefault<Fx>>> = RefCell::new(HashMap::default());
+// SAFETY: the contents are only reached through `Gil::get`, whose callers hold the GIL.
+unsafe impl<T> Sync for Gil<T> {}
+
+impl<T> Gil<T> {
+    /// # Safety
+    /// The GIL is held, and no other reference from `get` is alive.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn get(&self) -> &mut T {
+        &mut *self.0.get()
+    }
 }
+
+/// Keys of the line (and long literals) up to this length are cached; longer ones are rare.
+const TEXT_MAX: usize = 32;
+const TEXT_SLOTS: usize = 1024;
+const TEXT_PROBES: usize = 8;
+const STATIC_SLOTS: usize = 512;
+
+#[derive(Clone, Copy)]
+struct TextSlot {
+    len: usize,
+    bytes: [u8; TEXT_MAX],
+    obj: *mut ffi::PyObject,
+}
+
+#[derive(Clone, Copy)]
+struct StaticSlot {
+    addr: usize,
+    len: usize,
+    obj: *mut ffi::PyObject,
+}
+
+/// Interned Python strs of object keys and of the parser's literals: literals (`&'static str`)
+/// are found by their address in a direct-mapped table, text of the line by a hash of its bytes
+/// in a bounded open-addressing table (as orjson caches keys). Entries hold a reference for the
+/// life of the process.
+struct Keys {
+    text: [TextSlot; TEXT_SLOTS],
+    statics: [StaticSlot; STATIC_SLOTS],
+}
+
+static KEYS: Gil<Keys> = Gil(UnsafeCell::new(Keys {
+    text: [TextSlot { len: 0, bytes: [0; TEXT_MAX], obj: ptr::null_mut() }; TEXT_SLOTS],
+    statics: [StaticSlot { addr: 0, len: 0, obj: ptr::null_mut() }; STATIC_SLOTS],
+}));
+
+const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// A new reference to a str with this text.
 unsafe fn new_str(s: &str) -> *mut ffi::PyObject {
@@ -82,29 +91,77 @@ unsafe fn new_str(s: &str) -> *mut ffi::PyObject {
     }
 }
 
-/// A new reference to an interned str, from the cache when the text is short.
-unsafe fn key_str(s: &str) -> *mut ffi::PyObject {
-    if s.len() > KEY_MAX_LEN {
-        return new_str(s);
-    }
-    KEYS.with(|cell| {
-        let mut keys = cell.borrow_mut();
-        if let Some(&obj) = keys.get(s) {
-            let obj = obj as *mut ffi::PyObject;
-            ffi::Py_INCREF(obj);
-            return obj;
-        }
-        let mut obj = new_str(s);
-        if obj.is_null() {
-            return obj;
-        }
+/// A new interned str (a new reference), or null with the exception set.
+unsafe fn interned(s: &str) -> *mut ffi::PyObject {
+    let mut obj = new_str(s);
+    if !obj.is_null() {
         ffi::PyUnicode_InternInPlace(&mut obj);
-        if keys.len() < CACHE_MAX {
-            ffi::Py_INCREF(obj); // the cache's reference, kept for the life of the process
-            keys.insert(s.into(), obj as usize);
+    }
+    obj
+}
+
+/// A new reference to an interned str of `s`, cached by content.
+unsafe fn text_key(s: &str) -> *mut ffi::PyObject {
+    let len = s.len();
+    if len > TEXT_MAX {
+        return interned(s);
+    }
+    let mut bytes = [0u8; TEXT_MAX];
+    bytes[..len].copy_from_slice(s.as_bytes());
+    let mut h = len as u64;
+    for word in bytes.chunks_exact(8).take(len.div_ceil(8)) {
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(word.try_into().unwrap_or([0; 8]))).wrapping_mul(MUL);
+    }
+    let keys = KEYS.get();
+    let home = (h >> (64 - TEXT_SLOTS.trailing_zeros())) as usize;
+    for probe in 0..TEXT_PROBES {
+        let slot = &mut keys.text[(home + probe) % TEXT_SLOTS];
+        if slot.obj.is_null() {
+            let obj = interned(s);
+            if !obj.is_null() {
+                ffi::Py_INCREF(obj); // the cache's reference
+                *slot = TextSlot { len, bytes, obj };
+            }
+            return obj;
         }
-        obj
-    })
+        if slot.len == len && slot.bytes == bytes {
+            ffi::Py_INCREF(slot.obj);
+            return slot.obj;
+        }
+    }
+    interned(s) // a crowded neighbourhood: not cached
+}
+
+/// A new reference to the interned str of a literal of the parser.
+unsafe fn static_key(s: &'static str) -> *mut ffi::PyObject {
+    let addr = s.as_ptr() as usize;
+    let i = ((addr as u64 ^ s.len() as u64).wrapping_mul(MUL) >> (64 - STATIC_SLOTS.trailing_zeros())) as usize;
+    {
+        let slot = &KEYS.get().statics[i];
+        if slot.addr == addr && slot.len == s.len() && !slot.obj.is_null() {
+            ffi::Py_INCREF(slot.obj);
+            return slot.obj;
+        }
+    }
+    let obj = text_key(s);
+    if !obj.is_null() {
+        let slot = &mut KEYS.get().statics[i];
+        ffi::Py_INCREF(obj); // the slot's reference
+        let old = std::mem::replace(slot, StaticSlot { addr, len: s.len(), obj });
+        if !old.obj.is_null() {
+            ffi::Py_DECREF(old.obj);
+        }
+    }
+    obj
+}
+
+/// A new reference to the str of an object key.
+#[inline]
+unsafe fn key(k: &Key<'_>) -> *mut ffi::PyObject {
+    match k {
+        Key::Static(s) => static_key(s),
+        Key::Text(t) => text_key(t),
+    }
 }
 
 /// A new reference to the Python value of `v`; null with an exception set on failure.
@@ -124,7 +181,7 @@ pub unsafe fn value(v: &V<'_>, given: &Given) -> *mut ffi::PyObject {
         V::UInt(u) => ffi::PyLong_FromUnsignedLongLong(*u),
         V::Float(f) => ffi::PyFloat_FromDouble(*f),
         V::Str(s) => new_str(s),
-        V::Lit(s) => key_str(s),
+        V::Lit(s) => static_key(s),
         V::Arr(items) => {
             let list = ffi::PyList_New(items.len() as ffi::Py_ssize_t);
             if list.is_null() {
@@ -138,6 +195,7 @@ pub unsafe fn value(v: &V<'_>, given: &Given) -> *mut ffi::PyObject {
                 }
                 ffi::PyList_SET_ITEM(list, i as ffi::Py_ssize_t, obj); // steals obj
             }
+            ffi::PyObject_GC_UnTrack(list.cast());
             list
         }
         V::Obj(map) => dict(map, given),
@@ -146,6 +204,9 @@ pub unsafe fn value(v: &V<'_>, given: &Given) -> *mut ffi::PyObject {
                 Ext::Line => given.line,
                 Ext::Ingested => given.ingested,
                 Ext::Source => given.source,
+                Ext::Dataset => given.dataset,
+                Ext::Module => given.module,
+                Ext::EcsVersion => given.ecs_version,
             };
             ffi::Py_INCREF(obj);
             obj
@@ -159,8 +220,8 @@ pub unsafe fn dict(map: &Map<'_>, given: &Given) -> *mut ffi::PyObject {
     if out.is_null() {
         return out;
     }
-    for (key, v) in &map.0 {
-        let k = key_str(key);
+    for (name, v) in &map.0 {
+        let k = key(name);
         if k.is_null() {
             ffi::Py_DECREF(out);
             return k;
@@ -179,5 +240,6 @@ pub unsafe fn dict(map: &Map<'_>, given: &Given) -> *mut ffi::PyObject {
             return ptr::null_mut();
         }
     }
+    ffi::PyObject_GC_UnTrack(out.cast());
     out
 }

@@ -14,6 +14,9 @@ pub enum Ext {
     Line,
     Ingested,
     Source,
+    Dataset,
+    Module,
+    EcsVersion,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -37,9 +40,35 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
 }
 
+/// An object key: a literal of the parser (its Python str is found by address, never hashed) or
+/// text of the line.
+#[derive(Clone, Debug)]
+pub enum Key<'a> {
+    Static(&'static str),
+    Text(Cow<'a, str>),
+}
+
+impl PartialEq for Key<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::ops::Deref for Key<'_> {
+    type Target = str;
+
+    #[inline]
+    fn deref(&self) -> &str {
+        match self {
+            Key::Static(s) => s,
+            Key::Text(t) => t,
+        }
+    }
+}
+
 /// An object: pairs in insertion order; keys are unique (checked when parsed).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Map<'a>(pub Vec<(Cow<'a, str>, V<'a>)>);
+pub struct Map<'a>(pub Vec<(Key<'a>, V<'a>)>);
 
 impl<'a> Map<'a> {
     pub fn new() -> Self {
@@ -97,13 +126,13 @@ impl<'a> Map<'a> {
     pub fn set(&mut self, key: &'static str, value: V<'a>) {
         match self.get_mut(key) {
             Some(slot) => *slot = value,
-            None => self.0.push((Cow::Borrowed(key), value)),
+            None => self.0.push((Key::Static(key), value)),
         }
     }
 
     /// Append a key known to be absent.
     pub fn push(&mut self, key: &'static str, value: V<'a>) {
-        self.0.push((Cow::Borrowed(key), value));
+        self.0.push((Key::Static(key), value));
     }
 
     /// The object at `key`, created when absent (the Python parser's `_sub`).
@@ -111,7 +140,7 @@ impl<'a> Map<'a> {
         let i = match self.index(key) {
             Some(i) => i,
             None => {
-                self.0.push((Cow::Borrowed(key), V::Obj(Map::new())));
+                self.0.push((Key::Static(key), V::Obj(Map::new())));
                 self.0.len() - 1
             }
         };
@@ -129,10 +158,6 @@ impl<'a> Map<'a> {
 }
 
 impl<'a> V<'a> {
-    pub fn str(text: &'a str) -> Self {
-        V::Str(Cow::Borrowed(text))
-    }
-
     pub fn owned(text: String) -> Self {
         V::Str(Cow::Owned(text))
     }
@@ -257,10 +282,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<V<'de>, A::Error> {
-        let mut out: Vec<(Cow<'de, str>, V<'de>)> = Vec::with_capacity(8);
-        while let Some(key) = map.next_key::<Key<'de>>()? {
+        let mut out: Vec<(Key<'de>, V<'de>)> = Vec::with_capacity(8);
+        while let Some(key) = map.next_key::<InKey<'de>>()? {
             let value = map.next_value::<V<'de>>()?;
-            out.push((key.0, value));
+            out.push((Key::Text(key.0), value));
         }
         if has_duplicates(&out) {
             return Err(de::Error::custom("duplicate key"));
@@ -269,7 +294,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
-fn has_duplicates(pairs: &[(Cow<'_, str>, V<'_>)]) -> bool {
+fn has_duplicates(pairs: &[(Key<'_>, V<'_>)]) -> bool {
     if pairs.len() <= 32 {
         // compare cheap signatures (length, first and last byte) before the bytes
         let sig = |k: &str| {
@@ -288,7 +313,7 @@ fn has_duplicates(pairs: &[(Cow<'_, str>, V<'_>)]) -> bool {
         }
         return false;
     }
-    let mut keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_ref()).collect();
+    let mut keys: Vec<&str> = pairs.iter().map(|(k, _)| &**k).collect();
     keys.sort_unstable();
     keys.windows(2).any(|w| w[0] == w[1])
 }
@@ -300,31 +325,31 @@ impl<'de> Deserialize<'de> for V<'de> {
 }
 
 /// An object key, borrowed when it has no escape.
-struct Key<'a>(Cow<'a, str>);
+struct InKey<'a>(Cow<'a, str>);
 
 struct KeyVisitor;
 
 impl<'de> Visitor<'de> for KeyVisitor {
-    type Value = Key<'de>;
+    type Value = InKey<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a string key")
     }
 
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Borrowed(v)))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<InKey<'de>, E> {
+        Ok(InKey(Cow::Borrowed(v)))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Owned(v.to_owned())))
+    fn visit_str<E>(self, v: &str) -> Result<InKey<'de>, E> {
+        Ok(InKey(Cow::Owned(v.to_owned())))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Owned(v)))
+    fn visit_string<E>(self, v: String) -> Result<InKey<'de>, E> {
+        Ok(InKey(Cow::Owned(v)))
     }
 }
 
-impl<'de> Deserialize<'de> for Key<'de> {
+impl<'de> Deserialize<'de> for InKey<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_str(KeyVisitor)
     }
