@@ -1,8 +1,7 @@
 //! The application-layer sections of an EVE record (`_dns`, `_tls`, `_fileinfo`, `_anomaly` of
 //! ingest/parsers/suricata_eve.py), each removing what it maps, as the Python mappers do.
 
-use std::borrow::Cow;
-
+use crate::arena::{avec, collect};
 use crate::eve::{lower, nonempty, push_list, py_int, py_space, text, upper};
 use crate::flow::{self, Decline, R};
 use crate::value::{Map, V};
@@ -14,9 +13,9 @@ fn set_protocol(ev: &mut Map<'_>, protocol: &'static str) {
     }
 }
 
-fn nonempty_ref<'a>(v: Option<&V<'a>>) -> Option<Cow<'a, str>> {
+fn nonempty_ref<'a>(v: Option<&V<'a>>) -> Option<&'a str> {
     match v {
-        Some(V::Str(s)) if !s.is_empty() => Some(s.clone()),
+        Some(V::Str(s)) if !s.is_empty() => Some(*s),
         _ => None,
     }
 }
@@ -28,7 +27,7 @@ pub fn dns<'a>(dns: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()> {
         out.push("id", dns.remove("id").ok_or(Decline)?);
     }
     if let Some(V::Str(kind)) = dns.get("type") {
-        let mapped = match kind.as_ref() { "request" => Cow::Borrowed("query"), "response" => Cow::Borrowed("answer"), _ => kind.clone() };
+        let mapped = match *kind { "request" => "query", "response" => "answer", _ => kind };
         out.push("type", V::Str(mapped));
     }
     if let Some(rcode) = nonempty(dns.pop("rcode")) {
@@ -60,7 +59,7 @@ pub fn dns<'a>(dns: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()> {
             dns.del("queries");
         }
     }
-    let mut flags = Vec::new();
+    let mut flags = avec();
     for (key, flag) in [("aa", "AA"), ("tc", "TC"), ("rd", "RD"), ("ra", "RA")] {
         if matches!(dns.remove(key), Some(V::Bool(true))) {
             flags.push(text(flag));
@@ -76,14 +75,14 @@ pub fn dns<'a>(dns: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()> {
                 item.push(key, value);
             }
         }
-        Some(vec![V::Obj(item)])
+        Some(collect([V::Obj(item)]))
     } else if matches!(dns.get("answers"), Some(V::Arr(_))) {
         match dns.remove("answers") { Some(V::Arr(items)) => Some(items), _ => None }
     } else {
         None
     };
-    let mut answers = Vec::new();
-    let mut resolved: Vec<Cow<'a, str>> = Vec::new();
+    let mut answers = avec();
+    let mut resolved: Vec<&'a str> = Vec::new();
     for ans in raw.iter().flatten() {
         let V::Obj(ans) = ans else { continue };
         let mut item = Map::new();
@@ -95,16 +94,16 @@ pub fn dns<'a>(dns: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()> {
         answers.push(V::Obj(item));
         match (ans.get("rrtype"), ans.get("rdata")) {
             (Some(V::Arr(_) | V::Obj(_)), _) => return Err(Decline), // unhashable: TypeError in Python
-            (Some(V::Str(t)), Some(V::Str(data))) if t == "A" || t == "AAAA" => resolved.push(data.clone()),
+            (Some(V::Str(t)), Some(V::Str(data))) if *t == "A" || *t == "AAAA" => resolved.push(*data),
             _ => {}
         }
     }
     if answers.is_empty() {
         if let Some(V::Obj(grouped)) = dns.get("grouped") {
-            for (rrtype, values) in &grouped.0 {
+            for (rrtype, values) in grouped.pairs() {
                 if let (V::Arr(values), "A" | "AAAA") = (values, &**rrtype) {
                     resolved.extend(values.iter().filter_map(|v| v.as_str().map(|_| v)).map(|v| match v {
-                        V::Str(s) => s.clone(),
+                        V::Str(s) => *s,
                         _ => unreachable!(),
                     }));
                 }
@@ -116,16 +115,16 @@ pub fn dns<'a>(dns: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()> {
     if !resolved.is_empty() {
         let related = ev.sub("related");
         if !matches!(related.get("ip"), Some(V::Arr(_))) {
-            related.set("ip", V::Arr(Vec::new()));
+            related.set("ip", V::Arr(avec()));
         }
         if let Some(V::Arr(ips)) = related.get_mut("ip") {
             for ip in &resolved {
                 if !ips.iter().any(|v| v.as_str() == Some(ip)) {
-                    ips.push(V::Str(ip.clone()));
+                    ips.push(V::Str(ip));
                 }
             }
         }
-        out.push("resolved_ip", V::Arr(resolved.into_iter().map(V::Str).collect()));
+        out.push("resolved_ip", V::Arr(collect(resolved.into_iter().map(V::Str))));
     }
     ev.set("dns", V::Obj(out));
     Ok(())
@@ -156,7 +155,7 @@ pub fn tls<'a>(tls: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()> {
     let mut client = Map::new();
     let mut x509 = Map::new();
     let mut out = Map::new();
-    if let Some(version) = nonempty_ref(tls.get("version")).filter(|v| v != "UNDETERMINED") {
+    if let Some(version) = nonempty_ref(tls.get("version")).filter(|v| *v != "UNDETERMINED") {
         let replaced = version.replacen('v', " ", 1);
         let (proto, number) = replaced.split_once(' ').unwrap_or((&replaced, ""));
         let number = number.trim_matches(py_space);
@@ -169,11 +168,11 @@ pub fn tls<'a>(tls: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()> {
         }
     }
     if let Some(subject) = nonempty(tls.pop("subject")) {
-        x509.push("subject", V::Obj(dn(&subject)));
+        x509.push("subject", V::Obj(dn(subject)));
         server.push("subject", V::Str(subject));
     }
     if let Some(issuer) = nonempty(tls.pop("issuerdn")) {
-        x509.push("issuer", V::Obj(dn(&issuer)));
+        x509.push("issuer", V::Obj(dn(issuer)));
         server.push("issuer", V::Str(issuer));
     }
     if let Some(serial) = nonempty(tls.pop("serial")) {
@@ -182,8 +181,8 @@ pub fn tls<'a>(tls: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()> {
     for (key, field) in [("notbefore", "not_before"), ("notafter", "not_after")] {
         if let Some(V::Str(value)) = tls.get(key) {
             let ts = if value.contains('.') { flow::utc_iso(value)? } else { flow::utc_iso(&format!("{value}.000"))? };
-            server.set(field, V::owned(ts.clone()));
-            x509.set(field, V::owned(ts));
+            server.set(field, V::copy(ts.as_str()));
+            x509.set(field, V::copy(ts.as_str()));
             tls.del(key);
         }
     }
@@ -195,7 +194,7 @@ pub fn tls<'a>(tls: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()> {
         push_list(ev.sub("related"), "hash", V::owned(sha1));
     }
     if let Some(sni) = nonempty(tls.pop("sni")) {
-        let sni = sni.strip_suffix('.').unwrap_or(&sni).to_owned();
+        let sni = sni.strip_suffix('.').unwrap_or(sni).to_owned();
         client.push("server_name", V::owned(sni.clone()));
         ev.sub("destination").set("domain", V::owned(sni));
     }
@@ -258,7 +257,7 @@ pub fn fileinfo<'a>(info: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()>
         }
     }
     if !hashes.is_empty() {
-        for (_, value) in &hashes.0 {
+        for (_, value) in hashes.pairs() {
             push_list(ev.sub("related"), "hash", value.clone());
         }
         file.push("hash", V::Obj(hashes));

@@ -4,9 +4,8 @@
 //! case of, timestamps it leaves to `datetime.fromisoformat`, sections whose order of mapping
 //! matters), the line is declined and the Python parser takes it.
 
-use std::borrow::Cow;
-
 use crate::app::{anomaly, dns, fileinfo, tls};
+use crate::arena::collect;
 use crate::flow::{self, Decline, R};
 use crate::value::{self, Map, V};
 
@@ -46,7 +45,7 @@ pub(crate) fn text(s: &'static str) -> V<'static> {
 }
 
 pub(crate) fn list(items: &[&'static str]) -> V<'static> {
-    V::Arr(items.iter().map(|s| text(s)).collect())
+    V::Arr(collect(items.iter().map(|s| text(s))))
 }
 
 /// `str.lower()` / `str.upper()`, for ASCII text only (Unicode case maps are Python's own).
@@ -86,12 +85,12 @@ pub(crate) fn py_str<'a>(v: &V<'a>) -> R<V<'a>> {
     match v {
         V::Int(i) => Ok(V::owned(itoa::Buffer::new().format(*i).to_owned())),
         V::UInt(u) => Ok(V::owned(itoa::Buffer::new().format(*u).to_owned())),
-        V::Str(s) => Ok(V::Str(s.clone())),
+        V::Str(s) => Ok(V::Str(s)),
         _ => Err(Decline),
     }
 }
 
-pub(crate) fn nonempty<'a>(v: Option<V<'a>>) -> Option<Cow<'a, str>> {
+pub(crate) fn nonempty<'a>(v: Option<V<'a>>) -> Option<&'a str> {
     match v {
         Some(V::Str(s)) if !s.is_empty() => Some(s),
         _ => None,
@@ -105,7 +104,7 @@ fn get_obj<'m, 'a>(m: &'m mut Map<'a>, key: &'static str) -> &'m mut Map<'a> {
 pub(crate) fn push_list<'a>(m: &mut Map<'a>, key: &'static str, item: V<'a>) {
     match m.get_mut(key) {
         Some(V::Arr(items)) => items.push(item),
-        _ => m.set(key, V::Arr(vec![item])),
+        _ => m.set(key, V::Arr(collect([item]))),
     }
 }
 
@@ -116,15 +115,15 @@ pub fn parse(line: &str) -> R<Map<'_>> {
     }
     let Some(V::Obj(mut rec)) = value::parse(line) else { return Err(Decline) };
     let etype = match rec.pop("event_type") {
-        Some(V::Str(s)) if !s.is_empty() => lower(&s)?,
+        Some(V::Str(s)) if !s.is_empty() => lower(s)?,
         _ => return Err(Decline),
     };
     let ts = match rec.pop("timestamp") {
-        Some(V::Str(s)) => flow::utc_iso(&s)?,
+        Some(V::Str(s)) => flow::utc_iso(s)?,
         _ => return Err(Decline),
     };
     let mut ev = Map::with_capacity(16);
-    ev.push("@timestamp", V::owned(ts));
+    ev.push("@timestamp", V::copy(ts.as_str()));
     let (category, types, protocol) = kind(&etype);
     let mut event = Map::with_capacity(8);
     event.push("kind", text(match etype.as_str() { "alert" => "alert", "stats" => "metric", _ => "event" }));
@@ -182,7 +181,7 @@ const SECTIONS: [(&str, Mapper); 8] = [
 fn sections<'a>(rec: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
     // one pass over the record: which of the mapped sections it has (as objects)
     let mut present = [false; SECTIONS.len()];
-    for (key, value) in &rec.0 {
+    for (key, value) in rec.pairs() {
         if let V::Obj(_) = value {
             if let Some(i) = SECTIONS.iter().position(|(name, _)| *name == &**key) {
                 present[i] = true;
@@ -224,13 +223,13 @@ fn endpoints<'a>(rec: &mut Map<'a>, ev: &mut Map<'a>) -> R<()> {
     let mut dest = Map::new();
     if let Some(V::Str(s)) = &sip {
         if !s.is_empty() {
-            source.push("ip", V::Str(s.clone()));
+            source.push("ip", V::Str(s));
             rec.del("src_ip");
         }
     }
     if let Some(V::Str(s)) = &dip {
         if !s.is_empty() {
-            dest.push("ip", V::Str(s.clone()));
+            dest.push("ip", V::Str(s));
             rec.del("dest_ip");
         }
     }
@@ -243,7 +242,7 @@ fn endpoints<'a>(rec: &mut Map<'a>, ev: &mut Map<'a>) -> R<()> {
         rec.del("dest_port");
     }
     let transport = match rec.pop("proto") {
-        Some(V::Str(p)) if !p.is_empty() => Some(lower(&p)?),
+        Some(V::Str(p)) if !p.is_empty() => Some(lower(p)?),
         _ => None,
     };
     let network = ev.sub("network");
@@ -251,15 +250,15 @@ fn endpoints<'a>(rec: &mut Map<'a>, ev: &mut Map<'a>) -> R<()> {
         network.push("transport", V::owned(t.clone()));
     }
     let cid = match (rec.pop("community_id"), &transport) {
-        (Some(V::Str(c)), _) => Some(c.into_owned()),
+        (Some(V::Str(c)), _) => Some(V::Str(c)),
         (_, Some(t)) if t == "icmp" || t == "ipv6-icmp" => {
-            community_id(t, sip.as_ref(), dip.as_ref(), rec.get("icmp_type"), rec.get("icmp_code"))?
+            community_id(t, sip.as_ref(), dip.as_ref(), rec.get("icmp_type"), rec.get("icmp_code"))?.map(V::owned)
         }
-        (_, Some(t)) => community_id(t, sip.as_ref(), dip.as_ref(), sport.as_ref(), dport.as_ref())?,
+        (_, Some(t)) => community_id(t, sip.as_ref(), dip.as_ref(), sport.as_ref(), dport.as_ref())?.map(V::owned),
         _ => None,
     };
     if let Some(c) = cid {
-        ev.sub("network").push("community_id", V::owned(c));
+        ev.sub("network").push("community_id", c);
     }
     if let Some(V::Obj(ether)) = rec.get_mut("ether") {
         for (key, side) in [("src_mac", &mut source), ("dest_mac", &mut dest)] {
@@ -274,7 +273,7 @@ fn endpoints<'a>(rec: &mut Map<'a>, ev: &mut Map<'a>) -> R<()> {
     }
     if let Some(V::Str(iface)) = rec.get("in_iface") {
         let mut interface = Map::new();
-        interface.push("name", V::Str(iface.clone()));
+        interface.push("name", V::Str(iface));
         let mut ingress = Map::new();
         ingress.push("interface", V::Obj(interface));
         let mut observer = Map::new();
@@ -322,7 +321,7 @@ fn alert<'a>(alert: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
     }
     if etype == "alert" {
         if let Some(V::Str(action)) = alert.get("action") {
-            let kind = if action == "blocked" { Cow::Borrowed("denied") } else { action.clone() };
+            let kind = if *action == "blocked" { "denied" } else { action };
             alert.del("action");
             push_list(ev.sub("event"), "type", V::Str(kind));
         }
@@ -377,8 +376,8 @@ fn flow_counters<'a>(flow: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()>
         match flow.pop(key) {
             None => {}
             Some(V::Str(s)) => {
-                let ts = flow::utc_iso(&s)?;
-                ev.sub("event").set(key, V::owned(ts));
+                let ts = flow::utc_iso(s)?;
+                ev.sub("event").set(key, V::copy(ts.as_str()));
             }
             Some(other) => flow.set(key, other), // not a string: ParseError, kept (at the end)
         }
@@ -431,7 +430,7 @@ fn http<'a>(http: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
         out.push("response", V::Obj(response));
     }
     if let Some(version) = nonempty(http.pop("protocol")) {
-        let v = version.strip_prefix("HTTP/").unwrap_or(&version);
+        let v = version.strip_prefix("HTTP/").unwrap_or(version);
         if !v.is_empty() {
             out.push("version", V::owned(v.to_owned()));
         }
@@ -446,11 +445,11 @@ fn http<'a>(http: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
     }
     let mut url = Map::new();
     if let Some(host) = nonempty(http.pop("hostname")) {
-        url.push("domain", V::Str(host.clone()));
+        url.push("domain", V::Str(host));
         ev.sub("destination").set("domain", V::Str(host));
     }
     if let Some(original) = nonempty(http.pop("url")) {
-        let (rest, fragment) = original.split_once('#').unwrap_or((&original, ""));
+        let (rest, fragment) = original.split_once('#').unwrap_or((original, ""));
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (path, query, fragment) = (path.to_owned(), query.to_owned(), fragment.to_owned());
         url.push("original", V::Str(original));

@@ -72,7 +72,7 @@ fn offset_minutes(zone: &[u8]) -> R<i64> {
 /// `_flow.utc_iso`: `@timestamp` (UTC, milliseconds, `Z`) of `YYYY-MM-DDTHH:MM:SS.fff...`
 /// with an optional `Z`, `+HHMM` or `+HH:MM` zone (at least 3 fraction digits), the format the
 /// Python helper converts itself; anything else (left to `datetime.fromisoformat`) is declined.
-pub fn utc_iso(text: &str) -> R<String> {
+pub fn utc_iso(text: &str) -> R<Ts> {
     let b = text.as_bytes();
     let n = b.len();
     if !text.is_ascii() {
@@ -120,23 +120,32 @@ pub fn utc_iso(text: &str) -> R<String> {
         return Err(Decline);
     }
     // "YYYY-MM-DDTHH:MM" of the UTC minute, then ":SS." and the milliseconds as written
-    let mut out = String::with_capacity(24);
-    for (value, width, sep) in [(y, 4, '-'), (m, 2, '-'), (d, 2, 'T'), (rest / 60, 2, ':'), (rest % 60, 2, ' ')] {
-        for p in (0..width).rev() {
-            out.push(char::from(b'0' + ((value / 10i64.pow(p)) % 10) as u8));
-        }
-        if sep != ' ' {
-            out.push(sep);
-        }
-    }
-    out.push_str(&text[16..20]);
-    out.push_str(&text[20..23]);
-    out.push('Z');
-    Ok(out)
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let digit = |v: i64| b'0' + (v % 10) as u8;
+    (out[0], out[1], out[2], out[3]) = (digit(y / 1000), digit(y / 100), digit(y / 10), digit(y));
+    (out[5], out[6], out[8], out[9]) = (digit(m / 10), digit(m), digit(d / 10), digit(d));
+    let (hh, mm) = (rest / 60, rest % 60);
+    (out[11], out[12], out[14], out[15]) = (digit(hh / 10), digit(hh), digit(mm / 10), digit(mm));
+    out[16..23].copy_from_slice(&b[16..23]);
+    Ok(Ts(out))
 }
 
-/// The fields of a timestamp `utc_iso` wrote: (year, month, day, hour, minute, second, ms).
-pub fn ts_fields(ts: &str) -> (i32, u8, u8, u8, u8, u8, u32) {
+/// A `@timestamp` as `utc_iso` writes it: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+#[derive(Clone, Copy, Debug)]
+pub struct Ts([u8; 24]);
+
+impl Ts {
+    pub fn as_str(&self) -> &str {
+        // SAFETY: ASCII digits and separators only (the input was checked to be ASCII)
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+}
+
+/// (year, month, day, hour, minute, second, millisecond)
+pub type TsFields = (i32, u8, u8, u8, u8, u8, u32);
+
+/// The fields of a timestamp `utc_iso` wrote.
+pub fn ts_fields(ts: &str) -> TsFields {
     let b = ts.as_bytes();
     (
         num(&b[0..4]) as i32,
@@ -164,24 +173,53 @@ pub fn proto_number(transport: &str) -> Option<u8> {
 /// The address bytes `socket.inet_pton` gives, for the strict textual forms read here (dotted
 /// quad without leading zeros; IPv6 hex groups with at most one `::`, no embedded IPv4);
 /// anything else is declined, since inet_pton may still accept it.
-pub fn ip_bytes(text: &str) -> R<Vec<u8>> {
-    if text.contains(':') {
-        ipv6(text).ok_or(Decline)
+pub fn ip_bytes(text: &str) -> R<Addr> {
+    if text.as_bytes().contains(&b':') {
+        let v6 = ipv6(text).ok_or(Decline)?;
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&v6);
+        Ok(Addr { bytes, len: 16 })
     } else {
         ipv4(text).ok_or(Decline)
     }
 }
 
-fn ipv4(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(4);
-    for part in text.split('.') {
-        let b = part.as_bytes();
-        if b.is_empty() || b.len() > 3 || !digits(b) || (b.len() > 1 && b[0] == b'0') {
+/// The bytes of an address: 4 (IPv4) or 16 (IPv6).
+pub struct Addr {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl std::ops::Deref for Addr {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// A dotted quad: four parts of 1 to 3 digits, no leading zero, each at most 255.
+fn ipv4(text: &str) -> Option<Addr> {
+    let mut bytes = [0u8; 16];
+    let (mut part, mut value, mut width) = (0usize, 0u32, 0usize);
+    for &c in text.as_bytes() {
+        if c == b'.' {
+            if width == 0 || part == 3 {
+                return None;
+            }
+            bytes[part] = u8::try_from(value).ok()?;
+            (part, value, width) = (part + 1, 0, 0);
+        } else if c.is_ascii_digit() && width < 3 && !(width == 1 && value == 0) {
+            (value, width) = (value * 10 + u32::from(c - b'0'), width + 1);
+        } else {
             return None;
         }
-        out.push(u8::try_from(num(b)).ok()?);
     }
-    (out.len() == 4).then_some(out)
+    if width == 0 || part != 3 {
+        return None;
+    }
+    bytes[3] = u8::try_from(value).ok()?;
+    Some(Addr { bytes, len: 4 })
 }
 
 fn groups(text: &str) -> Option<Vec<u16>> {
@@ -243,10 +281,11 @@ pub fn community_id(proto: u8, saddr: &str, daddr: &str, sport: i128, dport: i12
             None => return Ok(Some(render(&src, &dst, proto, sport, dport))),
         }
     }
+    let (src, dst) = (&*src, &*dst);
     if src > dst || (src == dst && sport > dport) {
-        return Ok(Some(render(&dst, &src, proto, dport, sport)));
+        return Ok(Some(render(dst, src, proto, dport, sport)));
     }
-    Ok(Some(render(&src, &dst, proto, sport, dport)))
+    Ok(Some(render(src, dst, proto, sport, dport)))
 }
 
 fn render(src: &[u8], dst: &[u8], proto: u8, sport: i64, dport: i64) -> String {

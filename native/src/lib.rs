@@ -12,9 +12,13 @@
 //! event values that might be indicators, a superset of what the Python index matches.
 
 mod app;
+mod arena;
 mod eve;
 mod flow;
+mod gil;
 mod indicators;
+#[cfg(feature = "phases")]
+mod phases;
 mod py;
 mod value;
 
@@ -66,7 +70,7 @@ fn related<'a>(ev: &mut Map<'a>, kind: &'static str, values: Vec<V<'a>>) {
     }
     let related = ev.sub("related");
     if !matches!(related.get(kind), Some(V::Arr(_))) {
-        related.set(kind, V::Arr(Vec::new()));
+        related.set(kind, V::Arr(arena::avec()));
     }
     if let Some(V::Arr(bucket)) = related.get_mut(kind) {
         for v in values {
@@ -96,15 +100,6 @@ fn eve_finalized<'py>(
     let (Ok(text), Ok(src), Ok(set)) = (line.to_str(), source.to_str(), dataset.to_str()) else {
         return Ok(None); // lone surrogates (undecodable input bytes): the Python path cleans them
     };
-    // A bug here must never take the ingest down: a panic is one more declined line.
-    let built = std::panic::catch_unwind(|| {
-        let mut ev = eve::parse(text).ok()?;
-        let Some(V::Str(ts)) = ev.get("@timestamp") else { return None };
-        let fields = flow::ts_fields(ts);
-        finalize(&mut ev, set, src, text, keep_original);
-        Some((ev, fields))
-    });
-    let Ok(Some((ev, (y, mo, d, h, mi, s, ms)))) = built else { return Ok(None) };
     let given = py::Given {
         line: line.as_ptr(),
         ingested: ingested.as_ptr(),
@@ -113,9 +108,26 @@ fn eve_finalized<'py>(
         module: module.as_ptr(),
         ecs_version: ecs_version.as_ptr(),
     };
-    // SAFETY: the GIL is held (py); `given` borrows objects alive for the whole call; dict()
-    // returns a new reference or null with the exception set, which from_owned_ptr_or_err takes.
-    let event = unsafe { Bound::from_owned_ptr_or_err(py, py::dict(&ev, &given))?.cast_into_unchecked::<PyDict>() };
+    let build = || -> PyResult<Option<(Bound<'py, PyDict>, flow::TsFields)>> {
+        // A bug here must never take the ingest down: a panic is one more declined line.
+        let built = std::panic::catch_unwind(|| {
+            let mut ev = eve::parse(text).ok()?;
+            let Some(V::Str(ts)) = ev.get("@timestamp") else { return None };
+            let fields = flow::ts_fields(ts);
+            finalize(&mut ev, set, src, text, keep_original);
+            Some((ev, fields))
+        });
+        let Ok(Some((ev, fields))) = built else { return Ok(None) };
+        // SAFETY: the GIL is held (py); `given` borrows objects alive for the whole call; dict()
+        // returns a new reference or null with the exception set, which from_owned_ptr_or_err
+        // takes.
+        let event = unsafe { Bound::from_owned_ptr_or_err(py, py::dict(&ev, &given))?.cast_into_unchecked::<PyDict>() };
+        // Everything in the tree is in the arena (strs included): no destructor has work to do.
+        std::mem::forget(ev);
+        Ok(Some((event, fields)))
+    };
+    // SAFETY: the GIL is held (py); the tree lives and dies inside `build`.
+    let Some((event, (y, mo, d, h, mi, s, ms))) = (unsafe { arena::scope(build) })? else { return Ok(None) };
     let utc = PyTzInfo::utc(py)?;
     let when = PyDateTime::new(py, y, mo, d, h, mi, s, ms * 1000, Some(&utc))?;
     Ok(Some((event, when)))
@@ -124,6 +136,8 @@ fn eve_finalized<'py>(
 #[pymodule]
 fn vigie_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(eve_finalized, m)?)?;
+    #[cfg(feature = "phases")]
+    m.add_function(wrap_pyfunction!(phases::_phases, m)?)?;
     m.add_class::<indicators::IndicatorFilter>()?;
     Ok(())
 }

@@ -4,11 +4,11 @@
 //! is copied straight into new compact strings, dicts and lists are filled without intermediate
 //! references.
 
-use std::cell::UnsafeCell;
 use std::ptr;
 
 use pyo3::ffi;
 
+use crate::gil::Gil;
 use crate::value::{Ext, Key, Map, V};
 
 /// The caller's objects passed through (borrowed references).
@@ -24,22 +24,6 @@ pub struct Given {
 extern "C" {
     /// A dict sized for `minused` items (CPython's, exported; used by Cython too).
     fn _PyDict_NewPresized(minused: ffi::Py_ssize_t) -> *mut ffi::PyObject;
-}
-
-/// State only touched with the GIL held (every caller holds a `Python` token), so no lock and
-/// no thread-local lookup on the hot path.
-struct Gil<T>(UnsafeCell<T>);
-
-// SAFETY: the contents are only reached through `Gil::get`, whose callers hold the GIL.
-unsafe impl<T> Sync for Gil<T> {}
-
-impl<T> Gil<T> {
-    /// # Safety
-    /// The GIL is held, and no other reference from `get` is alive.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn get(&self) -> &mut T {
-        &mut *self.0.get()
-    }
 }
 
 /// Keys of the line (and long literals) up to this length are cached; longer ones are rare.
@@ -71,10 +55,10 @@ struct Keys {
     statics: [StaticSlot; STATIC_SLOTS],
 }
 
-static KEYS: Gil<Keys> = Gil(UnsafeCell::new(Keys {
+static KEYS: Gil<Keys> = Gil::new(Keys {
     text: [TextSlot { len: 0, bytes: [0; TEXT_MAX], obj: ptr::null_mut() }; TEXT_SLOTS],
     statics: [StaticSlot { addr: 0, len: 0, obj: ptr::null_mut() }; STATIC_SLOTS],
-}));
+});
 
 const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -199,6 +183,10 @@ pub unsafe fn value(v: &V<'_>, given: &Given) -> *mut ffi::PyObject {
             list
         }
         V::Obj(map) => dict(map, given),
+        V::Gone => {
+            ffi::PyErr_SetString(ffi::PyExc_SystemError, c"vigie_native: a removed pair was built".as_ptr());
+            ptr::null_mut()
+        }
         V::Ext(ext) => {
             let obj = match ext {
                 Ext::Line => given.line,
@@ -216,11 +204,12 @@ pub unsafe fn value(v: &V<'_>, given: &Given) -> *mut ffi::PyObject {
 
 /// A new reference to a dict of `map`; null with an exception set on failure.
 pub unsafe fn dict(map: &Map<'_>, given: &Given) -> *mut ffi::PyObject {
-    let out = if map.0.len() > 5 { _PyDict_NewPresized(map.0.len() as ffi::Py_ssize_t) } else { ffi::PyDict_New() };
+    let len = map.len();
+    let out = if len > 5 { _PyDict_NewPresized(len as ffi::Py_ssize_t) } else { ffi::PyDict_New() };
     if out.is_null() {
         return out;
     }
-    for (name, v) in &map.0 {
+    for (name, v) in map.pairs() {
         let k = key(name);
         if k.is_null() {
             ffi::Py_DECREF(out);

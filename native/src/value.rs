@@ -3,10 +3,11 @@
 //! deserializer refuses what `orjson.loads` might read differently (duplicate keys), so such
 //! lines leave the fast path.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::arena::{alloc_str, AVec, Arena};
 
 /// Marks a value given by the caller (a Python object passed through, never copied).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -26,12 +27,16 @@ pub enum V<'a> {
     Int(i64),
     UInt(u64),
     Float(f64),
-    Str(Cow<'a, str>),
+    /// Text borrowed from the line, or copied into the arena (escaped or made by the parser).
+    Str(&'a str),
     /// A literal of the parser ("network", "tcp"...): made once as an interned Python str.
     Lit(&'static str),
-    Arr(Vec<V<'a>>),
+    Arr(AVec<V<'a>>),
     Obj(Map<'a>),
     Ext(Ext),
+    /// A removed pair of a `Map` (removal leaves this mark instead of moving the pairs after it);
+    /// skipped by lookups and never built.
+    Gone,
 }
 
 /// Key equality, with the length and first byte checked before the bytes are compared.
@@ -45,7 +50,7 @@ fn same(a: &str, b: &str) -> bool {
 #[derive(Clone, Debug)]
 pub enum Key<'a> {
     Static(&'static str),
-    Text(Cow<'a, str>),
+    Text(&'a str),
 }
 
 impl PartialEq for Key<'_> {
@@ -67,32 +72,48 @@ impl std::ops::Deref for Key<'_> {
 }
 
 /// An object: pairs in insertion order; keys are unique (checked when parsed).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Map<'a>(pub Vec<(Key<'a>, V<'a>)>);
+#[derive(Clone, Debug, PartialEq)]
+pub struct Map<'a>(pub AVec<(Key<'a>, V<'a>)>);
 
 impl<'a> Map<'a> {
     pub fn new() -> Self {
-        Map(Vec::new())
+        // room for the usual handful of fields: growing copies the pairs (arena memory is cheap)
+        Map(AVec::with_capacity_in(6, Arena))
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        Map(Vec::with_capacity(n))
+        Map(AVec::with_capacity_in(n, Arena))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.iter().all(|(_, v)| matches!(v, V::Gone))
+    }
+
+    /// The pairs still there, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&Key<'a>, &V<'a>)> {
+        self.0.iter().filter(|(_, v)| !matches!(v, V::Gone)).map(|(k, v)| (k, v))
+    }
+
+    /// How many pairs are still there.
+    pub fn len(&self) -> usize {
+        self.pairs().count()
     }
 
     fn index(&self, key: &str) -> Option<usize> {
-        self.0.iter().position(|(k, _)| same(k, key))
+        self.0.iter().position(|(k, v)| same(k, key) && !matches!(v, V::Gone))
     }
 
     pub fn get(&self, key: &str) -> Option<&V<'a>> {
-        self.0.iter().find(|(k, _)| same(k, key)).map(|(_, v)| v)
+        self.index(key).map(|i| &self.0[i].1)
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut V<'a>> {
-        self.0.iter_mut().find(|(k, _)| same(k, key)).map(|(_, v)| v)
+        self.index(key).map(|i| &mut self.0[i].1)
+    }
+
+    /// Take the value of pair `i` out, leaving the removal mark.
+    fn take(&mut self, i: usize) -> V<'a> {
+        std::mem::replace(&mut self.0[i].1, V::Gone)
     }
 
     pub fn contains(&self, key: &str) -> bool {
@@ -102,7 +123,7 @@ impl<'a> Map<'a> {
     /// `dict.pop(key, None)`: JSON null and absent are both None.
     pub fn pop(&mut self, key: &str) -> Option<V<'a>> {
         match self.index(key) {
-            Some(i) => match self.0.remove(i).1 {
+            Some(i) => match self.take(i) {
                 V::Null => None,
                 v => Some(v),
             },
@@ -112,13 +133,13 @@ impl<'a> Map<'a> {
 
     /// `dict.pop(key)` of a key that may hold null: the value as it is.
     pub fn remove(&mut self, key: &str) -> Option<V<'a>> {
-        self.index(key).map(|i| self.0.remove(i).1)
+        self.index(key).map(|i| self.take(i))
     }
 
     /// Remove a key (its value is known to be there, or absent is fine).
     pub fn del(&mut self, key: &str) {
         if let Some(i) = self.index(key) {
-            self.0.remove(i);
+            self.take(i);
         }
     }
 
@@ -158,8 +179,15 @@ impl<'a> Map<'a> {
 }
 
 impl<'a> V<'a> {
+    /// A copy of `text` in the arena.
+    pub fn copy(text: &str) -> Self {
+        // SAFETY: the tree lives inside one arena scope (arena.rs)
+        V::Str(unsafe { alloc_str(text) })
+    }
+
     pub fn owned(text: String) -> Self {
-        V::Str(Cow::Owned(text))
+        // SAFETY: the tree lives inside one arena scope (arena.rs)
+        V::Str(unsafe { alloc_str(&text) })
     }
 
     pub fn as_str(&self) -> Option<&str> {
@@ -188,6 +216,7 @@ impl<'a> V<'a> {
             V::Arr(a) => !a.is_empty(),
             V::Obj(m) => !m.is_empty(),
             V::Ext(_) => true,
+            V::Gone => false,
         }
     }
 
@@ -254,15 +283,17 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<V<'de>, E> {
-        Ok(V::Str(Cow::Borrowed(v)))
+        Ok(V::Str(v))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<V<'de>, E> {
-        Ok(V::Str(Cow::Owned(v.to_owned())))
+        // SAFETY: the tree lives inside one arena scope (arena.rs)
+        Ok(V::Str(unsafe { alloc_str(v) }))
     }
 
     fn visit_string<E>(self, v: String) -> Result<V<'de>, E> {
-        Ok(V::Str(Cow::Owned(v)))
+        // SAFETY: as above
+        Ok(V::Str(unsafe { alloc_str(&v) }))
     }
 
     fn visit_unit<E>(self) -> Result<V<'de>, E> {
@@ -274,7 +305,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<V<'de>, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+        let mut out = AVec::with_capacity_in(seq.size_hint().unwrap_or(4), Arena);
         while let Some(item) = seq.next_element::<V<'de>>()? {
             out.push(item);
         }
@@ -282,7 +313,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<V<'de>, A::Error> {
-        let mut out: Vec<(Key<'de>, V<'de>)> = Vec::with_capacity(8);
+        let mut out: AVec<(Key<'de>, V<'de>)> = AVec::with_capacity_in(8, Arena);
         while let Some(key) = map.next_key::<InKey<'de>>()? {
             let value = map.next_value::<V<'de>>()?;
             out.push((Key::Text(key.0), value));
@@ -295,21 +326,21 @@ impl<'de> Visitor<'de> for ValueVisitor {
 }
 
 fn has_duplicates(pairs: &[(Key<'_>, V<'_>)]) -> bool {
-    if pairs.len() <= 32 {
-        // compare cheap signatures (length, first and last byte) before the bytes
-        let sig = |k: &str| {
-            let b = k.as_bytes();
-            (b.len() as u64) << 16 | u64::from(b.first().copied().unwrap_or(0)) << 8 | u64::from(b.last().copied().unwrap_or(0))
-        };
-        let mut sigs = [0u64; 32];
+    if pairs.len() <= 48 {
+        // a 128-bit filter of (length, first, middle and last byte): only a key whose bit is
+        // already set is compared with the keys before it
+        let mut seen = 0u128;
         for (i, (k, _)) in pairs.iter().enumerate() {
-            let s = sig(k);
-            for j in 0..i {
-                if sigs[j] == s && pairs[j].0 == *k {
-                    return true;
-                }
+            let b = k.as_bytes();
+            let sig = (b.len() as u64) << 24
+                | u64::from(b.first().copied().unwrap_or(0)) << 16
+                | u64::from(b.get(b.len() / 2).copied().unwrap_or(0)) << 8
+                | u64::from(b.last().copied().unwrap_or(0));
+            let bit = 1u128 << (sig.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57);
+            if seen & bit != 0 && pairs[..i].iter().any(|(p, _)| **p == **k) {
+                return true;
             }
-            sigs[i] = s;
+            seen |= bit;
         }
         return false;
     }
@@ -325,7 +356,7 @@ impl<'de> Deserialize<'de> for V<'de> {
 }
 
 /// An object key, borrowed when it has no escape.
-struct InKey<'a>(Cow<'a, str>);
+struct InKey<'a>(&'a str);
 
 struct KeyVisitor;
 
@@ -337,15 +368,17 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<InKey<'de>, E> {
-        Ok(InKey(Cow::Borrowed(v)))
+        Ok(InKey(v))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<InKey<'de>, E> {
-        Ok(InKey(Cow::Owned(v.to_owned())))
+        // SAFETY: the tree lives inside one arena scope (arena.rs)
+        Ok(InKey(unsafe { alloc_str(v) }))
     }
 
     fn visit_string<E>(self, v: String) -> Result<InKey<'de>, E> {
-        Ok(InKey(Cow::Owned(v)))
+        // SAFETY: as above
+        Ok(InKey(unsafe { alloc_str(&v) }))
     }
 }
 

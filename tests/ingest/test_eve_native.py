@@ -299,6 +299,22 @@ def test_keys_are_right_however_many_and_however_spelt() -> None:
     assert fast(dup) is None
 
 
+ADDRESSES = ["1.2.3.4", "0.0.0.0", "255.255.255.255", "256.1.1.1", "1.2.3.256", "01.2.3.4", "1.02.3.4", "1.2.3.00",
+             "1.2.3", "1.2.3.4.5", ".1.2.3", "1.2.3.", "1..2.3", "1.2.3.4 ", " 1.2.3.4", "1.2.3.-4", "1.2.3.4a",
+             "1234.1.1.1", "999.1.1.1", "10.0.0.10", "100.200.30.4", "::1", "::", "1::", "2001:db8::1", "fe80::1%eth0",
+             "2001:db8::1.2.3.4", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "1:::2", "", "١.٢.٣.٤"]
+
+
+@pytest.mark.parametrize("src", ADDRESSES)
+def test_community_id_of_any_address_is_the_same_or_declined(src: str) -> None:
+    for dest in ("192.0.2.1", "2001:db8::2", src):
+        for proto, ports in (("TCP", (1024, 80)), ("ICMP", (8, 0)), ("IPv6-ICMP", (128, 0))):
+            rec = dict(TEMPLATES[0], src_ip=src, dest_ip=dest, proto=proto, src_port=ports[0], dest_port=ports[1])
+            if proto != "TCP":
+                rec.update(icmp_type=ports[0], icmp_code=ports[1])
+            check(json.dumps(rec))
+
+
 def test_declined_lines_take_the_python_path() -> None:
     alert = json.dumps(TEMPLATES[0])
     for line in ("", "   ", "not json", "[1, 2]", '{"event_type": "alert"}', alert.replace("}", "", 1),
