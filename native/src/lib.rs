@@ -17,6 +17,7 @@ mod eve;
 mod flow;
 mod gil;
 mod indicators;
+mod json;
 #[cfg(feature = "phases")]
 mod phases;
 mod py;

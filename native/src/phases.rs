@@ -8,7 +8,7 @@ use crate::{arena, eve, finalize, py};
 
 /// Time the stages of the EVE fast path apart (built only with `--features phases`, for
 /// profiling): 0 parse, 1 parse+map, 2 +finalize, 3 +Python objects, 5 the event id's hash
-/// alone, 6 serde_json skipping the line (no tree), 4 nothing (the call itself).
+/// alone, 4 nothing (the call itself).
 #[pyfunction]
 pub fn _phases(py: Python<'_>, lines: Vec<String>, phase: u8, reps: usize) -> PyResult<usize> {
     let mut n = 0usize;
@@ -19,10 +19,6 @@ pub fn _phases(py: Python<'_>, lines: Vec<String>, phase: u8, reps: usize) -> Py
             match phase {
                 0 => { n += value::parse(text).is_some() as usize; }
                 4 => {}
-                6 => {
-                    let r: Result<serde::de::IgnoredAny, _> = serde_json::from_str(text);
-                    n += r.is_ok() as usize;
-                }
                 5 => {
                     let mut hasher = blake2b_simd::Params::new().hash_length(16).to_state();
                     hasher.update(b"suricata.eve");

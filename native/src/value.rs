@@ -1,11 +1,7 @@
 //! A JSON value that borrows its strings from the input line (no copy unless escaped), with
-//! objects as ordered lists of pairs, as Python dicts keep them. Parsed by serde_json; the
-//! deserializer refuses what `orjson.loads` might read differently (duplicate keys), so such
-//! lines leave the fast path.
-
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+//! objects as ordered lists of pairs, as Python dicts keep them. Read by json.rs, which refuses
+//! what `orjson.loads` might read differently (duplicate keys...), so such lines leave the fast
+//! path.
 
 use crate::arena::{alloc_str, AVec, Arena};
 
@@ -39,10 +35,11 @@ pub enum V<'a> {
     Gone,
 }
 
-/// Key equality, with the length and first byte checked before the bytes are compared.
+/// Key equality: the same literal (same address) at once, else the length and first byte are
+/// checked before the bytes are compared.
 #[inline]
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+    a.len() == b.len() && (a.as_ptr() == b.as_ptr() || (a.as_bytes().first() == b.as_bytes().first() && a == b))
 }
 
 /// An object key: a literal of the parser (its Python str is found by address, never hashed) or
@@ -238,94 +235,13 @@ impl<'a> V<'a> {
     }
 }
 
-/// Parse one JSON text; None when serde_json refuses it or when an object repeats a key.
+/// Parse one JSON text (json.rs); None for anything the fast path leaves to orjson.
 pub fn parse(line: &str) -> Option<V<'_>> {
-    let mut de = serde_json::Deserializer::from_str(line);
-    let value = V::deserialize(&mut de).ok()?;
-    de.end().ok()?;
-    Some(value)
+    crate::json::parse(line)
 }
 
-struct ValueVisitor;
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = V<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<V<'de>, E> {
-        Ok(V::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<V<'de>, E> {
-        Ok(V::Int(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<V<'de>, E> {
-        Ok(match i64::try_from(v) {
-            Ok(i) => V::Int(i),
-            Err(_) => V::UInt(v),
-        })
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<V<'de>, E> {
-        // Integers beyond 64 bits come here too (orjson reads them as floats as well); keep to
-        // the floats both read alike: finite, and not integral beyond 2**53.
-        // serde_json reads "-0" as the float -0.0 where orjson reads the int 0: leave zeros with
-        // a sign to the reference parser too.
-        let negative_zero = v == 0.0 && v.is_sign_negative();
-        if negative_zero || !v.is_finite() || (v.fract() == 0.0 && v.abs() >= 9_007_199_254_740_992.0) {
-            return Err(E::custom("number left to the reference parser"));
-        }
-        Ok(V::Float(v))
-    }
-
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<V<'de>, E> {
-        Ok(V::Str(v))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<V<'de>, E> {
-        // SAFETY: the tree lives inside one arena scope (arena.rs)
-        Ok(V::Str(unsafe { alloc_str(v) }))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<V<'de>, E> {
-        // SAFETY: as above
-        Ok(V::Str(unsafe { alloc_str(&v) }))
-    }
-
-    fn visit_unit<E>(self) -> Result<V<'de>, E> {
-        Ok(V::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<V<'de>, E> {
-        Ok(V::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<V<'de>, A::Error> {
-        let mut out = AVec::with_capacity_in(seq.size_hint().unwrap_or(4), Arena);
-        while let Some(item) = seq.next_element::<V<'de>>()? {
-            out.push(item);
-        }
-        Ok(V::Arr(out))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<V<'de>, A::Error> {
-        let mut out: AVec<(Key<'de>, V<'de>)> = AVec::with_capacity_in(8, Arena);
-        while let Some(key) = map.next_key::<InKey<'de>>()? {
-            let value = map.next_value::<V<'de>>()?;
-            out.push((Key::Text(key.0), value));
-        }
-        if has_duplicates(&out) {
-            return Err(de::Error::custom("duplicate key"));
-        }
-        Ok(V::Obj(Map(out)))
-    }
-}
-
-fn has_duplicates(pairs: &[(Key<'_>, V<'_>)]) -> bool {
+/// Whether an object repeats a key (orjson keeps the last value: such lines leave the fast path).
+pub(crate) fn has_duplicates(pairs: &[(Key<'_>, V<'_>)]) -> bool {
     if pairs.len() <= 48 {
         // a 128-bit filter of (length, first, middle and last byte): only a key whose bit is
         // already set is compared with the keys before it
@@ -347,43 +263,4 @@ fn has_duplicates(pairs: &[(Key<'_>, V<'_>)]) -> bool {
     let mut keys: Vec<&str> = pairs.iter().map(|(k, _)| &**k).collect();
     keys.sort_unstable();
     keys.windows(2).any(|w| w[0] == w[1])
-}
-
-impl<'de> Deserialize<'de> for V<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
-    }
-}
-
-/// An object key, borrowed when it has no escape.
-struct InKey<'a>(&'a str);
-
-struct KeyVisitor;
-
-impl<'de> Visitor<'de> for KeyVisitor {
-    type Value = InKey<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string key")
-    }
-
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<InKey<'de>, E> {
-        Ok(InKey(v))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<InKey<'de>, E> {
-        // SAFETY: the tree lives inside one arena scope (arena.rs)
-        Ok(InKey(unsafe { alloc_str(v) }))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<InKey<'de>, E> {
-        // SAFETY: as above
-        Ok(InKey(unsafe { alloc_str(&v) }))
-    }
-}
-
-impl<'de> Deserialize<'de> for InKey<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(KeyVisitor)
-    }
 }

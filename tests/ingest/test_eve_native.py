@@ -315,6 +315,41 @@ def test_community_id_of_any_address_is_the_same_or_declined(src: str) -> None:
             check(json.dumps(rec))
 
 
+NUMBER_TEXTS = st.sampled_from([
+    "0", "-0", "1", "-1", "01", "1.", ".5", "1.5", "-1.5", "1e5", "1E5", "1e+5", "1e-5", "1.5e300", "1e400", "-1e400",
+    "2e-400", "0.0", "-0.0", "9007199254740992", "9007199254740993", "9007199254740993.0", "1e16", "1.0e15",
+    "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+    "18446744073709551615", "18446744073709551616", "123456789012345678901234567890", "0.1", "0.30000000000000004",
+    "1.7976931348623157e308", "5e-324", "2.2250738585072014e-308", "00", "-", "+1", "1e", "1e+", "0x10", "1_000",
+    "NaN", "Infinity", "-Infinity", "1.0e+0", "1E-0", "100e-2",
+]) | st.integers(-(2**70), 2**70).map(str) | st.floats(allow_nan=False, allow_infinity=False).map(repr)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(NUMBER_TEXTS, min_size=1, max_size=4), st.sampled_from(["", " ", "\n", "\t", "\r"]))
+def test_numbers_in_any_spelling_are_the_same_or_declined(numbers: list[str], pad: str) -> None:
+    body = json.dumps(TEMPLATES[0])[:-1]
+    fields = "".join(f',{pad}"n{i}"{pad}:{pad}{text}{pad}' for i, text in enumerate(numbers))
+    check(body + fields + ', "arr": [' + ",".join(numbers) + "]}")
+
+
+STRING_CHARS = st.characters(codec="utf-8") | st.sampled_from(["\x00", "\x1f", "\x7f", '"', "\\", "/", "\u2028",
+                                                               "\ud800", "\udfff", "\U0001f600", "\ufeff"])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.text(STRING_CHARS, max_size=40), min_size=1, max_size=4), st.booleans())
+def test_strings_with_any_characters_and_escapes_are_the_same_or_declined(texts: list[str], ascii_only: bool) -> None:
+    rec = dict(TEMPLATES[0])
+    rec.update({t[:20] or "empty": 1 for t in texts})  # as keys too
+    rec.update({f"s{i}": t for i, t in enumerate(texts)})
+    line = json.dumps(rec, ensure_ascii=ascii_only)
+    check(line)
+    # the same text with raw control characters (not JSON) and with escaped solidus
+    check(line.replace("\\n", "\n"))
+    check(line.replace("/", "\\/"))
+
+
 def test_declined_lines_take_the_python_path() -> None:
     alert = json.dumps(TEMPLATES[0])
     for line in ("", "   ", "not json", "[1, 2]", '{"event_type": "alert"}', alert.replace("}", "", 1),
