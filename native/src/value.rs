@@ -243,16 +243,16 @@ pub fn parse(line: &str) -> Option<V<'_>> {
 /// Whether an object repeats a key (orjson keeps the last value: such lines leave the fast path).
 pub(crate) fn has_duplicates(pairs: &[(Key<'_>, V<'_>)]) -> bool {
     if pairs.len() <= 48 {
-        // a 128-bit filter of (length, first, middle and last byte): only a key whose bit is
+        // a 64-bit filter of (length, first, middle and last byte): only a key whose bit is
         // already set is compared with the keys before it
-        let mut seen = 0u128;
+        let mut seen = 0u64;
         for (i, (k, _)) in pairs.iter().enumerate() {
             let b = k.as_bytes();
             let sig = (b.len() as u64) << 24
                 | u64::from(b.first().copied().unwrap_or(0)) << 16
                 | u64::from(b.get(b.len() / 2).copied().unwrap_or(0)) << 8
                 | u64::from(b.last().copied().unwrap_or(0));
-            let bit = 1u128 << (sig.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57);
+            let bit = 1u64 << (sig.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
             if seen & bit != 0 && pairs[..i].iter().any(|(p, _)| **p == **k) {
                 return true;
             }
