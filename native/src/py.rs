@@ -149,6 +149,7 @@ unsafe fn key(k: &Key<'_>) -> *mut ffi::PyObject {
 }
 
 /// A new reference to the Python value of `v`; null with an exception set on failure.
+#[inline(always)]
 pub unsafe fn value(v: &V<'_>, given: &Given) -> *mut ffi::PyObject {
     match v {
         V::Null => {
@@ -166,22 +167,7 @@ pub unsafe fn value(v: &V<'_>, given: &Given) -> *mut ffi::PyObject {
         V::Float(f) => ffi::PyFloat_FromDouble(*f),
         V::Str(s) => new_str(s),
         V::Lit(s) => static_key(s),
-        V::Arr(items) => {
-            let list = ffi::PyList_New(items.len() as ffi::Py_ssize_t);
-            if list.is_null() {
-                return list;
-            }
-            for (i, item) in items.iter().enumerate() {
-                let obj = value(item, given);
-                if obj.is_null() {
-                    ffi::Py_DECREF(list);
-                    return obj;
-                }
-                ffi::PyList_SET_ITEM(list, i as ffi::Py_ssize_t, obj); // steals obj
-            }
-            ffi::PyObject_GC_UnTrack(list.cast());
-            list
-        }
+        V::Arr(items) => list(items, given),
         V::Obj(map) => dict(map, given),
         V::Gone => {
             ffi::PyErr_SetString(ffi::PyExc_SystemError, c"vigie_native: a removed pair was built".as_ptr());
@@ -202,7 +188,27 @@ pub unsafe fn value(v: &V<'_>, given: &Given) -> *mut ffi::PyObject {
     }
 }
 
+/// A new reference to a list of `items`; null with an exception set on failure.
+#[inline(never)]
+unsafe fn list(items: &[V<'_>], given: &Given) -> *mut ffi::PyObject {
+    let list = ffi::PyList_New(items.len() as ffi::Py_ssize_t);
+    if list.is_null() {
+        return list;
+    }
+    for (i, item) in items.iter().enumerate() {
+        let obj = value(item, given);
+        if obj.is_null() {
+            ffi::Py_DECREF(list);
+            return obj;
+        }
+        ffi::PyList_SET_ITEM(list, i as ffi::Py_ssize_t, obj); // steals obj
+    }
+    ffi::PyObject_GC_UnTrack(list.cast());
+    list
+}
+
 /// A new reference to a dict of `map`; null with an exception set on failure.
+#[inline(never)]
 pub unsafe fn dict(map: &Map<'_>, given: &Given) -> *mut ffi::PyObject {
     let len = map.len();
     let out = if len > 5 { _PyDict_NewPresized(len as ffi::Py_ssize_t) } else { ffi::PyDict_New() };
