@@ -24,6 +24,13 @@ pub struct Given {
 extern "C" {
     /// A dict sized for `minused` items (CPython's, exported; used by Cython too).
     fn _PyDict_NewPresized(minused: ffi::Py_ssize_t) -> *mut ffi::PyObject;
+    /// `PyDict_SetItem` with the key's hash given (CPython's, exported; orjson uses it too).
+    fn _PyDict_SetItem_KnownHash(
+        mp: *mut ffi::PyObject,
+        key: *mut ffi::PyObject,
+        item: *mut ffi::PyObject,
+        hash: ffi::Py_hash_t,
+    ) -> std::os::raw::c_int;
 }
 
 /// Keys of the line (and long literals) up to this length are cached; longer ones are rare.
@@ -227,7 +234,9 @@ pub unsafe fn dict(map: &Map<'_>, given: &Given) -> *mut ffi::PyObject {
             ffi::Py_DECREF(out);
             return obj;
         }
-        let rc = ffi::PyDict_SetItem(out, k, obj);
+        // keys are interned strs: their hash is already computed (else -1: the plain call)
+        let hash = (*k.cast::<ffi::PyASCIIObject>()).hash;
+        let rc = if hash != -1 { _PyDict_SetItem_KnownHash(out, k, obj, hash) } else { ffi::PyDict_SetItem(out, k, obj) };
         ffi::Py_DECREF(k);
         ffi::Py_DECREF(obj);
         if rc != 0 {
