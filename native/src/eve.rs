@@ -40,6 +40,21 @@ fn kind(etype: &str) -> Kind {
     }
 }
 
+/// Words that come back on most lines (event types, transports, protocols, alert actions): made
+/// once as interned Python strs instead of a new str per line.
+const WORDS: [&str; 24] = [
+    "alert", "flow", "netflow", "dns", "http", "tls", "fileinfo", "anomaly", "stats", "drop", "tcp", "udp", "icmp",
+    "ipv6-icmp", "sctp", "ftp", "smtp", "ssh", "smb", "krb5", "dhcp", "allowed", "denied", "http2",
+];
+
+/// `s` as a parser literal when it is one of `WORDS`, else as text.
+pub(crate) fn word<'a>(s: &str, or: impl FnOnce() -> V<'a>) -> V<'a> {
+    match WORDS.iter().find(|w| **w == s) {
+        Some(w) => V::Lit(w),
+        None => or(),
+    }
+}
+
 pub(crate) fn text(s: &'static str) -> V<'static> {
     V::Lit(s)
 }
@@ -125,7 +140,7 @@ pub fn parse(line: &str) -> R<Map<'_>> {
     let mut ev = Map::with_capacity(16);
     ev.push("@timestamp", V::copy(ts.as_str()));
     let (category, types, protocol) = kind(&etype);
-    let mut event = Map::with_capacity(8);
+    let mut event = Map::with_capacity(12); // with what finalize adds
     event.push("kind", text(match etype.as_str() { "alert" => "alert", "stats" => "metric", _ => "event" }));
     event.push("category", list(category));
     if !types.is_empty() {
@@ -143,7 +158,7 @@ pub fn parse(line: &str) -> R<Map<'_>> {
         let a = lower(a)?;
         if !NOT_PROTOCOLS.contains(&a.as_str()) {
             let p = if a == "ftp-data" { "ftp".to_owned() } else { a };
-            ev.sub("network").set("protocol", V::owned(p));
+            ev.sub("network").set("protocol", word(&p, || V::owned(p.clone())));
             drop_app = true;
         }
     }
@@ -158,7 +173,7 @@ pub fn parse(line: &str) -> R<Map<'_>> {
         None | Some(V::Null) => {}
         Some(v) => *v = py_str(v)?,
     }
-    rec.push("event_type", V::owned(etype));
+    rec.push("event_type", word(&etype, || V::owned(etype.clone())));
     let mut suricata = Map::new();
     suricata.push("eve", V::Obj(rec));
     ev.push("suricata", V::Obj(suricata));
@@ -247,7 +262,7 @@ fn endpoints<'a>(rec: &mut Map<'a>, ev: &mut Map<'a>) -> R<()> {
     };
     let network = ev.sub("network");
     if let Some(t) = &transport {
-        network.push("transport", V::owned(t.clone()));
+        network.push("transport", word(t, || V::owned(t.clone())));
     }
     let cid = match (rec.pop("community_id"), &transport) {
         (Some(V::Str(c)), _) => Some(V::Str(c)),
@@ -323,7 +338,7 @@ fn alert<'a>(alert: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
         if let Some(V::Str(action)) = alert.get("action") {
             let kind = if *action == "blocked" { "denied" } else { action };
             alert.del("action");
-            push_list(ev.sub("event"), "type", V::Str(kind));
+            push_list(ev.sub("event"), "type", word(kind, || V::Str(kind)));
         }
     }
     if let Some(V::Obj(meta)) = alert.get("metadata") {

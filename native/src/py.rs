@@ -34,8 +34,8 @@ extern "C" {
 }
 
 /// Keys of the line (and long literals) up to this length are cached; longer ones are rare.
-const TEXT_MAX: usize = 32;
-const TEXT_SLOTS: usize = 1024;
+const TEXT_MAX: usize = 24;
+const TEXT_SLOTS: usize = 512;
 const TEXT_PROBES: usize = 8;
 const STATIC_SLOTS: usize = 512;
 
