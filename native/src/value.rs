@@ -96,14 +96,17 @@ impl<'a> Map<'a> {
         self.pairs().count()
     }
 
+    #[inline]
     fn index(&self, key: &str) -> Option<usize> {
         self.0.iter().position(|(k, v)| same(k, key) && !matches!(v, V::Gone))
     }
 
+    #[inline]
     pub fn get(&self, key: &str) -> Option<&V<'a>> {
         self.index(key).map(|i| &self.0[i].1)
     }
 
+    #[inline]
     pub fn get_mut(&mut self, key: &str) -> Option<&mut V<'a>> {
         self.index(key).map(|i| &mut self.0[i].1)
     }
@@ -149,6 +152,7 @@ impl<'a> Map<'a> {
     }
 
     /// Append a key known to be absent.
+    #[inline]
     pub fn push(&mut self, key: &'static str, value: V<'a>) {
         self.0.push((Key::Static(key), value));
     }
