@@ -4,6 +4,8 @@
 //! case of, timestamps it leaves to `datetime.fromisoformat`, sections whose order of mapping
 //! matters), the line is declined and the Python parser takes it.
 
+use std::borrow::Cow;
+
 use crate::app::{anomaly, dns, fileinfo, tls};
 use crate::arena::collect;
 use crate::flow::{self, Decline, R};
@@ -64,8 +66,22 @@ pub(crate) fn list(items: &[&'static str]) -> V<'static> {
 }
 
 /// `str.lower()` / `str.upper()`, for ASCII text only (Unicode case maps are Python's own).
-pub(crate) fn lower(s: &str) -> R<String> {
-    if s.is_ascii() { Ok(s.to_ascii_lowercase()) } else { Err(Decline) }
+pub(crate) fn lower(s: &str) -> R<Cow<'_, str>> {
+    if !s.is_ascii() {
+        Err(Decline)
+    } else if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Ok(Cow::Owned(s.to_ascii_lowercase()))
+    } else {
+        Ok(Cow::Borrowed(s))
+    }
+}
+
+/// The value of text that may borrow the line or be made here (then copied into the arena).
+pub(crate) fn cow<'a>(text: &Cow<'a, str>) -> V<'a> {
+    match text {
+        Cow::Borrowed(s) => V::Str(s),
+        Cow::Owned(s) => V::copy(s),
+    }
 }
 
 pub(crate) fn upper(s: &str) -> R<String> {
@@ -98,8 +114,8 @@ pub(crate) fn py_int<'a>(v: Option<&V<'a>>) -> R<Option<V<'a>>> {
 /// `str(value)` for an int or a string; other types are declined (repr rules).
 pub(crate) fn py_str<'a>(v: &V<'a>) -> R<V<'a>> {
     match v {
-        V::Int(i) => Ok(V::owned(itoa::Buffer::new().format(*i).to_owned())),
-        V::UInt(u) => Ok(V::owned(itoa::Buffer::new().format(*u).to_owned())),
+        V::Int(i) => Ok(V::copy(itoa::Buffer::new().format(*i))),
+        V::UInt(u) => Ok(V::copy(itoa::Buffer::new().format(*u))),
         V::Str(s) => Ok(V::Str(s)),
         _ => Err(Decline),
     }
@@ -141,7 +157,7 @@ pub fn parse(line: &str) -> R<Map<'_>> {
     ev.push("@timestamp", V::copy(ts.as_str()));
     let (category, types, protocol) = kind(&etype);
     let mut event = Map::with_capacity(12); // with what finalize adds
-    event.push("kind", text(match etype.as_str() { "alert" => "alert", "stats" => "metric", _ => "event" }));
+    event.push("kind", text(match &*etype { "alert" => "alert", "stats" => "metric", _ => "event" }));
     event.push("category", list(category));
     if !types.is_empty() {
         event.push("type", list(types));
@@ -156,9 +172,9 @@ pub fn parse(line: &str) -> R<Map<'_>> {
         drop_app = !matches!(app, None | Some(V::Null));
     } else if let Some(V::Str(a)) = app {
         let a = lower(a)?;
-        if !NOT_PROTOCOLS.contains(&a.as_str()) {
-            let p = if a == "ftp-data" { "ftp".to_owned() } else { a };
-            ev.sub("network").set("protocol", word(&p, || V::owned(p.clone())));
+        if !NOT_PROTOCOLS.contains(&&*a) {
+            let p = if a == "ftp-data" { Cow::Borrowed("ftp") } else { a };
+            ev.sub("network").set("protocol", word(&p, || cow(&p)));
             drop_app = true;
         }
     }
@@ -173,7 +189,7 @@ pub fn parse(line: &str) -> R<Map<'_>> {
         None | Some(V::Null) => {}
         Some(v) => *v = py_str(v)?,
     }
-    rec.push("event_type", word(&etype, || V::owned(etype.clone())));
+    rec.push("event_type", word(&etype, || cow(&etype)));
     let mut suricata = Map::new();
     suricata.push("eve", V::Obj(rec));
     ev.push("suricata", V::Obj(suricata));
@@ -262,11 +278,11 @@ fn endpoints<'a>(rec: &mut Map<'a>, ev: &mut Map<'a>) -> R<()> {
     };
     let network = ev.sub("network");
     if let Some(t) = &transport {
-        network.push("transport", word(t, || V::owned(t.clone())));
+        network.push("transport", word(t, || cow(t)));
     }
     let cid = match (rec.pop("community_id"), &transport) {
         (Some(V::Str(c)), _) => Some(V::Str(c)),
-        (_, Some(t)) if t == "icmp" || t == "ipv6-icmp" => {
+        (_, Some(t)) if *t == "icmp" || *t == "ipv6-icmp" => {
             community_id(t, sip.as_ref(), dip.as_ref(), rec.get("icmp_type"), rec.get("icmp_code"))?.map(V::owned)
         }
         (_, Some(t)) => community_id(t, sip.as_ref(), dip.as_ref(), sport.as_ref(), dport.as_ref())?.map(V::owned),

@@ -37,9 +37,9 @@ fn finalize<'a>(ev: &mut Map<'a>, dataset: &str, source: &str, line: &str, keep:
     hasher.update(source.as_bytes());
     hasher.update(b"\x00");
     hasher.update(line.as_bytes());
-    let id = hasher.finalize().to_hex().to_string();
+    let id = hasher.finalize().to_hex();
     let event = ev.sub("event"); // the parser never sets these: push, no search
-    event.push("id", V::owned(id));
+    event.push("id", V::copy(&id));
     event.push("dataset", V::Ext(Ext::Dataset));
     event.push("module", V::Ext(Ext::Module));
     event.push("ingested", V::Ext(Ext::Ingested));
