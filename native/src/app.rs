@@ -163,7 +163,7 @@ pub fn tls<'a>(tls: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()> {
             let number = if number.contains('.') { number.to_owned() } else { format!("{number}.0") };
             let proto = lower(proto)?;
             tls.del("version");
-            out.push("version_protocol", V::copy(&proto));
+            out.push("version_protocol", V::copy(proto));
             out.push("version", V::owned(number));
         }
     }

@@ -4,9 +4,8 @@
 //! case of, timestamps it leaves to `datetime.fromisoformat`, sections whose order of mapping
 //! matters), the line is declined and the Python parser takes it.
 
-use std::borrow::Cow;
-
 use crate::app::{anomaly, dns, fileinfo, tls};
+use crate::arena::alloc_str;
 use crate::arena::collect;
 use crate::flow::{self, Decline, R};
 use crate::value::{self, Map, V};
@@ -66,21 +65,24 @@ pub(crate) fn list(items: &[&'static str]) -> V<'static> {
 }
 
 /// `str.lower()` / `str.upper()`, for ASCII text only (Unicode case maps are Python's own).
-pub(crate) fn lower(s: &str) -> R<Cow<'_, str>> {
+/// The text itself when it has no capital, else a lowercase copy in the arena.
+pub(crate) fn lower(s: &str) -> R<&str> {
     if !s.is_ascii() {
         Err(Decline)
     } else if s.bytes().any(|b| b.is_ascii_uppercase()) {
-        Ok(Cow::Owned(s.to_ascii_lowercase()))
+        let mut buf = [0u8; 32];
+        // SAFETY: the tree lives inside one arena scope (arena.rs); ASCII in, ASCII out
+        Ok(unsafe {
+            if s.len() <= buf.len() {
+                buf[..s.len()].copy_from_slice(s.as_bytes());
+                buf[..s.len()].make_ascii_lowercase();
+                alloc_str(std::str::from_utf8_unchecked(&buf[..s.len()]))
+            } else {
+                alloc_str(&s.to_ascii_lowercase())
+            }
+        })
     } else {
-        Ok(Cow::Borrowed(s))
-    }
-}
-
-/// The value of text that may borrow the line or be made here (then copied into the arena).
-pub(crate) fn cow<'a>(text: &Cow<'a, str>) -> V<'a> {
-    match text {
-        Cow::Borrowed(s) => V::Str(s),
-        Cow::Owned(s) => V::copy(s),
+        Ok(s)
     }
 }
 
@@ -155,9 +157,9 @@ pub fn parse(line: &str) -> R<Map<'_>> {
     };
     let mut ev = Map::with_capacity(16);
     ev.push("@timestamp", V::copy(ts.as_str()));
-    let (category, types, protocol) = kind(&etype);
+    let (category, types, protocol) = kind(etype);
     let mut event = Map::with_capacity(12); // with what finalize adds
-    event.push("kind", text(match &*etype { "alert" => "alert", "stats" => "metric", _ => "event" }));
+    event.push("kind", text(match etype { "alert" => "alert", "stats" => "metric", _ => "event" }));
     event.push("category", list(category));
     if !types.is_empty() {
         event.push("type", list(types));
@@ -172,16 +174,16 @@ pub fn parse(line: &str) -> R<Map<'_>> {
         drop_app = !matches!(app, None | Some(V::Null));
     } else if let Some(V::Str(a)) = app {
         let a = lower(a)?;
-        if !NOT_PROTOCOLS.contains(&&*a) {
-            let p = if a == "ftp-data" { Cow::Borrowed("ftp") } else { a };
-            ev.sub("network").set("protocol", word(&p, || cow(&p)));
+        if !NOT_PROTOCOLS.contains(&a) {
+            let p = if a == "ftp-data" { "ftp" } else { a };
+            ev.sub("network").set("protocol", word(p, || V::Str(p)));
             drop_app = true;
         }
     }
     if drop_app {
         rec.del("app_proto");
     }
-    sections(&mut rec, &mut ev, &etype)?;
+    sections(&mut rec, &mut ev, etype)?;
     if matches!(ev.get("network"), Some(V::Obj(n)) if n.is_empty()) {
         ev.del("network");
     }
@@ -189,7 +191,7 @@ pub fn parse(line: &str) -> R<Map<'_>> {
         None | Some(V::Null) => {}
         Some(v) => *v = py_str(v)?,
     }
-    rec.push("event_type", word(&etype, || cow(&etype)));
+    rec.push("event_type", word(etype, || V::Str(etype)));
     let mut suricata = Map::new();
     suricata.push("eve", V::Obj(rec));
     ev.push("suricata", V::Obj(suricata));
@@ -278,7 +280,7 @@ fn endpoints<'a>(rec: &mut Map<'a>, ev: &mut Map<'a>) -> R<()> {
     };
     let network = ev.sub("network");
     if let Some(t) = &transport {
-        network.push("transport", word(t, || cow(t)));
+        network.push("transport", word(t, || V::Str(t)));
     }
     let cid = match (rec.pop("community_id"), &transport) {
         (Some(V::Str(c)), _) => Some(V::Str(c)),
