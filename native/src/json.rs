@@ -258,26 +258,28 @@ impl<'a> Reader<'a> {
         Some(V::Float(f))
     }
 
-    fn array(&mut self) -> Option<V<'a>> {
+    /// The members of an array or object at its opening bracket, each read by `member`, up to
+    /// `close`: separators, whitespace and the nesting limit.
+    #[inline(always)]
+    fn members(&mut self, close: u8, mut member: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.depth += 1;
         if self.depth > DEPTH_MAX {
             return None;
         }
         self.i += 1;
-        let mut items = AVec::with_capacity_in(4, Arena);
         self.ws();
-        if self.peek()? == b']' {
+        if self.peek()? == close {
             self.i += 1;
         } else {
             loop {
-                items.push(self.value()?);
+                member(self)?;
                 self.ws();
                 match self.peek()? {
                     b',' => {
                         self.i += 1;
                         self.ws();
                     }
-                    b']' => {
+                    c if c == close => {
                         self.i += 1;
                         break;
                     }
@@ -286,50 +288,37 @@ impl<'a> Reader<'a> {
             }
         }
         self.depth -= 1;
+        Some(())
+    }
+
+    fn array(&mut self) -> Option<V<'a>> {
+        let mut items = AVec::with_capacity_in(4, Arena);
+        self.members(b']', |r| {
+            items.push(r.value()?);
+            Some(())
+        })?;
         Some(V::Arr(items))
     }
 
     fn object(&mut self) -> Option<V<'a>> {
-        self.depth += 1;
-        if self.depth > DEPTH_MAX {
-            return None;
-        }
-        self.i += 1;
         let mut pairs = AVec::with_capacity_in(8, Arena);
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
-        } else {
-            loop {
-                if self.peek()? != b'"' {
-                    return None;
-                }
-                let key = self.string()?;
-                self.ws();
-                if self.peek()? != b':' {
-                    return None;
-                }
-                self.i += 1;
-                self.ws();
-                pairs.push((Key::Text(key), self.value()?));
-                self.ws();
-                match self.peek()? {
-                    b',' => {
-                        self.i += 1;
-                        self.ws();
-                    }
-                    b'}' => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
+        self.members(b'}', |r| {
+            if r.peek()? != b'"' {
+                return None;
             }
-        }
+            let key = r.string()?;
+            r.ws();
+            if r.peek()? != b':' {
+                return None;
+            }
+            r.i += 1;
+            r.ws();
+            pairs.push((Key::Text(key), r.value()?));
+            Some(())
+        })?;
         if has_duplicates(&pairs) {
             return None;
         }
-        self.depth -= 1;
         Some(V::Obj(Map(pairs)))
     }
 }
