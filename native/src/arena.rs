@@ -1,7 +1,8 @@
 //! The arena of the parse trees: a line's objects and lists (dozens of small vectors) are bumped
 //! out of one reused block instead of being allocated and freed one by one. Memory is taken back
 //! all at once when the next line starts (`scope`), so nothing built here may outlive the call
-//! that built it; `eve_finalized` builds and drops its tree inside one `scope`.
+//! that built it; `eve_finalized` builds its tree and lets go of it inside one `scope` (it is
+//! forgotten, not dropped: strings and vectors alike live in the arena).
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
