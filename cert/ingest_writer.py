@@ -70,6 +70,9 @@ class Batch:
     lines: int = 0
     skipped: int = 0
     newest: datetime | None = None
+    #: the newest fast-path ``@timestamp`` (fixed-width UTC text), folded into ``newest`` when
+    #: the batch is handed over
+    newest_stamp: str | None = None
     position: FilePosition | None = None
     progress_bytes: int = 0
 

@@ -55,7 +55,7 @@ class Unreadable:
 
 #: A native parse+finalize of one line: (line, source, keep_original, ingested) -> (event,
 #: ``@timestamp``), or None for a line it leaves to ``parse``.
-FastPath = Callable[[str, str, bool, str], "tuple[Event, datetime] | None"]
+FastPath = Callable[[str, str, bool, str], "Event | None"]
 
 
 class Parser(ABC):
@@ -73,7 +73,8 @@ class Parser(ABC):
     @property
     def fast_path(self) -> FastPath | None:
         """The parser's optional fast path (a native parser, when its module is installed): for
-        one line, what ``parse`` then ``_finalize`` give, with the validated ``@timestamp``; or
+        one line, what ``parse`` then ``_finalize`` give, its ``@timestamp`` validated and written
+        ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (UTC, fixed width, so that text order is time order); or
         None to take the ordinary path (which also raises ParseError for bad input). None (the
         default) when the parser has none; the Ingestor asks once per source, never per line. The
         Ingestor applies static fields and enrichment after it, so it is only used when those
@@ -358,6 +359,10 @@ class Ingestor:
             return Batch(source, self.parser.name, unit)
 
         def hand_over(b: Batch) -> Batch:
+            if b.newest_stamp is not None:  # the fast path's newest @timestamp, as a datetime
+                when = parse_ts(b.newest_stamp)
+                if b.newest is None or when > b.newest:
+                    b.newest = when
             if b.lines:
                 if reader is not None:
                     b.position = reader.position
@@ -396,12 +401,12 @@ class Ingestor:
                         b.skipped += 1
                         continue
                 else:
-                    parsed = done[0]
+                    parsed = done
                 for key, value in static:
                     if get(parsed, key) is None:
                         put(parsed, key, value)
                 enrich(parsed)
-                when = _finalize(parsed, parser, raw, source, keep, ingested) if done is None else done[1]
+                when = None if done is not None else _finalize(parsed, parser, raw, source, keep, ingested)
             except (ParseError, ValueError, TypeError, KeyError, IndexError) as exc:
                 reason = str(exc) if isinstance(exc, ParseError) else f"{type(exc).__name__}: {exc}"
                 b.dead.append((f"{unit} {lineno}", reason, raw_bytes(raw)))
@@ -409,7 +414,11 @@ class Ingestor:
                 b.dead.append((f"{unit} {lineno}", f"parser error {type(exc).__name__}: {exc}", raw_bytes(raw)))
             else:
                 b.events.append((lineno, raw, parsed))
-                if b.newest is None or when > b.newest:
+                if when is None:  # fast path: compared as text (fixed-width UTC), parsed per batch
+                    stamp = parsed["@timestamp"]
+                    if b.newest_stamp is None or stamp > b.newest_stamp:
+                        b.newest_stamp = stamp
+                elif b.newest is None or when > b.newest:
                     b.newest = when
             if len(b.events) >= limit or len(b.dead) >= limit or b.lines >= 4 * limit:
                 b.progress_bytes, nbytes = nbytes, 0

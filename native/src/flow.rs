@@ -141,23 +141,6 @@ impl Ts {
     }
 }
 
-/// (year, month, day, hour, minute, second, millisecond)
-pub type TsFields = (i32, u8, u8, u8, u8, u8, u32);
-
-/// The fields of a timestamp `utc_iso` wrote.
-pub fn ts_fields(ts: &str) -> TsFields {
-    let b = ts.as_bytes();
-    (
-        num(&b[0..4]) as i32,
-        num(&b[5..7]) as u8,
-        num(&b[8..10]) as u8,
-        num(&b[11..13]) as u8,
-        num(&b[14..16]) as u8,
-        num(&b[17..19]) as u8,
-        num(&b[20..23]),
-    )
-}
-
 /// IANA protocol number of a transport name (`_flow.PROTO_NUMBERS`).
 pub fn proto_number(transport: &str) -> Option<u8> {
     Some(match transport {

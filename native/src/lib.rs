@@ -24,7 +24,7 @@ mod py;
 mod value;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDateTime, PyDict, PyString, PyTzInfo};
+use pyo3::types::{PyDict, PyString};
 
 use crate::value::{Ext, Map, V};
 
@@ -82,9 +82,11 @@ fn related<'a>(ev: &mut Map<'a>, kind: &'static str, values: Vec<V<'a>>) {
     }
 }
 
-/// The finalized ECS event of one EVE line and its `@timestamp`, or None (the Python parser
-/// then takes the line). The parser's constants come first, so that the parser binds them once
-/// (`functools.partial`) and the Ingestor calls `(line, source, keep_original, ingested)`.
+/// The finalized ECS event of one EVE line, or None (the Python parser then takes the line). Its
+/// `@timestamp` was validated and is written `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, fixed width: text
+/// order is time order), so the caller needs no datetime per event. The parser's constants come
+/// first, so that the parser binds them once (`functools.partial`) and the Ingestor calls
+/// `(line, source, keep_original, ingested)`.
 #[pyfunction]
 #[pyo3(signature = (dataset, module, ecs_version, line, source, keep_original, ingested))]
 #[allow(clippy::too_many_arguments)]
@@ -97,7 +99,7 @@ fn eve_finalized<'py>(
     source: Bound<'py, PyString>,
     keep_original: bool,
     ingested: Bound<'py, PyString>,
-) -> PyResult<Option<(Bound<'py, PyDict>, Bound<'py, PyDateTime>)>> {
+) -> PyResult<Option<Bound<'py, PyDict>>> {
     let (Ok(text), Ok(src), Ok(set)) = (line.to_str(), source.to_str(), dataset.to_str()) else {
         return Ok(None); // lone surrogates (undecodable input bytes): the Python path cleans them
     };
@@ -109,29 +111,24 @@ fn eve_finalized<'py>(
         module: module.as_ptr(),
         ecs_version: ecs_version.as_ptr(),
     };
-    let build = || -> PyResult<Option<(Bound<'py, PyDict>, flow::TsFields)>> {
+    let build = || -> PyResult<Option<Bound<'py, PyDict>>> {
         // A bug here must never take the ingest down: a panic is one more declined line.
         let built = std::panic::catch_unwind(|| {
             let mut ev = eve::parse(text).ok()?;
-            let Some(V::Str(ts)) = ev.get("@timestamp") else { return None };
-            let fields = flow::ts_fields(ts);
             finalize(&mut ev, set, src, text, keep_original);
-            Some((ev, fields))
+            Some(ev)
         });
-        let Ok(Some((ev, fields))) = built else { return Ok(None) };
+        let Ok(Some(ev)) = built else { return Ok(None) };
         // SAFETY: the GIL is held (py); `given` borrows objects alive for the whole call; dict()
         // returns a new reference or null with the exception set, which from_owned_ptr_or_err
         // takes.
         let event = unsafe { Bound::from_owned_ptr_or_err(py, py::dict(&ev, &given))?.cast_into_unchecked::<PyDict>() };
         // Everything in the tree is in the arena (strs included): no destructor has work to do.
         std::mem::forget(ev);
-        Ok(Some((event, fields)))
+        Ok(Some(event))
     };
     // SAFETY: the GIL is held (py); the tree lives and dies inside `build`.
-    let Some((event, (y, mo, d, h, mi, s, ms))) = (unsafe { arena::scope(build) })? else { return Ok(None) };
-    let utc = PyTzInfo::utc(py)?;
-    let when = PyDateTime::new(py, y, mo, d, h, mi, s, ms * 1000, Some(&utc))?;
-    Ok(Some((event, when)))
+    unsafe { arena::scope(build) }
 }
 
 #[pymodule]
