@@ -17,6 +17,7 @@ mod eve;
 mod flow;
 mod gil;
 mod indicators;
+mod dict311;
 mod json;
 #[cfg(feature = "phases")]
 mod phases;
@@ -131,8 +132,21 @@ fn eve_finalized<'py>(
     unsafe { arena::scope(build) }
 }
 
+/// Whether event dicts are written straight into CPython 3.11's tables (dict311.rs), rather than
+/// through `PyDict_SetItem`.
+#[pyfunction]
+fn direct_dicts() -> bool {
+    dict311::enabled()
+}
+
 #[pymodule]
 fn vigie_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let version = py.version_info();
+    let cpython = py.import("sys")?.getattr("implementation")?.getattr("name")?.extract::<String>()? == "cpython";
+    // SAFETY: the GIL is held (module init)
+    unsafe { dict311::enable((version.major, version.minor), cpython) };
+    m.add_function(wrap_pyfunction!(direct_dicts, m)?)?;
     m.add_function(wrap_pyfunction!(eve_finalized, m)?)?;
     #[cfg(feature = "phases")]
     m.add_function(wrap_pyfunction!(phases::_phases, m)?)?;

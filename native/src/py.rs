@@ -8,6 +8,7 @@ use std::ptr;
 
 use pyo3::ffi;
 
+use crate::dict311;
 use crate::gil::Gil;
 use crate::value::{Ext, Key, Map, V};
 
@@ -218,7 +219,10 @@ unsafe fn list(items: &[V<'_>], given: &Given) -> *mut ffi::PyObject {
 #[inline(never)]
 pub unsafe fn dict(map: &Map<'_>, given: &Given) -> *mut ffi::PyObject {
     let len = map.len();
-    let out = if len > 5 { _PyDict_NewPresized(len as ffi::Py_ssize_t) } else { ffi::PyDict_New() };
+    let (out, direct) = match dict311::with_room(len) {
+        Some(d) => (d, true),
+        None => (if len > 5 { _PyDict_NewPresized(len as ffi::Py_ssize_t) } else { ffi::PyDict_New() }, false),
+    };
     if out.is_null() {
         return out;
     }
@@ -233,6 +237,9 @@ pub unsafe fn dict(map: &Map<'_>, given: &Given) -> *mut ffi::PyObject {
             ffi::Py_DECREF(k);
             ffi::Py_DECREF(out);
             return obj;
+        }
+        if direct && dict311::push(out, k, obj) {
+            continue; // both references taken
         }
         // keys are interned strs: their hash is already computed (else -1: the plain call)
         let hash = (*k.cast::<ffi::PyASCIIObject>()).hash;
