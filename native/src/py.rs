@@ -43,7 +43,7 @@ const STATIC_SLOTS: usize = 512;
 #[derive(Clone, Copy)]
 struct TextSlot {
     len: usize,
-    bytes: [u8; TEXT_MAX],
+    words: [u64; 3],
     obj: *mut ffi::PyObject,
 }
 
@@ -64,7 +64,7 @@ struct Keys {
 }
 
 static KEYS: Gil<Keys> = Gil::new(Keys {
-    text: [TextSlot { len: 0, bytes: [0; TEXT_MAX], obj: ptr::null_mut() }; TEXT_SLOTS],
+    text: [TextSlot { len: 0, words: [0; 3], obj: ptr::null_mut() }; TEXT_SLOTS],
     statics: [StaticSlot { addr: 0, len: 0, obj: ptr::null_mut() }; STATIC_SLOTS],
 });
 
@@ -92,18 +92,31 @@ unsafe fn interned(s: &str) -> *mut ffi::PyObject {
     obj
 }
 
+/// Text of up to 24 bytes as three words that, with its length, tell it apart from any other:
+/// overlapping loads of its first and last bytes (and the middle 8 beyond 16), so nothing is
+/// copied and nothing past its end is read.
+#[inline]
+fn words(b: &[u8]) -> [u64; 3] {
+    let n = b.len();
+    let w8 = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+    let w4 = |i: usize| u64::from(u32::from_le_bytes(b[i..i + 4].try_into().unwrap_or([0; 4])));
+    match n {
+        0 => [0; 3],
+        1..=3 => [u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16, 0, 0],
+        4..=7 => [w4(0) | w4(n - 4) << 32, 0, 0],
+        8..=16 => [w8(0), w8(n - 8), 0],
+        _ => [w8(0), w8(n - 8), w8(8)],
+    }
+}
+
 /// A new reference to an interned str of `s`, cached by content.
 unsafe fn text_key(s: &str) -> *mut ffi::PyObject {
     let len = s.len();
     if len > TEXT_MAX {
         return interned(s);
     }
-    let mut bytes = [0u8; TEXT_MAX];
-    bytes[..len].copy_from_slice(s.as_bytes());
-    let mut h = len as u64;
-    for word in bytes.chunks_exact(8).take(len.div_ceil(8)) {
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(word.try_into().unwrap_or([0; 8]))).wrapping_mul(MUL);
-    }
+    let words = words(s.as_bytes());
+    let h = ((len as u64 ^ words[0]).wrapping_mul(MUL).rotate_left(23) ^ words[1] ^ words[2].rotate_left(7)).wrapping_mul(MUL);
     let keys = KEYS.get();
     let home = (h >> (64 - TEXT_SLOTS.trailing_zeros())) as usize;
     for probe in 0..TEXT_PROBES {
@@ -112,11 +125,11 @@ unsafe fn text_key(s: &str) -> *mut ffi::PyObject {
             let obj = interned(s);
             if !obj.is_null() {
                 ffi::Py_INCREF(obj); // the cache's reference
-                *slot = TextSlot { len, bytes, obj };
+                *slot = TextSlot { len, words, obj };
             }
             return obj;
         }
-        if slot.len == len && slot.bytes == bytes {
+        if slot.len == len && slot.words == words {
             ffi::Py_INCREF(slot.obj);
             return slot.obj;
         }
