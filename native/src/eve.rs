@@ -285,9 +285,9 @@ fn endpoints<'a>(rec: &mut Map<'a>, ev: &mut Map<'a>) -> R<()> {
     let cid = match (rec.pop("community_id"), &transport) {
         (Some(V::Str(c)), _) => Some(V::Str(c)),
         (_, Some(t)) if *t == "icmp" || *t == "ipv6-icmp" => {
-            community_id(t, sip.as_ref(), dip.as_ref(), rec.get("icmp_type"), rec.get("icmp_code"))?.map(V::owned)
+            community_id(t, sip.as_ref(), dip.as_ref(), rec.get("icmp_type"), rec.get("icmp_code"))?.map(|c| V::copy(c.as_str()))
         }
-        (_, Some(t)) => community_id(t, sip.as_ref(), dip.as_ref(), sport.as_ref(), dport.as_ref())?.map(V::owned),
+        (_, Some(t)) => community_id(t, sip.as_ref(), dip.as_ref(), sport.as_ref(), dport.as_ref())?.map(|c| V::copy(c.as_str())),
         _ => None,
     };
     if let Some(c) = cid {
@@ -327,7 +327,7 @@ fn endpoints<'a>(rec: &mut Map<'a>, ev: &mut Map<'a>) -> R<()> {
 /// addresses and two int ports (or ICMP type and code); Decline for an address this port does
 /// not read for sure.
 fn community_id(transport: &str, sip: Option<&V>, dip: Option<&V>, sport: Option<&V>, dport: Option<&V>)
-    -> R<Option<String>> {
+    -> R<Option<flow::CommunityId>> {
     let Some(proto) = flow::proto_number(transport) else { return Ok(None) };
     match (sip, dip, sport.and_then(V::as_i128), dport.and_then(V::as_i128)) {
         (Some(V::Str(sa)), Some(V::Str(da)), Some(sp), Some(dp)) => flow::community_id(proto, sa, da, sp, dp),
@@ -465,7 +465,7 @@ fn http<'a>(http: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
     if let Some(version) = nonempty(http.pop("protocol")) {
         let v = version.strip_prefix("HTTP/").unwrap_or(version);
         if !v.is_empty() {
-            out.push("version", V::owned(v.to_owned()));
+            out.push("version", V::Str(v));
         }
     }
     if !out.is_empty() {
@@ -484,14 +484,13 @@ fn http<'a>(http: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
     if let Some(original) = nonempty(http.pop("url")) {
         let (rest, fragment) = original.split_once('#').unwrap_or((original, ""));
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (path, query, fragment) = (path.to_owned(), query.to_owned(), fragment.to_owned());
         url.push("original", V::Str(original));
-        url.push("path", V::owned(path));
+        url.push("path", V::Str(path));
         if !query.is_empty() {
-            url.push("query", V::owned(query));
+            url.push("query", V::Str(query));
         }
         if !fragment.is_empty() {
-            url.push("fragment", V::owned(fragment));
+            url.push("fragment", V::Str(fragment));
         }
     }
     if !url.is_empty() {

@@ -248,7 +248,7 @@ const ICMP6_PAIRS: [(i64, i64); 12] = [
 
 /// `_flow.community_id` for string addresses and int ports/ICMP type and code (the caller
 /// checks the types): None when the tuple is not a flow, as in Python.
-pub fn community_id(proto: u8, saddr: &str, daddr: &str, sport: i128, dport: i128) -> R<Option<String>> {
+pub fn community_id(proto: u8, saddr: &str, daddr: &str, sport: i128, dport: i128) -> R<Option<CommunityId>> {
     if !(0..65536).contains(&sport) || !(0..65536).contains(&dport) {
         return Ok(None);
     }
@@ -271,7 +271,17 @@ pub fn community_id(proto: u8, saddr: &str, daddr: &str, sport: i128, dport: i12
     Ok(Some(render(src, dst, proto, sport, dport)))
 }
 
-fn render(src: &[u8], dst: &[u8], proto: u8, sport: i64, dport: i64) -> String {
+/// A Community ID v1: `1:` and the base64 of a SHA-1 (30 bytes, ASCII).
+pub struct CommunityId([u8; 30]);
+
+impl CommunityId {
+    pub fn as_str(&self) -> &str {
+        // SAFETY: "1:" and base64 are ASCII
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+}
+
+fn render(src: &[u8], dst: &[u8], proto: u8, sport: i64, dport: i64) -> CommunityId {
     let mut h = Sha1::new();
     h.update([0u8, 0u8]);
     h.update(src);
@@ -279,7 +289,8 @@ fn render(src: &[u8], dst: &[u8], proto: u8, sport: i64, dport: i64) -> String {
     h.update([proto, 0u8]);
     h.update((sport as u16).to_be_bytes());
     h.update((dport as u16).to_be_bytes());
-    let mut out = String::from("1:");
-    base64::engine::general_purpose::STANDARD.encode_string(h.finalize(), &mut out);
-    out
+    let mut out = *b"1:0000000000000000000000000000";
+    let written = base64::engine::general_purpose::STANDARD.encode_slice(h.finalize(), &mut out[2..]);
+    debug_assert_eq!(written, Ok(28));
+    CommunityId(out)
 }
