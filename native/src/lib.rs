@@ -51,10 +51,10 @@ fn finalize<'a>(ev: &mut Map<'a>, dataset: &str, source: &str, line: &str, keep:
     if !source.is_empty() && source != "-" && !source.contains("://") {
         ev.sub("log").sub("file").set("path", V::Ext(Ext::Source));
     }
-    let ip: Vec<V<'a>> = ["source", "destination"].iter().filter_map(|side| field(ev, side, "ip")).collect();
-    related(ev, "ip", ip);
-    let hosts: Vec<V<'a>> = field(ev, "destination", "domain").into_iter().collect();
-    related(ev, "hosts", hosts);
+    let ip = [field(ev, "source", "ip"), field(ev, "destination", "ip")];
+    related(ev, "ip", ip.into_iter().flatten());
+    let host = field(ev, "destination", "domain");
+    related(ev, "hosts", host.into_iter());
 }
 
 fn field<'a>(ev: &Map<'a>, side: &str, key: &str) -> Option<V<'a>> {
@@ -65,9 +65,9 @@ fn field<'a>(ev: &Map<'a>, side: &str, key: &str) -> Option<V<'a>> {
 }
 
 /// `_related` for string values (the only kind this parser puts there).
-fn related<'a>(ev: &mut Map<'a>, kind: &'static str, values: Vec<V<'a>>) {
-    let values: Vec<V<'a>> = values.into_iter().filter(|v| !matches!(v.as_str(), Some("" | "-"))).collect();
-    if values.is_empty() {
+fn related<'a>(ev: &mut Map<'a>, kind: &'static str, values: impl Iterator<Item = V<'a>>) {
+    let mut values = values.filter(|v| !matches!(v.as_str(), Some("" | "-"))).peekable();
+    if values.peek().is_none() {
         return;
     }
     let related = ev.sub("related");
