@@ -3,15 +3,18 @@
 ``read`` extracts each record as the JSON rendering of its XML (``{"Event": {"System": ...,
 "EventData": ...}}``, attributes under ``#attributes``); that text is the raw record: the input of
 ``parse``, ``event.original`` and the seed of ``event.id``. A corrupt chunk or record, a file
-that is not EVTX, or a truncated last chunk becomes a dead letter with the reader's reason.
+that is not EVTX, or a truncated last chunk becomes a dead letter with the reader's reason; the
+chunks are parsed in a child process, so that one the library loops on costs only that chunk
+(``_evtx_chunks``).
 The normalised output is described in ``_windows_ecs``.
 """
 
 from __future__ import annotations
 
-import io
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +22,7 @@ import evtx
 
 from cert.ecs import Event, put
 from cert.ingestion import ParseError, Parser, Unreadable, parsers
+from ingest.parsers._evtx_chunks import CHUNK, HEADER, Refused, read_chunks
 from ingest.parsers._windows_ecs import normalise
 from ingest.parsers._windows_fields import (
     LEVELS,
@@ -31,46 +35,37 @@ from ingest.parsers._windows_fields import (
     timestamp,
 )
 
-HEADER, CHUNK = 4096, 65536
-MAX_CONSECUTIVE_ERRORS = 1000
 
-
-def read_evtx(path: str) -> Iterator[tuple[int, str] | Unreadable]:
-    """(EventRecordID, JSON text) of each record of an EVTX file ('-': stdin), in file order."""
+def read_evtx(path: str, stall_seconds: float | None = None) -> Iterator[tuple[int, str] | Unreadable]:
+    """(EventRecordID, JSON text) of each record of an EVTX file ('-': stdin), in file order. The
+    chunks are parsed in a child process (``_evtx_chunks``): a chunk that stalls the ``evtx``
+    library costs that chunk (a dead letter), never the ingest."""
+    spooled = None
     try:
-        if path == "-":
-            data = sys.stdin.buffer.read()
-            size, source = len(data), io.BytesIO(data)
-            reader = evtx.PyEvtxParser(source, 1)
-        else:
-            size = os.path.getsize(path)
-            reader = evtx.PyEvtxParser(path, 1)
-        records = reader.records_json()
-    except (OSError, RuntimeError, ValueError) as exc:
-        yield Unreadable(0, f"not a readable EVTX file: {exc}")
-        return
-    last, errors = 0, 0
-    while True:
+        if path == "-":  # the child reads a file: stdin is kept in a temporary one
+            with tempfile.NamedTemporaryFile(prefix="vigie-stdin-", suffix=".evtx", delete=False) as spooled:
+                shutil.copyfileobj(sys.stdin.buffer, spooled)
+            path = spooled.name
         try:
-            record = next(records)
-        except StopIteration:
-            break
-        except (RuntimeError, OSError, ValueError) as exc:
-            errors += 1
-            yield Unreadable(last + 1, f"corrupt EVTX data after record {last}: {exc}")
-            if errors >= MAX_CONSECUTIVE_ERRORS:
-                yield Unreadable(last + 1, f"gave up after {errors} consecutive unreadable records")
-                break
-            continue
-        if not isinstance(record, dict):
-            break
-        errors = 0
-        last = int(record["event_record_id"])
-        yield last, str(record["data"])
-    tail = (size - HEADER) % CHUNK if size > HEADER else 0
-    if tail:
-        yield Unreadable(last + 1, f"truncated EVTX file: the last chunk has {tail} of {CHUNK} bytes, "
-                                   f"its records (after record {last}) are lost")
+            size = os.path.getsize(path)
+            evtx.PyEvtxParser(path, 1)  # the file header: what is no event log is refused at once
+        except (OSError, RuntimeError, ValueError) as exc:
+            yield Unreadable(0, f"not a readable EVTX file: {exc}")
+            return
+        last = 0
+        for item in read_chunks(path, max(0, size - HEADER) // CHUNK, stall_seconds):
+            if isinstance(item, Refused):
+                yield Unreadable(last + 1, f"corrupt EVTX data after record {last}: {item}")
+                continue
+            last = item[0]
+            yield item
+        tail = (size - HEADER) % CHUNK if size > HEADER else 0
+        if tail:
+            yield Unreadable(last + 1, f"truncated EVTX file: the last chunk has {tail} of {CHUNK} bytes, "
+                                       f"its records (after record {last}) are lost")
+    finally:
+        if spooled is not None:
+            os.unlink(spooled.name)
 
 
 @parsers.register

@@ -31,7 +31,9 @@ def fuzz(parser: str, corpora: Path, workdir: Path, *extra: str, env: dict[str, 
     return subprocess.run(
         [sys.executable, str(HARNESS), "--parser", parser, "--corpora", str(corpora), f"-runs={RUNS}",
          f"-max_total_time={SECONDS}", "-timeout=20", f"-artifact_prefix={artifacts}/", *extra],
-        capture_output=True, text=True, timeout=timeout, cwd=workdir, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=timeout, cwd=workdir,
+        # a stalled EVTX chunk is given up well before libFuzzer's own timeout
+        env={**os.environ, "VIGIE_EVTX_STALL_SECONDS": "5", **(env or {})},
     )
 
 

@@ -398,3 +398,31 @@ def test_every_normalised_record_is_stored(corpora: Path, evtx_parser, event_sto
     event_store.refresh()
     assert written == len(events) >= 400
     assert event_store.count() == len(events)
+
+
+def test_a_chunk_the_evtx_library_loops_on_costs_that_chunk_not_the_ingest(platform: Platform, corpora: Path,
+                                                                           tmp_path: Path) -> None:
+    """One byte of a chunk header (found by atheris) sends the ``evtx`` library into an endless
+    loop that holds the GIL. EVTX files come from the watched machines: the chunks are parsed in a
+    child process, which is killed when it stalls, and the reading goes on at the next chunk."""
+    source = (corpora / "evtx/evtx-to-mitre-attack/TA0008-Lateral Movement/T1021.002-SMB Windows Admin Shares"
+              / "ID4688-Network share manipulation via commandline.evtx")
+    good = source.read_bytes()
+    assert len(good) == 4096 + 65536  # the header and one chunk
+    bad = bytearray(good)
+    bad[4096 + 256] = 63  # was 31
+    path = tmp_path / "stalling.evtx"
+    path.write_bytes(good + bytes(bad[4096:]) + good[4096:])  # a good chunk, the bad one, a good one
+    from ingest.parsers.windows_evtx import read_evtx
+
+    items = list(read_evtx(str(path), stall_seconds=2))
+    records = [i for i in items if not isinstance(i, Unreadable)]
+    letters = [i for i in items if isinstance(i, Unreadable)]
+    per_chunk = sum(1 for i in read_evtx(str(source)) if not isinstance(i, Unreadable))
+    assert per_chunk >= 1 and len(records) == 2 * per_chunk
+    [letter] = letters
+    assert "corrupt EVTX chunk 1" in letter.reason and "no progress for 2 s" in letter.reason
+
+    summary = Ingestor(platform, "windows.evtx").ingest(read_evtx(str(path), stall_seconds=2), source=str(path))
+    # the same records twice (the good chunk is repeated): stored once, the bad chunk dead-lettered
+    assert (summary.ingested, summary.duplicates, summary.dead_lettered) == (per_chunk, per_chunk, 1)
