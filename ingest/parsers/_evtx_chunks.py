@@ -4,30 +4,34 @@ ingest.
 The ``evtx`` package (Rust) can loop forever on some damaged chunks (omerbenamram/evtx #263,
 #264, #288, #290: not a panic, so nothing in-process can stop it, and it holds the GIL). EVTX files
 come from the machines being watched, so a damaged or hostile one must cost one chunk, not the
-ingest. The child (``python -m ingest.parsers._evtx_chunks PATH FIRST``) parses each 64 KiB chunk
-on its own (the file header plus that chunk: templates and strings are per chunk, so the records
-are the same as from the whole file) and writes frames to stdout, flushed after each:
+ingest. The child (``python -m ingest.parsers._evtx_chunks``) is kept between files, which it is
+given on stdin as ``<first chunk>\t<path>`` lines. It parses each 64 KiB chunk on its own (the
+file header plus that chunk: templates and strings are per chunk, so the records are the same as
+from the whole file) and writes frames to stdout, flushed after each:
 
-    C <chunk> 0\\n                  a chunk starts
-    R <record id> <n>\\n<n bytes>   a record (its JSON text)
-    E <chunk> <n>\\n<n bytes>       a record the library refused (the reason)
-    G <chunk> <count>\\n            gave up on the chunk after <count> refusals in a row
-    D 0 0\\n                        done
+    C <chunk> 0\n                  a chunk starts
+    R <record id> <n>\n<n bytes>   a record (its JSON text)
+    E <chunk> <n>\n<n bytes>       a record the library refused (the reason)
+    G <chunk> <count>\n            gave up on the chunk after <count> refusals in a row
+    D 0 0\n                        the file is done
 
 The parent (``read_chunks``) waits at most ``stall_seconds`` for each frame. A child that stalls
 is killed (by its pid) and one that dies is reported; either way the chunk it was in becomes a
-dead letter and a new child resumes at the next chunk.
+dead letter and a new child resumes at the next chunk. The child ends with its stdin (or is
+killed at exit).
 """
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import select
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 HEADER, CHUNK = 4096, 65536
 MAX_CONSECUTIVE_ERRORS = 1000
@@ -44,10 +48,18 @@ def _frame(out: BinaryIO, kind: bytes, head: int, body: bytes = b"") -> None:
     out.flush()
 
 
-def _child(path: str, first: int) -> None:
+def _child() -> None:
+    """Serve requests (``<first chunk>\t<path>`` lines on stdin) until stdin closes."""
     import evtx  # only the child parses
 
     out = sys.stdout.buffer
+    for request in sys.stdin:
+        first, path = request.rstrip("\n").split("\t", 1)
+        _read(evtx, path, int(first), out)
+        _frame(out, b"D", 0)
+
+
+def _read(evtx: Any, path: str, first: int, out: BinaryIO) -> None:
     with open(path, "rb") as f:
         header = f.read(HEADER)
         f.seek(HEADER + first * CHUNK)
@@ -79,7 +91,6 @@ def _child(path: str, first: int) -> None:
                 _frame(out, b"R", int(record["event_record_id"]),
                        str(record["data"]).encode("utf-8", "surrogatepass"))
             number += 1
-    _frame(out, b"D", 0)
 
 
 class _Stalled(Exception):
@@ -115,48 +126,88 @@ class _Frames:
         return kind, int(head), body
 
 
+class _Reader:
+    """The child process, kept from one file to the next (starting one costs more than reading a
+    small file); a new one replaces it after a stall, a failure, or a read left unfinished."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.frames: _Frames | None = None
+        self.lock = threading.Lock()
+        atexit.register(self.stop)
+
+    def start(self, stall: float) -> tuple[subprocess.Popen[bytes], _Frames]:
+        if self.proc is None or self.proc.poll() is not None or self.frames is None:
+            self.stop()
+            self.proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            assert self.proc.stdout is not None
+            self.frames = _Frames(self.proc.stdout.fileno(), stall)
+        self.frames.stall = stall
+        return self.proc, self.frames
+
+    def stop(self) -> None:
+        """End the child (by its pid), if there is one."""
+        proc, self.proc, self.frames = self.proc, None, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
+
+
+_READER = _Reader()
+
+
 def read_chunks(path: str, chunks: int, stall_seconds: float | None = None) -> Iterator[tuple[int, str] | Refused]:
     """(record id, JSON text) of each record of the `chunks` whole chunks of an EVTX file, in
     order, and a ``Refused`` reason for each record, or whole chunk, that could not be read."""
     stall = STALL_SECONDS if stall_seconds is None else stall_seconds
     start = 0
-    while start < chunks:
-        proc = subprocess.Popen([sys.executable, "-m", __name__, path, str(start)], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        assert proc.stdout is not None
-        frames, current, problem = _Frames(proc.stdout.fileno(), stall), start, ""
-        try:
-            while True:
+    with _READER.lock:
+        while start < chunks:
+            proc, frames = _READER.start(stall)
+            current, problem, done = start, "", False
+            try:
+                assert proc.stdin is not None
                 try:
-                    frame = frames.next()
-                except _Stalled:
-                    problem = f"the EVTX reader made no progress for {stall:g} s on it"
-                    break
-                if frame is None:
-                    proc.wait()
-                    problem = f"the EVTX reader failed on it (exit status {proc.returncode})"
-                    break
-                kind, head, body = frame
-                if kind == b"R":
-                    yield head, body.decode("utf-8", "surrogatepass")
-                elif kind == b"C":
-                    current = head
-                elif kind == b"E":
-                    yield Refused(body.decode("utf-8", "replace"))
-                elif kind == b"G":
-                    yield Refused(f"gave up on chunk {head} after {MAX_CONSECUTIVE_ERRORS} unreadable records in a row")
-                else:  # D: every chunk read
-                    start = chunks
-                    break
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
-        if problem:
-            yield Refused(f"corrupt EVTX chunk {current}: {problem}; its other records are lost")
-            start = current + 1
+                    proc.stdin.write(f"{start}\t{os.path.abspath(path)}\n".encode("utf-8", "surrogateescape"))
+                    proc.stdin.flush()
+                except OSError as exc:
+                    problem = f"the EVTX reader could not be asked for it ({exc})"
+                while not problem:
+                    try:
+                        frame = frames.next()
+                    except _Stalled:
+                        problem = f"the EVTX reader made no progress for {stall:g} s on it"
+                        break
+                    if frame is None:
+                        proc.wait()
+                        problem = f"the EVTX reader failed on it (exit status {proc.returncode})"
+                        break
+                    kind, head, body = frame
+                    if kind == b"R":
+                        yield head, body.decode("utf-8", "surrogatepass")
+                    elif kind == b"C":
+                        current = head
+                    elif kind == b"E":
+                        yield Refused(body.decode("utf-8", "replace"))
+                    elif kind == b"G":
+                        yield Refused(f"gave up on chunk {head} after {MAX_CONSECUTIVE_ERRORS} unreadable "
+                                      "records in a row")
+                    else:  # D: the whole file read
+                        done = True
+                        start = chunks
+                        break
+            finally:
+                if not done:  # stalled, failed, or the caller stopped reading: a fresh child next time
+                    _READER.stop()
+            if problem:
+                yield Refused(f"corrupt EVTX chunk {current}: {problem}; its other records are lost")
+                start = current + 1
 
 
 if __name__ == "__main__":
-    _child(sys.argv[1], int(sys.argv[2]))
+    _child()

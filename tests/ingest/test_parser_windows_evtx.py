@@ -426,3 +426,31 @@ def test_a_chunk_the_evtx_library_loops_on_costs_that_chunk_not_the_ingest(platf
     summary = Ingestor(platform, "windows.evtx").ingest(read_evtx(str(path), stall_seconds=2), source=str(path))
     # the same records twice (the good chunk is repeated): stored once, the bad chunk dead-lettered
     assert (summary.ingested, summary.duplicates, summary.dead_lettered) == (per_chunk, per_chunk, 1)
+
+
+def test_the_evtx_reader_process_is_kept_between_files_and_replaced_after_a_stall(corpora: Path,
+                                                                                  tmp_path: Path) -> None:
+    from ingest.parsers import _evtx_chunks
+    from ingest.parsers.windows_evtx import read_evtx
+
+    files = attack_files(corpora)[:3]
+    for f in files:
+        assert any(not isinstance(i, Unreadable) for i in list(read_evtx(str(f))))
+    reader = _evtx_chunks._READER
+    assert reader.proc is not None
+    pid = reader.proc.pid
+    assert all(not isinstance(i, Unreadable) for i in read_evtx(str(files[0])))
+    assert reader.proc is not None and reader.proc.pid == pid  # one child for every file
+
+    bad = bytearray((corpora / "evtx/evtx-to-mitre-attack/TA0008-Lateral Movement/T1021.002-SMB Windows Admin Shares"
+                     / "ID4688-Network share manipulation via commandline.evtx").read_bytes())
+    bad[4096 + 256] = 63  # the chunk the library loops on (previous test)
+    stalling = tmp_path / "stalling.evtx"
+    stalling.write_bytes(bytes(bad))
+    list(read_evtx(str(stalling), stall_seconds=1))
+    assert reader.proc is None  # killed
+    reading = read_evtx(str(files[0]))
+    next(reading)
+    reading.close()  # a read left unfinished: that child is not reused
+    assert reader.proc is None
+    reader.stop()
