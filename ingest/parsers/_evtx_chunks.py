@@ -5,7 +5,7 @@ The ``evtx`` package (Rust) can loop forever on some damaged chunks (omerbenamra
 #264, #288, #290: not a panic, so nothing in-process can stop it, and it holds the GIL). EVTX files
 come from the machines being watched, so a damaged or hostile one must cost one chunk, not the
 ingest. The child (``python -m ingest.parsers._evtx_chunks``) is kept between files, which it is
-given on stdin as ``<first chunk>\t<path>`` lines. It parses each 64 KiB chunk on its own (the
+given on stdin as ``<first chunk>\t<path>`` lines (the path's bytes in hex). It parses each 64 KiB chunk on its own (the
 file header plus that chunk: templates and strings are per chunk, so the records are the same as
 from the whole file) and writes frames to stdout, flushed after each:
 
@@ -49,13 +49,13 @@ def _frame(out: BinaryIO, kind: bytes, head: int, body: bytes = b"") -> None:
 
 
 def _child() -> None:
-    """Serve requests (``<first chunk>\t<path>`` lines on stdin) until stdin closes."""
+    """Serve requests (``<first chunk>\t<path as hex bytes>`` lines on stdin) until stdin closes."""
     import evtx  # only the child parses
 
     out = sys.stdout.buffer
-    for request in sys.stdin:
-        first, path = request.rstrip("\n").split("\t", 1)
-        _read(evtx, path, int(first), out)
+    for request in sys.stdin.buffer:
+        first, path = request.split(b"\t")
+        _read(evtx, os.fsdecode(bytes.fromhex(path.decode())), int(first), out)
         _frame(out, b"D", 0)
 
 
@@ -134,7 +134,6 @@ class _Reader:
         self.proc: subprocess.Popen[bytes] | None = None
         self.frames: _Frames | None = None
         self.lock = threading.Lock()
-        atexit.register(self.stop)
 
     def start(self, stall: float) -> tuple[subprocess.Popen[bytes], _Frames]:
         if self.proc is None or self.proc.poll() is not None or self.frames is None:
@@ -159,54 +158,67 @@ class _Reader:
 
 
 _READER = _Reader()
+atexit.register(_READER.stop)
 
 
 def read_chunks(path: str, chunks: int, stall_seconds: float | None = None) -> Iterator[tuple[int, str] | Refused]:
     """(record id, JSON text) of each record of the `chunks` whole chunks of an EVTX file, in
     order, and a ``Refused`` reason for each record, or whole chunk, that could not be read."""
     stall = STALL_SECONDS if stall_seconds is None else stall_seconds
+    # the shared child, unless another read (in this thread or another) has it: then one of its own
+    shared = _READER.lock.acquire(blocking=False)
+    reader = _READER if shared else _Reader()
+    try:
+        yield from _read_with(reader, path, chunks, stall)
+    finally:
+        if shared:
+            _READER.lock.release()
+        else:
+            reader.stop()
+
+
+def _read_with(reader: _Reader, path: str, chunks: int, stall: float) -> Iterator[tuple[int, str] | Refused]:
     start = 0
-    with _READER.lock:
-        while start < chunks:
-            proc, frames = _READER.start(stall)
-            current, problem, done = start, "", False
+    while start < chunks:
+        proc, frames = reader.start(stall)
+        current, problem, done = start, "", False
+        try:
+            assert proc.stdin is not None
             try:
-                assert proc.stdin is not None
+                proc.stdin.write(f"{start}\t{os.fsencode(os.path.abspath(path)).hex()}\n".encode())
+                proc.stdin.flush()
+            except OSError as exc:
+                problem = f"the EVTX reader could not be asked for it ({exc})"
+            while not problem:
                 try:
-                    proc.stdin.write(f"{start}\t{os.path.abspath(path)}\n".encode("utf-8", "surrogateescape"))
-                    proc.stdin.flush()
-                except OSError as exc:
-                    problem = f"the EVTX reader could not be asked for it ({exc})"
-                while not problem:
-                    try:
-                        frame = frames.next()
-                    except _Stalled:
-                        problem = f"the EVTX reader made no progress for {stall:g} s on it"
-                        break
-                    if frame is None:
-                        proc.wait()
-                        problem = f"the EVTX reader failed on it (exit status {proc.returncode})"
-                        break
-                    kind, head, body = frame
-                    if kind == b"R":
-                        yield head, body.decode("utf-8", "surrogatepass")
-                    elif kind == b"C":
-                        current = head
-                    elif kind == b"E":
-                        yield Refused(body.decode("utf-8", "replace"))
-                    elif kind == b"G":
-                        yield Refused(f"gave up on chunk {head} after {MAX_CONSECUTIVE_ERRORS} unreadable "
-                                      "records in a row")
-                    else:  # D: the whole file read
-                        done = True
-                        start = chunks
-                        break
-            finally:
-                if not done:  # stalled, failed, or the caller stopped reading: a fresh child next time
-                    _READER.stop()
-            if problem:
-                yield Refused(f"corrupt EVTX chunk {current}: {problem}; its other records are lost")
-                start = current + 1
+                    frame = frames.next()
+                except _Stalled:
+                    problem = f"the EVTX reader made no progress for {stall:g} s on it"
+                    break
+                if frame is None:
+                    proc.wait()
+                    problem = f"the EVTX reader failed on it (exit status {proc.returncode})"
+                    break
+                kind, head, body = frame
+                if kind == b"R":
+                    yield head, body.decode("utf-8", "surrogatepass")
+                elif kind == b"C":
+                    current = head
+                elif kind == b"E":
+                    yield Refused(body.decode("utf-8", "replace"))
+                elif kind == b"G":
+                    yield Refused(f"gave up on chunk {head} after {MAX_CONSECUTIVE_ERRORS} unreadable "
+                                  "records in a row")
+                else:  # D: the whole file read
+                    done = True
+                    start = chunks
+                    break
+        finally:
+            if not done:  # stalled, failed, or the caller stopped reading: a fresh child next time
+                reader.stop()
+        if problem:
+            yield Refused(f"corrupt EVTX chunk {current}: {problem}; its other records are lost")
+            start = current + 1
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from itertools import zip_longest
 from pathlib import Path
 
 import pytest
@@ -454,3 +455,21 @@ def test_the_evtx_reader_process_is_kept_between_files_and_replaced_after_a_stal
     reading.close()  # a read left unfinished: that child is not reused
     assert reader.proc is None
     reader.stop()
+
+
+def test_two_evtx_files_read_at_once_both_come_out_whole(corpora: Path, tmp_path: Path) -> None:
+    """Two reads interleaved in one thread (the second gets a child of its own), from a path with
+    a tab, a newline and non-ASCII in it."""
+    from ingest.parsers.windows_evtx import read_evtx
+
+    first, second = attack_files(corpora)[:2]
+    odd = tmp_path / "é\tvénement\nlog.evtx"
+    shutil.copy(second, odd)
+    alone = [list(read_evtx(str(p))) for p in (first, second)]
+    a, b = read_evtx(str(first)), read_evtx(str(odd))
+    together: list[list[object]] = [[], []]
+    for pair in zip_longest(a, b):  # one item of each in turn
+        for side, item in enumerate(pair):
+            if item is not None:
+                together[side].append(item)
+    assert together == alone and all(not isinstance(i, Unreadable) for i in together[0] + together[1])
