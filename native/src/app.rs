@@ -219,15 +219,9 @@ pub fn tls<'a>(tls: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()> {
             server.set(field, value);
         }
     }
-    if !x509.is_empty() {
-        server.push("x509", V::Obj(x509));
-    }
-    if !server.is_empty() {
-        out.push("server", V::Obj(server));
-    }
-    if !client.is_empty() {
-        out.push("client", V::Obj(client));
-    }
+    server.push_map("x509", x509);
+    out.push_map("server", server);
+    out.push_map("client", client);
     ev.set("tls", V::Obj(out));
     Ok(())
 }
@@ -265,9 +259,7 @@ pub fn fileinfo<'a>(info: &mut Map<'a>, ev: &mut Map<'a>, _etype: &str) -> R<()>
     if let Some(mime) = nonempty_ref(info.get("mimetype")) {
         file.push("mime_type", V::Str(mime));
     }
-    if !file.is_empty() {
-        ev.push("file", V::Obj(file));
-    }
+    ev.push_map("file", file);
     Ok(())
 }
 

@@ -314,12 +314,8 @@ fn endpoints<'a>(rec: &mut Map<'a>, ev: &mut Map<'a>) -> R<()> {
         rec.del("in_iface");
         ev.push("observer", V::Obj(observer));
     }
-    if !source.is_empty() {
-        ev.push("source", V::Obj(source));
-    }
-    if !dest.is_empty() {
-        ev.push("destination", V::Obj(dest));
-    }
+    ev.push_map("source", source);
+    ev.push_map("destination", dest);
     Ok(())
 }
 
@@ -346,9 +342,7 @@ fn alert<'a>(alert: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
     if let Some(category) = nonempty(alert.pop("category")) {
         rule.push("category", V::Str(category));
     }
-    if !rule.is_empty() {
-        ev.push("rule", V::Obj(rule));
-    }
+    ev.push_map("rule", rule);
     if let Some(severity) = py_int(alert.pop("severity").as_ref())? {
         ev.sub("event").set("severity", severity);
     }
@@ -456,21 +450,15 @@ fn http<'a>(http: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
         response.push("mime_type", V::Str(mime));
     }
     let mut out = Map::new();
-    if !request.is_empty() {
-        out.push("request", V::Obj(request));
-    }
-    if !response.is_empty() {
-        out.push("response", V::Obj(response));
-    }
+    out.push_map("request", request);
+    out.push_map("response", response);
     if let Some(version) = nonempty(http.pop("protocol")) {
         let v = version.strip_prefix("HTTP/").unwrap_or(version);
         if !v.is_empty() {
             out.push("version", V::Str(v));
         }
     }
-    if !out.is_empty() {
-        ev.push("http", V::Obj(out));
-    }
+    ev.push_map("http", out);
     if let Some(agent) = nonempty(http.pop("http_user_agent")) {
         let mut ua = Map::new();
         ua.push("original", V::Str(agent));
@@ -493,9 +481,7 @@ fn http<'a>(http: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
             url.push("fragment", V::Str(fragment));
         }
     }
-    if !url.is_empty() {
-        ev.push("url", V::Obj(url));
-    }
+    ev.push_map("url", url);
     Ok(())
 }
 

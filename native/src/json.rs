@@ -214,14 +214,7 @@ impl<'a> Reader<'a> {
         let mut integral = true;
         if b.get(i) == Some(&b'.') {
             integral = false;
-            i += 1;
-            let digits = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            if i == digits {
-                return None;
-            }
+            i = digit_run(b, i + 1)?;
         }
         if matches!(b.get(i), Some(b'e' | b'E')) {
             integral = false;
@@ -229,13 +222,7 @@ impl<'a> Reader<'a> {
             if matches!(b.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
-            let digits = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            if i == digits {
-                return None;
-            }
+            i = digit_run(b, i)?;
         }
         self.i = i;
         if integral {
@@ -321,4 +308,13 @@ impl<'a> Reader<'a> {
         }
         Some(V::Obj(Map(pairs)))
     }
+}
+
+/// The end of the run of digits starting at `i`; None when there is none (JSON wants one).
+fn digit_run(b: &[u8], mut i: usize) -> Option<usize> {
+    let start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    (i > start).then_some(i)
 }

@@ -157,6 +157,14 @@ impl<'a> Map<'a> {
         self.0.push((Key::Static(key), value));
     }
 
+    /// Append an object under a key known to be absent, unless it has no pairs (the Python
+    /// parser's `if x: d[key] = x`).
+    pub fn push_map(&mut self, key: &'static str, map: Map<'a>) {
+        if !map.is_empty() {
+            self.push(key, V::Obj(map));
+        }
+    }
+
     /// The object at `key`, created when absent (the Python parser's `_sub`).
     pub fn sub(&mut self, key: &'static str) -> &mut Map<'a> {
         let i = match self.index(key) {
