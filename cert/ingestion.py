@@ -53,8 +53,8 @@ class Unreadable:
     raw: str = ""
 
 
-#: A native parse+finalize of one line: (line, source, keep_original, ingested) -> (event,
-#: ``@timestamp``), or None for a line it leaves to ``parse``.
+#: A native parse+finalize of one line: (line, source, keep_original, ingested) -> the event (its
+#: ``@timestamp`` fixed-width UTC text), or None for a line it leaves to ``parse``.
 FastPath = Callable[[str, str, bool, str], "Event | None"]
 
 

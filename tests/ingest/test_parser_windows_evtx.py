@@ -473,3 +473,21 @@ def test_two_evtx_files_read_at_once_both_come_out_whole(corpora: Path, tmp_path
             if item is not None:
                 together[side].append(item)
     assert together == alone and all(not isinstance(i, Unreadable) for i in together[0] + together[1])
+
+
+def test_an_evtx_file_on_stdin_reads_as_the_file(corpora: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    """`cert ingest --parser windows.evtx -`: stdin is kept in a temporary file for the reader's
+    child process, and that file is gone afterwards."""
+    import io
+    import tempfile
+    import types
+
+    from ingest.parsers.windows_evtx import read_evtx
+
+    source = attack_files(corpora)[0]
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=io.BytesIO(source.read_bytes())))
+    from_stdin = list(read_evtx("-"))
+    assert from_stdin == list(read_evtx(str(source))) and len(from_stdin) >= 1
+    assert list(tmp_path.iterdir()) == []
