@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT / "tests" / "ingest"))
 
 import netflow_packets as nf  # noqa: E402 - the tests' RFC datagram builders
 
-from cert.config import Settings  # noqa: E402
-from cert.ingestion import Ingestor  # noqa: E402
-from cert.listeners import Endpoint, ListenerConfig, listeners  # noqa: E402
-from cert.platform import Platform  # noqa: E402
+from cert.core.config import Settings  # noqa: E402
+from cert.pipeline.ingestor import Ingestor  # noqa: E402
+from cert.pipeline.listeners import Endpoint, ListenerConfig, listeners  # noqa: E402
+from cert.runtime.platform import Platform  # noqa: E402
 from ingest.netflow.decoder import NetflowDecoder  # noqa: E402
 
 

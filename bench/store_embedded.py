@@ -20,9 +20,9 @@ from typing import Any
 import duckdb
 import orjson
 
-from cert.ecs import event_id, format_ts
-from cert.stores import EventQuery
-from cert.stores.embedded import EmbeddedEventStore
+from cert.core.ecs import event_id, format_ts
+from cert.storage.events import EventQuery
+from cert.storage.events.embedded import EmbeddedEventStore
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -27,9 +27,9 @@ import test_parser_cef  # noqa: E402
 import test_parser_leef  # noqa: E402
 from tests_paths import fail2ban  # noqa: E402
 
-from cert.config import load_settings  # noqa: E402
-from cert.ingestion import ParseError, Parser, parsers  # noqa: E402
-from cert.registry import load_plugins  # noqa: E402
+from cert.core.config import load_settings  # noqa: E402
+from cert.core.parser import ParseError, Parser, parsers  # noqa: E402
+from cert.core.registry import load_plugins  # noqa: E402
 
 BASELINE = "98ec73d"
 

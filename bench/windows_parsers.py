@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ingest")
 
 from windows_corpus import as_nxlog, as_winlogbeat, attack_files  # noqa: E402
 
-from cert.config import load_settings  # noqa: E402
-from cert.ingestion import Unreadable, parsers  # noqa: E402
-from cert.registry import load_plugins  # noqa: E402
+from cert.core.config import load_settings  # noqa: E402
+from cert.core.parser import Unreadable, parsers  # noqa: E402
+from cert.core.registry import load_plugins  # noqa: E402
 
 
 def rate(n: int, fn: Callable[[], None]) -> float:

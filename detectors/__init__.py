@@ -1,4 +1,4 @@
-"""Detector plug-ins: one module per engine, each registering itself in ``cert.detection.detectors``.
+"""Detector plug-ins: one module per engine, each registering itself in ``cert.detection.run.detectors``.
 
 Modules whose name starts with ``_`` are helpers, not plug-ins.
 """

@@ -34,7 +34,7 @@ from sigma.correlations import (
     SigmaRuleReference,
 )
 
-from cert.ecs import Event, get
+from cert.core.ecs import Event, get
 from detectors._sigma_ir import Unsupported
 from detectors._sigma_load import rule_key
 

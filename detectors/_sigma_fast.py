@@ -26,7 +26,7 @@ from typing import Any
 import ahocorasick
 import orjson
 
-from cert.ecs import Event
+from cert.core.ecs import Event
 from detectors._sigma_ir import And, Match, Node, Num, Or, Str, fields_of, has_keywords
 from detectors._sigma_match import KEYWORD_TEXT, KEYWORDS, Pred, compile_node, fold, strings
 from detectors._sigma_prefilter import Guard, atoms, guard

@@ -3,7 +3,7 @@
 Each rule (each processed variant) becomes a Lucene query through pySigma's Elasticsearch
 backend. Elasticsearch keyword fields are case-sensitive and Sigma's strings are not, so string
 comparisons go to the ``<field>.caseless`` multi-field (lowercase normalizer, see
-``cert.stores.elasticsearch``) with lowercased values. Where Lucene cannot say exactly what Sigma
+``cert.storage.events.elasticsearch``) with lowercased values. Where Lucene cannot say exactly what Sigma
 means (regular expressions, which Lucene anchors and writes differently; keywords; field
 references; time parts; ``null``, which Lucene does not equate with an empty string; CIDR on a
 non-IP field), the rule's query is its log source alone (channel, event id, dataset): a superset.
@@ -31,11 +31,11 @@ from sigma.processing.transformations.base import DetectionItemTransformation
 from sigma.rule import SigmaDetection, SigmaDetectionItem
 from sigma.types import SigmaCasedString, SigmaExpansion, SigmaString, SigmaType
 
-from cert.detection import Hit
-from cert.ecs import Event, format_ts, get
-from cert.errors import StoreUnavailable
-from cert.stores import EventQuery, EventStore
-from cert.stores.elasticsearch import (
+from cert.core.contracts import Hit
+from cert.core.ecs import Event, format_ts, get
+from cert.core.errors import StoreUnavailable
+from cert.storage.events import EventQuery, EventStore
+from cert.storage.events.elasticsearch import (
     CASELESS,
     DATE_FIELDS,
     IP_FIELDS,

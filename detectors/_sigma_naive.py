@@ -40,7 +40,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from cert.ecs import Event, get
+from cert.core.ecs import Event, get
 from detectors._sigma_ir import Unsupported
 from detectors._sigma_match import number as _number  # scalar coercions shared with the fast engine;
 from detectors._sigma_match import text as _text  # the matching itself stays independent
@@ -229,7 +229,7 @@ def value_test(value: Any, keyword: bool = False) -> ValueTest:
 
 
 def _getter(field: str) -> Callable[[Event], Any]:
-    """``cert.ecs.get`` with the path split once."""
+    """``cert.core.ecs.get`` with the path split once."""
     parts = field.split(".")
 
     def lookup(e: Event) -> Any:

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cert.detection import Hit, hit_for_events
-from cert.ecs import Event, get, parse_ts
-from cert.rules import ExceptionSpec, RuleOverrides
+from cert.core.contracts import ExceptionSpec, Hit, RuleOverrides, hit_for_events
+from cert.core.ecs import Event, get, parse_ts
 from detectors._sigma_correlate import Correlation, Fired, RuleMatch, event_getter
 from detectors._sigma_fast import Entry, FastEngine
 from detectors._sigma_ir import Cidr, Match, Node, Or, Str, Unsupported

@@ -2,7 +2,7 @@
 fingerprints looked up in the indicator store (exact values, parent domains, CIDR networks).
 
 The store is loaded into memory once per process and store generation (see
-``cert.indicator_index.current_index``); a detector re-checks the generation at most every
+``cert.detection.indicators.index.current_index``); a detector re-checks the generation at most every
 ``refresh_seconds``. A hit carries the indicator's provenance (sources, references, TLP,
 confidence, tags) in the alert's entities under ``indicator``; one alert per indicator and
 entity (the other side of the traffic, or the host) within the suppression window.
@@ -28,14 +28,13 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from cert.config import Settings
-from cert.detection import SEVERITIES, Detector, Hit, detectors, hit_for_events
-from cert.ecs import Event, get
-from cert.indicator_index import Ids, IndicatorIndex, current_index, shared_database
-from cert.indicator_models import Indicator
-from cert.indicators import is_live, provenance
-from cert.rules import RuleOverrides
-from cert.tlp import TLP
+from cert.core.config import Settings
+from cert.core.contracts import SEVERITIES, Detector, Hit, RuleOverrides, detectors, hit_for_events
+from cert.core.ecs import Event, get
+from cert.core.tlp import TLP
+from cert.detection.indicators.index import Ids, IndicatorIndex, current_index, shared_database
+from cert.detection.indicators.store import is_live, provenance
+from cert.storage.models.indicators import Indicator
 from detectors._indicator_scan import compile_scanner, scan_candidates
 
 try:

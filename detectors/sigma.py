@@ -22,12 +22,11 @@ from typing import Any
 
 import yaml
 
-from cert.config import Settings
-from cert.detection import Detector, Hit, detectors
-from cert.ecs import Event
-from cert.errors import ConfigError
-from cert.rules import RuleOverrides
-from cert.stores import EventStore
+from cert.core.config import Settings
+from cert.core.contracts import Detector, Hit, RuleOverrides, detectors
+from cert.core.ecs import Event
+from cert.core.errors import ConfigError
+from cert.storage.events import EventStore
 from detectors._sigma_correlate import Correlation
 from detectors._sigma_load import BaseRule, Rejected, RuleSet, load, rule_files
 from detectors._sigma_runtime import Compiled, Runner, compile_ruleset

@@ -1,7 +1,7 @@
 """YARA on event payloads: the fields named by the setting ``yara_payload_fields`` (PowerShell
 script blocks, HTTP bodies, command lines...) scanned with the rules of ``rules/yara``.
 
-The rules are compiled once per content (see ``cert.yara_scan.load_rules``). Each scan has the
+The rules are compiled once per content (see ``cert.detection.yara.scan.load_rules``). Each scan has the
 ``yara_timeout_seconds`` timeout; a payload that times out is sent to the dead-letter store with
 the event id and field, and detection goes on. One alert per rule and entity (host, else source
 address, else user) within the suppression window; the alert's entities carry the rule, its
@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from cert.config import Settings
-from cert.detection import Detector, Hit, detectors, hit_for_events
-from cert.ecs import Event, get
-from cert.indicator_index import shared_database
-from cert.models import DeadLetter
-from cert.yara_scan import RuleMatch, load_rules, scan_bytes
+from cert.core.config import Settings
+from cert.core.contracts import Detector, Hit, detectors, hit_for_events
+from cert.core.ecs import Event, get
+from cert.detection.indicators.index import shared_database
+from cert.detection.yara.scan import RuleMatch, load_rules, scan_bytes
+from cert.storage.models import DeadLetter
 
 log = logging.getLogger(__name__)
 ENTITY_FIELDS = ("host.name", "source.ip", "user.name")

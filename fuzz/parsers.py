@@ -4,7 +4,7 @@
     python fuzz/parsers.py --parser zeek --corpus fuzz-corpus/zeek -max_total_time=3600
     python fuzz/parsers.py --list
 
-One parser, chosen by its name in the registry (``cert.ingestion.parsers``), is fuzzed through its
+One parser, chosen by its name in the registry (``cert.pipeline.ingestor.parsers``), is fuzzed through its
 unit contract, the way the pipeline drives it:
 
 - a line parser gets the input as the lines ``cert ingest`` would read from a file (split on
@@ -75,7 +75,7 @@ def _imports(module: str) -> set[str]:
 
 def instrumented_modules(parser: str | None, unit: str) -> set[str] | None:
     """The modules whose coverage guides the fuzzer: the parser's module and what it imports from
-    ``ingest``, plus the pipeline's ``cert.ingestion`` and ``cert.ecs``. Instrumenting only these
+    ``ingest``, plus the pipeline's ``cert.pipeline.ingestor`` and ``cert.core.ecs``. Instrumenting only these
     keeps the start quick. None (every module of ``ingest``) when the parser is not found."""
     pattern = re.compile(rf"^\s+name = [\"']{re.escape(parser or '')}[\"']\s*$", re.MULTILINE)
     for path in sorted((ROOT / "ingest" / "parsers").glob("*.py")):
@@ -83,7 +83,7 @@ def instrumented_modules(parser: str | None, unit: str) -> set[str] | None:
             found = _imports(_module_name(path))
             if parser == "netflow" and unit == "native":
                 found |= _imports("ingest.netflow.decoder")
-            return found | {"cert.ingestion", "cert.ecs"}
+            return found | {"cert.pipeline.ingestor", "cert.core.ecs"}
     return None
 
 
@@ -91,8 +91,8 @@ def _instrumentation(argv: list[str]) -> Any:
     """``atheris.instrument_imports`` for the parser named on the command line."""
     wanted = instrumented_modules(_flag(argv, "--parser"), _flag(argv, "--unit") or "native")
     if wanted is None:
-        return atheris.instrument_imports(include=["ingest", "cert.ingestion", "cert.ecs"],
-                                          exclude=_all_modules("cert") - {"cert.ingestion", "cert.ecs"})
+        return atheris.instrument_imports(include=["ingest", "cert.pipeline.ingestor", "cert.core.ecs"],
+                                          exclude=_all_modules("cert") - {"cert.pipeline.ingestor", "cert.core.ecs"})
     return atheris.instrument_imports(include=["ingest", "cert"],
                                       exclude=(_all_modules("cert") | _all_modules("ingest")) - wanted)
 
@@ -113,8 +113,9 @@ def _flag(argv: list[str], flag: str) -> str | None:
 with _instrumentation(sys.argv):
     import orjson
 
-    from cert.ingestion import ParseError, Parser, Unreadable, finalize, parsers
-    from cert.registry import load_plugins
+    from cert.core.parser import ParseError, Parser, Unreadable, parsers
+    from cert.core.registry import load_plugins
+    from cert.pipeline.ingestor import finalize
 
     load_plugins(["ingest.parsers"])
     from ingest.netflow.decoder import NetflowDecoder
@@ -160,7 +161,7 @@ def check_line(parser: Parser, raw: str, source: str = "fuzz.log") -> dict[str, 
 
 
 def lines_of(data: bytes) -> list[str]:
-    """The lines ``cert.checkpoints.FileReader`` would read from a file holding ``data``."""
+    """The lines ``cert.core.lines.FileReader`` would read from a file holding ``data``."""
     parts = data.split(b"\n")
     if parts and parts[-1] == b"":
         parts.pop()

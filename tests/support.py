@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from cert.config import Settings, load_settings
-from cert.platform import Platform
+from cert.core.config import Settings, load_settings
+from cert.runtime.platform import Platform
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -52,7 +52,7 @@ def platform(settings: Settings) -> Iterator[Platform]:
 
 def load_demo(p: Platform) -> dict[str, str]:
     from cert.demo import ensure_demo_users, ingest_scenario
-    from cert.detection import run_detection
+    from cert.detection.run import run_detection
 
     creds = ensure_demo_users(p)
     ingest_scenario(p)

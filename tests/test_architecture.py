@@ -35,12 +35,12 @@ def test_plugins_and_console_depend_on_core_only() -> None:
 
 
 def test_each_registry_has_a_real_member() -> None:
-    from cert.detection import detectors
-    from cert.ingestion import parsers
-    from cert.playbooks import steps
-    from cert.registry import load_plugins
+    from cert.core.contracts import detectors
+    from cert.core.parser import parsers
+    from cert.core.registry import load_plugins
+    from cert.response.playbooks import steps
 
-    load_plugins(["ingest.parsers", "detectors", "cert.steps"])
+    load_plugins(["ingest.parsers", "detectors", "playbooks.steps"])
     assert {"linux.auth", "web.access"} <= set(parsers.names())
     assert "sigma" in detectors.names()
     assert {"sightings", "notify_focal_point"} <= set(steps.names())

@@ -16,14 +16,14 @@ import pytest
 from rq.job import Job
 from sqlalchemy import select
 
-from cert.cases import add_observable, get_case, promote_alert
-from cert.config import Settings
+from cert.core.config import Settings
 from cert.demo import ingest_scenario
-from cert.detection import run_detection
-from cert.jobs import RqQueue
-from cert.models import Alert, PlaybookRun
-from cert.platform import Platform
-from cert.playbooks import Playbook, load_playbooks, request_run
+from cert.detection.run import run_detection
+from cert.incidents.cases import add_observable, get_case, promote_alert
+from cert.response.playbooks import Playbook, load_playbooks, request_run
+from cert.runtime.jobs import RqQueue
+from cert.runtime.platform import Platform
+from cert.storage.models import Alert, PlaybookRun
 
 WORKER_TIMEOUT = 120
 ATTACKER_IP = "203.0.113.66"
@@ -113,7 +113,7 @@ def queue_run(prod: Production, case_id: int, playbook_id: str) -> tuple[int, st
         run = request_run(p, s, get_case(s, case_id), playbook_id, "tester")
         run_id = run.id
     assert isinstance(p.jobs, RqQueue)
-    job_id = p.jobs.enqueue("cert.playbooks.execute_run", run_id=run_id)
+    job_id = p.jobs.enqueue("cert.response.playbooks.execute_run", run_id=run_id)
     with p.db.session() as s:
         s.get_one(PlaybookRun, run_id).job_id = job_id
     with p.db.session() as s:  # nothing ran yet: no worker in this process

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import inspect, select, text
 
-from cert import audit
-from cert.cases import add_note, get_case, promote_alert
-from cert.constituency import Constituency
-from cert.db import Database
-from cert.models import Alert, AuditEntry, TimelineEntry
-from cert.users import authenticate, create_user
+from cert.accounts.users import authenticate, create_user
+from cert.constituency.directory import Constituency
+from cert.incidents.cases import add_note, get_case, promote_alert
+from cert.storage import audit
+from cert.storage.db import Database
+from cert.storage.models import Alert, AuditEntry, TimelineEntry
 
 pytestmark = pytest.mark.postgres
 
@@ -80,7 +80,7 @@ def test_users_and_authentication(db: Database) -> None:
 
 
 def test_unique_username_is_enforced(db: Database) -> None:
-    from cert.errors import InvalidInput
+    from cert.core.errors import InvalidInput
 
     with db.session() as s:
         create_user(s, "unique.user", "a long enough password", "responder")

@@ -11,9 +11,9 @@ from flask import abort, current_app, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import UserMixin, current_user
 
-from cert.models import User
-from cert.platform import Platform
-from cert.users import has_role
+from cert.accounts.users import has_role
+from cert.runtime.platform import Platform
+from cert.storage.models import User
 
 # endpoints reachable without a session: the login form, static files, the health probe
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "healthz"})

@@ -7,10 +7,10 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from cert import audit
-from cert.ingest_health import dead_letter_counters, ingest_health, spool_status
-from cert.models import DeadLetter, User
-from cert.users import create_user
+from cert.accounts.users import create_user
+from cert.pipeline.health import dead_letter_counters, ingest_health, spool_status
+from cert.storage import audit
+from cert.storage.models import DeadLetter, User
 from web.access import actor, platform, remote_addr, requires
 from web.forms import UserForm
 

@@ -8,8 +8,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from cert import alerts, audit
-from cert.cases import promote_alert
+from cert.detection import alerts
+from cert.incidents.cases import promote_alert
+from cert.storage import audit
 from web.access import actor, platform, remote_addr, requires
 from web.forms import PromoteForm
 

@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from cert import alerts
-from cert import cases as case_service
-from cert.errors import InvalidInput
-from cert.models import Alert, Case
+from cert.core.errors import InvalidInput
+from cert.detection import alerts
+from cert.incidents import cases as case_service
+from cert.storage.models import Alert, Case
 from web.access import platform, requires
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -64,8 +64,8 @@ def get_case(case_id: int) -> ResponseReturnValue:
 @requires("analyst")
 def ingest_health() -> ResponseReturnValue:
     """Per source: rates, lags, dead letters by reason; the spool (embedded mode)."""
-    from cert.ingest_health import health_json, spool_status
-    from cert.ingest_health import ingest_health as health
+    from cert.pipeline.health import health_json, spool_status
+    from cert.pipeline.health import ingest_health as health
 
     p = platform()
     with p.db.session() as s:

@@ -10,10 +10,10 @@ from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from cert.config import Settings, load_settings
-from cert.errors import Forbidden, InvalidInput, NotFound, VigieError
-from cert.models import User
-from cert.platform import Platform
+from cert.core.config import Settings, load_settings
+from cert.core.errors import Forbidden, InvalidInput, NotFound, VigieError
+from cert.runtime.platform import Platform
+from cert.storage.models import User
 from web import access
 
 LANGUAGES = ("fr", "en")

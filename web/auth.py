@@ -9,8 +9,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
 
-from cert import audit
-from cert.users import authenticate
+from cert.accounts.users import authenticate
+from cert.storage import audit
 from web.access import SessionUser, actor, platform, remote_addr
 from web.forms import LoginForm
 

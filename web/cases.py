@@ -8,12 +8,12 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from cert import cases as case_service
-from cert.errors import InvalidInput
-from cert.models import Alert, PlaybookRun
-from cert.playbooks import load_playbooks, request_run
+from cert.core.errors import InvalidInput
+from cert.detection.yara.files import upload_to_case
+from cert.incidents import cases as case_service
+from cert.response.playbooks import load_playbooks, request_run
 from cert.sharing.misp_feed import export_case
-from cert.yara_files import upload_to_case
+from cert.storage.models import Alert, PlaybookRun
 from web.access import actor, platform, remote_addr, requires
 from web.forms import NoteForm, PlaybookForm, StatusForm, TlpForm, UploadForm
 
@@ -103,7 +103,7 @@ def run_playbook(case_id: int) -> ResponseReturnValue:
         case = case_service.get_case(s, case_id)
         run = request_run(p, s, case, form.playbook.data or "", actor())
         run_id = run.id
-    job_id = p.jobs.enqueue("cert.playbooks.execute_run", run_id=run_id)
+    job_id = p.jobs.enqueue("cert.response.playbooks.execute_run", run_id=run_id)
     with p.db.session() as s:
         stored = s.get(PlaybookRun, run_id)
         if stored is not None and stored.job_id is None:

@@ -27,8 +27,8 @@ from flask import Blueprint, Flask, Request, abort, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_login import UserMixin
 
-from cert import tokens
-from cert.bulk_ingest import ingest_body
+from cert.accounts import tokens
+from cert.pipeline.bulk import ingest_body
 from web.access import platform
 
 bp = Blueprint("ingest_api", __name__, url_prefix="/api/v1")

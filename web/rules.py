@@ -15,9 +15,9 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from cert import rules
-from cert.detection import build_detectors
-from cert.errors import InvalidInput, NotFound
+from cert.core.errors import InvalidInput, NotFound
+from cert.detection import overrides as rules
+from cert.detection.run import build_detectors
 from web.access import actor, platform, remote_addr, requires
 
 bp = Blueprint("rules", __name__, url_prefix="/rules")

@@ -1,5 +1,5 @@
 """Administration of API tokens: list, create (the secret is shown once, on this page only),
-revoke. Admins only; CSRF on every form; creation and revocation are audited (cert.tokens)."""
+revoke. Admins only; CSRF on every form; creation and revocation are audited (cert.accounts.tokens)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from cert.errors import InvalidInput
-from cert.tokens import create_token, list_tokens, revoke_token
+from cert.accounts.tokens import create_token, list_tokens, revoke_token
+from cert.core.errors import InvalidInput
 from web.access import actor, platform, remote_addr, requires
 
 bp = Blueprint("tokens", __name__, url_prefix="/admin/tokens")

@@ -4,7 +4,7 @@ real formats (Zeek DNS and SSL logs, Suricata EVE, Apache access logs from ../sh
 Run: python bench/detect/ioc_bench.py [--indicators 1000000] [--events 500000] [--workers 2]
 
 Measures, in one run:
-- loading the indicators through the real path (CSV file -> ``cert.indicator_formats.load``
+- loading the indicators through the real path (CSV file -> ``cert.detection.indicators.formats.load``
   -> SQLite) and building the in-memory index (time, resident memory);
 - ``IndicatorDetector.detect`` on batches of 5,000 events (as ``run_detection`` does), hits and
   their provenance included, in 1 process and in ``--workers`` processes;
@@ -14,7 +14,7 @@ Measures, in one run:
   (``vigie_native.IndicatorFilter``, when built), with the same hits; the filter's build time and
   memory; "scan only" is ``detectors.indicators.scan`` alone (no hits, no provenance);
 - the baseline, side by side: the naive matcher a first version would write: for each event and
-  each field path, ``cert.ecs.get`` and a lookup in a Python set of strings per type (parent
+  each field path, ``cert.core.ecs.get`` and a lookup in a Python set of strings per type (parent
   domains included, CIDR networks left out), and the same plus a loop over the networks with
   ``ipaddress`` (on a small sample: it is that slow).
 """
@@ -38,15 +38,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from cert.config import Settings  # noqa: E402
-from cert.db import Database  # noqa: E402
-from cert.detection_pool import detect_parallel  # noqa: E402
-from cert.ecs import Event, get  # noqa: E402
-from cert.indicator_formats import Defaults, load  # noqa: E402
-from cert.indicator_index import load_index  # noqa: E402
-from cert.ingestion import finalize, parsers  # noqa: E402
-from cert.registry import load_plugins  # noqa: E402
-from cert.rules import RuleOverrides  # noqa: E402
+from cert.core.config import Settings  # noqa: E402
+from cert.core.ecs import Event, get  # noqa: E402
+from cert.core.parser import parsers  # noqa: E402
+from cert.core.registry import load_plugins  # noqa: E402
+from cert.detection.indicators.formats import Defaults, load  # noqa: E402
+from cert.detection.indicators.index import load_index  # noqa: E402
+from cert.detection.overrides import RuleOverrides  # noqa: E402
+from cert.detection.pool import detect_parallel  # noqa: E402
+from cert.pipeline.ingestor import finalize
+from cert.storage.db import Database  # noqa: E402
 from detectors.indicators import FIELDS, IndicatorDetector, native_filter, scan  # noqa: E402
 
 BATCH = 5000
@@ -168,7 +169,7 @@ class Naive:
     def __init__(self, db: Database, with_networks: bool) -> None:
         from sqlalchemy import select
 
-        from cert.indicator_models import Indicator
+        from cert.storage.models.indicators import Indicator
 
         self.sets: dict[str, set[str]] = {k: set() for k in ("ip", "domain", "url", "hash", "email", "ja3", "ja3s")}
         self.networks: list[Any] = []
@@ -223,7 +224,7 @@ def run_scan(det: IndicatorDetector, events: Sequence[Event]) -> tuple[float, in
 
 
 def run_parallel(det: IndicatorDetector, events: Sequence[Event], workers: int) -> tuple[float, int]:
-    """(wall seconds, hits) through ``cert.detection_pool``, what ``cert detect --workers N`` runs:
+    """(wall seconds, hits) through ``cert.detection.pool``, what ``cert detect --workers N`` runs:
     the workers match, the main process builds the hits (provenance from SQL) in batch order."""
     t = time.perf_counter()
     hits = detect_parallel([det], events, RuleOverrides(), BATCH, workers)
@@ -305,7 +306,7 @@ def main() -> None:
                 print(f"  scan only, 1 process:  {'':>10} | {n / scan_c:>10,.0f}   ({matches} matches)")
                 print(f"  detector, 1 process:   {n / one_w:>10,.0f} | {n / one_c:>10,.0f}   ({hits} hits)")
                 print(f"  detector, {args.workers} processes: {n / par_w:>10,.0f} |            ({par_hits} hits; "
-                      "cert.detection_pool)")
+                      "cert.detection.pool)")
             if len(all_hits) != 1:
                 print(f"  !! the paths disagree: (hits, hits in parallel, matches) {sorted(all_hits)}")
             naive = Naive(db, with_networks=False)

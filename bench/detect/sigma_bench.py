@@ -9,7 +9,7 @@ Run: python bench/detect/sigma_bench.py [--passes 100] [--naive-events 2000] [--
   samples) parsed by the ``windows.evtx`` parser, replayed ``--passes`` times (100 passes: about
   1.02M events). The engines keep no per-event cache, so a replayed event costs what a new one does.
 - Fast: ``SigmaDetector.detect`` on batches of 5,000 events (hits built, as ``run_detection``
-  does), in 1 process; and in ``--workers`` processes through ``cert.detection_pool`` (what
+  does), in 1 process; and in ``--workers`` processes through ``cert.detection.pool`` (what
   ``cert detect --workers N`` runs: workers match, the main process builds the hits in order).
 - Naive: ``NaiveEngine.matches`` (each event against each rule) on ``--naive-events`` events taken
   evenly from the corpus (it is too slow for the whole of it); the fast engine is also timed on
@@ -32,10 +32,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from cert.config import Settings, load_settings  # noqa: E402
-from cert.detection_pool import detect_parallel  # noqa: E402
-from cert.ingestion import parsers  # noqa: E402
-from cert.registry import load_plugins  # noqa: E402
+from cert.core.config import Settings, load_settings  # noqa: E402
+from cert.core.parser import parsers  # noqa: E402
+from cert.core.registry import load_plugins  # noqa: E402
+from cert.detection.pool import detect_parallel  # noqa: E402
 
 load_plugins(["ingest.parsers", "detectors"])
 
@@ -109,12 +109,12 @@ def main() -> None:
           f"({wall:.1f} s wall, {cpu:.1f} s CPU); {hits} hits, {matched} matched event occurrences")
     print(f"peak RSS after the run: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
-    if args.workers > 1:  # the product's path: `cert detect --workers N` (cert.detection_pool)
+    if args.workers > 1:  # the product's path: `cert detect --workers N` (cert.detection.pool)
         replay = events * args.passes
         w0 = time.perf_counter()
         par = detect_parallel([det], replay, det._compiled.overrides, BATCH, args.workers)
         total_wall = time.perf_counter() - w0
-        print(f"fast, {args.workers} processes (cert.detection_pool): {n / total_wall:9.0f} events/s wall "
+        print(f"fast, {args.workers} processes (cert.detection.pool): {n / total_wall:9.0f} events/s wall "
               f"({total_wall:.1f} s); {len(par)} hits, {sum(len(x.event_ids) for x in par)} matched event occurrences")
 
     step = max(1, len(events) // args.naive_events)

@@ -4,13 +4,13 @@ Run: python bench/detect/yara_bench.py [--rounds 5] [--repeat 20]
 
 - files: every file of ../shared/corpora (EVTX, JSON, Zeek and Suricata logs, Sigma rules, MISP
   events: about 5,000 files); raw = ``rules.match(filepath=..., timeout=...)``; Vigie =
-  ``cert.yara_scan.scan_file`` (size check, match, result objects, hashes of matching files);
+  ``cert.detection.yara.scan.scan_file`` (size check, match, result objects, hashes of matching files);
 - payloads: PowerShell script blocks and command lines of the corpora's Windows event logs,
   parsed by the project's ``windows.evtx`` parser (replayed ``--repeat`` times);
   raw = ``rules.match(data=payload)`` for each payload field; Vigie =
   ``YaraPayloadDetector.detect`` on batches of 5,000 events (field lookup, scan, grouping, hits);
   a second baseline, raw+get, adds the field lookup a caller of raw yara-python needs
-  (``cert.ecs.get`` of each configured field of each event).
+  (``cert.core.ecs.get`` of each configured field of each event).
 
 Rounds alternate raw and Vigie (and which goes first); the best round of each is kept (CPU time of this process, which
 other work on the machine disturbs less than wall time). The overhead is Vigie / raw - 1.
@@ -30,11 +30,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from cert.config import Settings  # noqa: E402
-from cert.ecs import Event, get  # noqa: E402
-from cert.ingestion import Unreadable, parsers  # noqa: E402
-from cert.registry import load_plugins  # noqa: E402
-from cert.yara_scan import load_rules, scan_file  # noqa: E402
+from cert.core.config import Settings  # noqa: E402
+from cert.core.ecs import Event, get  # noqa: E402
+from cert.core.parser import Unreadable, parsers  # noqa: E402
+from cert.core.registry import load_plugins  # noqa: E402
+from cert.detection.yara.scan import load_rules, scan_file  # noqa: E402
 from detectors.yara_payloads import YaraPayloadDetector  # noqa: E402
 
 TIMEOUT = 10

@@ -26,12 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _logs import apache_lines  # noqa: E402
 
-from cert.config import load_settings  # noqa: E402
-from cert.constituency import Constituency  # noqa: E402
-from cert.ecs import Event  # noqa: E402
-from cert.ingestion import finalize, parsers  # noqa: E402
-from cert.registry import load_plugins  # noqa: E402
-from cert.stores.embedded import EmbeddedEventStore  # noqa: E402
+from cert.constituency.directory import Constituency  # noqa: E402
+from cert.core.config import load_settings  # noqa: E402
+from cert.core.ecs import Event  # noqa: E402
+from cert.core.parser import parsers  # noqa: E402
+from cert.core.registry import load_plugins  # noqa: E402
+from cert.pipeline.ingestor import finalize
+from cert.storage.events.embedded import EmbeddedEventStore  # noqa: E402
 
 FIRST_LAYOUT = """
 CREATE TABLE IF NOT EXISTS events (

@@ -38,11 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import es_node  # noqa: E402
 from _logs import write_apache_file  # noqa: E402
 
-from cert.config import load_settings  # noqa: E402
-from cert.constituency import Constituency  # noqa: E402
-from cert.ingestion import finalize, parsers  # noqa: E402
-from cert.registry import load_plugins  # noqa: E402
-from cert.stores.elasticsearch import ElasticsearchEventStore  # noqa: E402
+from cert.constituency.directory import Constituency  # noqa: E402
+from cert.core.config import load_settings  # noqa: E402
+from cert.core.parser import parsers  # noqa: E402
+from cert.core.registry import load_plugins  # noqa: E402
+from cert.pipeline.ingestor import finalize
+from cert.storage.events.elasticsearch import ElasticsearchEventStore  # noqa: E402
 
 
 def premade(path: Path) -> list[tuple[str, str, str]]:

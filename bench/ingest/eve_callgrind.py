@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from eve_workers import eve_lines  # noqa: E402
 
-from cert.config import load_settings  # noqa: E402
-from cert.ingestion import ECS_VERSION  # noqa: E402
+from cert.core.config import load_settings  # noqa: E402
+from cert.pipeline.ingestor import ECS_VERSION  # noqa: E402
 
 # the functions whose inclusive cost is read: orjson's loads, the native entry point
 SYMBOLS = {"loads": r"\?\?\?:loads \[.*orjson", "native": r"__pyfunction_eve_finalized"}

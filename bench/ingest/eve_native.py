@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from eve_workers import eve_lines  # noqa: E402
 
-from cert.config import load_settings  # noqa: E402
-from cert.ingestion import _finalize, parsers  # noqa: E402
+from cert.core.config import load_settings  # noqa: E402
+from cert.core.parser import parsers  # noqa: E402
+from cert.pipeline.ingestor import _finalize
 
 SOURCE = "/var/log/suricata/eve.json"
 INGESTED = "2026-11-21T10:00:00.000Z"

@@ -35,13 +35,14 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cert.config import Settings, load_settings  # noqa: E402
-from cert.ecs import Event  # noqa: E402
-from cert.ingest_cli import tune_gc  # noqa: E402
-from cert.ingestion import Ingestor, ParseError, Parser, finalize, parsers  # noqa: E402
-from cert.platform import Platform  # noqa: E402
-from cert.registry import load_plugins  # noqa: E402
-from cert.stores.base import EventQuery, EventStore, WriteResult  # noqa: E402
+from cert.cli.ingest import tune_gc  # noqa: E402
+from cert.core.config import Settings, load_settings  # noqa: E402
+from cert.core.ecs import Event  # noqa: E402
+from cert.core.event_store import EventQuery, EventStore, WriteResult  # noqa: E402
+from cert.core.parser import ParseError, Parser, parsers  # noqa: E402
+from cert.core.registry import load_plugins  # noqa: E402
+from cert.pipeline.ingestor import Ingestor, finalize
+from cert.runtime.platform import Platform  # noqa: E402
 
 load_plugins(["ingest.parsers"])
 EXCLUDED = ("sigma", "misp", "evtx")

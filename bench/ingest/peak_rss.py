@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _logs import write_apache_file  # noqa: E402
 
-from cert.config import load_settings  # noqa: E402
+from cert.core.config import load_settings  # noqa: E402
 
 WRAPPER = """
 import resource, subprocess, sys, time
@@ -39,7 +39,7 @@ print(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stde
 
 READ_ONLY = """
 import sys
-import cert.ingestion  # the same imports as cert ingest
+import cert.pipeline.ingestor  # the same imports as cert ingest
 n = 0
 with open(sys.argv[1], "rb") as fh:
     for line in fh:

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from cert.ingestion import Ingestor, IngestSummary, read_lines
-from cert.models import User
-from cert.platform import Platform
-from cert.users import create_user
+from cert.accounts.users import create_user
+from cert.core.lines import read_lines
+from cert.pipeline.ingestor import Ingestor, IngestSummary
+from cert.runtime.platform import Platform
+from cert.storage.models import User
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenario"
 DEMO_USERS = (("analyste", "analyst"), ("intervenant", "responder"), ("admin", "admin"))

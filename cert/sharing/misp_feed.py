@@ -22,12 +22,12 @@ from typing import Any
 from pymisp import MISPAttribute, MISPEvent, MISPOrganisation
 from sqlalchemy.orm import Session
 
-from cert import audit
-from cert.cases import add_timeline
-from cert.config import Settings
-from cert.errors import Forbidden, InvalidInput
-from cert.models import Case
-from cert.tlp import PAP, TLP
+from cert.core.config import Settings
+from cert.core.errors import Forbidden, InvalidInput
+from cert.core.tlp import PAP, TLP
+from cert.incidents.cases import add_timeline
+from cert.storage import audit
+from cert.storage.models import Case
 
 ATTRIBUTE_TYPES: dict[str, tuple[str, str]] = {
     "ip": ("ip-src", "Network activity"),

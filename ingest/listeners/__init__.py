@@ -1,1 +1,1 @@
-"""Network listener plug-ins (syslog, NetFlow/IPFIX), each registering in ``cert.listeners.listeners``."""
+"""Network listener plug-ins (syslog, NetFlow/IPFIX), each registering in ``cert.pipeline.listeners.listeners``."""

@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from cert.errors import InvalidInput
-from cert.listeners import Endpoint
+from cert.core.errors import InvalidInput
+from cert.pipeline.listeners import Endpoint
 
 log = logging.getLogger("ingest.listeners")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from cert.listeners import Listener, ListenerStats, listeners
+from cert.pipeline.listeners import Listener, ListenerStats, listeners
 from ingest.listeners._net import Peer, UdpReceiver
 from ingest.netflow.decoder import NetflowDecoder
 from ingest.netflow.records import DecodeError

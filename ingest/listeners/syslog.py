@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from cert.listeners import Listener, ListenerStats, listeners
+from cert.pipeline.listeners import Listener, ListenerStats, listeners
 from ingest.listeners._net import Connection, Peer, TcpAcceptor, UdpReceiver, read_stream, tls_context
 from ingest.listeners.framing import FrameError, SyslogFramer
 

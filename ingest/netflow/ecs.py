@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from cert.ecs import Event, format_ts, put
+from cert.core.ecs import Event, format_ts, put
 
 # IANA "Protocol Numbers" registry (https://www.iana.org/assignments/protocol-numbers), keywords in
 # lower case as ECS network.transport wants them; the protocols flow exporters report in practice.

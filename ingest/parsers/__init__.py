@@ -1,1 +1,1 @@
-"""Parser plug-ins: one module per format, each registering itself in ``cert.ingestion.parsers``."""
+"""Parser plug-ins: one module per format, each registering itself in ``cert.pipeline.ingestor.parsers``."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from cert.ecs import Event, put
-from cert.ingestion import ParseError
+from cert.core.ecs import Event, put
+from cert.core.parser import ParseError
 from ingest.parsers import _syslog
 from ingest.parsers._fields import verdict
 

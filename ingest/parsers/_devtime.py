@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 
-from cert.ingestion import ParseError
+from cert.core.parser import ParseError
 from ingest.parsers._fields import MONTHS, named_zone, yearless
 
 # Abbreviations that name one offset only (CST, IST... are ambiguous and not read).

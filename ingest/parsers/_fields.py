@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import unquote, unquote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
-from cert.ecs import Event, format_ts, put
-from cert.ingestion import ParseError
+from cert.core.ecs import Event, format_ts, put
+from cert.core.parser import ParseError
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
 MAX_PORT = 65535

@@ -9,8 +9,8 @@ import socket
 import struct
 from datetime import UTC, datetime
 
-from cert.ecs import format_ts
-from cert.ingestion import ParseError
+from cert.core.ecs import format_ts
+from cert.core.parser import ParseError
 
 # IANA protocol numbers of the transports a Community ID hashes with ports.
 PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "ipv6-icmp": 58, "icmpv6": 58, "icmp6": 58, "sctp": 132}

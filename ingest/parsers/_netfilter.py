@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from cert.ecs import Event, put
+from cert.core.ecs import Event, put
 from ingest.parsers._fields import put_address, put_port, put_transport, to_int, verdict
 
 LINE = re.compile(r"(?:\[\s*\d+\.\d+\]\s?)?(?P<prefix>.*?)\s*\bIN=(?P<in>\S*) OUT=(?P<out>\S*)"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from cert.ecs import Event, put
+from cert.core.ecs import Event, put
 from ingest.parsers._fields import put_address, put_event, to_int
 
 HEAD = re.compile(r"(?:pam_(?P<module>\w+)\((?P<service>[^:()\s]*)(?::(?P<type>\w+))?\):"

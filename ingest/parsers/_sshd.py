@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cert.ecs import Event, put
+from cert.core.ecs import Event, put
 from ingest.parsers._fields import put_address, put_event, put_port
 
 PREFIX = re.compile(r"(?:\[ID \d+ [\w.]+\] )?(?:(?:error|fatal): )?(?:PAM: )?")

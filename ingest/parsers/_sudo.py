@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from cert.ecs import Event, put
+from cert.core.ecs import Event, put
 
 SUDO = re.compile(r"\s*(?P<user>\S+) : (?:(?P<error>[^;=]*?) ; )?TTY=(?P<tty>\S*) ; PWD=(?P<pwd>.*?) ; "
                   r"USER=(?P<target>\S+) ;(?: GROUP=(?P<group>\S+) ;)?(?: TSID=\S+ ;)?(?: ENV=(?P<env>.*?) ;)?"

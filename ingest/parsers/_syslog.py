@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from cert.ecs import Event, format_ts, now_iso
-from cert.ingestion import ParseError
+from cert.core.ecs import Event, format_ts, now_iso
+from cert.core.parser import ParseError
 from ingest.parsers._fields import MONTHS, timestamp, to_int, yearless
 
 FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",

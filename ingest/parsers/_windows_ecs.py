@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cert.ecs import Event
+from cert.core.ecs import Event
 from ingest.parsers._windows_fields import opt_text, set_categories, set_text, set_user
 from ingest.parsers._windows_powershell import map_powershell_classic, map_powershell_operational
 from ingest.parsers._windows_security import map_security

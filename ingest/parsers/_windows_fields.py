@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from cert.ecs import Event, add_related, format_ts, put
-from cert.ingestion import ParseError
+from cert.core.ecs import Event, add_related, format_ts, put
+from cert.core.parser import ParseError
 
 # Event levels (winmeta.xml); Security audit events use 0 (LogAlways), shown as Information.
 LEVELS = {0: "information", 1: "critical", 2: "error", 3: "warning", 4: "information", 5: "verbose"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cert.ecs import Event, put
+from cert.core.ecs import Event, put
 from ingest.parsers._windows_fields import (
     opt_text,
     set_file,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cert.ecs import Event, add_related, put
+from cert.core.ecs import Event, add_related, put
 from ingest.parsers._windows_fields import (
     ip,
     number,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cert.ecs import Event, add_related, put
+from cert.core.ecs import Event, add_related, put
 from ingest.parsers._windows_fields import (
     ip,
     number,

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from cert.ecs import Event
-from cert.ingestion import ParseError
+from cert.core.ecs import Event
+from cert.core.parser import ParseError
 from ingest.parsers._flow import cached_community_id, is_ip, utc_iso
 
 Obj = dict[str, Any]

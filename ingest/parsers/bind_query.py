@@ -19,8 +19,8 @@ import ipaddress
 import re
 from datetime import datetime
 
-from cert.ecs import Event, format_ts
-from cert.ingestion import ParseError, Parser, parsers
+from cert.core.ecs import Event, format_ts
+from cert.core.parser import ParseError, Parser, parsers
 from ingest.parsers._flow import clean_text as _clean
 from ingest.parsers._syslog import split_header
 

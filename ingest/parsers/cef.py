@@ -20,8 +20,8 @@ import re
 from collections.abc import Callable
 from datetime import tzinfo
 
-from cert.ecs import Event, add_related, put
-from cert.ingestion import ParseError, Parser, parsers
+from cert.core.ecs import Event, add_related, put
+from cert.core.parser import ParseError, Parser, parsers
 from ingest.parsers._appliance import categorize, extensions, header_of, unescape_header
 from ingest.parsers._devtime import device_time, zone
 from ingest.parsers._fields import (

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from cert.ecs import Event, format_ts, parse_ts, put
-from cert.ingestion import ParseError, Parser, parsers
+from cert.core.ecs import Event, format_ts, parse_ts, put
+from cert.core.parser import ParseError, Parser, parsers
 
 MAX_FIELDS = 2000
 

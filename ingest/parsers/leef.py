@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from datetime import tzinfo
 
-from cert.ecs import Event, add_related, put
-from cert.ingestion import ParseError, Parser, parsers
+from cert.core.ecs import Event, add_related, put
+from cert.core.parser import ParseError, Parser, parsers
 from ingest.parsers._appliance import categorize, extensions, header_of, unescape_header
 from ingest.parsers._devtime import device_time, java_time, zone
 from ingest.parsers._fields import (

@@ -7,8 +7,8 @@ The same reading as the ``syslog`` parser (see ``ingest.parsers.syslog``); every
 
 from __future__ import annotations
 
-from cert.ecs import Event
-from cert.ingestion import parsers
+from cert.core.ecs import Event
+from cert.core.parser import parsers
 from ingest.parsers._fields import put_event
 from ingest.parsers.syslog import SyslogParser
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from cert.ecs import Event
-from cert.ingestion import ParseError, Parser, parsers
+from cert.core.ecs import Event
+from cert.core.parser import ParseError, Parser, parsers
 from ingest.netflow.ecs import to_ecs
 from ingest.netflow.records import FORMAT
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import orjson
 
-from cert.ecs import Event
-from cert.ingestion import ECS_VERSION, FastPath, ParseError, Parser, parsers
+from cert.core.ecs import Event
+from cert.core.parser import FastPath, ParseError, Parser, parsers
+from cert.pipeline.ingestor import ECS_VERSION
 from ingest.parsers._flow import cached_community_id, community_id, utc_iso
 
 try:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cert.ecs import Event, put
-from cert.ingestion import Parser, parsers
+from cert.core.ecs import Event, put
+from cert.core.parser import Parser, parsers
 from ingest.parsers import _netfilter, _pam, _sshd, _sudo
 from ingest.parsers._fields import put_event
 from ingest.parsers._syslog import Syslog, parse

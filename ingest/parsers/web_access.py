@@ -12,8 +12,8 @@ import re
 from datetime import datetime
 from functools import lru_cache
 
-from cert.ecs import Event, put
-from cert.ingestion import ParseError, Parser, parsers
+from cert.core.ecs import Event, put
+from cert.core.parser import ParseError, Parser, parsers
 from ingest.parsers._fields import MONTHS, fixed_zone, put_address, put_port, put_url, timestamp, to_int
 
 _QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'  # a quoted string's content, \" escapes (written unrolled: faster)

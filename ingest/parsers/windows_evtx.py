@@ -20,8 +20,8 @@ from typing import Any
 
 import evtx
 
-from cert.ecs import Event, put
-from cert.ingestion import ParseError, Parser, Unreadable, parsers
+from cert.core.ecs import Event, put
+from cert.core.parser import ParseError, Parser, Unreadable, parsers
 from ingest.parsers._evtx_chunks import CHUNK, HEADER, Refused, read_chunks
 from ingest.parsers._windows_ecs import normalise
 from ingest.parsers._windows_fields import (

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cert.ecs import Event, put
-from cert.ingestion import ParseError, Parser, parsers
+from cert.core.ecs import Event, put
+from cert.core.parser import ParseError, Parser, parsers
 from ingest.parsers._windows_ecs import normalise
 from ingest.parsers._windows_fields import (
     guid,

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cert.ecs import Event, get, put
-from cert.ingestion import ParseError, Parser, parsers
+from cert.core.ecs import Event, get, put
+from cert.core.parser import ParseError, Parser, parsers
 from ingest.parsers._windows_ecs import normalise
 from ingest.parsers._windows_fields import guid, loads, number, opt_text, text, timestamp
 from ingest.parsers._windows_security import AUTH_FIELDS

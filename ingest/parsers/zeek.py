@@ -1,6 +1,6 @@
 """Zeek logs, in both formats Zeek writes: TSV (the default, with its ``#separator``, ``#fields``,
 ``#types``, ``#path`` header) and JSON (one object per line, plain ``LogAscii::use_json`` or the
-json-streaming-logs package with ``_path``); plain or gzip (``cert.ingestion.read_lines``).
+json-streaming-logs package with ``_path``); plain or gzip (``cert.pipeline.ingestor.read_lines``).
 
 A TSV line means nothing without the header above it, so the parser keeps the header of the
 stream it reads: the Ingestor asks ``for_source`` for one parser per source (file or stream), which
@@ -29,8 +29,8 @@ from typing import Any
 
 import orjson
 
-from cert.ecs import Event
-from cert.ingestion import ParseError, Parser, parsers
+from cert.core.ecs import Event
+from cert.core.parser import ParseError, Parser, parsers
 from ingest.parsers._flow import clean_text as _clean
 from ingest.parsers._zeek_ecs import to_ecs
 

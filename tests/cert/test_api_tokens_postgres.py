@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, select
 
-from cert.db import Database
-from cert.errors import InvalidInput
-from cert.models import AuditEntry
-from cert.tokens import authenticate, create_token, list_tokens, revoke_token
+from cert.accounts.tokens import authenticate, create_token, list_tokens, revoke_token
+from cert.core.errors import InvalidInput
+from cert.storage.db import Database
+from cert.storage.models import AuditEntry
 
 pytestmark = pytest.mark.postgres
 

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from cert.config import load_settings
-from cert.errors import ConfigError, InvalidInput
-from cert.tlp import PAP, TLP
+from cert.core.config import load_settings
+from cert.core.errors import ConfigError, InvalidInput
+from cert.core.tlp import PAP, TLP
 
 
 def test_environment_overrides_file_overrides_defaults(tmp_path: Path) -> None:

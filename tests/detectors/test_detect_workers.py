@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import select
 from support import corpora_dir
 
-from cert.config import Settings
-from cert.detection import run_detection
-from cert.ecs import get
-from cert.ingestion import Ingestor
-from cert.models import Alert
-from cert.platform import Platform
-from cert.registry import load_plugins
-from cert.stores import EventQuery
+from cert.core.config import Settings
+from cert.core.ecs import get
+from cert.core.registry import load_plugins
+from cert.detection.run import run_detection
+from cert.pipeline.ingestor import Ingestor
+from cert.runtime.platform import Platform
+from cert.storage.events import EventQuery
+from cert.storage.models import Alert
 
 load_plugins(["ingest.parsers", "detectors"])
 
@@ -46,7 +46,7 @@ def _ingest(p: Platform) -> int:
 
 
 def _indicators(p: Platform, csv: Path) -> None:
-    from cert.indicator_formats import Defaults, load
+    from cert.detection.indicators.formats import Defaults, load
 
     with p.db.session() as s:
         load(s, csv, "partner-cert", Defaults())

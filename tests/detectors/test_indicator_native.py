@@ -31,8 +31,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import detectors.indicators as di
-from cert.ecs import get
-from cert.indicator_index import IndicatorIndex
+from cert.core.ecs import get
+from cert.detection.indicators.index import IndicatorIndex
 from detectors.indicators import FIELDS, native_filter, scan
 
 try:

@@ -17,15 +17,15 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from cert.alerts import upsert_hits
-from cert.config import Settings
-from cert.db import Database
-from cert.ecs import put
-from cert.indicator_formats import Defaults, load
-from cert.indicator_index import IndicatorIndex, IntervalTable
-from cert.indicator_models import Indicator
-from cert.models import Alert
-from cert.registry import load_plugins
+from cert.core.config import Settings
+from cert.core.ecs import put
+from cert.core.registry import load_plugins
+from cert.detection.alerts import upsert_hits
+from cert.detection.indicators.formats import Defaults, load
+from cert.detection.indicators.index import IndicatorIndex, IntervalTable
+from cert.storage.db import Database
+from cert.storage.models import Alert
+from cert.storage.models.indicators import Indicator
 from detectors.indicators import IndicatorDetector, severity_for
 
 load_plugins(["detectors.indicators"])
@@ -212,8 +212,8 @@ def test_index_lookups_without_a_store() -> None:
 
 
 def test_a_case_opened_from_a_red_indicator_stays_red(db: Database, settings: Settings, tmp_path: Path) -> None:
-    from cert.cases import promote_alert
-    from cert.constituency import Constituency
+    from cert.constituency.directory import Constituency
+    from cert.incidents.cases import promote_alert
 
     (tmp_path / "red.csv").write_text("type,value,tlp\nip,203.0.113.99,red\n")
     with db.session() as s:

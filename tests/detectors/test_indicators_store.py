@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from cert.config import Settings
-from cert.db import Database
-from cert.errors import InvalidInput
-from cert.indicator_formats import Defaults, load, parse_stix_pattern
-from cert.indicators import count, generation, listing, normalize, parse_duration, remove_source
-from cert.tlp import TLP
+from cert.core.config import Settings
+from cert.core.errors import InvalidInput
+from cert.core.tlp import TLP
+from cert.detection.indicators.formats import Defaults, load, parse_stix_pattern
+from cert.detection.indicators.store import count, generation, listing, normalize, parse_duration, remove_source
+from cert.storage.db import Database
 
 LAZARUS = "osint-events/to_delete2.json"  # HIDDEN COBRA FALLCHILL, tlp:white, 87 ip-dst to_ids
 
@@ -243,7 +243,7 @@ def test_stix_pattern_subset() -> None:
 
 
 def test_a_value_repeated_in_a_later_chunk_of_a_big_file_updates(db: Database) -> None:
-    from cert.indicators import IndicatorRecord, upsert
+    from cert.detection.indicators.store import IndicatorRecord, upsert
 
     records = [IndicatorRecord("ip", f"203.0.113.{i}", confidence=10) for i in range(1, 6)]
     records += [IndicatorRecord("ip", "203.0.113.1", confidence=90)]  # again, in the third chunk
@@ -274,7 +274,7 @@ def _write(path: Path, text: str) -> Path:
 @pytest.mark.postgres
 def test_store_and_matching_on_postgresql(postgres_server: Any, corpora: Path, tmp_path: Path) -> None:
     """The production database: migration, bulk load, reload with changes, the detector's index."""
-    from cert.indicator_index import load_index
+    from cert.detection.indicators.index import load_index
 
     url = postgres_server.create_database()
     pg = Database(url)

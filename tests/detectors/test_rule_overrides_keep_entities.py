@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from cert import rules
-from cert.alerts import upsert_hits
-from cert.config import Settings
-from cert.detection import build_detectors, detect_batch
-from cert.ecs import put
-from cert.indicator_formats import Defaults, load
-from cert.models import Alert
-from cert.platform import Platform
+from cert.core.config import Settings
+from cert.core.ecs import put
+from cert.detection import overrides as rules
+from cert.detection.alerts import upsert_hits
+from cert.detection.indicators.formats import Defaults, load
+from cert.detection.run import build_detectors, detect_batch
+from cert.runtime.platform import Platform
+from cert.storage.models import Alert
 
 LAZARUS = "misp/osint-events/to_delete2.json"  # FALLCHILL report: 98.101.211.162 is one of its ip-dst
 C2 = "98.101.211.162"

@@ -6,9 +6,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cert.config import Settings
-from cert.ecs import event_id, format_ts, put
-from cert.registry import load_plugins
+from cert.core.config import Settings
+from cert.core.ecs import event_id, format_ts, put
+from cert.core.registry import load_plugins
 from detectors.sigma import SigmaDetector
 
 load_plugins(["detectors"])

@@ -19,10 +19,11 @@ from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, 
 from sigma.types import SigmaNumber, SigmaString
 from support import corpora_dir
 
-from cert.config import Settings
-from cert.ingestion import Ingestor, parsers
-from cert.platform import Platform
-from cert.registry import load_plugins
+from cert.core.config import Settings
+from cert.core.parser import parsers
+from cert.core.registry import load_plugins
+from cert.pipeline.ingestor import Ingestor
+from cert.runtime.platform import Platform
 from detectors._sigma_naive import NaiveEngine
 from detectors.sigma import SigmaDetector
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cert.config import Settings
-from cert.detection import Hit
-from cert.registry import load_plugins
+from cert.core.config import Settings
+from cert.core.contracts import Hit
+from cert.core.registry import load_plugins
 from detectors.sigma import SigmaDetector
 
 load_plugins(["detectors"])

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from support import corpora_dir
 
-from cert.config import Settings
-from cert.ecs import get, parse_ts
-from cert.hunts import gaps, parse_duration, run_hunts
-from cert.ingestion import Ingestor
-from cert.models import Alert
-from cert.platform import Platform
-from cert.registry import load_plugins
-from cert.rule_models import HuntRun
+from cert.core.config import Settings
+from cert.core.ecs import get, parse_ts
+from cert.core.registry import load_plugins
+from cert.detection.hunts import gaps, parse_duration, run_hunts
+from cert.pipeline.ingestor import Ingestor
+from cert.runtime.platform import Platform
+from cert.storage.models import Alert
+from cert.storage.models.rules import HuntRun
 from detectors.sigma import SigmaDetector
 
 load_plugins(["ingest.parsers", "detectors"])

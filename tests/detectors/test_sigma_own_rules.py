@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from cert.config import Settings
-from cert.detection import Hit
-from cert.ecs import put
-from cert.ingestion import parsers
-from cert.registry import load_plugins
+from cert.core.config import Settings
+from cert.core.contracts import Hit
+from cert.core.ecs import put
+from cert.core.parser import parsers
+from cert.core.registry import load_plugins
 from detectors.sigma import SigmaDetector
 
 load_plugins(["ingest.parsers", "detectors"])

@@ -13,12 +13,12 @@ import pytest
 import yara
 from sqlalchemy import select
 
-from cert.config import Settings
-from cert.db import Database
-from cert.ecs import put
-from cert.models import DeadLetter
-from cert.registry import load_plugins
-from cert.yara_scan import load_rules, scan_bytes, scan_file
+from cert.core.config import Settings
+from cert.core.ecs import put
+from cert.core.registry import load_plugins
+from cert.detection.yara.scan import load_rules, scan_bytes, scan_file
+from cert.storage.db import Database
+from cert.storage.models import DeadLetter
 from detectors.yara_payloads import YaraPayloadDetector
 
 load_plugins(["detectors.yara_payloads"])
@@ -189,7 +189,7 @@ def test_payload_timeout_goes_to_the_dead_letters_and_detection_goes_on(settings
 
 def test_script_blocks_parsed_from_a_real_evtx_raise_a_hit(settings: Settings, corpora: Path) -> None:
     load_plugins(["ingest.parsers"])
-    from cert.ingestion import Unreadable, parsers
+    from cert.core.parser import Unreadable, parsers
 
     if "windows.evtx" not in parsers:
         pytest.skip("the windows.evtx parser is not available")

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from cert.cli import main
-from cert.config import Settings
-from cert.indicator_models import FileScan
-from cert.models import Alert, DeadLetter
-from cert.platform import Platform
-from cert.yara_files import FolderWatcher
+from cert.core.config import Settings
+from cert.detection.yara.files import FolderWatcher
+from cert.runtime.platform import Platform
+from cert.storage.models import Alert, DeadLetter
+from cert.storage.models.indicators import FileScan
 
 WEBSHELL = b"<?php\n// uploaded via the CMS image form\n@eval(base64_decode($_POST['x']));\n?>\n"
 NOTE = ("Tous vos fichiers ont été chiffrés.\nPayez 0,3 bitcoin pour la clé de déchiffrement.\n"
@@ -96,7 +96,7 @@ def test_a_timeout_is_a_dead_letter(plat: Platform, tmp_path: Path) -> None:
 
 def test_cli_scan_and_watch_once(plat: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CERT_PLUGINS", "cert.steps")  # this command needs no parser nor detector
+    monkeypatch.setenv("CERT_PLUGINS", "playbooks.steps")  # this command needs no parser nor detector
     data_dir = str(plat.settings.data_dir)
     sample = tmp_path / "drop" / "shell.php"
     sample.parent.mkdir()
@@ -109,7 +109,7 @@ def test_cli_scan_and_watch_once(plat: Platform, tmp_path: Path, capsys: pytest.
 
 
 def test_a_rule_disabled_by_the_analysts_raises_no_alert(plat: Platform, tmp_path: Path) -> None:
-    from cert import rules
+    from cert.detection import overrides as rules
 
     with plat.db.session() as s:
         rules.set_enabled(s, "yara:webshells.Webshell_PHP_Eval_Of_Decoded_Or_Request_Data", False, "analyste")

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cert.ecs import get
-from cert.ingestion import ParseError, Parser, finalize, parsers
-from cert.registry import load_plugins
+from cert.core.ecs import get
+from cert.core.parser import ParseError, Parser, parsers
+from cert.core.registry import load_plugins
+from cert.pipeline.ingestor import finalize
 
 load_plugins(["ingest.parsers"])
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cert.ecs import event_id
+from cert.core.ecs import event_id
 
 ROOT = Path(__file__).resolve().parents[2]
 APACHE = Path("web") / "elastic-examples" / "apache_logs"

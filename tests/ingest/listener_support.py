@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from cert.config import Settings
-from cert.listeners import Endpoint, Listener, ListenerConfig, listeners
-from cert.models import DeadLetter
-from cert.platform import Platform
-from cert.stores.base import EventQuery
+from cert.core.config import Settings
+from cert.core.event_store import EventQuery
+from cert.pipeline.listeners import Endpoint, Listener, ListenerConfig, listeners
+from cert.runtime.platform import Platform
+from cert.storage.models import DeadLetter
 
 LOOPBACK = Endpoint("127.0.0.1", 0)
 

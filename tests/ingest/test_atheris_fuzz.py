@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cert.ingestion import parsers
-from cert.registry import load_plugins
+from cert.core.parser import parsers
+from cert.core.registry import load_plugins
 
 pytest.importorskip("atheris", reason="atheris is not installed (pip install -e '.[test]' on Linux x86-64)")
 
@@ -55,7 +55,7 @@ def test_the_harness_reports_a_crashing_parser(corpora: Path, tmp_path: Path) ->
     plugin = tmp_path / "plugin"
     plugin.mkdir()
     (plugin / "crashy_parser.py").write_text(
-        "from cert.ingestion import ParseError, Parser, parsers\n\n\n"
+        "from cert.pipeline.ingestor import ParseError, Parser, parsers\n\n\n"
         "@parsers.register\n"
         "class Crashy(Parser):\n"
         "    name = 'test.crashy'\n    dataset = 'test.crashy'\n    module = 'test'\n\n"

@@ -30,12 +30,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cert.config import Settings
-from cert.ecs import Event, parse_ts
-from cert.ingest_health import ingest_health
-from cert.ingestion import ECS_VERSION, Ingestor, _finalize, parsers
-from cert.platform import Platform
-from cert.registry import load_plugins
+from cert.core.config import Settings
+from cert.core.ecs import Event, parse_ts
+from cert.core.parser import parsers
+from cert.core.registry import load_plugins
+from cert.pipeline.health import ingest_health
+from cert.pipeline.ingestor import ECS_VERSION, Ingestor, _finalize
+from cert.runtime.platform import Platform
 
 load_plugins(["ingest.parsers"])
 

@@ -11,11 +11,12 @@ import netflow_packets as nf
 import orjson
 import pytest
 
-from cert.config import Settings
-from cert.ingestion import Ingestor, ParseError, finalize, parsers
-from cert.platform import Platform
-from cert.registry import load_plugins
-from cert.stores.base import EventQuery
+from cert.core.config import Settings
+from cert.core.event_store import EventQuery
+from cert.core.parser import ParseError, parsers
+from cert.core.registry import load_plugins
+from cert.pipeline.ingestor import Ingestor, finalize
+from cert.runtime.platform import Platform
 from ingest.netflow.decoder import NetflowDecoder
 
 load_plugins(["ingest.parsers"])

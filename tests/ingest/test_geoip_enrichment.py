@@ -12,13 +12,13 @@ import pytest
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
-from cert.config import Settings, load_settings
-from cert.ecs import Event, get
-from cert.errors import ConfigError
-from cert.ingestion import Ingestor
-from cert.platform import Platform
-from cert.stores.base import EventQuery
-from cert.stores.elasticsearch import ElasticsearchEventStore
+from cert.core.config import Settings, load_settings
+from cert.core.ecs import Event, get
+from cert.core.errors import ConfigError
+from cert.core.event_store import EventQuery
+from cert.pipeline.ingestor import Ingestor
+from cert.runtime.platform import Platform
+from cert.storage.events.elasticsearch import ElasticsearchEventStore
 
 PUBLIC = "41.82.12.77"  # a public (Senegalese ISP) address: MMDB lookups are local, nothing is contacted
 PRIVATE = "192.168.10.5"

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from ingest_support import cert, cert_env, checkpoint, embedded_ids, make_apache_file, start_cert, wait_for
 
-from cert.checkpoints import FilePosition, FileReader, RejectedLine
-from cert.config import Settings
-from cert.ingest_health import ingest_health
-from cert.ingest_state import load_checkpoint
-from cert.ingestion import Ingestor
-from cert.platform import Platform
+from cert.core.config import Settings
+from cert.core.lines import FilePosition, FileReader, RejectedLine
+from cert.pipeline.health import ingest_health
+from cert.pipeline.ingestor import Ingestor
+from cert.pipeline.state import load_checkpoint
+from cert.runtime.platform import Platform
 
 
 def lines_of(reader: FileReader) -> list[str]:

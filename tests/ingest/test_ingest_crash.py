@@ -25,7 +25,7 @@ from ingest_support import (
     wait_for,
 )
 
-from cert.stores.elasticsearch import ElasticsearchEventStore
+from cert.storage.events.elasticsearch import ElasticsearchEventStore
 
 KILLS = 20
 LINES = 200_000

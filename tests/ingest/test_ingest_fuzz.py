@@ -14,11 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from cert.config import Settings
-from cert.ingestion import Ingestor, Parser, parsers
-from cert.models import DeadLetter
-from cert.platform import Platform
-from cert.registry import load_plugins
+from cert.core.config import Settings
+from cert.core.parser import Parser, parsers
+from cert.core.registry import load_plugins
+from cert.pipeline.ingestor import Ingestor
+from cert.runtime.platform import Platform
+from cert.storage.models import DeadLetter
 
 load_plugins(["ingest.parsers"])
 

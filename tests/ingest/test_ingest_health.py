@@ -19,13 +19,13 @@ from ingest_support import ROOT, cert, cert_env, make_apache_file
 from sqlalchemy import select as sql_select
 from support import login
 
-from cert.config import Settings
-from cert.ingest_health import ingest_health
-from cert.ingest_models import DeadLetterCount, IngestSource
-from cert.ingest_state import reason_class
-from cert.ingestion import Ingestor
-from cert.platform import Platform
-from cert.users import create_user
+from cert.accounts.users import create_user
+from cert.core.config import Settings
+from cert.pipeline.health import ingest_health
+from cert.pipeline.ingestor import Ingestor
+from cert.pipeline.state import reason_class
+from cert.runtime.platform import Platform
+from cert.storage.models.ingest import DeadLetterCount, IngestSource
 from web.app import create_app
 
 HOSTILE = '<script>alert("pwned")</script>'

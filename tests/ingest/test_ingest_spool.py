@@ -12,9 +12,9 @@ import es_node
 import pytest
 from ingest_support import cert, cert_env, checkpoint, make_apache_file, start_cert, wait_for
 
-from cert.ecs import event_id
-from cert.spool import Segment, Spool, SpoolFull, read_segment
-from cert.stores.elasticsearch import ElasticsearchEventStore
+from cert.core.ecs import event_id
+from cert.pipeline.spool import Segment, Spool, SpoolFull, read_segment
+from cert.storage.events.elasticsearch import ElasticsearchEventStore
 
 
 def event(n: int, raw: str) -> dict[str, object]:

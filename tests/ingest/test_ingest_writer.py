@@ -11,17 +11,17 @@ import pytest
 from ingest_support import make_apache_file
 from sqlalchemy import select
 
-from cert.config import Settings
-from cert.ingest_health import ingest_health
-from cert.ingest_models import IngestSource
-from cert.ingest_state import load_checkpoint
-from cert.ingest_writer import Batch, IngestSummary, StoreWriter
-from cert.ingestion import Ingestor
-from cert.models import DeadLetter
-from cert.platform import Platform
-from cert.spool import SpoolFull
-from cert.stores.elasticsearch import ElasticsearchEventStore
-from cert.stores.embedded import EmbeddedEventStore
+from cert.core.config import Settings
+from cert.pipeline.health import ingest_health
+from cert.pipeline.ingestor import Ingestor
+from cert.pipeline.spool import SpoolFull
+from cert.pipeline.state import load_checkpoint
+from cert.pipeline.writer import Batch, IngestSummary, StoreWriter
+from cert.runtime.platform import Platform
+from cert.storage.events.elasticsearch import ElasticsearchEventStore
+from cert.storage.events.embedded import EmbeddedEventStore
+from cert.storage.models import DeadLetter
+from cert.storage.models.ingest import IngestSource
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from pathlib import Path
 from harness import ParserCase
 from tests_paths import fail2ban
 
-from cert.ecs import get
-from cert.ingestion import ParseError
+from cert.core.ecs import get
+from cert.core.parser import ParseError
 
 
 class TestLinuxAuth(ParserCase):

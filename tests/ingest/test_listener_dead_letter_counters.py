@@ -15,11 +15,11 @@ from listener_support import dead_letters, events, net_platform, start, wait_for
 from sqlalchemy import select
 from support import login
 
-from cert.ingest_health import ingest_health
-from cert.ingest_models import DeadLetterCount, IngestSource
-from cert.listeners import Endpoint
-from cert.platform import Platform
-from cert.users import create_user
+from cert.accounts.users import create_user
+from cert.pipeline.health import ingest_health
+from cert.pipeline.listeners import Endpoint
+from cert.runtime.platform import Platform
+from cert.storage.models.ingest import DeadLetterCount, IngestSource
 from web.app import create_app
 
 __all__ = ["net_platform"]

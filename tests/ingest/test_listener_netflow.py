@@ -9,8 +9,8 @@ import struct
 import netflow_packets as nf
 from listener_support import dead_letters, events, net_platform, start, wait_for
 
-from cert.listeners import Endpoint
-from cert.platform import Platform
+from cert.pipeline.listeners import Endpoint
+from cert.runtime.platform import Platform
 
 __all__ = ["net_platform"]
 LOOPBACK = Endpoint("127.0.0.1", 0)

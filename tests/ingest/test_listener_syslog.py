@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from listener_support import dead_letters, events, net_platform, self_signed, start, wait_for
 
-from cert.errors import InvalidInput
-from cert.ingestion import ParseError, parsers
-from cert.listeners import Endpoint, ListenerConfig, listeners
-from cert.platform import Platform
+from cert.core.errors import InvalidInput
+from cert.core.parser import ParseError, parsers
+from cert.pipeline.listeners import Endpoint, ListenerConfig, listeners
+from cert.runtime.platform import Platform
 
 __all__ = ["net_platform"]
 LOOPBACK = Endpoint("127.0.0.1", 0)

@@ -12,8 +12,8 @@ from harness import ParserCase
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cert.ecs import get
-from cert.ingestion import ParseError, parsers
+from cert.core.ecs import get
+from cert.core.parser import ParseError, parsers
 from ingest.netflow.decoder import NetflowDecoder
 from ingest.netflow.records import DecodeResult
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from harness import ParserCase
 
-from cert.ecs import get
-from cert.ingestion import finalize, parsers
+from cert.core.ecs import get
+from cert.core.parser import parsers
+from cert.pipeline.ingestor import finalize
 
 
 class TestBindQuery(ParserCase):

@@ -17,8 +17,8 @@ documentation addresses (RFC 5737) and made-up serial numbers:
 import pytest
 from harness import ParserCase
 
-from cert.ecs import get
-from cert.ingestion import ParseError, parsers
+from cert.core.ecs import get
+from cert.core.parser import ParseError, parsers
 from ingest.parsers._appliance import extensions
 
 FORTIGATE = (

@@ -9,8 +9,8 @@ IPv6 ``TC= HOPLIMIT= FLOWLBL=``, ICMP ``TYPE= CODE= ID= SEQ=``) with the log pre
 
 from harness import ParserCase
 
-from cert.ecs import get
-from cert.ingestion import parsers
+from cert.core.ecs import get
+from cert.core.parser import parsers
 
 MAC = "MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00"
 

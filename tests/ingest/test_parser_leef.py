@@ -9,8 +9,8 @@ the 2.0 delimiter field given as a character or as hex ``x09``/``0x5E``, ``devTi
 
 from harness import ParserCase
 
-from cert.ecs import get
-from cert.ingestion import parsers
+from cert.core.ecs import get
+from cert.core.parser import parsers
 
 
 class TestLeef(ParserCase):

@@ -14,8 +14,8 @@ from pathlib import Path
 from harness import ParserCase
 from windows_corpus import as_nxlog, attack_files, comparable
 
-from cert.ecs import get
-from cert.ingestion import parsers
+from cert.core.ecs import get
+from cert.core.parser import parsers
 
 LOGON_OLD = json.dumps({
     "EventTime": "2026-11-20 08:02:11", "Hostname": "dc01.interieur.gouv.example",

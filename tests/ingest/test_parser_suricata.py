@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from harness import ParserCase
 
-from cert.ecs import get
-from cert.ingestion import ParseError, finalize, parsers
+from cert.core.ecs import get
+from cert.core.parser import ParseError, parsers
+from cert.pipeline.ingestor import finalize
 from ingest.parsers._flow import community_id, utc_iso
 
 ALERT = (
@@ -299,8 +300,8 @@ def test_a_record_with_a_wrong_type_where_an_ip_should_be_is_not_a_crash() -> No
 
 
 def test_ingesting_the_sample_alerts_stores_them_all(corpora: Path, platform: object) -> None:
-    from cert.ingestion import Ingestor
-    from cert.stores.base import EventQuery
+    from cert.core.event_store import EventQuery
+    from cert.pipeline.ingestor import Ingestor
 
     path = corpora / "suricata" / "frankhassanabad-suricata-sample-data" / "wrccdc-2018" / "alerts-only.eve.jsonl"
     ingestor = Ingestor(platform, "suricata.eve")  # type: ignore[arg-type]

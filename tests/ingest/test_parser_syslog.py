@@ -9,8 +9,8 @@ import pytest
 from harness import ParserCase
 from tests_paths import fail2ban, fail2ban_time
 
-from cert.ecs import get
-from cert.ingestion import ParseError, parsers
+from cert.core.ecs import get
+from cert.core.parser import ParseError, parsers
 from ingest.parsers._syslog import bsd_timestamp, parse
 
 BOM = "\ufeff"

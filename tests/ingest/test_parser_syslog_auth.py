@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests_paths import fail2ban, fail2ban_time
 
-from cert.ecs import Event, get
-from cert.ingestion import ParseError, parsers
+from cert.core.ecs import Event, get
+from cert.core.parser import ParseError, parsers
 
 
 class TestSyslogAuth(ParserCase):

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from windows_corpus import attack_files, json_documents, regression_cases
 
-from cert.ecs import get
-from cert.ingestion import Ingestor, ParseError, Unreadable, finalize, parsers
-from cert.platform import Platform
+from cert.core.ecs import get
+from cert.core.parser import ParseError, Unreadable, parsers
+from cert.pipeline.ingestor import Ingestor, finalize
+from cert.runtime.platform import Platform
 
 # Records as the evtx package renders them (the JSON of the record's XML), written for these tests
 # after the documented schemas of Security 4625 and Sysmon 1 (learn.microsoft.com, "4625(F) An
@@ -280,7 +281,7 @@ def test_fuzz_truncated_and_corrupted_files(corpora: Path, tmp_path_factory: pyt
 
 def test_ingest_dead_letters_a_truncated_file_and_never_duplicates(platform: Platform, corpora: Path,
                                                                    tmp_path: Path) -> None:
-    from cert.models import DeadLetter
+    from cert.storage.models import DeadLetter
 
     parser = parsers.get("windows.evtx")()
     source = next(p for p in attack_files(corpora) if p.stat().st_size > 1_000_000)  # several chunks
@@ -366,8 +367,8 @@ def test_command_lines_split_like_windows(cmd: str) -> None:
 def event_store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
     import uuid
 
-    from cert.stores.elasticsearch import ElasticsearchEventStore
-    from cert.stores.embedded import EmbeddedEventStore
+    from cert.storage.events.elasticsearch import ElasticsearchEventStore
+    from cert.storage.events.embedded import EmbeddedEventStore
 
     if request.param == "embedded":
         store = EmbeddedEventStore(tmp_path / "events.sqlite3")

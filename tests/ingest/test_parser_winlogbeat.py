@@ -11,8 +11,8 @@ from pathlib import Path
 from harness import ParserCase
 from windows_corpus import as_winlogbeat, as_winlogbeat7, attack_files, comparable
 
-from cert.ecs import get
-from cert.ingestion import parsers
+from cert.core.ecs import get
+from cert.core.parser import parsers
 
 # Winlogbeat 8 writing to a file: no module processing (it runs in Elasticsearch), event_id and
 # record_id are strings, keywords/opcode/task/level rendered by the Event Log API.

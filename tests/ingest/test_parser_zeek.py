@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from harness import ParserCase
 
-from cert.ecs import get
-from cert.ingestion import ParseError, Parser, Unreadable, finalize, parsers, read_lines
+from cert.core.ecs import get
+from cert.core.lines import read_lines
+from cert.core.parser import ParseError, Parser, Unreadable, parsers
+from cert.pipeline.ingestor import finalize
 
 CONN_JSON = (
     '{"ts":1521911721.255387,"uid":"CXWv6p3arKYeMETxOg","id.orig_h":"192.168.1.102","id.orig_p":68,'
@@ -379,8 +381,8 @@ def test_zeek_baselines_parse_once_unmasked_and_masked_times_are_refused(corpora
 
 
 def test_ingesting_gzip_tsv_and_json_notices_stores_the_same_alerts(corpora: Path, platform: Any) -> None:
-    from cert.ingestion import Ingestor
-    from cert.stores.base import EventQuery
+    from cert.core.event_store import EventQuery
+    from cert.pipeline.ingestor import Ingestor
 
     root = corpora / "zeek" / "brimdata-zed-sample-data"
     ingestor = Ingestor(platform, "zeek")

@@ -17,11 +17,12 @@ import test_parser_syslog_auth
 import test_web_access
 from tests_paths import fail2ban
 
-from cert.ecs import Event
-from cert.ingestion import ParseError, finalize, parsers
-from cert.stores import EventStore
-from cert.stores.elasticsearch import ElasticsearchEventStore
-from cert.stores.embedded import EmbeddedEventStore
+from cert.core.ecs import Event
+from cert.core.parser import ParseError, parsers
+from cert.pipeline.ingestor import finalize
+from cert.storage.events import EventStore
+from cert.storage.events.elasticsearch import ElasticsearchEventStore
+from cert.storage.events.embedded import EmbeddedEventStore
 
 # the modules, not their classes: a Test* name here would run those tests a second time
 CASES = (test_parser_syslog.TestSyslog, test_parser_syslog_auth.TestSyslogAuth, test_parser_firewall.TestFirewall,

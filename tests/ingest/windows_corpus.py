@@ -10,7 +10,7 @@ from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from cert.ecs import Event, parse_ts
+from cert.core.ecs import Event, parse_ts
 
 ATTACK = Path("evtx") / "evtx-to-mitre-attack"
 REGRESSION = Path("sigma") / "regression_data"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cert.ecs import event_id, format_ts
-from cert.stores import EventQuery, EventStore
-from cert.stores.elasticsearch import ElasticsearchEventStore
-from cert.stores.embedded import EmbeddedEventStore
+from cert.core.ecs import event_id, format_ts
+from cert.storage.events import EventQuery, EventStore
+from cert.storage.events.elasticsearch import ElasticsearchEventStore
+from cert.storage.events.embedded import EmbeddedEventStore
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 

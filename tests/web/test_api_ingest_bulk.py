@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from support import csrf_token, login
 
-from cert.config import Settings
-from cert.ingestion import ParseError, parsers
-from cert.models import AuditEntry, DeadLetter
-from cert.platform import Platform
-from cert.stores.base import EventQuery
-from cert.token_models import ApiToken
-from cert.tokens import create_token, revoke_token
-from cert.users import create_user
+from cert.accounts.tokens import create_token, revoke_token
+from cert.accounts.users import create_user
+from cert.core.config import Settings
+from cert.core.event_store import EventQuery
+from cert.core.parser import ParseError, parsers
+from cert.runtime.platform import Platform
+from cert.storage.models import AuditEntry, DeadLetter
+from cert.storage.models.tokens import ApiToken
 from web.app import create_app
 
 ADMIN_PW = "admin-password-1"

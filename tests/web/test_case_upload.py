@@ -14,11 +14,11 @@ from flask import Flask
 from sqlalchemy import select
 from support import csrf_token, login
 
-from cert.config import Settings
-from cert.models import Alert, AuditEntry, Case
-from cert.platform import Platform
-from cert.users import create_user
-from cert.yara_files import safe_name
+from cert.accounts.users import create_user
+from cert.core.config import Settings
+from cert.detection.yara.files import safe_name
+from cert.runtime.platform import Platform
+from cert.storage.models import Alert, AuditEntry, Case
 from web.app import create_app
 
 PASSWORD = "correct-horse-battery"
@@ -27,7 +27,7 @@ CHOPPER = b'<%@ Page Language="Jscript"%><%eval(Request.Item["z"],"unsafe");%>'
 
 @pytest.fixture
 def plat(settings: Settings) -> Iterator[Platform]:
-    p = Platform(replace(settings, plugins=("cert.steps", "detectors.indicators", "detectors.yara_payloads"), yara_max_file_mb=1))
+    p = Platform(replace(settings, plugins=("playbooks.steps", "detectors.indicators", "detectors.yara_payloads"), yara_max_file_mb=1))
     p.db.upgrade()
     with p.db.session() as s:
         create_user(s, "analyste", PASSWORD, "analyst")

@@ -10,8 +10,8 @@ from flask import Flask
 from sqlalchemy import select
 from support import csrf_token, login
 
-from cert.models import Alert, AuditEntry
-from cert.platform import Platform
+from cert.runtime.platform import Platform
+from cert.storage.models import Alert, AuditEntry
 from web.app import create_app
 
 

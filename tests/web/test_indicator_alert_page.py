@@ -7,15 +7,15 @@ from pathlib import Path
 
 from support import login
 
-from cert.alerts import upsert_hits
-from cert.config import Settings
-from cert.db import Database
-from cert.ecs import put
-from cert.indicator_formats import Defaults, load
-from cert.models import Alert
-from cert.platform import Platform
-from cert.registry import load_plugins
-from cert.users import create_user
+from cert.accounts.users import create_user
+from cert.core.config import Settings
+from cert.core.ecs import put
+from cert.core.registry import load_plugins
+from cert.detection.alerts import upsert_hits
+from cert.detection.indicators.formats import Defaults, load
+from cert.runtime.platform import Platform
+from cert.storage.db import Database
+from cert.storage.models import Alert
 from detectors.indicators import IndicatorDetector
 from web.app import create_app
 
@@ -23,7 +23,7 @@ load_plugins(["detectors.indicators"])
 
 
 def test_provenance_on_the_alert_page(settings: Settings, corpora: Path) -> None:
-    p = Platform(replace(settings, plugins=("cert.steps",)))
+    p = Platform(replace(settings, plugins=("playbooks.steps",)))
     p.db.upgrade()
     db: Database = p.db
     with db.session() as s:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from cert.config import Settings
-from cert.platform import Platform
+from cert.core.config import Settings
+from cert.runtime.platform import Platform
 from web.access import PUBLIC_ENDPOINTS
 from web.app import create_app
 

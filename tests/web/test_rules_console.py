@@ -11,10 +11,10 @@ from flask import Flask
 from sqlalchemy import select
 from support import csrf_token, login
 
-from cert.detection import build_detectors, detect_batch
-from cert.ecs import put
-from cert.models import AuditEntry
-from cert.platform import Platform
+from cert.core.ecs import put
+from cert.detection.run import build_detectors, detect_batch
+from cert.runtime.platform import Platform
+from cert.storage.models import AuditEntry
 from web.app import create_app
 
 SQLI = "3e7b1a90-5c2d-4e8f-a6b4-9d0c1f2e3a75"  # rules/sigma/web/sql_injection.yml

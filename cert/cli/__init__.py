@@ -1,0 +1,209 @@
+"""The ``cert`` command: init, ingest, detect, serve, worker, demo, users, rules, export."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cert.core.config import Settings, load_settings
+from cert.core.errors import VigieError
+from cert.runtime.platform import Platform
+
+log = logging.getLogger("cert")
+
+
+def _platform(args: argparse.Namespace) -> Platform:
+    settings = load_settings(args.config)
+    if args.data_dir:
+        from dataclasses import replace
+
+        settings = replace(settings, data_dir=Path(args.data_dir))
+    return Platform(settings)
+
+
+def cmd_init(p: Platform, args: argparse.Namespace) -> int:
+    p.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    p.db.upgrade()
+    print(f"Database ready ({p.settings.mode} mode): {p.settings.redacted()['database_url'] or 'embedded SQLite'}")
+    import os
+
+    admin_pw = os.environ.get("CERT_ADMIN_PASSWORD")
+    if admin_pw:
+        from sqlalchemy import select
+
+        from cert.accounts.users import create_user
+        from cert.storage.models import User
+
+        with p.db.session() as s:
+            if s.scalar(select(User).where(User.username == "admin")) is None:
+                create_user(s, "admin", admin_pw, "admin")
+                print("Created user admin (password from CERT_ADMIN_PASSWORD)")
+    return 0
+
+
+def cmd_ingest(p: Platform, args: argparse.Namespace) -> int:
+    from cert.cli.ingest import run_ingest  # checkpoints, spool, progress bar, --follow
+
+    return run_ingest(p, args)
+
+
+def cmd_detect(p: Platform, args: argparse.Namespace) -> int:
+    from cert.detection.run import run_detection
+
+    while True:
+        r = run_detection(p, workers=args.workers)
+        print(f"Detection over {r.events} events: {r.hits} hits, {r.alerts_new} new alerts, "
+              f"{r.alerts_updated} updated")
+        if not args.every:
+            return 0
+        time.sleep(args.every)
+
+
+def cmd_serve(p: Platform, args: argparse.Namespace) -> int:
+    create_app = _web_factory(p.settings)
+    app = create_app(p.settings)
+    print(f"Vigie console: http://{args.host}:{args.port}/", flush=True)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    return 0
+
+
+def _web_factory(settings: Settings) -> Any:
+    module, _, attr = settings.web_app.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def cmd_worker(p: Platform, args: argparse.Namespace) -> int:
+    from cert.runtime.worker import run_worker
+
+    run_worker(p.settings, burst=args.burst)
+    return 0
+
+
+def cmd_users(p: Platform, args: argparse.Namespace) -> int:
+    import getpass
+
+    from cert.accounts.users import create_user
+
+    password = args.password or getpass.getpass(f"Password for {args.username}: ")
+    with p.db.session() as s:
+        create_user(s, args.username, password, args.role)
+    print(f"Created {args.role} {args.username}")
+    return 0
+
+
+def cmd_export(p: Platform, args: argparse.Namespace) -> int:
+    from cert.incidents.cases import get_case
+    from cert.sharing.misp_feed import export_case
+
+    with p.db.session() as s:
+        result = export_case(s, get_case(s, args.case), p.settings, "cli", Path(args.feed) if args.feed else None)
+    print(f"MISP event {result.event_uuid}: {result.exported} indicators ({result.withheld} withheld) -> {result.path}")
+    return 0
+
+
+def cmd_demo(p: Platform, args: argparse.Namespace) -> int:
+    from cert.demo import ensure_demo_users, ingest_scenario
+    from cert.detection.run import run_detection
+
+    cmd_init(p, args)
+    creds = ensure_demo_users(p)
+    for src, summary in ingest_scenario(p):
+        print(f"Ingested {src.path.name}: {summary.ingested} new events, {summary.duplicates} already stored, "
+              f"{summary.dead_lettered} dead-lettered")
+    r = run_detection(p)
+    print(f"Detection: {r.events} events examined, {r.alerts_new} new alerts")
+    print()
+    print("Demo accounts (also in " + str(p.settings.data_dir / "demo-credentials.txt") + "):")
+    for user, pw in creds.items():
+        print(f"  {user:12s} {pw}")
+    if args.no_serve:
+        return 0
+    return cmd_serve(p, args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="cert", description="Vigie: security operations for national CERTs")
+    ap.add_argument("--config", help="TOML configuration file (default: $CERT_CONFIG)")
+    ap.add_argument("--data-dir", help="data directory (default: $CERT_DATA_DIR or ./var)")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", help="create the data directory and migrate the database").set_defaults(func=cmd_init)
+
+    ing = sub.add_parser("ingest", help="ingest log files (or - for stdin)")
+    ing.add_argument("--parser", required=True, help="parser name, e.g. linux.auth, web.access")
+    ing.add_argument("--field", action="append", metavar="ECS.FIELD=VALUE", help="set a field on every event")
+    ing.add_argument("--follow", action="store_true",
+                     help="keep reading the files as they grow (like tail -F); with or without it, "
+                          "each file resumes from its checkpoint")
+    ing.add_argument("--detect", action="store_true", help="run the detectors on each batch (streaming)")
+    ing.add_argument("--strict", action="store_true", help="exit 1 when any line was dead-lettered")
+    ing.add_argument("paths", nargs="+")
+    ing.set_defaults(func=cmd_ingest)
+
+    det = sub.add_parser("detect", help="run the detectors over newly ingested events")
+    det.add_argument("--every", type=int, default=0, help="repeat every N seconds")
+    det.add_argument("--workers", type=int, default=1, choices=range(1, 65), metavar="N",
+                     help="match in N processes (Sigma and indicators; same alerts, one per core)")
+    det.set_defaults(func=cmd_detect)
+
+    for name, helptext in (("serve", "serve the console"), ("demo", "set up the demo and serve the console")):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("--host", default="127.0.0.1")
+        sp.add_argument("--port", type=int, default=8080)
+        if name == "demo":
+            sp.add_argument("--no-serve", action="store_true", help="set up only")
+        sp.set_defaults(func=cmd_serve if name == "serve" else cmd_demo)
+
+    wk = sub.add_parser("worker", help="run an rq worker for playbook jobs")
+    wk.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    wk.set_defaults(func=cmd_worker)
+
+    us = sub.add_parser("useradd", help="create a user")
+    us.add_argument("username")
+    us.add_argument("--role", choices=("analyst", "responder", "admin"), default="analyst")
+    us.add_argument("--password", help="(prompted when absent)")
+    us.set_defaults(func=cmd_users)
+
+    from cert.cli import rules as cli_rules  # cert rules …, cert hunt (issue 4: Sigma)
+
+    cli_rules.register(sub)
+
+    ex = sub.add_parser("export", help="export a case to the MISP feed")
+    ex.add_argument("case", type=int)
+    ex.add_argument("--feed", help="feed directory (default: DATA_DIR/misp-feed)")
+    ex.set_defaults(func=cmd_export)
+
+    from cert.cli import indicators as cli_detection  # cert indicators …, cert yara … (issue 4)
+
+    cli_detection.register(sub)
+
+    from cert.cli import network as network_cli  # cert listen …, cert token … (issue 3)
+
+    network_cli.add_commands(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        # one INFO line per request, and a traceback per retry while the store is down (cert says it once)
+        logging.getLogger("elastic_transport").setLevel(logging.ERROR)
+    try:
+        return int(args.func(_platform(args), args))
+    except VigieError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

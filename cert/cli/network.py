@@ -1,0 +1,120 @@
+"""``cert listen`` (network listeners: syslog, NetFlow/IPFIX) and ``cert token`` (API tokens)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from cert.runtime.platform import Platform
+
+
+def add_commands(sub: Any) -> None:
+    """Add the ``listen`` and ``token`` sub-commands to the ``cert`` argument parser."""
+    ls = sub.add_parser("listen", help="receive logs over the network (syslog, netflow) into the event store")
+    ls.add_argument("kind", help="listener: syslog (UDP, TCP, TLS) or netflow (NetFlow v5/v9, IPFIX over UDP)")
+    ls.add_argument("--udp", action="append", default=[], metavar="HOST:PORT", help="listen on UDP (repeatable)")
+    ls.add_argument("--tcp", action="append", default=[], metavar="HOST:PORT", help="listen on TCP (repeatable)")
+    ls.add_argument("--tls", action="append", default=[], metavar="HOST:PORT",
+                    help="listen on TCP with TLS (RFC 5425; needs --tls-cert and --tls-key)")
+    ls.add_argument("--tls-cert", type=Path, help="PEM certificate chain for --tls")
+    ls.add_argument("--tls-key", type=Path, help="PEM private key for --tls")
+    ls.add_argument("--parser", help="parser of the messages (default: syslog for syslog, netflow for netflow)")
+    ls.add_argument("--batch-size", type=int, default=2000, help="store every N messages (default 2000)")
+    ls.add_argument("--flush-seconds", type=float, default=1.0, help="and at least every S seconds (default 1)")
+    ls.add_argument("--max-message-bytes", type=int, default=64 * 1024, help="longer messages are dead-lettered")
+    ls.add_argument("--detect", action="store_true", help="run the detectors on each stored batch (streaming)")
+    ls.add_argument("--duration", type=float, default=0, help="stop after S seconds (default: run until stopped)")
+    ls.set_defaults(func=cmd_listen)
+
+    tok = sub.add_parser("token", help="API tokens for the ingest API (create, revoke, list)")
+    tsub = tok.add_subparsers(dest="token_command", required=True)
+    create = tsub.add_parser("create", help="create a token; its secret is printed once")
+    create.add_argument("name")
+    create.add_argument("--owner", default="", help="who answers for the token (default: the name)")
+    create.add_argument("--scope", default="ingest", choices=("ingest",))
+    create.set_defaults(func=cmd_token_create)
+    revoke = tsub.add_parser("revoke", help="revoke a token (at once, for good)")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=cmd_token_revoke)
+    tsub.add_parser("list", help="list the tokens (never their secrets)").set_defaults(func=cmd_token_list)
+
+
+def cmd_listen(p: Platform, args: argparse.Namespace) -> int:
+    from cert.pipeline.listeners import Endpoint, ListenerConfig, listeners
+
+    config = ListenerConfig(
+        udp=tuple(Endpoint.parse(a) for a in args.udp), tcp=tuple(Endpoint.parse(a) for a in args.tcp),
+        tls=tuple(Endpoint.parse(a) for a in args.tls), tls_cert=args.tls_cert, tls_key=args.tls_key,
+        parser=args.parser, batch_size=args.batch_size, flush_seconds=args.flush_seconds,
+        max_message_bytes=args.max_message_bytes)
+    listener = listeners.get(args.kind)(p, config, on_batch=_detector(p) if args.detect else None)
+    done = threading.Event()
+
+    def on_signal(_sig: int, _frame: FrameType | None) -> None:
+        done.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+    addresses = listener.start()
+    print(f"{args.kind} listener on {', '.join(addresses)}; Ctrl-C to stop", flush=True)
+    try:
+        done.wait(args.duration or None)
+    except KeyboardInterrupt:
+        pass
+    stats = listener.stop()
+    print(f"{args.kind}: {stats.line()}", flush=True)
+    for reason, n in stats.dead_letters.most_common():
+        print(f"  dead letter x{n}: {reason}")
+    return 0
+
+
+def _detector(p: Platform) -> Callable[[list[Any]], None]:
+    from cert.detection import alerts
+    from cert.detection.run import build_detectors, detect_batch
+
+    engines = build_detectors(p.settings)
+
+    def on_batch(events: list[Any]) -> None:
+        hits = detect_batch(p, engines, events)
+        with p.db.session() as s:
+            alerts.upsert_hits(s, hits, p.settings.alert_suppression_minutes)
+
+    return on_batch
+
+
+def cmd_token_create(p: Platform, args: argparse.Namespace) -> int:
+    from cert.accounts.tokens import create_token
+
+    with p.db.session() as s:
+        token, secret = create_token(s, args.name, args.owner or args.name, actor="cli", scope=args.scope)
+        name, scope = token.name, token.scope
+    print(f"Created API token {name} (scope {scope}). Its secret, shown only now:")
+    print(secret)
+    print("Send it as: Authorization: Bearer <secret>")
+    return 0
+
+
+def cmd_token_revoke(p: Platform, args: argparse.Namespace) -> int:
+    from cert.accounts.tokens import revoke_token
+
+    with p.db.session() as s:
+        token = revoke_token(s, args.name, actor="cli")
+        name = token.name
+    print(f"Revoked API token {name}")
+    return 0
+
+
+def cmd_token_list(p: Platform, args: argparse.Namespace) -> int:
+    from cert.accounts.tokens import list_tokens
+
+    with p.db.session() as s:
+        for t in list_tokens(s):
+            used = t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else "never"
+            state = "revoked" if t.revoked else "active"
+            print(f"{t.name:24s} {t.scope:8s} {state:8s} owner={t.owner} created={t.created_at:%Y-%m-%d} used={used}")
+    return 0

@@ -1,0 +1,107 @@
+"""The constituency: the ministries and agencies a CERT serves, their networks and focal points.
+
+Loaded from a TOML file (``constituency_file``); without one, the bundled demo constituency
+is used. IPs of an event are mapped to ``organization.*`` of the ministry that owns them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cert.core.ecs import Event, get, put
+from cert.core.errors import ConfigError
+
+BUNDLED = Path(__file__).resolve().parent / "data" / "constituency.toml"
+
+
+@dataclass(frozen=True)
+class FocalPoint:
+    name: str
+    email: str
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: str
+    name: str
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    focal_point: FocalPoint | None = None
+
+
+class Constituency:
+    def __init__(self, organizations: list[Organization]) -> None:
+        self.organizations = organizations
+        # most specific network first
+        self._nets = sorted(
+            ((net, org) for org in organizations for net in org.networks),
+            key=lambda item: item[0].prefixlen,
+            reverse=True,
+        )
+        self._cache: dict[str, Organization | None] = {}  # ingest looks the same IPs up again and again
+
+    @classmethod
+    def load(cls, path: Path | None) -> Constituency:
+        path = path or BUNDLED
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"constituency file {path}: {exc}") from exc
+        orgs = []
+        for i, item in enumerate(data.get("organization", [])):
+            try:
+                nets = tuple(ipaddress.ip_network(n, strict=False) for n in item.get("networks", []))
+                fp = item.get("focal_point")
+                orgs.append(
+                    Organization(
+                        id=str(item["id"]),
+                        name=str(item["name"]),
+                        networks=nets,
+                        focal_point=FocalPoint(**fp) if fp else None,
+                    )
+                )
+            except (KeyError, ValueError, TypeError) as exc:
+                raise ConfigError(f"constituency file {path}: organization #{i + 1}: {exc}") from exc
+        return cls(orgs)
+
+    def lookup(self, ip: str | None) -> Organization | None:
+        if not ip:
+            return None
+        key = str(ip)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        if len(self._cache) >= 65536:
+            self._cache.clear()
+        org = self._cache[key] = self._lookup(key)
+        return org
+
+    def _lookup(self, ip: str) -> Organization | None:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return None
+        for net, org in self._nets:
+            if addr.version == net.version and addr in net:
+                return org
+        return None
+
+    def by_name(self, name: str | None) -> Organization | None:
+        return next((o for o in self.organizations if o.name == name), None)
+
+    def enrich(self, event: Event) -> None:
+        """Set ``organization.*`` from the destination, else the source, when it is ours;
+        and ``source.organization`` / ``destination.organization`` per side."""
+        chosen = None
+        for side in ("destination", "source", "host"):
+            org = self.lookup(get(event, f"{side}.ip"))
+            if org is not None:
+                put(event, f"{side}.organization.name", org.name)
+                chosen = chosen or org
+        if chosen is not None:
+            put(event, "organization.id", chosen.id)
+            put(event, "organization.name", chosen.name)

@@ -1,0 +1,162 @@
+"""Configuration: one TOML file plus environment overrides.
+
+Precedence, highest first: environment (``CERT_*``), the TOML file, the defaults. The defaults
+give the embedded mode: everything under one data directory, no servers.
+Production is selected by ``CERT_ELASTICSEARCH_URL``, ``CERT_REDIS_URL`` and ``CERT_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from cert.core.errors import ConfigError
+from cert.core.tlp import TLP
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENV_PREFIX = "CERT_"
+
+
+def _default_rules_dir() -> Path:
+    return PROJECT_ROOT / "rules"
+
+
+def _default_playbooks_dir() -> Path:
+    return PROJECT_ROOT / "playbooks"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    elasticsearch_url: str = ""
+    redis_url: str = ""
+    database_url: str = ""
+    secret_key: str = ""
+    index_prefix: str = "vigie"
+    rules_dir: Path = field(default_factory=_default_rules_dir)
+    playbooks_dir: Path = field(default_factory=_default_playbooks_dir)
+    corpora_dir: Path = PROJECT_ROOT.parent / "shared" / "corpora"
+    constituency_file: Path | None = None
+    # GeoIP (issue 3): local MaxMind-format databases (GeoLite2-City / GeoLite2-ASN); never downloaded
+    geoip_city_file: Path | None = None
+    geoip_asn_file: Path | None = None
+    plugins: tuple[str, ...] = ("ingest.parsers", "ingest.listeners", "detectors", "playbooks.steps")
+    org_name: str = "CERT"
+    org_uuid: str = "5b7d3b6c-0a3e-4c57-9d8e-6f1f0c6a9e01"
+    share_tlp_ceiling: TLP = TLP.AMBER
+    alert_suppression_minutes: int = 60
+    # Sigma (issue 4): extra rule trees loaded alongside rules/sigma (e.g. a SigmaHQ release), and
+    # a YAML file of placeholder values for the ``expand`` modifier ({name: [values]})
+    sigma_paths: tuple[str, ...] = ()
+    sigma_placeholders_file: Path | None = None
+    # YARA (issue 4): event fields scanned by the yara_payloads detector, per-scan timeout,
+    # largest file uploaded to a case or scanned in a watched folder
+    yara_payload_fields: tuple[str, ...] = ("powershell.file.script_block_text", "http.request.body.content",
+                                            "http.response.body.content", "process.command_line")
+    yara_timeout_seconds: int = 10
+    yara_max_file_mb: int = 64
+    keep_original: bool = True
+    spool_max_mb: int = 1024  # on-disk queue (DATA_DIR/spool) while the event store is unreachable
+    ingest_api_max_mb: int = 8  # largest body of POST /api/v1/ingest/<parser> and /api/v1/events (413 above)
+    session_cookie_secure: bool = False
+    rq_queue: str = "vigie"
+    web_app: str = "web.app:create_app"
+
+    # ---- derived locations (computed, never stored) ----
+    @property
+    def embedded_events_path(self) -> Path:
+        return self.data_dir / "events.sqlite3"
+
+    @property
+    def feed_dir(self) -> Path:
+        return self.data_dir / "misp-feed"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'vigie.sqlite3').resolve()}"
+
+    @property
+    def mode(self) -> str:
+        return "production" if self.elasticsearch_url or self.redis_url or self.database_url else "embedded"
+
+    def effective_secret_key(self) -> str:
+        """The session signing key: configured, or generated once and kept in the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+    def redacted(self) -> dict[str, str]:
+        """The settings as strings with secrets hidden, for display and logs."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "secret_key":
+                value = "***" if value else ""
+            elif isinstance(value, str) and "://" in value and "@" in value:
+                scheme, rest = value.split("://", 1)
+                value = f"{scheme}://***@{rest.split('@', 1)[1]}"
+            out[f.name] = str(value)
+        return out
+
+
+def _coerce(name: str, raw: Any, current: Any) -> Any:
+    try:
+        if isinstance(current, bool):
+            if isinstance(raw, bool):
+                return raw
+            return str(raw).strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(current, int):
+            return int(raw)
+        if isinstance(current, TLP):
+            return TLP.parse(str(raw))
+        if isinstance(current, tuple):
+            if isinstance(raw, str):
+                return tuple(p.strip() for p in raw.split(",") if p.strip())
+            return tuple(str(p) for p in raw)
+        if isinstance(current, Path) or name.endswith(("_dir", "_file")):
+            return Path(str(raw)).expanduser()
+        return str(raw)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"setting {name!r}: cannot use {raw!r}: {exc}") from exc
+
+
+def load_settings(path: Path | str | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Build the settings from defaults, then ``path`` (or ``$CERT_CONFIG``), then the environment."""
+    env = dict(os.environ if env is None else env)
+    settings = Settings()
+    names = {f.name for f in fields(Settings)}
+    config_path = path or env.get(ENV_PREFIX + "CONFIG")
+    overrides: dict[str, Any] = {}
+    if config_path:
+        p = Path(config_path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"configuration file {p} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {p}: {exc}") from exc
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"configuration file {p}: unknown setting(s) {', '.join(unknown)}")
+        overrides.update(data)
+    for name in names:
+        key = ENV_PREFIX + name.upper()
+        if key in env and env[key] != "":
+            overrides[name] = env[key]
+    values = {k: _coerce(k, v, getattr(settings, k)) for k, v in overrides.items()}
+    return replace(settings, **values)

@@ -1,0 +1,154 @@
+"""The contracts that the core, the detectors and the console share: the event, the hit every
+detector produces, the analysts' rule overrides detectors apply, and the detector plug-in base.
+
+This module imports nothing of Vigie above ``cert.core``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from cert.core.config import Settings
+from cert.core.ecs import Event, get, parse_ts
+from cert.core.event_store import EventStore
+from cert.core.registry import Registry
+
+__all__ = ["ENTITY_FIELDS", "SEVERITIES", "Detector", "Event", "ExceptionSpec", "Hit", "RuleOverrides", "detectors",
+           "hit_for_events"]
+
+
+@dataclass(frozen=True)
+class ExceptionSpec:
+    id: int
+    field: str
+    operator: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RuleOverrides:
+    """What analysts changed, as detectors apply it."""
+
+    version: int = 0
+    disabled: frozenset[str] = frozenset()
+    severity: dict[str, str] = field(default_factory=dict)
+    exceptions: dict[str, tuple[ExceptionSpec, ...]] = field(default_factory=dict)
+
+
+SEVERITIES = ("informational", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One detection: a rule matched one event, or a correlation matched a group of events."""
+
+    rule_id: str
+    title: str
+    severity: str
+    detector: str
+    event_ids: tuple[str, ...]
+    first_seen: datetime
+    last_seen: datetime
+    group_key: str = ""
+    attack: tuple[str, ...] = ()
+    entities: dict[str, Any] = field(default_factory=dict)
+    organization: str | None = None
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"hit of rule {self.rule_id}: unknown severity {self.severity!r}")
+        if not self.event_ids:
+            raise ValueError(f"hit of rule {self.rule_id}: no evidence event")
+
+
+ENTITY_FIELDS = ("source.ip", "destination.ip", "user.name", "host.name", "url.original", "url.domain")
+
+
+def hit_for_events(
+    events: Sequence[Event],
+    *,
+    rule_id: str,
+    title: str,
+    severity: str,
+    detector: str,
+    group_key: str = "",
+    attack: Sequence[str] = (),
+) -> Hit:
+    """A hit whose entities, organisation and time span are taken from its evidence events."""
+    times = [parse_ts(str(get(e, "@timestamp"))) for e in events]
+    entities: dict[str, Any] = {}
+    for f in ENTITY_FIELDS:
+        for e in events:
+            v = get(e, f)
+            if v not in (None, ""):
+                entities[f] = v
+                break
+    org = next((get(e, "organization.name") for e in events if get(e, "organization.name")), None)
+    return Hit(
+        rule_id=rule_id,
+        title=title,
+        severity=severity,
+        detector=detector,
+        event_ids=tuple(str(get(e, "event.id")) for e in events),
+        first_seen=min(times),
+        last_seen=max(times),
+        group_key=group_key,
+        attack=tuple(attack),
+        entities=entities,
+        organization=org,
+        count=len(events),
+    )
+
+
+class Detector(ABC):
+    name: ClassVar[str]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def detect(self, events: Sequence[Event]) -> list[Hit]:
+        """Hits for a batch of events, oldest first. May keep state across batches."""
+
+    def summary(self) -> dict[str, Any]:
+        """What the detector has loaded, for ``cert rules`` and the console."""
+        return {}
+
+    # Parallel detection (``cert detect --workers N``, see cert.detection.pool): a detector whose
+    # per-event work is pure splits ``detect`` in two. ``match`` runs in a worker process, over a
+    # batch the worker already holds, and returns a picklable result that names events by their
+    # position in the batch, never by reference; ``conclude`` runs in the main process, in batch
+    # order, with the detector's state (correlation windows, provenance, dead letters).
+    parallel: ClassVar[bool] = False
+
+    def match(self, events: Sequence[Event]) -> Any:
+        """The pure part of ``detect`` (only called when ``parallel`` is set)."""
+        raise NotImplementedError
+
+    def conclude(self, events: Sequence[Event], matched: Any) -> list[Hit]:
+        """The hits of a batch from what ``match`` returned for it."""
+        raise NotImplementedError
+
+    # Analysts' rule settings (cert.detection.overrides): disabled rules and severity overrides apply to every
+    # detector's hits; a detector that applies exceptions itself (before correlating) says so.
+    handles_exceptions: ClassVar[bool] = False
+
+    def configure(self, overrides: RuleOverrides) -> None:  # noqa: B027 - optional hook
+        """Called before each batch with the analysts' current rule settings."""
+
+    def catalogue(self) -> list[dict[str, Any]]:
+        """The detector's rules for the console (id, title, level, provenance, tags, source...)."""
+        return []
+
+    def hunt(self, store: EventStore, start: datetime, end: datetime) -> list[Hit] | None:
+        """Scheduled hunts (cert.detection.hunts): the rules over the stored events of [start, end).
+        None when the detector has no such mode."""
+        return None
+
+
+detectors: Registry[Detector] = Registry("detector")

@@ -1,0 +1,433 @@
+"""Reading indicator files: CSV, plain lists, STIX 2.1 bundles, MISP events and MISP feeds.
+
+Every reader yields ``(position, item)`` where item is an ``IndicatorRecord``, ``None`` for an
+entry we do not match on (a MISP comment or link) or a ``str``: the reason the entry is bad.
+Positions name the file and the line (CSV, lists) or the object (``event <uuid> attribute <uuid>``
+in MISP, the STIX id), so an analyst can find the bad entry; one bad entry never stops a load.
+
+TLP: the file's own marking is kept unless ``--tlp`` is more restrictive (a label is never
+lowered). Confidence and validity from the file win over the command-line defaults.
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cert.core.errors import InvalidInput
+from cert.core.tlp import TLP
+from cert.detection.indicators.store import TYPES, IndicatorRecord, LoadReport, guess_type, upsert
+
+Item = IndicatorRecord | str | None
+
+CSV_COLUMNS = ("type", "value", "tlp", "confidence", "tags", "expires", "comment", "to_ids", "first_seen")
+
+
+@dataclass(frozen=True)
+class Defaults:
+    tlp: TLP | None = None  # None: the file's marking, or AMBER when it has none
+    confidence: int = 50
+    expires_at: datetime | None = None
+    tags: tuple[str, ...] = ()
+    allow_private: bool = False  # private, loopback, reserved addresses are refused unless set
+
+    def tlp_for(self, marked: TLP | None) -> TLP:
+        if marked is None:
+            return self.tlp or TLP.AMBER
+        return marked if self.tlp is None or marked.value >= self.tlp.value else self.tlp
+
+
+def _ts(text: Any) -> datetime | None:
+    if text in (None, ""):
+        return None
+    s = str(text).strip()
+    try:
+        if s.isdigit():
+            return datetime.fromtimestamp(int(s), UTC)
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInput(f"cannot read date {s!r}") from exc
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _record(defaults: Defaults, **kw: Any) -> Item:
+    try:
+        kw.setdefault("confidence", defaults.confidence)
+        kw.setdefault("expires_at", defaults.expires_at)
+        kw["tags"] = list(defaults.tags) + list(kw.get("tags", []))
+        rec = IndicatorRecord(**kw)
+    except InvalidInput as exc:
+        return str(exc)
+    if rec.type in ("ip", "cidr") and not defaults.allow_private and _internal(rec.value):
+        return f"{rec.value} is a private, loopback or reserved address: not loaded (--allow-private)"
+    return rec
+
+
+INTERNAL = tuple((n.version, int(n.network_address), int(n.broadcast_address)) for n in map(ipaddress.ip_network, (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "0.0.0.0/8", "224.0.0.0/3", "::/127", "fe80::/10", "fc00::/7", "ff00::/8")))
+
+
+def _internal(value: str) -> bool:
+    """Addresses that are never an Internet indicator (RFC 1918, CGNAT, loopback, link-local,
+    multicast, reserved); documentation ranges stay allowed (exercises and tests use them)."""
+    net = ipaddress.ip_network(value)
+    first, last = int(net.network_address), int(net.broadcast_address)
+    return any(net.version == v and lo <= first and last <= hi for v, lo, hi in INTERNAL)
+
+
+# ---------------------------------------------------------------- CSV and plain lists
+
+def read_csv(path: Path, defaults: Defaults) -> Iterator[tuple[str, Item]]:
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+        columns: tuple[str, ...] = CSV_COLUMNS
+        for lineno, row in enumerate(csv.reader(fh), start=1):
+            pos = f"{path}:{lineno}"
+            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+                continue
+            cells = [c.strip() for c in row]
+            if cells[0].lower() == "type" and "value" in (c.lower() for c in cells):
+                columns = tuple(c.lower() for c in cells)
+                unknown = set(columns) - set(CSV_COLUMNS)
+                if unknown:
+                    yield pos, f"unknown column(s) {', '.join(sorted(unknown))} (known: {', '.join(CSV_COLUMNS)})"
+                continue
+            data = dict(zip(columns, cells, strict=False))
+            if len(cells) < 2 or not data.get("value"):
+                yield pos, "expected at least two columns: type,value"
+                continue
+            yield pos, _csv_item(data, defaults)
+
+
+def _csv_item(data: dict[str, str], defaults: Defaults) -> Item:
+    try:
+        kw: dict[str, Any] = {"type": data["type"] or guess_type(data["value"]), "value": data["value"]}
+        kw["tlp"] = defaults.tlp_for(TLP.parse(data["tlp"]) if data.get("tlp") else None)
+        if data.get("confidence"):
+            try:
+                kw["confidence"] = int(data["confidence"])
+            except ValueError as exc:
+                raise InvalidInput(f"confidence {data['confidence']!r} is not a number") from exc
+        if data.get("tags"):
+            kw["tags"] = [t for t in re.split(r"[;|]", data["tags"]) if t.strip()]
+        if data.get("expires"):
+            kw["expires_at"] = _ts(data["expires"])
+        if data.get("first_seen"):
+            kw["first_seen"] = _ts(data["first_seen"])
+        if data.get("to_ids"):
+            kw["to_ids"] = data["to_ids"].strip().lower() in ("1", "true", "yes", "y")
+        kw["comment"] = data.get("comment", "")
+    except InvalidInput as exc:
+        return str(exc)
+    return _record(defaults, **kw)
+
+
+def read_list(path: Path, defaults: Defaults) -> Iterator[tuple[str, Item]]:
+    """One value per line; ``#`` starts a comment; the type is guessed from the value."""
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            value = line.split(" #", 1)[0].strip()
+            if not value or value.startswith("#"):
+                continue
+            yield f"{path}:{lineno}", _record(defaults, type=guess_type(value), value=value,
+                                              tlp=defaults.tlp_for(None))
+
+
+# ---------------------------------------------------------------- STIX 2.1
+
+STIX_TLP = {
+    # TLP 2.0 (FIRST / OASIS fixed ids)
+    "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487": TLP.CLEAR,
+    "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb": TLP.GREEN,
+    "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421": TLP.AMBER,
+    "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003": TLP.AMBER_STRICT,
+    "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": TLP.RED,
+    # TLP 1.0 (STIX 2.1 specification)
+    "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": TLP.CLEAR,
+    "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": TLP.GREEN,
+    "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": TLP.AMBER,
+    "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": TLP.RED,
+}
+
+STIX_PATHS = {
+    "ipv4-addr:value": "ip", "ipv6-addr:value": "ip", "domain-name:value": "domain", "url:value": "url",
+    "email-addr:value": "email", "email-message:from_ref.value": "email", "email-message:sender_ref.value": "email",
+    "file:hashes.md5": "md5", "file:hashes.sha1": "sha1", "file:hashes.sha-1": "sha1",
+    "file:hashes.sha256": "sha256", "file:hashes.sha-256": "sha256",
+}
+
+_COMPARISON = re.compile(
+    r"\s*(?P<path>[a-z0-9-]+:[A-Za-z0-9_.'\-]+)\s*(?P<op>=|ISSUBSET)\s*'(?P<val>(?:[^'\\]|\\.)*)'\s*")
+UNSUPPORTED = "only '=' comparisons (ISSUBSET for addresses) joined by OR are matched"
+
+
+def parse_stix_pattern(pattern: str) -> list[tuple[str, str]]:
+    """(type, value) pairs of a simple pattern: ``[ipv4-addr:value = '198.51.100.1'] OR [...]``,
+    ``[file:hashes.'SHA-256' = '...' OR file:hashes.MD5 = '...']``. Anything that needs several
+    observations at once (AND, FOLLOWEDBY, qualifiers) raises InvalidInput."""
+    out: list[tuple[str, str]] = []
+    pos, text = 0, pattern.strip()
+    while True:
+        if not text.startswith("[", pos):
+            raise InvalidInput(f"pattern {pattern!r}: expected '[' at {pos}; {UNSUPPORTED}")
+        pos += 1
+        while True:
+            m = _COMPARISON.match(text, pos)
+            if m is None:
+                raise InvalidInput(f"pattern {pattern!r}: cannot read the comparison at {pos}; {UNSUPPORTED}")
+            path = m["path"].replace("'", "").lower()
+            type_ = STIX_PATHS.get(path)
+            if type_ is None:
+                raise InvalidInput(f"pattern {pattern!r}: object path {m['path']} is not matched")
+            if m["op"] == "ISSUBSET" and type_ != "ip":
+                raise InvalidInput(f"pattern {pattern!r}: ISSUBSET only applies to addresses")
+            out.append(("cidr" if m["op"] == "ISSUBSET" else type_, re.sub(r"\\(.)", r"\1", m["val"])))
+            pos = m.end()
+            if text.startswith("OR", pos):
+                pos += 2
+                continue
+            if text.startswith("]", pos):
+                pos += 1
+                break
+            raise InvalidInput(f"pattern {pattern!r}: unexpected text at {pos}; {UNSUPPORTED}")
+        rest = text[pos:].lstrip()
+        if not rest:
+            return out
+        if not rest.startswith("OR"):
+            raise InvalidInput(f"pattern {pattern!r}: unexpected {rest[:20]!r}; {UNSUPPORTED}")
+        pos = len(text) - len(rest) + 2
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+
+
+def _stix_markings(objects: list[Any]) -> dict[str, TLP]:
+    marks = dict(STIX_TLP)
+    for obj in objects:
+        if isinstance(obj, dict) and obj.get("type") == "marking-definition":
+            label = (obj.get("definition") or {}).get("tlp") or obj.get("name") or ""
+            try:
+                marks[str(obj.get("id"))] = TLP.parse(str(label))
+            except InvalidInput:
+                continue
+    return marks
+
+
+def read_stix(path: Path, data: dict[str, Any], defaults: Defaults) -> Iterator[tuple[str, Item]]:
+    objects = data.get("objects") or []
+    marks = _stix_markings(objects)
+    for i, obj in enumerate(objects):
+        if not isinstance(obj, dict) or obj.get("type") != "indicator":
+            continue
+        pos = f"{path}: {obj.get('id') or f'object {i}'}"
+        if obj.get("revoked"):
+            yield pos, None
+            continue
+        if obj.get("pattern_type", "stix") != "stix":
+            yield pos, f"pattern type {obj.get('pattern_type')!r} is not matched (only stix)"
+            continue
+        try:
+            pairs = parse_stix_pattern(str(obj.get("pattern", "")))
+            levels = [marks[r] for r in obj.get("object_marking_refs") or [] if r in marks]
+            kw: dict[str, Any] = {
+                "tlp": defaults.tlp_for(max(levels, key=lambda t: t.value) if levels else None),
+                "tags": [str(t) for t in (obj.get("labels") or []) + (obj.get("indicator_types") or [])],
+                "reference": str(obj.get("id", "")), "comment": str(obj.get("name") or obj.get("description") or ""),
+                "first_seen": _ts(obj.get("valid_from")),
+            }
+            if obj.get("confidence") is not None:
+                kw["confidence"] = int(obj["confidence"])
+            if obj.get("valid_until"):
+                kw["expires_at"] = _ts(obj["valid_until"])
+        except (InvalidInput, ValueError, TypeError) as exc:
+            yield pos, str(exc)
+            continue
+        for type_, value in pairs:
+            yield pos, _record(defaults, type=type_, value=value, **kw)
+
+
+# ---------------------------------------------------------------- MISP
+
+MISP_TYPES: dict[str, tuple[str | None, ...]] = {
+    "ip-src": ("ip",), "ip-dst": ("ip",), "ip-src|port": ("ip", None), "ip-dst|port": ("ip", None),
+    "domain": ("domain",), "hostname": ("domain",), "hostname|port": ("domain", None), "domain|ip": ("domain", "ip"),
+    "url": ("url",), "md5": ("md5",), "sha1": ("sha1",), "sha256": ("sha256",),
+    "filename|md5": (None, "md5"), "filename|sha1": (None, "sha1"), "filename|sha256": (None, "sha256"),
+    "malware-sample": (None, "md5"),
+    "email": ("email",), "email-src": ("email",), "email-dst": ("email",), "email-reply-to": ("email",),
+    "ja3-fingerprint-md5": ("ja3",), "ja3s-fingerprint-md5": ("ja3s",),
+}
+CONFIDENCE_WORDS = {"high": 85, "moderate": 60, "low": 30}
+ADMIRALTY = {"1": 95, "2": 80, "3": 60, "4": 40, "5": 20}
+THREAT_LEVELS = {"1": "high", "2": "medium", "3": "low"}
+
+
+def _tag_names(obj: dict[str, Any]) -> list[str]:
+    return [str(t.get("name", "")) for t in obj.get("Tag") or [] if isinstance(t, dict) and t.get("name")]
+
+
+def _tlp_of(tags: list[str]) -> TLP | None:
+    levels = []
+    for t in tags:
+        if t.lower().startswith("tlp:"):
+            try:
+                levels.append(TLP.parse(t))
+            except InvalidInput:
+                continue
+    return max(levels, key=lambda x: x.value) if levels else None
+
+
+def _confidence_of(tags: list[str]) -> int | None:
+    for t in tags:
+        name, _, raw = t.partition("=")
+        v = raw.strip('"').lower()
+        if name == "osint:certainty" and v.isdigit():
+            return min(100, int(v))
+        if name == "estimative-language:confidence-in-analytic-judgment" and v in CONFIDENCE_WORDS:
+            return CONFIDENCE_WORDS[v]
+        if name == "admiralty-scale:information-credibility" and v in ADMIRALTY:
+            return ADMIRALTY[v]
+    return None
+
+
+def misp_events(data: Any) -> Iterator[dict[str, Any]]:
+    """The events of a MISP export: {"Event": …}, {"response": [...]}, a list, or a bare event."""
+    if isinstance(data, list):
+        for item in data:
+            yield from misp_events(item)
+    elif isinstance(data, dict):
+        if isinstance(data.get("response"), list):
+            yield from misp_events(data["response"])
+        elif isinstance(data.get("Event"), dict):
+            yield data["Event"]
+        elif "Attribute" in data or "Object" in data or "info" in data:
+            yield data
+
+
+def read_misp_event(path: Path, event: dict[str, Any], defaults: Defaults) -> Iterator[tuple[str, Item]]:
+    uuid = str(event.get("uuid", ""))
+    event_tags = _tag_names(event)
+    level = THREAT_LEVELS.get(str(event.get("threat_level_id", "")))
+    base_tags = [t for t in event_tags if not t.lower().startswith("tlp:")]
+    base_tags += [f"threat-level:{level}"] if level else []
+    attributes: list[tuple[dict[str, Any], dict[str, Any] | None]] = [(a, None) for a in event.get("Attribute") or []]
+    for obj in event.get("Object") or []:
+        attributes += [(a, obj) for a in obj.get("Attribute") or []]
+    for i, (attr, obj) in enumerate(attributes):
+        pos = f"{path}: event {uuid or '?'} attribute {attr.get('uuid') or i}"
+        kinds = MISP_TYPES.get(str(attr.get("type", "")))
+        if attr.get("deleted") or kinds is None:
+            yield pos, None
+            continue
+        if kinds == ("ja3",) and (attr.get("object_relation") == "ja3s-fingerprint-md5"
+                                  or (obj or {}).get("name") == "ja3s"):
+            kinds = ("ja3s",)
+        value = str(attr.get("value", ""))
+        parts = value.split("|") if len(kinds) > 1 else [value]
+        if len(parts) != len(kinds):
+            yield pos, f"{attr.get('type')} value {value!r} should have {len(kinds)} parts separated by |"
+            continue
+        attr_tags = _tag_names(attr)
+        tags = base_tags + [t for t in attr_tags if not t.lower().startswith("tlp:")]
+        confidence = _confidence_of(attr_tags) or _confidence_of(event_tags)
+        try:
+            first_seen = _ts(attr.get("first_seen")) or _ts(attr.get("timestamp"))
+            expired = [_ts(x.get("date_sighting")) for x in attr.get("Sighting") or [] if str(x.get("type")) == "2"]
+        except InvalidInput as exc:
+            yield pos, str(exc)
+            continue
+        kw: dict[str, Any] = {
+            "tlp": defaults.tlp_for(_tlp_of(attr_tags) or _tlp_of(event_tags)), "tags": tags,
+            "to_ids": bool(attr.get("to_ids")), "reference": uuid, "first_seen": first_seen,
+            "comment": str(attr.get("comment") or event.get("info") or "")[:500],
+        }
+        if confidence is not None:
+            kw["confidence"] = confidence
+        if expired and expired[0] is not None:
+            kw["expires_at"] = min(e for e in expired if e is not None)
+        for kind, part in zip(kinds, parts, strict=True):
+            if kind is not None:
+                yield pos, _record(defaults, type=kind, value=part, **kw)
+
+
+# ---------------------------------------------------------------- dispatch
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{path}: not valid JSON: {exc}") from exc
+
+
+def read_json(path: Path, defaults: Defaults) -> Iterator[tuple[str, Item]]:
+    data = _json(path)
+    if isinstance(data, dict) and data.get("type") == "bundle":
+        yield from read_stix(path, data, defaults)
+        return
+    events = list(misp_events(data))
+    if not events:
+        raise InvalidInput(f"{path}: neither a STIX 2.1 bundle nor a MISP event")
+    for event in events:
+        yield from read_misp_event(path, event, defaults)
+
+
+def read_misp_feed(path: Path, defaults: Defaults) -> Iterator[tuple[str, Item]]:
+    """A MISP feed folder: manifest.json naming <uuid>.json event files."""
+    manifest = path / "manifest.json"
+    names = [f"{u}.json" for u in _json(manifest)] if manifest.exists() else []
+    files = [path / n for n in names] if names else sorted(p for p in path.glob("*.json") if p.name != "manifest.json")
+    for f in files:
+        if not f.exists():
+            yield str(f), "listed in manifest.json but missing"
+            continue
+        try:
+            yield from read_json(f, defaults)
+        except InvalidInput as exc:
+            yield str(f), str(exc)
+
+
+def read_indicators(path: Path, defaults: Defaults, fmt: str = "auto") -> Iterator[tuple[str, Item]]:
+    """Entries of an indicator file or MISP feed folder; ``fmt``: auto, csv, list, json."""
+    if not path.exists():
+        raise InvalidInput(f"{path} does not exist")
+    if path.is_dir():
+        return read_misp_feed(path, defaults)
+    suffix = path.suffix.lower()
+    if fmt == "csv" or (fmt == "auto" and suffix == ".csv"):
+        return read_csv(path, defaults)
+    if fmt == "json" or (fmt == "auto" and suffix == ".json"):
+        return read_json(path, defaults)
+    if fmt in ("auto", "list"):
+        return read_list(path, defaults)
+    raise InvalidInput(f"unknown format {fmt!r} (auto, csv, list, json)")
+
+
+def load(s: Session, path: Path, source: str, defaults: Defaults, fmt: str = "auto") -> LoadReport:
+    """Read a file into the store under ``source``; bad entries are reported, the rest is stored."""
+    report = LoadReport(source)
+
+    def good() -> Iterator[IndicatorRecord]:
+        try:
+            for pos, item in read_indicators(path, defaults, fmt):
+                report.read += 1
+                if item is None:
+                    report.skipped += 1
+                elif isinstance(item, str):
+                    report.errors.append(f"{pos}: {item}")
+                else:
+                    yield item
+        except InvalidInput as exc:
+            report.errors.append(str(exc))
+
+    return upsert(s, source, good(), report)
+
+
+__all__ = ["TYPES", "Defaults", "load", "read_indicators", "parse_stix_pattern"]

@@ -1,0 +1,61 @@
+"""Detection over several processes, with the hits of one: ``cert detect --workers N``.
+
+Matching an event against thousands of Sigma rules or a million indicators is pure work on that
+event; turning matches into hits is not (correlation windows, suppression keys, provenance from
+the database, dead letters). So a detector that sets ``Detector.parallel`` is split: its
+``match`` runs in forked worker processes over batches of the events, and its ``conclude`` runs
+here, in batch order, exactly as ``detect`` would have. Detectors without the split run here in
+full, while the workers match.
+
+The workers are forked after the events are loaded and the detectors built (rules compiled,
+indicator index loaded): they inherit both without copying or re-reading anything, and the
+garbage collector is frozen first so that it does not touch (and so copy) the inherited pages.
+Workers only read; every write (alerts, dead letters) happens in the main process.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+from collections.abc import Sequence
+from typing import Any
+
+from cert.core.contracts import Detector, Hit, RuleOverrides
+from cert.core.ecs import Event
+from cert.detection import overrides as rules
+
+# What the forked workers inherit: (detectors, events, batch size). Set only around a pool's life.
+_JOB: tuple[Sequence[Detector], Sequence[Event], int] | None = None
+
+
+def _match_batch(index: int) -> list[Any]:
+    assert _JOB is not None, "worker started outside detect_parallel"
+    engines, events, size = _JOB
+    batch = events[index * size:(index + 1) * size]
+    return [e.match(batch) if e.parallel else None for e in engines]
+
+
+def detect_parallel(engines: Sequence[Detector], events: Sequence[Event], overrides: RuleOverrides,
+                    batch_size: int = 5000, workers: int = 2) -> list[Hit]:
+    """The hits ``detect_batch`` would give over consecutive batches, with the matching of the
+    parallel detectors spread over ``workers`` processes."""
+    global _JOB
+    for engine in engines:
+        engine.configure(overrides)
+    own = {e.name for e in engines if e.handles_exceptions}
+    batches = (len(events) + batch_size - 1) // batch_size
+    hits: list[Hit] = []
+    _JOB = (engines, events, batch_size)
+    gc.freeze()
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for i, matched in enumerate(pool.imap(_match_batch, range(batches))):
+                batch = events[i * batch_size:(i + 1) * batch_size]
+                found: list[Hit] = []
+                for engine, result in zip(engines, matched, strict=True):
+                    found.extend(engine.conclude(batch, result) if engine.parallel else engine.detect(batch))
+                hits.extend(rules.apply_overrides(found, overrides, batch, own))
+    finally:
+        _JOB = None
+        gc.unfreeze()
+    return hits

@@ -1,0 +1,73 @@
+"""Bulk ingestion over HTTP: a request body of lines, parsed and stored like ``cert ingest``.
+
+The body is split into lines (LF or CR LF); each line goes through the named parser (``ecs``
+for events already in ECS) and the same pipeline as files: dead letters with their reasons,
+deterministic event ids (re-sending a body never duplicates), the spool when the event store
+is down. The source of the events is ``api://<token name>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cert.core.errors import InvalidInput
+from cert.core.parser import parsers
+from cert.pipeline.ingestor import Ingestor
+
+if TYPE_CHECKING:
+    from cert.runtime.platform import Platform
+
+MAX_ERRORS = 100  # per-line errors listed in the answer (all are in the dead-letter store)
+
+
+@dataclass
+class BulkResult:
+    parser: str
+    source: str
+    lines: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    spooled: int = 0
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def dead_lettered(self) -> int:
+        return sum(self.dead_letters.values())
+
+    @property
+    def accepted(self) -> int:
+        """Lines whose event is stored now, was already stored, or waits in the spool."""
+        return self.stored + self.duplicates + self.spooled
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"parser": self.parser, "source": self.source, "lines": self.lines, "accepted": self.accepted,
+                "stored": self.stored, "duplicates": self.duplicates, "spooled": self.spooled,
+                "skipped": self.skipped, "dead_lettered": self.dead_lettered, "dead_letters": self.dead_letters,
+                "errors": self.errors}
+
+
+def split_lines(body: bytes) -> list[tuple[int, str]]:
+    """(line number, text) of a request body; undecodable bytes are kept (surrogate-escaped)."""
+    text = body.decode("utf-8", "surrogateescape")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [(n, line.removesuffix("\r")) for n, line in enumerate(lines, 1)]
+
+
+def ingest_body(platform: Platform, parser: str, body: bytes, source: str) -> BulkResult:
+    if parser not in parsers:
+        parsers.get(parser)  # raises NotFound, naming the known parsers
+    lines = split_lines(body)
+    if not any(line.strip() for _, line in lines):
+        raise InvalidInput("empty body: send one line (or one JSON event) per line")
+    summary = Ingestor(platform, parser).ingest(lines, source=source)
+    result = BulkResult(parser, source, summary.read, summary.ingested, summary.duplicates, summary.skipped,
+                        summary.spooled, dict(summary.dead_letters))
+    for position, reason in summary.errors[:MAX_ERRORS]:
+        number = position.rsplit(" ", 1)[-1]
+        result.errors.append({"line": int(number) if number.isdigit() else position, "reason": reason})
+    return result

@@ -1,0 +1,51 @@
+"""The running platform: settings plus the stores and the job queue they select.
+
+The CLI, the web console and the workers each build one ``Platform`` from the settings.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from cert.constituency.directory import Constituency
+from cert.core.config import Settings, load_settings
+from cert.core.registry import load_plugins
+from cert.enrichment.geoip import GeoIP
+from cert.runtime.jobs import JobQueue, make_queue
+from cert.storage.db import Database
+from cert.storage.events import EventStore, open_event_store
+
+
+class Platform:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        load_plugins(self.settings.plugins)
+
+    @cached_property
+    def db(self) -> Database:
+        return Database.from_settings(self.settings)
+
+    @cached_property
+    def events(self) -> EventStore:
+        return open_event_store(self.settings)
+
+    @cached_property
+    def jobs(self) -> JobQueue:
+        queue = make_queue(self.settings)
+        queue.bind(self)
+        return queue
+
+    @cached_property
+    def constituency(self) -> Constituency:
+        return Constituency.load(self.settings.constituency_file)
+
+    @cached_property
+    def geoip(self) -> GeoIP | None:
+        """GeoIP/ASN enrichment from the configured MMDB files; None when none is configured."""
+        return GeoIP.from_files(self.settings.geoip_city_file, self.settings.geoip_asn_file)
+
+    def close(self) -> None:
+        for name in ("events", "db"):
+            obj = self.__dict__.pop(name, None)
+            if obj is not None:
+                obj.close() if name == "events" else obj.dispose()

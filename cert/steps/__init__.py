@@ -1,1 +1,0 @@
-"""Built-in playbook steps. One module per step; each registers itself in ``cert.playbooks.steps``."""

@@ -1,0 +1,279 @@
+"""Elasticsearch event store (production).
+
+Events go to monthly indices ``<prefix>-events-YYYY.MM`` chosen by ``@timestamp``, under one
+index template with ECS mappings. Each document's ``_id`` is its ``event.id`` and bulk writes
+use ``op_type=create``, so a replay never duplicates: an existing id answers 409 and is counted
+as a duplicate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch.serializer import OrjsonSerializer
+
+from cert.core.ecs import Event, format_ts, get, parse_ts
+from cert.core.errors import StoreUnavailable
+from cert.core.event_store import EventQuery, EventStore, WriteResult
+
+PAGE = 5000
+BULK_BYTES = 8 * 1024 * 1024
+BULK_RETRIES = 5  # per-item 429s (a node short of memory or threads): 1+2+4+8+8 s before giving up
+BULK_PARALLEL = 2  # requests a batch is split into, sent at once: two write threads of the node at work
+
+IP_FIELDS = ("source.ip", "destination.ip", "client.ip", "server.ip", "host.ip", "related.ip",
+             "source.nat.ip", "destination.nat.ip", "threat.indicator.ip")
+GEO_FIELDS = ("source.geo.location", "destination.geo.location", "client.geo.location", "host.geo.location")
+DATE_FIELDS = ("@timestamp", "event.ingested", "event.created", "event.start", "event.end")
+LONG_FIELDS = ("source.port", "destination.port", "source.bytes", "destination.bytes", "network.bytes",
+               "network.packets", "http.response.status_code", "http.response.body.bytes", "process.pid",
+               "winlog.event_id", "dns.id")
+TEXT_FIELDS = ("message",)
+CASELESS = "caseless"  # multi-field of every dynamic string field: lowercased keyword
+CASELESS_MAX = 8191  # characters (4 bytes each at most: under Lucene's 32766-byte term limit)
+
+
+def _chunks(docs: list[tuple[Event, bytes]], parts: int = 1) -> Iterator[list[tuple[Event, bytes]]]:
+    """``parts`` requests of about the same size (each at most BULK_BYTES, so maybe more)."""
+    limit = min(BULK_BYTES, max(1, sum(len(d[1]) for d in docs) // max(parts, 1) + 1))
+    chunk: list[tuple[Event, bytes]] = []
+    size = 0
+    for doc in docs:
+        if chunk and size + len(doc[1]) > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(doc)
+        size += len(doc[1])
+    if chunk:
+        yield chunk
+
+
+def _reason(item: dict[str, Any]) -> str:
+    err = item.get("error", {})
+    return str(err.get("reason", err)) if isinstance(err, dict) else str(err)
+
+
+def _nested(path: str, spec: dict[str, Any], root: dict[str, Any]) -> None:
+    parts = path.split(".")
+    cur = root
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {"properties": {}})["properties"]
+    cur[parts[-1]] = spec
+
+
+def ecs_mappings() -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for f in IP_FIELDS:
+        _nested(f, {"type": "ip"}, props)
+    for f in GEO_FIELDS:
+        _nested(f, {"type": "geo_point"}, props)
+    for f in DATE_FIELDS:
+        _nested(f, {"type": "date"}, props)
+    for f in LONG_FIELDS:
+        _nested(f, {"type": "long"}, props)
+    for f in TEXT_FIELDS:
+        _nested(f, {"type": "text"}, props)
+    _nested("event.original", {"type": "keyword", "index": False, "doc_values": False}, props)
+    return {
+        # a vendor text that happens to look like a date must not turn its field into a date field
+        "date_detection": False,
+        "dynamic_templates": [
+            # ``<field>.caseless`` (ECS's name for it): the same value through the built-in lowercase
+            # normalizer, for case-insensitive rule queries (Sigma's default; scheduled hunts)
+            {"strings_as_keyword": {"match_mapping_type": "string",
+                                    "mapping": {"type": "keyword", "ignore_above": 1024, "fields": {
+                                        CASELESS: {"type": "keyword", "normalizer": "lowercase",
+                                                   "ignore_above": CASELESS_MAX}}}}},
+        ],
+        "properties": props,
+    }
+
+
+class ElasticsearchEventStore(EventStore):
+    backend = "elasticsearch"
+
+    def __init__(self, url: str, prefix: str = "vigie", client: Elasticsearch | None = None) -> None:
+        self.prefix = prefix
+        self.pattern = f"{prefix}-events-*"
+        self.es = client or Elasticsearch(url, request_timeout=60, retry_on_timeout=True, max_retries=3,
+                                          serializer=OrjsonSerializer())
+        self._template_ready = False
+        self._executor: ThreadPoolExecutor | None = None
+
+    # -- set-up ---------------------------------------------------------------------------
+    def ensure_template(self) -> None:
+        if self._template_ready:
+            return
+        try:
+            self.es.indices.put_index_template(
+                name=f"{self.prefix}-events",
+                index_patterns=[self.pattern],
+                priority=200,
+                template={
+                    # Windows events alone bring ~650 distinct paths (each with its .caseless twin):
+                    # raise the default 1,000-field limit rather than reject real events
+                    "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s",
+                                 "index.mapping.total_fields.limit": 10000},
+                    "mappings": ecs_mappings(),
+                },
+            )
+        except (TransportError, ApiError) as exc:
+            raise StoreUnavailable(f"Elasticsearch: cannot install the index template: {exc}") from exc
+        self._template_ready = True
+
+    def index_for(self, event: Event) -> str:
+        ts = get(event, "@timestamp")
+        if ts.__class__ is str and len(ts) > 10 and ts[-1] == "Z" and ts[4] == "-" and ts[7] == "-" \
+                and ts[:4].isdigit() and ts[5:7].isdigit():  # UTC as finalize validated it: no parsing
+            return f"{self.prefix}-events-{ts[:4]}.{ts[5:7]}"
+        when = parse_ts(str(ts))
+        return f"{self.prefix}-events-{when:%Y.%m}"
+
+    # -- interface --------------------------------------------------------------------------
+    def write(self, events: Sequence[Event]) -> WriteResult:
+        """One ``_bulk`` of ``create`` actions per ~8 MB, serialised here with orjson (an event that
+        cannot be serialised fails alone). Per-item 429s are retried with backoff; a bulk refused
+        as a whole, or items refused for want of resources (429 after retries, 502-504), mean the
+        store is unavailable: ``StoreUnavailable``, and the caller keeps the batch (the spool)."""
+        self.ensure_template()
+        failed: list[tuple[Event, str]] = []
+        docs: list[tuple[Event, bytes]] = []
+        for ev in events:
+            eid = get(ev, "event.id")
+            try:
+                index = self.index_for(ev)
+            except (ValueError, TypeError) as exc:
+                failed.append((ev, f"bad timestamp: {exc}"))
+                continue
+            if not eid:
+                failed.append((ev, "event without event.id"))
+                continue
+            try:
+                body = orjson.dumps(ev)
+            except TypeError as exc:  # orjson.JSONEncodeError
+                failed.append((ev, f"cannot serialise the event: {exc}"))
+                continue
+            docs.append((ev, orjson.dumps({"create": {"_index": index, "_id": str(eid)}}) + b"\n" + body + b"\n"))
+        written = duplicates = 0
+        pending = docs
+        for attempt in range(BULK_RETRIES + 1):
+            retry: list[tuple[Event, bytes]] = []
+            chunks = list(_chunks(pending, BULK_PARALLEL))
+            bodies = [b"".join(a for _, a in chunk) for chunk in chunks]
+            answers = self._pool().map(self._bulk, bodies) if len(chunks) > 1 else map(self._bulk, bodies)
+            for chunk, items in zip(chunks, answers, strict=True):
+                for (ev, action), item in zip(chunk, items, strict=True):
+                        status = int(item.get("status", 0))
+                        if 200 <= status < 300:
+                            written += 1
+                        elif status == 409:
+                            duplicates += 1
+                        elif status == 429 and attempt < BULK_RETRIES:
+                            retry.append((ev, action))
+                        elif status in (429, 502, 503, 504):
+                            raise StoreUnavailable(f"Elasticsearch refused events (no resources): {_reason(item)}")
+                        else:
+                            failed.append((ev, f"elasticsearch rejected the event: {_reason(item)}"))
+            if not retry:
+                break
+            pending = retry
+            time.sleep(min(2.0 ** attempt, 8.0))
+        return WriteResult(written=written, duplicates=duplicates, failed=failed)
+
+    def _bulk(self, body: bytes) -> list[dict[str, Any]]:
+        try:
+            resp = self.es.bulk(operations=body,  # type: ignore[arg-type] # NDJSON bytes, sent as they are
+                                filter_path="items.*.status,items.*.error")
+        except ApiError as exc:  # the whole request refused (429, 503...)
+            raise StoreUnavailable(f"Elasticsearch refused the bulk request: {exc}") from exc
+        except TransportError as exc:
+            raise StoreUnavailable(f"Elasticsearch unreachable: {exc}") from exc
+        return [next(iter(item.values())) for item in resp.get("items", [])]
+
+    def get(self, ids: Iterable[str]) -> list[Event]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        found: dict[str, Event] = {}
+        for i in range(0, len(wanted), 1000):
+            chunk = wanted[i : i + 1000]
+            resp = self._search(query={"ids": {"values": chunk}}, size=len(chunk))
+            for hit in resp["hits"]["hits"]:
+                found[hit["_id"]] = hit["_source"]
+        return [found[i] for i in wanted if i in found]
+
+    def _filters(self, query: EventQuery) -> dict[str, Any]:
+        filters: list[dict[str, Any]] = []
+        ts: dict[str, str] = {}
+        if query.start:
+            ts["gte"] = format_ts(query.start)
+        if query.end:
+            ts["lt"] = format_ts(query.end)
+        if ts:
+            filters.append({"range": {"@timestamp": ts}})
+        ing: dict[str, str] = {}
+        if query.ingested_after:
+            ing["gt"] = format_ts(query.ingested_after)
+        if query.ingested_until:
+            ing["lte"] = format_ts(query.ingested_until)
+        if ing:
+            filters.append({"range": {"event.ingested": ing}})
+        for field, values in query.terms.items():
+            filters.append({"terms": {field: list(values)}})
+        return {"bool": {"filter": filters}} if filters else {"match_all": {}}
+
+    def search(self, query: EventQuery) -> list[Event]:
+        order = "asc" if query.oldest_first else "desc"
+        sort = [{"@timestamp": order}, {"event.id": order}]
+        out: list[Event] = []
+        after: list[Any] | None = None
+        while len(out) < query.limit:
+            size = min(PAGE, query.limit - len(out))
+            resp = self._search(query=self._filters(query), size=size, sort=sort, search_after=after)
+            hits = resp["hits"]["hits"]
+            out.extend(h["_source"] for h in hits)
+            if len(hits) < size:
+                break
+            after = hits[-1]["sort"]
+        return out
+
+    def count(self, query: EventQuery | None = None) -> int:
+        try:
+            resp = self.es.count(index=self.pattern, query=self._filters(query or EventQuery()),
+                                 ignore_unavailable=True, allow_no_indices=True)
+        except (TransportError, ApiError) as exc:
+            raise StoreUnavailable(f"Elasticsearch: {exc}") from exc
+        return int(resp["count"])
+
+    def _search(self, **kwargs: Any) -> Any:
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        try:
+            return self.es.search(index=self.pattern, ignore_unavailable=True, allow_no_indices=True,
+                                  track_total_hits=False, **kwargs)
+        except (TransportError, ApiError) as exc:
+            raise StoreUnavailable(f"Elasticsearch: {exc}") from exc
+
+    def refresh(self) -> None:
+        try:
+            self.es.indices.refresh(index=self.pattern, ignore_unavailable=True, allow_no_indices=True)
+        except (TransportError, ApiError) as exc:
+            raise StoreUnavailable(f"Elasticsearch: {exc}") from exc
+
+    def ping(self) -> bool:
+        return bool(self.es.ping())
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(BULK_PARALLEL, thread_name_prefix="es-bulk")
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+        self.es.close()

@@ -1,0 +1,146 @@
+"""Embedded event store: one SQLite file in the data directory (see docs/decisions/0001).
+
+Documents are kept as JSON text; ``id`` is unique, so ``INSERT OR IGNORE`` makes writes
+idempotent. Rows are appended in rowid order and only the small ``id`` index takes random
+inserts: a WITHOUT ROWID table keyed by the (random) event id moved whole documents around its
+B-tree and took inserts 3 times slower (bench/ingest/embedded_layout.py); a store created
+with that layout keeps working, the queries are the same. ``@timestamp`` and ``event.ingested``
+are copied into indexed columns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cert.core.ecs import Event, format_ts, get, parse_ts
+from cert.core.errors import InvalidInput
+from cert.core.event_store import EventQuery, EventStore, WriteResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    ts TEXT NOT NULL,
+    ingested TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE INDEX IF NOT EXISTS events_ingested ON events (ingested);
+"""
+
+
+def _json_path(field: str) -> str:
+    parts = field.split(".")
+    for p in parts:
+        if not p or '"' in p:
+            raise InvalidInput(f"invalid field name {field!r}")
+    return "$." + ".".join(f'"{p}"' for p in parts)
+
+
+def _iso(dt: datetime) -> str:
+    return format_ts(dt)
+
+
+class EmbeddedEventStore(EventStore):
+    backend = "embedded"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def write(self, events: Sequence[Event]) -> WriteResult:
+        rows: list[tuple[str, str, str, str]] = []
+        failed: list[tuple[Event, str]] = []
+        for ev in events:
+            eid = get(ev, "event.id")
+            ts = get(ev, "@timestamp")
+            if not eid or not ts:
+                failed.append((ev, "event without event.id or @timestamp"))
+                continue
+            try:
+                norm_ts = _iso(parse_ts(str(ts)))
+                ingested = _iso(parse_ts(str(get(ev, "event.ingested") or ts)))
+            except ValueError as exc:
+                failed.append((ev, f"bad timestamp: {exc}"))
+                continue
+            rows.append((str(eid), norm_ts, ingested, orjson.dumps(ev).decode()))
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO events (id, ts, ingested, doc) VALUES (?,?,?,?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            written = self._db.total_changes - before
+        return WriteResult(written=written, duplicates=len(rows) - written, failed=failed)
+
+    def get(self, ids: Iterable[str]) -> list[Event]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        found: dict[str, Event] = {}
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for eid, doc in self._db.execute(f"SELECT id, doc FROM events WHERE id IN ({marks})", chunk):  # noqa: S608
+                    found[eid] = orjson.loads(doc)
+        return [found[i] for i in wanted if i in found]
+
+    def _where(self, query: EventQuery) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if query.start:
+            clauses.append("ts >= ?")
+            params.append(_iso(query.start))
+        if query.end:
+            clauses.append("ts < ?")
+            params.append(_iso(query.end))
+        if query.ingested_after:
+            clauses.append("ingested > ?")
+            params.append(_iso(query.ingested_after))
+        if query.ingested_until:
+            clauses.append("ingested <= ?")
+            params.append(_iso(query.ingested_until))
+        for field, values in query.terms.items():
+            vals = list(values)
+            if not vals:
+                clauses.append("0")
+                continue
+            marks = ",".join("?" * len(vals))
+            # only placeholders are formatted in; field paths and values are bound parameters
+            clauses.append(f"EXISTS (SELECT 1 FROM json_each(doc, ?) WHERE json_each.value IN ({marks}))")  # noqa: S608
+            params.append(_json_path(field))
+            params.extend(vals)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def search(self, query: EventQuery) -> list[Event]:
+        where, params = self._where(query)
+        order = "ASC" if query.oldest_first else "DESC"
+        sql = f"SELECT doc FROM events{where} ORDER BY ts {order}, id {order} LIMIT ?"  # noqa: S608
+        with self._lock:
+            rows = self._db.execute(sql, [*params, int(query.limit)]).fetchall()
+        return [orjson.loads(r[0]) for r in rows]
+
+    def count(self, query: EventQuery | None = None) -> int:
+        where, params = self._where(query or EventQuery())
+        with self._lock:
+            (n,) = self._db.execute(f"SELECT COUNT(*) FROM events{where}", params).fetchone()  # noqa: S608
+        return int(n)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,19 @@
+"""The relational tables, one module per area. Importing this package registers every table on
+``Base.metadata`` (Alembic and the application see them all); the names are re-exported here."""
+
+from cert.storage.models.accounts import User
+from cert.storage.models.alerts import Alert, DetectionRun
+from cert.storage.models.audit import AuditEntry
+from cert.storage.models.base import utcnow
+from cert.storage.models.incidents import Case, Observable, TimelineEntry
+from cert.storage.models.indicators import FileScan, Indicator, IndicatorGeneration
+from cert.storage.models.ingest import DeadLetter, DeadLetterCount, IngestMinute, IngestSource
+from cert.storage.models.response import PlaybookRun
+from cert.storage.models.rules import HuntMatch, HuntRun, RuleChange, RuleException, RuleSetting
+from cert.storage.models.tokens import ApiToken
+
+__all__ = [
+    "Alert", "ApiToken", "AuditEntry", "Case", "DeadLetter", "DeadLetterCount", "DetectionRun", "FileScan",
+    "HuntMatch", "HuntRun", "Indicator", "IndicatorGeneration", "IngestMinute", "IngestSource", "Observable",
+    "PlaybookRun", "RuleChange", "RuleException", "RuleSetting", "TimelineEntry", "User", "utcnow",
+]

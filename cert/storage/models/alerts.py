@@ -1,0 +1,48 @@
+"""Alerts raised by the detectors, and each detection run's window."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cert.storage.db import Base
+from cert.storage.models.base import utcnow
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(100), index=True)
+    rule_title: Mapped[str] = mapped_column(String(300))
+    detector: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(20))  # informational | low | medium | high | critical
+    group_key: Mapped[str] = mapped_column(String(300), default="")
+    source_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    organization: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    attack: Mapped[list[str]] = mapped_column(JSON, default=list)
+    entities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    event_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="new")  # new | acknowledged | promoted | closed
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+
+
+class DetectionRun(Base):
+    """One pass of the detectors over a window of ingested events, so gaps are visible."""
+
+    __tablename__ = "detection_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    window_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    alerts_new: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")

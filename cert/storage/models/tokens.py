@@ -1,0 +1,27 @@
+"""API tokens: machine credentials for the ingest API (``Authorization: Bearer <token>``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cert.storage.db import Base
+from cert.storage.models.base import utcnow
+
+
+class ApiToken(Base):
+    """Only the SHA-256 of the secret is kept; the secret is shown once, at creation."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    owner: Mapped[str] = mapped_column(String(80))
+    scope: Mapped[str] = mapped_column(String(20), default="ingest")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked: Mapped[bool] = mapped_column(default=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

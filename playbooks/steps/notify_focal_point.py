@@ -1,0 +1,60 @@
+"""Step ``notify_focal_point``: write a notification to the affected ministry's focal point.
+
+The message goes to the outbox (an RFC 5322 ``.eml`` file per message in the data directory,
+to be relayed by the CERT's mail gateway). TLP is enforced: nothing above the recipient's
+ceiling is included, and a case above the ceiling is not sent at all.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from cert.core.errors import Forbidden, InvalidInput
+from cert.core.tlp import PAP, TLP
+from cert.response.playbooks import Step, StepContext, StepResult, steps
+
+
+@steps.register
+class NotifyFocalPoint(Step):
+    name = "notify_focal_point"
+    needs_pap = PAP.RED  # informing the victim organisation is not an action against the adversary
+
+    def run(self, ctx: StepContext) -> StepResult:
+        case = ctx.case
+        ceiling = TLP.parse(str(ctx.params.get("tlp_ceiling", "amber")))
+        case_tlp = TLP.parse(case.tlp)
+        if not ceiling.allows(case_tlp):
+            raise Forbidden(f"case is {case_tlp.label}, above the focal point's ceiling {ceiling.label}: not sent")
+        org = ctx.platform.constituency.by_name(case.organization)
+        if org is None or org.focal_point is None:
+            raise InvalidInput(f"no focal point known for organisation {case.organization!r}")
+        shared = [o for o in case.observables if ceiling.allows(TLP.parse(o.tlp))]
+        msg = EmailMessage()
+        msg["From"] = f"{ctx.platform.settings.org_name} <noreply@cert.invalid>"
+        msg["To"] = f"{org.focal_point.name} <{org.focal_point.email}>"
+        msg["Subject"] = f"[{case_tlp.label}] [{ctx.platform.settings.org_name} #{case.id}] {case.title}"
+        msg["Date"] = formatdate(localtime=False)
+        msg["Message-ID"] = make_msgid(domain="cert.invalid")
+        body = [
+            f"{case_tlp.label} — diffusion restreinte / limited disclosure",
+            "",
+            f"Incident #{case.id}: {case.title}",
+            f"Organisation: {org.name}",
+            f"Sévérité / severity: {case.severity}",
+            "",
+            "Observables:",
+            *[f"  - {o.type}: {o.value}" for o in shared],
+            "",
+            "Merci de confirmer la prise en compte / please acknowledge.",
+        ]
+        msg.set_content("\n".join(body))
+        outbox = ctx.platform.settings.outbox_dir
+        outbox.mkdir(parents=True, exist_ok=True)
+        path = outbox / f"case-{case.id}-{msg['Message-ID'].strip('<>').split('@')[0]}.eml"
+        path.write_bytes(bytes(msg))
+        return StepResult(
+            f"Notification to {org.focal_point.name} ({org.name}) queued in the outbox "
+            f"with {len(shared)} observable(s)",
+            {"recipient": org.focal_point.email, "file": path.name, "observables": len(shared)},
+        )
