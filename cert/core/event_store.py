@@ -7,9 +7,10 @@ already stored is a no-op, so a replay never duplicates.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from cert.core.ecs import Event
 
@@ -21,11 +22,16 @@ class WriteResult:
     failed: list[tuple[Event, str]] = field(default_factory=list)
 
 
+#: Where a scan stopped: the sort values of the last event of a page (the store's own).
+ResumeKey = tuple[Any, ...]
+
+
 @dataclass(frozen=True)
 class EventQuery:
     """A search: time range on ``@timestamp`` (start inclusive, end exclusive), optional range on
     ``event.ingested``, exact matches on ECS fields (any of the values; on array fields any
-    element), newest first unless ``oldest_first``."""
+    element), newest first unless ``oldest_first``. ``after`` resumes a scan: only the events
+    that sort after the last one of the previous page, whose key ``EventStore.page`` returned."""
 
     start: datetime | None = None
     end: datetime | None = None
@@ -34,6 +40,7 @@ class EventQuery:
     terms: dict[str, Sequence[str | int]] = field(default_factory=dict)
     limit: int = 100
     oldest_first: bool = False
+    after: ResumeKey | None = None
 
 
 class EventStore(ABC):
@@ -50,6 +57,22 @@ class EventStore(ABC):
     @abstractmethod
     def search(self, query: EventQuery) -> list[Event]:
         """Events matching the query."""
+
+    @abstractmethod
+    def page(self, query: EventQuery) -> tuple[list[Event], ResumeKey | None]:
+        """At most ``query.limit`` events matching the query, in its order, after ``query.after``;
+        and the key to pass as ``after`` for the next page (None when this page is the last)."""
+
+    def scan(self, query: EventQuery, batch: int = 5000) -> Iterator[list[Event]]:
+        """Every event matching the query, in its order, ``batch`` at a time: memory holds one
+        batch, however many events match."""
+        after = query.after
+        while True:
+            events, after = self.page(replace(query, limit=batch, after=after))
+            if events:
+                yield events
+            if after is None:
+                return
 
     @abstractmethod
     def count(self, query: EventQuery | None = None) -> int:

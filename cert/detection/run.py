@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from cert.core.config import Settings
 from cert.core.contracts import Detector, Event, Hit, detectors
-from cert.core.ecs import get
 from cert.detection import alerts
 from cert.detection import overrides as rules
 from cert.detection.pool import detect_parallel
@@ -50,8 +49,10 @@ def detect_batch(platform: Platform, engines: Sequence[Detector], events: Sequen
 
 def run_detection(platform: Platform, batch_size: int = 5000, workers: int = 1) -> DetectionSummary:
     """Run every detector over the events ingested since the previous run; record the run.
-    With ``workers`` > 1, the pure matching of parallel detectors runs in that many processes
-    (``cert.detection.pool``); the hits are the same."""
+
+    Events are read from the store in time order, a chunk at a time (``EventStore.scan``), so
+    memory holds one chunk however long the window. With ``workers`` > 1, the pure matching of
+    parallel detectors runs in that many processes (``cert.detection.pool``); the hits are the same."""
     now = datetime.now(UTC)
     with platform.db.session() as s:
         last = s.scalar(
@@ -64,20 +65,21 @@ def run_detection(platform: Platform, batch_size: int = 5000, workers: int = 1) 
         run_id = run.id
     platform.events.refresh()
     engines = build_detectors(platform.settings)
-    events = platform.events.search(
-        EventQuery(ingested_after=start, ingested_until=now, limit=10_000_000, oldest_first=True)
-    )
-    events.sort(key=lambda e: (str(get(e, "@timestamp")), str(get(e, "event.id"))))
-    hits: list[Hit] = []
-    if workers > 1 and len(events) > batch_size:
-        hits = detect_parallel(engines, events, rules.current_overrides(platform.db), batch_size, workers)
-    else:
-        for i in range(0, len(events), batch_size):
-            hits.extend(detect_batch(platform, engines, events[i : i + batch_size]))
+    query = EventQuery(ingested_after=start, ingested_until=now, oldest_first=True)
+    chunk = batch_size * (4 * workers if workers > 1 else 1)
+    events_seen = hits_seen = new = updated = 0
+    for events in platform.events.scan(query, chunk):
+        if workers > 1 and len(events) > batch_size:
+            hits = detect_parallel(engines, events, rules.current_overrides(platform.db), batch_size, workers)
+        else:
+            hits = [h for i in range(0, len(events), batch_size)
+                    for h in detect_batch(platform, engines, events[i : i + batch_size])]
+        with platform.db.session() as s:
+            n, u = alerts.upsert_hits(s, hits, platform.settings.alert_suppression_minutes)
+        events_seen, hits_seen, new, updated = events_seen + len(events), hits_seen + len(hits), new + n, updated + u
     with platform.db.session() as s:
-        new, updated = alerts.upsert_hits(s, hits, platform.settings.alert_suppression_minutes)
         run = s.get_one(DetectionRun, run_id)
-        run.events, run.hits, run.alerts_new = len(events), len(hits), new
+        run.events, run.hits, run.alerts_new = events_seen, hits_seen, new
         run.finished_at = datetime.now(UTC)
         run.status = "done"
-    return DetectionSummary(len(events), len(hits), new, updated, start, now)
+    return DetectionSummary(events_seen, hits_seen, new, updated, start, now)

@@ -95,3 +95,23 @@ def test_a_bad_event_is_reported_not_stored(store: EventStore) -> None:
     assert res.written == 1
     assert len(res.failed) == 1 and res.failed[0][0] is bad and "timestamp" in res.failed[0][1]
     assert store.count() == 1
+
+
+def test_scan_reads_every_event_once_in_time_order_a_batch_at_a_time(store: EventStore) -> None:
+    """A scan in batches of 7 over 50 events, 10 of them sharing one timestamp (the resume key
+    must break ties by event id), returns each event once, oldest first, in pages of at most 7;
+    the newest-first scan is its reverse."""
+    events = [make_event(i, minutes=(i if i >= 10 else 3)) for i in range(50)]
+    store.write(events)
+    store.refresh()
+    q = EventQuery(oldest_first=True)
+    pages = list(store.scan(q, batch=7))
+    assert all(1 <= len(p) <= 7 for p in pages)
+    ids = [e["event"]["id"] for p in pages for e in p]
+    assert len(ids) == len(set(ids)) == 50
+    expected = [e["event"]["id"] for e in sorted(events, key=lambda e: (e["@timestamp"], e["event"]["id"]))]
+    assert ids == expected
+    newest = [e["event"]["id"] for p in store.scan(EventQuery(), batch=7) for e in p]
+    assert newest == expected[::-1]
+    window = [e for p in store.scan(EventQuery(start=T0 + timedelta(minutes=20), oldest_first=True), batch=4) for e in p]
+    assert len(window) == 30

@@ -19,7 +19,7 @@ from elasticsearch.serializer import OrjsonSerializer
 
 from cert.core.ecs import Event, format_ts, get, parse_ts
 from cert.core.errors import StoreUnavailable
-from cert.core.event_store import EventQuery, EventStore, WriteResult
+from cert.core.event_store import EventQuery, EventStore, ResumeKey, WriteResult
 
 PAGE = 5000
 BULK_BYTES = 8 * 1024 * 1024
@@ -241,6 +241,16 @@ class ElasticsearchEventStore(EventStore):
                 break
             after = hits[-1]["sort"]
         return out
+
+    def page(self, query: EventQuery) -> tuple[list[Event], ResumeKey | None]:
+        order = "asc" if query.oldest_first else "desc"
+        sort = [{"@timestamp": order}, {"event.id": order}]
+        after = list(query.after) if query.after is not None else None
+        size = min(query.limit, PAGE)
+        resp = self._search(query=self._filters(query), size=size, sort=sort, search_after=after)
+        hits = resp["hits"]["hits"]
+        key = tuple(hits[-1]["sort"]) if hits and len(hits) == size else None
+        return [h["_source"] for h in hits], key
 
     def count(self, query: EventQuery | None = None) -> int:
         try:

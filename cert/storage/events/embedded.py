@@ -21,7 +21,7 @@ import orjson
 
 from cert.core.ecs import Event, format_ts, get, parse_ts
 from cert.core.errors import InvalidInput
-from cert.core.event_store import EventQuery, EventStore, WriteResult
+from cert.core.event_store import EventQuery, EventStore, ResumeKey, WriteResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -134,6 +134,20 @@ class EmbeddedEventStore(EventStore):
         with self._lock:
             rows = self._db.execute(sql, [*params, int(query.limit)]).fetchall()
         return [orjson.loads(r[0]) for r in rows]
+
+    def page(self, query: EventQuery) -> tuple[list[Event], ResumeKey | None]:
+        where, params = self._where(query)
+        order = "ASC" if query.oldest_first else "DESC"
+        if query.after is not None:
+            ts, eid = query.after
+            after = "(ts, id) > (?, ?)" if query.oldest_first else "(ts, id) < (?, ?)"
+            where += (" AND " if where else " WHERE ") + after
+            params += [ts, eid]
+        sql = f"SELECT ts, id, doc FROM events{where} ORDER BY ts {order}, id {order} LIMIT ?"  # noqa: S608
+        with self._lock:
+            rows = self._db.execute(sql, [*params, int(query.limit)]).fetchall()
+        key = (rows[-1][0], rows[-1][1]) if rows and len(rows) == query.limit else None
+        return [orjson.loads(r[2]) for r in rows], key
 
     def count(self, query: EventQuery | None = None) -> int:
         where, params = self._where(query or EventQuery())
