@@ -116,15 +116,12 @@ def _fields(pairs: list[str]) -> dict[str, str]:
 def _detector(p: Platform, enabled: bool) -> Callable[[list[Any]], None] | None:
     if not enabled:
         return None
-    from cert.detection import alerts
-    from cert.detection.run import build_detectors, detect_batch
+    from cert.detection.run import alerts_for_batch, build_detectors
 
     engines = build_detectors(p.settings)
 
     def on_batch(events: list[Any]) -> None:
-        hits = detect_batch(p, engines, events)
-        with p.db.session() as s:
-            alerts.upsert_hits(s, hits, p.settings.alert_suppression_minutes)
+        alerts_for_batch(p, engines, events)
 
     return on_batch
 

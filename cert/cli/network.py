@@ -74,15 +74,12 @@ def cmd_listen(p: Platform, args: argparse.Namespace) -> int:
 
 
 def _detector(p: Platform) -> Callable[[list[Any]], None]:
-    from cert.detection import alerts
-    from cert.detection.run import build_detectors, detect_batch
+    from cert.detection.run import alerts_for_batch, build_detectors
 
     engines = build_detectors(p.settings)
 
     def on_batch(events: list[Any]) -> None:
-        hits = detect_batch(p, engines, events)
-        with p.db.session() as s:
-            alerts.upsert_hits(s, hits, p.settings.alert_suppression_minutes)
+        alerts_for_batch(p, engines, events)
 
     return on_batch
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cert.core.contracts import Hit
+from cert.core.contracts import Event, Hit, RuleOverrides
 from cert.core.errors import NotFound
+from cert.detection.overrides import apply_overrides
 from cert.storage.models import Alert
 
 MAX_EVIDENCE = 200
@@ -18,6 +20,31 @@ OPEN_STATUSES = ("new", "acknowledged")
 
 def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+@dataclass
+class Raised:
+    """What ``raise_alerts`` did: the hits kept after the analysts' rule settings, and the alerts
+    they created or updated."""
+
+    hits: list[Hit] = field(default_factory=list)
+    new: int = 0
+    updated: int = 0
+
+
+def raise_alerts(s: Session, hits: Sequence[Hit], overrides: RuleOverrides, *, suppression_minutes: int,
+                 events: Sequence[Event] = (), handled: Collection[str] = (),
+                 keep: Callable[[Session, list[Hit]], list[Hit]] | None = None) -> Raised:
+    """The one way hits become alerts, whichever path found them (a detection run, ``cert ingest
+    --detect``, a listener, a scheduled hunt, a YARA scan): the analysts' rule settings applied
+    (disabled rules dropped, severity overrides, exceptions on ``events`` for the detectors not in
+    ``handled``, which apply them themselves), then ``keep`` (a path's own filter, in the same
+    session), then suppression into the open alert of the same rule and group."""
+    kept = apply_overrides(hits, overrides, events, set(handled))
+    if keep is not None:
+        kept = keep(s, kept)
+    new, updated = upsert_hits(s, kept, suppression_minutes)
+    return Raised(kept, new, updated)
 
 
 def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from cert.core.contracts import Detector, Hit
 from cert.core.errors import InvalidInput, StoreUnavailable
 from cert.detection import alerts
 from cert.detection import overrides as rules
-from cert.detection.run import build_detectors
+from cert.detection.run import build_detectors, handling_exceptions
 from cert.runtime.platform import Platform
 from cert.storage.models.rules import HuntMatch, HuntRun
 
@@ -102,15 +102,14 @@ def hunt_window(p: Platform, engines: list[Detector], start: datetime, end: date
             found = engine.hunt(p.events, start, end)
             if found is not None:
                 hits.extend(found)
-        own = {e.name for e in engines if e.handles_exceptions}
-        hits = rules.apply_overrides(hits, overrides, [], own)
+        times = {i: h.last_seen for h in hits for i in h.event_ids}
         with p.db.session() as s:
-            times = {i: h.last_seen for h in hits for i in h.event_ids}
-            fresh = _new_only(s, hits, times)
-            new, _updated = alerts.upsert_hits(s, fresh, p.settings.alert_suppression_minutes)
+            raised = alerts.raise_alerts(s, hits, overrides, handled=handling_exceptions(engines),
+                                         suppression_minutes=p.settings.alert_suppression_minutes,
+                                         keep=lambda s, kept: _new_only(s, kept, times))
             s.execute(delete(HuntMatch).where(HuntMatch.seen_at < end - max(2 * lookback, timedelta(days=1))))
-            result.hits, result.alerts_new = len(fresh), new
-            result.events = len({i for h in fresh for i in h.event_ids})
+            result.hits, result.alerts_new = len(raised.hits), raised.new
+            result.events = len({i for h in raised.hits for i in h.event_ids})
     except StoreUnavailable as exc:
         result.status, result.error = "failed", str(exc)
     with p.db.session() as s:

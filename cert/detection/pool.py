@@ -22,7 +22,6 @@ from typing import Any
 
 from cert.core.contracts import Detector, Hit, RuleOverrides
 from cert.core.ecs import Event
-from cert.detection import overrides as rules
 
 # What the forked workers inherit: (detectors, events, batch size). Set only around a pool's life.
 _JOB: tuple[Sequence[Detector], Sequence[Event], int] | None = None
@@ -36,15 +35,14 @@ def _match_batch(index: int) -> list[Any]:
 
 
 def detect_parallel(engines: Sequence[Detector], events: Sequence[Event], overrides: RuleOverrides,
-                    batch_size: int = 5000, workers: int = 2) -> list[Hit]:
-    """The hits ``detect_batch`` would give over consecutive batches, with the matching of the
-    parallel detectors spread over ``workers`` processes."""
+                    batch_size: int = 5000, workers: int = 2) -> list[tuple[Sequence[Event], list[Hit]]]:
+    """Each consecutive batch with the hits ``detect_batch`` would give for it, with the matching
+    of the parallel detectors spread over ``workers`` processes."""
     global _JOB
     for engine in engines:
         engine.configure(overrides)
-    own = {e.name for e in engines if e.handles_exceptions}
     batches = (len(events) + batch_size - 1) // batch_size
-    hits: list[Hit] = []
+    out: list[tuple[Sequence[Event], list[Hit]]] = []
     _JOB = (engines, events, batch_size)
     gc.freeze()
     try:
@@ -54,8 +52,8 @@ def detect_parallel(engines: Sequence[Detector], events: Sequence[Event], overri
                 found: list[Hit] = []
                 for engine, result in zip(engines, matched, strict=True):
                     found.extend(engine.conclude(batch, result) if engine.parallel else engine.detect(batch))
-                hits.extend(rules.apply_overrides(found, overrides, batch, own))
+                out.append((batch, found))
     finally:
         _JOB = None
         gc.unfreeze()
-    return hits
+    return out

@@ -7,14 +7,14 @@ and turns its hits into alerts (with suppression, see :mod:`cert.detection.alert
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from cert.core.config import Settings
-from cert.core.contracts import Detector, Event, Hit, detectors
+from cert.core.contracts import Detector, Event, Hit, RuleOverrides, detectors
 from cert.detection import alerts
 from cert.detection import overrides as rules
 from cert.detection.pool import detect_parallel
@@ -37,14 +37,27 @@ def build_detectors(settings: Settings) -> list[Detector]:
     return [cls(settings) for cls in detectors]
 
 
-def detect_batch(platform: Platform, engines: Sequence[Detector], events: Sequence[Event]) -> list[Hit]:
-    overrides = rules.current_overrides(platform.db)
+def handling_exceptions(engines: Sequence[Detector]) -> set[str]:
+    """The detectors that apply the analysts' exceptions themselves (before correlating)."""
+    return {e.name for e in engines if e.handles_exceptions}
+
+
+def detect_batch(engines: Sequence[Detector], events: Sequence[Event], overrides: RuleOverrides) -> list[Hit]:
+    """Every detector's hits over one batch, with the analysts' current rule settings."""
     hits: list[Hit] = []
     for engine in engines:
         engine.configure(overrides)
         hits.extend(engine.detect(events))
-    own = {e.name for e in engines if e.handles_exceptions}
-    return rules.apply_overrides(hits, overrides, events, own)
+    return hits
+
+
+def alerts_for_batch(platform: Platform, engines: Sequence[Detector], events: Sequence[Event]) -> alerts.Raised:
+    """Detect over one batch and raise its alerts (``cert ingest --detect``, ``cert listen``)."""
+    overrides = rules.current_overrides(platform.db)
+    hits = detect_batch(engines, events, overrides)
+    with platform.db.session() as s:
+        return alerts.raise_alerts(s, hits, overrides, events=events, handled=handling_exceptions(engines),
+                                   suppression_minutes=platform.settings.alert_suppression_minutes)
 
 
 def run_detection(platform: Platform, batch_size: int = 5000, workers: int = 1) -> DetectionSummary:
@@ -69,14 +82,19 @@ def run_detection(platform: Platform, batch_size: int = 5000, workers: int = 1) 
     chunk = batch_size * (4 * workers if workers > 1 else 1)
     events_seen = hits_seen = new = updated = 0
     for events in platform.events.scan(query, chunk):
+        overrides = rules.current_overrides(platform.db)
+        batches: Iterable[tuple[Sequence[Event], list[Hit]]]
         if workers > 1 and len(events) > batch_size:
-            hits = detect_parallel(engines, events, rules.current_overrides(platform.db), batch_size, workers)
+            batches = detect_parallel(engines, events, overrides, batch_size, workers)
         else:
-            hits = [h for i in range(0, len(events), batch_size)
-                    for h in detect_batch(platform, engines, events[i : i + batch_size])]
-        with platform.db.session() as s:
-            n, u = alerts.upsert_hits(s, hits, platform.settings.alert_suppression_minutes)
-        events_seen, hits_seen, new, updated = events_seen + len(events), hits_seen + len(hits), new + n, updated + u
+            batches = ((batch, detect_batch(engines, batch, overrides))
+                       for batch in (events[i : i + batch_size] for i in range(0, len(events), batch_size)))
+        for batch, hits in batches:
+            with platform.db.session() as s:
+                raised = alerts.raise_alerts(s, hits, overrides, events=batch, handled=handling_exceptions(engines),
+                                             suppression_minutes=platform.settings.alert_suppression_minutes)
+            hits_seen, new, updated = hits_seen + len(raised.hits), new + raised.new, updated + raised.updated
+        events_seen += len(events)
     with platform.db.session() as s:
         run = s.get_one(DetectionRun, run_id)
         run.events, run.hits, run.alerts_new = events_seen, hits_seen, new

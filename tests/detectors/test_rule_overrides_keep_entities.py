@@ -16,9 +16,8 @@ from sqlalchemy import select
 from cert.core.config import Settings
 from cert.core.ecs import put
 from cert.detection import overrides as rules
-from cert.detection.alerts import upsert_hits
 from cert.detection.indicators.formats import Defaults, load
-from cert.detection.run import build_detectors, detect_batch
+from cert.detection.run import alerts_for_batch, build_detectors
 from cert.runtime.platform import Platform
 from cert.storage.models import Alert
 
@@ -63,9 +62,7 @@ def batch() -> list[dict[str, Any]]:
 
 def detect_and_store(plat: Platform) -> dict[str, Alert]:
     engines = build_detectors(plat.settings)
-    hits = detect_batch(plat, engines, batch())
-    with plat.db.session() as s:
-        upsert_hits(s, hits, plat.settings.alert_suppression_minutes)
+    alerts_for_batch(plat, engines, batch())
     with plat.db.session() as s:
         alerts = {a.rule_id: a for a in s.scalars(select(Alert))}
         for a in alerts.values():

@@ -12,7 +12,9 @@ from sqlalchemy import select
 from support import csrf_token, login
 
 from cert.core.ecs import put
-from cert.detection.run import build_detectors, detect_batch
+from cert.detection.alerts import raise_alerts
+from cert.detection.overrides import current_overrides
+from cert.detection.run import build_detectors, detect_batch, handling_exceptions
 from cert.runtime.platform import Platform
 from cert.storage.models import AuditEntry
 from web.app import create_app
@@ -67,7 +69,12 @@ def test_responder_changes_apply_to_the_next_detection_batch(app: Flask, demo: A
               web_event(2, "id=1 union select 1", "10.20.0.5")]
 
     def sqli_hits() -> list[Any]:
-        return [h for h in detect_batch(platform, engines, events) if h.rule_id == SQLI]
+        overrides = current_overrides(platform.db)
+        with platform.db.session() as s:
+            raised = raise_alerts(s, detect_batch(engines, events, overrides), overrides, events=events,
+                                  handled=handling_exceptions(engines), suppression_minutes=0)
+            s.rollback()
+        return [h for h in raised.hits if h.rule_id == SQLI]
 
     assert sorted(ip for h in sqli_hits() for ip in [h.entities["source.ip"]]) == ["10.20.0.5", "198.51.100.7"]
     # the internal vulnerability scanner is a known false positive

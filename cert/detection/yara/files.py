@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from cert.core.contracts import Event, Hit
 from cert.core.errors import InvalidInput
 from cert.detection import alerts
 from cert.detection import overrides as rules
@@ -55,13 +56,14 @@ def record(p: Platform, result: ScanResult, ruleset: RuleSet, origin: str, mtime
            fields: dict[str, Any] | None = None) -> ScanOutcome:
     """Store the scan: its row, its event and alerts when a rule matched, a dead letter on error."""
     outcome = ScanOutcome(result)
-    hits = []
+    hits: list[Hit] = []
+    evidence: list[Event] = []
     if result.matches:
         ev = file_event(result, DATASET, ruleset.hash, fields)
         p.events.write([ev])
         outcome.event_id = str(ev["event"]["id"])
-        # the analysts' rule settings apply here as in run_detection: a disabled rule stays silent
-        hits = rules.apply_overrides(hits_for_scan(result, ev, origin), rules.current_overrides(p.db), [ev], set())
+        hits, evidence = hits_for_scan(result, ev, origin), [ev]
+    overrides = rules.current_overrides(p.db)
     with p.db.session() as s:
         s.add(FileScan(origin=origin[:40], path=result.target[:1024], size=result.size, mtime_ns=mtime_ns,
                        sha256=result.sha256, matches=[m.as_dict() for m in result.matches],
@@ -70,7 +72,10 @@ def record(p: Platform, result: ScanResult, ruleset: RuleSet, origin: str, mtime
             s.add(DeadLetter(source=result.target[:500], parser="yara", position=origin[:60],
                              reason=result.error[:500], raw=_head(Path(result.target))))
         if hits:
-            outcome.alerts_new, _ = alerts.upsert_hits(s, hits, p.settings.alert_suppression_minutes)
+            raised = alerts.raise_alerts(s, hits, overrides, events=evidence,
+                                         suppression_minutes=p.settings.alert_suppression_minutes)
+            hits, outcome.alerts_new = raised.hits, raised.new
+        if hits:
             q = select(Alert.id).where(Alert.group_key == hits[0].group_key,
                                        Alert.rule_id.in_([h.rule_id for h in hits]))
             outcome.alert_ids = list(s.scalars(q))

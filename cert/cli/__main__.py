@@ -1,0 +1,7 @@
+"""``python -m cert.cli``: the ``cert`` command."""
+
+import sys
+
+from cert.cli import main
+
+sys.exit(main())
