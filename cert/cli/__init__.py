@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     us.add_argument("--password", help="(prompted when absent)")
     us.set_defaults(func=cmd_users)
 
-    from cert.cli import rules as cli_rules  # cert rules …, cert hunt (issue 4: Sigma)
+    from cert.cli import rules as cli_rules  # cert rules …, cert hunt
 
     cli_rules.register(sub)
 
@@ -179,11 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--feed", help="feed directory (default: DATA_DIR/misp-feed)")
     ex.set_defaults(func=cmd_export)
 
-    from cert.cli import indicators as cli_detection  # cert indicators …, cert yara … (issue 4)
+    from cert.cli import indicators as cli_detection  # cert indicators …, cert yara …
 
     cli_detection.register(sub)
 
-    from cert.cli import network as network_cli  # cert listen …, cert token … (issue 3)
+    from cert.cli import network as network_cli  # cert listen …, cert token …
 
     network_cli.add_commands(sub)
     return ap

@@ -41,7 +41,7 @@ class Settings:
     playbooks_dir: Path = field(default_factory=_default_playbooks_dir)
     corpora_dir: Path = PROJECT_ROOT.parent / "shared" / "corpora"
     constituency_file: Path | None = None
-    # GeoIP (issue 3): local MaxMind-format databases (GeoLite2-City / GeoLite2-ASN); never downloaded
+    # GeoIP: local MaxMind-format databases (GeoLite2-City / GeoLite2-ASN); never downloaded
     geoip_city_file: Path | None = None
     geoip_asn_file: Path | None = None
     plugins: tuple[str, ...] = ("ingest.parsers", "ingest.listeners", "detectors", "playbooks.steps")
@@ -49,11 +49,11 @@ class Settings:
     org_uuid: str = "5b7d3b6c-0a3e-4c57-9d8e-6f1f0c6a9e01"
     share_tlp_ceiling: TLP = TLP.AMBER
     alert_suppression_minutes: int = 60
-    # Sigma (issue 4): extra rule trees loaded alongside rules/sigma (e.g. a SigmaHQ release), and
+    # Sigma: extra rule trees loaded alongside rules/sigma (e.g. a SigmaHQ release), and
     # a YAML file of placeholder values for the ``expand`` modifier ({name: [values]})
     sigma_paths: tuple[str, ...] = ()
     sigma_placeholders_file: Path | None = None
-    # YARA (issue 4): event fields scanned by the yara_payloads detector, per-scan timeout,
+    # YARA: event fields scanned by the yara_payloads detector, per-scan timeout,
     # largest file uploaded to a case or scanned in a watched folder
     yara_payload_fields: tuple[str, ...] = ("powershell.file.script_block_text", "http.request.body.content",
                                             "http.response.body.content", "process.command_line")

@@ -1,4 +1,4 @@
-"""rule management: settings, exceptions, change history; scheduled hunts (issue 4: Sigma)
+"""rule management: settings, exceptions, change history; scheduled hunts
 
 Revision ID: 0004
 Revises: 0001

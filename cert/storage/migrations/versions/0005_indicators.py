@@ -1,4 +1,4 @@
-"""indicator store, its generation counter, YARA file scans (issue 4)
+"""indicator store, its generation counter, YARA file scans
 
 Revision ID: 0005
 Revises: 0001
