@@ -799,3 +799,14 @@ def test_env_example_has_no_secrets_and_matches_defaults(compose_text: str) -> N
             assert example[name] == arg, (
                 f".env.example says {name}={example[name]}, compose.yaml defaults to {arg}"
             )
+
+
+def test_the_wheel_stage_copies_every_python_package_the_project_installs() -> None:
+    """A package left out of the builder stage would be missing from the image's wheel."""
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = sorted(p.name for p in REPO_ROOT.iterdir()
+                      if (p / "__init__.py").is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in patterns))
+    assert {"cert", "ingest", "detectors", "web", "playbooks"} <= set(packages)
+    copies = re.findall(r"^COPY (\S+)/ \./\1/$", DOCKERFILE.read_text(encoding="utf-8"), re.M)
+    assert sorted(set(packages) - set(copies)) == []

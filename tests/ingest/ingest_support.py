@@ -1,4 +1,4 @@
-"""Helpers of the ingest reliability tests: a large real-format log file with unique lines, the
+"""Helpers of the ingest reliability tests: a large Apache-format log file with unique lines, the
 events it must produce, and ``cert`` run as a subprocess (as an operator runs it)."""
 
 from __future__ import annotations
@@ -15,7 +15,22 @@ from pathlib import Path
 from cert.core.ecs import event_id
 
 ROOT = Path(__file__).resolve().parents[2]
-APACHE = Path("web") / "elastic-examples" / "apache_logs"
+PATHS = ("/", "/etat-civil/acte-naissance?id={n}", "/visa/demande", "/static/app.{n}.js", "/casier/extrait",
+         "/api/v1/paiement/{n}", "/images/logo.png", "/robots.txt")
+AGENTS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+          "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36",
+          "curl/8.4.0")
+
+
+def apache_line(i: int) -> bytes:
+    """A combined-format access line of a citizen portal, different for each ``i``, without the
+    ident field (``-``)."""
+    ip = f"{41 + i % 150}.{(i * 7) % 256}.{(i * 13) % 256}.{1 + i % 254}"
+    minute, second = divmod(i % 3600, 60)
+    path = PATHS[i % len(PATHS)].format(n=i)
+    status = (200, 200, 304, 404, 302, 500)[i % 6]
+    return (f'{ip} - - [20/Nov/2026:{8 + (i // 3600) % 12:02d}:{minute:02d}:{second:02d} +0000] "GET {path} HTTP/1.1" '
+            f'{status} {100 + i % 9000} "-" "{AGENTS[i % len(AGENTS)]}"').encode()
 
 
 @dataclass
@@ -26,13 +41,11 @@ class LogFile:
     bad_lines: dict[int, bytes] = field(default_factory=dict)  # line number -> raw
 
 
-def make_apache_file(corpora: Path, path: Path, lines: int, bad_every: int = 0, start: int = 0,
+def make_apache_file(path: Path, lines: int, bad_every: int = 0, start: int = 0,
                      append: bool = False) -> LogFile:
-    """``lines`` real Apache combined-format lines (the Elastic sample, cycled), each made unique
-    by its ident field (``r<n>``), which the parser ignores; every ``bad_every``-th line is
-    garbage that must be dead-lettered. Event ids are those ``cert ingest`` gives (source: the
-    absolute path)."""
-    sample = (corpora / APACHE).read_bytes().splitlines()
+    """``lines`` Apache combined-format lines, each made unique by its ident field (``r<n>``),
+    which the parser ignores; every ``bad_every``-th line is garbage that must be dead-lettered.
+    Event ids are those ``cert ingest`` gives (source: the absolute path)."""
     source = os.path.abspath(path)
     out = LogFile(path, lines)
     first_line = 1
@@ -45,7 +58,7 @@ def make_apache_file(corpora: Path, path: Path, lines: int, bad_every: int = 0, 
                 raw = f"corrupt record {i} \x00\xff".encode("latin-1")
                 out.bad_lines[first_line + i - start] = raw
             else:
-                ip, _, rest = sample[i % len(sample)].partition(b" ")
+                ip, _, rest = apache_line(i).partition(b" ")
                 _, _, rest = rest.partition(b" ")
                 raw = ip + b" r" + str(i).encode() + b" " + rest
                 out.event_ids.add(event_id("web.access", raw.decode("utf-8", "surrogateescape"), source))

@@ -119,12 +119,12 @@ def test_following_survives_rotation_and_truncation(tmp_path: Path) -> None:
     assert [t for _, t in seen] == ["a1", "a2", "b1", "b2", "c1"]
 
 
-def test_one_shot_ingest_resumes_and_counts_once(platform: Platform, corpora: Path, tmp_path: Path) -> None:
-    log = make_apache_file(corpora, tmp_path / "access.log", 3000, bad_every=500)
+def test_one_shot_ingest_resumes_and_counts_once(platform: Platform, tmp_path: Path) -> None:
+    log = make_apache_file(tmp_path / "access.log", 3000, bad_every=500)
     ingestor = Ingestor(platform, "web.access", batch_size=700)
     first = ingestor.ingest_file(str(log.path))
     assert first.read == 3000 and first.ingested == len(log.event_ids) and first.dead_lettered == 6
-    more = make_apache_file(corpora, log.path, 1000, start=3000, append=True)
+    more = make_apache_file(log.path, 1000, start=3000, append=True)
     second = ingestor.ingest_file(str(log.path))
     assert second.read == 1000, "only the new lines are read"
     assert second.ingested == len(more.event_ids) and second.duplicates == 0
@@ -133,15 +133,15 @@ def test_one_shot_ingest_resumes_and_counts_once(platform: Platform, corpora: Pa
     assert platform.events.count() == len(log.event_ids) + len(more.event_ids)
 
 
-def test_cli_follow_resumes_after_a_restart(corpora: Path, tmp_path: Path) -> None:
+def test_cli_follow_resumes_after_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = cert_env(data_dir)
     assert cert(["init"], env).returncode == 0
-    log = make_apache_file(corpora, tmp_path / "access.log", 500)
+    log = make_apache_file(tmp_path / "access.log", 500)
     proc = start_cert(["ingest", "--parser", "web.access", "--follow", str(log.path)], env)
     try:
         wait_for(lambda: checkpoint(data_dir, log.path)[1] == 500, 60, "the first 500 lines", proc)
-        more = make_apache_file(corpora, log.path, 300, start=500, append=True)
+        more = make_apache_file(log.path, 300, start=500, append=True)
         wait_for(lambda: checkpoint(data_dir, log.path)[1] == 800, 60, "the appended lines", proc)
         os.kill(proc.pid, signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
@@ -152,9 +152,9 @@ def test_cli_follow_resumes_after_a_restart(corpora: Path, tmp_path: Path) -> No
             proc.kill()
             proc.communicate()
     # while it is stopped the file is rotated: the rest of the old one must not be lost
-    last = make_apache_file(corpora, log.path, 200, start=800, append=True)
+    last = make_apache_file(log.path, 200, start=800, append=True)
     log.path.rename(tmp_path / "access.log.1")
-    newest = make_apache_file(corpora, log.path, 100, start=1000)
+    newest = make_apache_file(log.path, 100, start=1000)
     proc = start_cert(["ingest", "--parser", "web.access", "--follow", str(log.path)], env)
     try:
         wait_for(lambda: checkpoint(data_dir, log.path)[1] == 1100, 60, "the rotated and the new lines", proc)
@@ -188,16 +188,16 @@ def test_following_finishes_a_file_rotated_away_while_stopped(tmp_path: Path) ->
 
 
 @pytest.mark.postgres
-def test_checkpoints_and_counters_on_postgresql(postgres_server: Any, corpora: Path, tmp_path: Path,
+def test_checkpoints_and_counters_on_postgresql(postgres_server: Any, tmp_path: Path,
                                                 settings: Settings) -> None:
     url = postgres_server.create_database()
     p = Platform(replace(settings, database_url=url, plugins=("ingest.parsers",)))
     try:
         p.db.upgrade()
-        log = make_apache_file(corpora, tmp_path / "access.log", 2500, bad_every=1000)
+        log = make_apache_file(tmp_path / "access.log", 2500, bad_every=1000)
         ingestor = Ingestor(p, "web.access", batch_size=800)
         assert ingestor.ingest_file(str(log.path)).ingested == len(log.event_ids)
-        more = make_apache_file(corpora, log.path, 500, start=2500, append=True)
+        more = make_apache_file(log.path, 500, start=2500, append=True)
         second = Ingestor(p, "web.access").ingest_file(str(log.path))
         assert second.read == 500 and second.ingested == len(more.event_ids)
         with p.db.session() as s:
@@ -208,7 +208,7 @@ def test_checkpoints_and_counters_on_postgresql(postgres_server: Any, corpora: P
         p.close()
 
 
-def test_cli_follow_picks_up_files_created_after_it_started(corpora: Path, tmp_path: Path) -> None:
+def test_cli_follow_picks_up_files_created_after_it_started(tmp_path: Path) -> None:
     """A glob given to --follow is watched: an empty log directory is not an error, and a file that
     appears later is followed (the compose `ingest` service relies on this)."""
     data_dir = tmp_path / "data"
@@ -218,7 +218,7 @@ def test_cli_follow_picks_up_files_created_after_it_started(corpora: Path, tmp_p
     logs.mkdir()
     proc = start_cert(["ingest", "--parser", "web.access", "--follow", str(logs / "*.log")], env)
     try:
-        late = make_apache_file(corpora, logs / "portal.log", 50)
+        late = make_apache_file(logs / "portal.log", 50)
         wait_for(lambda: checkpoint(data_dir, late.path)[1] == 50, 60, "the file created after the start", proc)
     finally:
         proc.send_signal(signal.SIGTERM)

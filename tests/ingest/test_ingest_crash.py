@@ -70,8 +70,8 @@ def check_counters_and_dead_letters(log: LogFile, data_dir: Path) -> None:
 
 
 @pytest.fixture
-def big_log(corpora: Path, tmp_path: Path) -> LogFile:
-    return make_apache_file(corpora, tmp_path / "access.log", LINES, bad_every=BAD_EVERY)
+def big_log(tmp_path: Path) -> LogFile:
+    return make_apache_file(tmp_path / "access.log", LINES, bad_every=BAD_EVERY)
 
 
 def test_sigkill_20_times_embedded_store_holds_every_event_once(big_log: LogFile, tmp_path: Path) -> None:

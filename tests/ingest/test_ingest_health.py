@@ -39,9 +39,9 @@ def ingest_platform(settings: Settings) -> Iterator[Platform]:
     p.close()
 
 
-def ingest_mixed(p: Platform, corpora: Path, tmp_path: Path) -> Path:
+def ingest_mixed(p: Platform, tmp_path: Path) -> Path:
     """Real Apache lines, plus bad lines of two kinds from a second source."""
-    good = make_apache_file(corpora, tmp_path / "access.log", 1200)
+    good = make_apache_file(tmp_path / "access.log", 1200)
     Ingestor(p, "web.access").ingest_file(str(good.path))
     bad = tmp_path / "portal.log"
     bad.write_text("\n".join([
@@ -60,8 +60,8 @@ def test_reason_classes_elide_the_values() -> None:
     assert reason_class("line longer than 1048576 bytes (2000000 bytes)") == "line longer than N bytes (N bytes)"
 
 
-def test_counters_per_source_and_reason(ingest_platform: Platform, corpora: Path, tmp_path: Path) -> None:
-    bad = ingest_mixed(ingest_platform, corpora, tmp_path)
+def test_counters_per_source_and_reason(ingest_platform: Platform, tmp_path: Path) -> None:
+    bad = ingest_mixed(ingest_platform, tmp_path)
     with ingest_platform.db.session() as s:
         src = s.scalars(sql_select(IngestSource).where(IngestSource.source == str(bad))).one()
         assert (src.lines, src.events, src.dead_letters) == (5, 1, 4)
@@ -70,9 +70,8 @@ def test_counters_per_source_and_reason(ingest_platform: Platform, corpora: Path
     assert counts == {"bad timestamp '…'": 2, "not an access log line in common or combined format": 2}
 
 
-def test_health_gives_rate_lag_and_errors_per_source(ingest_platform: Platform, corpora: Path,
-                                                     tmp_path: Path) -> None:
-    bad = ingest_mixed(ingest_platform, corpora, tmp_path)
+def test_health_gives_rate_lag_and_errors_per_source(ingest_platform: Platform, tmp_path: Path) -> None:
+    bad = ingest_mixed(ingest_platform, tmp_path)
     with ingest_platform.db.session() as s:
         health = {h.source: h for h in ingest_health(s)}
     good, portal = health[str(tmp_path / "access.log")], health[str(bad)]
@@ -91,8 +90,8 @@ def test_health_gives_rate_lag_and_errors_per_source(ingest_platform: Platform, 
     assert later[good.source].rate_5m == 0 and later[good.source].status == "silent"
 
 
-def test_console_shows_ingest_health_escaped(ingest_platform: Platform, corpora: Path, tmp_path: Path) -> None:
-    ingest_mixed(ingest_platform, corpora, tmp_path)
+def test_console_shows_ingest_health_escaped(ingest_platform: Platform, tmp_path: Path) -> None:
+    ingest_mixed(ingest_platform, tmp_path)
     with ingest_platform.db.session() as s:
         create_user(s, "analyste", "analyste-password-1", "analyst")
     app: Flask = create_app(platform=ingest_platform)
@@ -115,11 +114,11 @@ def test_console_shows_ingest_health_escaped(ingest_platform: Platform, corpora:
     assert data["spool"] == {"batches": 0, "bytes": 0, "limit": 1024 * 1024 * 1024}
 
 
-def test_cli_summary_without_a_terminal_has_no_progress_bar(corpora: Path, tmp_path: Path) -> None:
+def test_cli_summary_without_a_terminal_has_no_progress_bar(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = cert_env(data_dir)
     assert cert(["init"], env).returncode == 0
-    log = make_apache_file(corpora, tmp_path / "access.log", 3000, bad_every=1000)
+    log = make_apache_file(tmp_path / "access.log", 3000, bad_every=1000)
     done = cert(["ingest", "--parser", "web.access", str(log.path)], env)
     assert done.returncode == 0
     assert done.stdout.splitlines() == [
@@ -131,11 +130,11 @@ def test_cli_summary_without_a_terminal_has_no_progress_bar(corpora: Path, tmp_p
         "nothing new was dead-lettered"
 
 
-def test_cli_progress_bar_on_a_terminal_shows_rate_and_eta(corpora: Path, tmp_path: Path) -> None:
+def test_cli_progress_bar_on_a_terminal_shows_rate_and_eta(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = cert_env(data_dir, COLUMNS="160", TERM="xterm")
     assert cert(["init"], env).returncode == 0
-    log = make_apache_file(corpora, tmp_path / "access.log", 60_000)
+    log = make_apache_file(tmp_path / "access.log", 60_000)
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "cert.cli", "ingest", "--parser", "web.access", str(log.path)],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=slave, text=True)

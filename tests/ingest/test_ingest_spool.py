@@ -65,7 +65,7 @@ def test_a_full_spool_refuses_loudly(tmp_path: Path) -> None:
 
 
 @pytest.mark.elasticsearch
-def test_store_stopped_events_spool_then_replay_exactly_once(corpora: Path, tmp_path: Path) -> None:
+def test_store_stopped_events_spool_then_replay_exactly_once(tmp_path: Path) -> None:
     workdir = tmp_path / "es"
     try:
         node = es_node.start(workdir=workdir)
@@ -79,26 +79,26 @@ def test_store_stopped_events_spool_then_replay_exactly_once(corpora: Path, tmp_
     follower = None
     try:
         assert cert(["init"], env).returncode == 0
-        log = make_apache_file(corpora, tmp_path / "access.log", 1000)
+        log = make_apache_file(tmp_path / "access.log", 1000)
         follower = start_cert(["ingest", "--parser", "web.access", "--follow", str(log.path)], env)
         wait_for(lambda: checkpoint(data_dir, log.path)[1] == 1000, 60, "the first lines", follower)
 
         node.stop()  # the store goes away
-        down = make_apache_file(corpora, log.path, 3000, start=1000, append=True)
+        down = make_apache_file(log.path, 3000, start=1000, append=True)
         wait_for(lambda: checkpoint(data_dir, log.path)[1] == 4000, 90, "the lines read while down", follower)
         spool_dir = data_dir / "spool"
         assert list(spool_dir.glob("*.batch")), "the batches wait in the spool"
         assert follower.poll() is None, "the follower keeps running"
 
         # another ingest while the spool is (nearly) full: a loud error, nothing acknowledged
-        other = make_apache_file(corpora, tmp_path / "other.log", 2000)
+        other = make_apache_file(tmp_path / "other.log", 2000)
         full = cert(["ingest", "--parser", "web.access", str(other.path)], {**env, "CERT_SPOOL_MAX_MB": "1"})
         assert full.returncode != 0
         assert "spool" in full.stderr and "is full" in full.stderr and "Nothing was lost" in full.stderr
         assert checkpoint(data_dir, other.path)[1] == 0
 
         # a one-shot ingest while the store is down: its events wait in the spool (exit 75)
-        third = make_apache_file(corpora, tmp_path / "third.log", 500)
+        third = make_apache_file(tmp_path / "third.log", 500)
         waiting = cert(["ingest", "--parser", "web.access", str(third.path)], env)
         assert waiting.returncode == 75, waiting.stderr
         assert "wait in the spool" in waiting.stderr and "500 spooled" in waiting.stdout

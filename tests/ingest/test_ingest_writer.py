@@ -60,9 +60,8 @@ def test_an_event_the_store_cannot_take_fails_alone(ingest_platform: Platform) -
     assert letter.reason.startswith("store: cannot store the event: TypeError")
 
 
-def test_store_down_spools_acknowledges_and_replays_once(ingest_platform: Platform, corpora: Path,
-                                                          tmp_path: Path) -> None:
-    log = make_apache_file(corpora, tmp_path / "access.log", 2500, bad_every=1000)
+def test_store_down_spools_acknowledges_and_replays_once(ingest_platform: Platform, tmp_path: Path) -> None:
+    log = make_apache_file(tmp_path / "access.log", 2500, bad_every=1000)
     unreachable(ingest_platform)
     ingestor = Ingestor(ingest_platform, "web.access", batch_size=600)
     summary = ingestor.ingest_file(str(log.path))
@@ -84,9 +83,9 @@ def test_store_down_spools_acknowledges_and_replays_once(ingest_platform: Platfo
         assert row.newest_event_at is not None
 
 
-def test_a_full_spool_acknowledges_nothing(ingest_platform: Platform, corpora: Path, tmp_path: Path) -> None:
+def test_a_full_spool_acknowledges_nothing(ingest_platform: Platform, tmp_path: Path) -> None:
     ingest_platform.settings = replace(ingest_platform.settings, spool_max_mb=1)
-    log = make_apache_file(corpora, tmp_path / "access.log", 20_000)
+    log = make_apache_file(tmp_path / "access.log", 20_000)
     unreachable(ingest_platform)
     ingestor = Ingestor(ingest_platform, "web.access", batch_size=200)
     with pytest.raises(SpoolFull, match="Nothing was lost"):
