@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
 from cert import alerts
 from cert import cases as case_service
@@ -14,6 +15,22 @@ from cert.models import Alert, Case
 from web.access import platform, requires
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MAX_LIMIT = 1000
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within [low, high]; anything else is a 400 that says so."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise InvalidInput(_("%(name)s must be a whole number.", name=name)) from None
+    if not low <= value <= high:
+        raise InvalidInput(_("%(name)s must be between %(low)s and %(high)s.", name=name, low=low, high=high))
+    return value
 
 
 def alert_json(a: Alert) -> dict[str, Any]:
@@ -38,10 +55,7 @@ def case_json(c: Case) -> dict[str, Any]:
 @bp.get("/alerts")
 @requires("analyst")
 def list_alerts() -> ResponseReturnValue:
-    try:
-        limit = min(int(request.args.get("limit", 100)), 1000)
-    except ValueError:
-        raise InvalidInput("limit must be a whole number") from None
+    limit = int_arg("limit", 100, 1, MAX_LIMIT)
     with platform().db.session() as s:
         return jsonify([alert_json(a) for a in alerts.queue(s, request.args.get("status"), limit)])
 
