@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cert import audit
 from cert.errors import NotFound
 from cert.models import Alert
 
@@ -74,6 +75,15 @@ def queue(s: Session, status: str | None = None, limit: int = 200) -> list[Alert
     if status:
         q = q.where(Alert.status == status)
     return list(s.scalars(q.order_by(Alert.last_seen.desc(), Alert.id.desc()).limit(limit)))
+
+
+def acknowledge(s: Session, alert: Alert, actor: str, remote_addr: str = "") -> bool:
+    """A new alert becomes acknowledged, in the audit trail; False when it was not new (no change)."""
+    if alert.status != "new":
+        return False
+    alert.status = "acknowledged"
+    audit.record(s, actor, "alert.acknowledge", "alert", alert.id, remote_addr)
+    return True
 
 
 def get_alert(s: Session, alert_id: int) -> Alert:

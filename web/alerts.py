@@ -8,10 +8,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from cert import alerts, audit
+from cert import alerts
 from cert.cases import promote_alert
 from web.access import actor, platform, remote_addr, requires
-from web.forms import PromoteForm
+from web.forms import AcknowledgeForm, PromoteForm
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 
@@ -31,13 +31,23 @@ def show(alert_id: int) -> ResponseReturnValue:
     p = platform()
     with p.db.session() as s:
         alert = alerts.get_alert(s, alert_id)
-        if alert.status == "new":
-            alert.status = "acknowledged"
-            audit.record(s, actor(), "alert.acknowledge", "alert", alert.id, remote_addr())
     evidence = p.events.get(alert.event_ids)
     pretty = [json.dumps(e, indent=2, ensure_ascii=False, sort_keys=True) for e in evidence]
     return render_template("alert.html", alert=alert, evidence=zip(evidence, pretty, strict=True),
-                           form=PromoteForm(title=alert.rule_title))
+                           form=PromoteForm(title=alert.rule_title), ack_form=AcknowledgeForm())
+
+
+@bp.post("/<int:alert_id>/acknowledge")
+@requires("analyst")
+def acknowledge(alert_id: int) -> ResponseReturnValue:
+    form = AcknowledgeForm()
+    if not form.validate_on_submit():
+        flash(_("Invalid form: %(errors)s", errors=form.errors), "error")
+        return redirect(url_for("alerts.show", alert_id=alert_id)), 303
+    with platform().db.session() as s:
+        changed = alerts.acknowledge(s, alerts.get_alert(s, alert_id), actor(), remote_addr())
+    flash(_("Alert acknowledged.") if changed else _("This alert was no longer new: nothing changed."), "ok")
+    return redirect(url_for("alerts.show", alert_id=alert_id)), 303
 
 
 @bp.post("/<int:alert_id>/promote")

@@ -12,7 +12,7 @@ from cert import alerts
 from cert import cases as case_service
 from cert.errors import InvalidInput
 from cert.models import Alert, Case
-from web.access import platform, requires
+from web.access import actor, platform, remote_addr, requires
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -65,6 +65,17 @@ def list_alerts() -> ResponseReturnValue:
 def get_alert(alert_id: int) -> ResponseReturnValue:
     with platform().db.session() as s:
         return jsonify(alert_json(alerts.get_alert(s, alert_id)))
+
+
+@bp.post("/alerts/<int:alert_id>/acknowledge")
+@requires("analyst")
+def acknowledge_alert(alert_id: int) -> ResponseReturnValue:
+    """A new alert becomes acknowledged (audited); an alert already past ``new`` is left as it is.
+    Session-authenticated like the console: the CSRF token goes in the ``X-CSRFToken`` header."""
+    with platform().db.session() as s:
+        alert = alerts.get_alert(s, alert_id)
+        alerts.acknowledge(s, alert, actor(), remote_addr())
+        return jsonify(alert_json(alert))
 
 
 @bp.get("/cases/<int:case_id>")

@@ -73,6 +73,7 @@ def test_full_case_flow_promote_playbook_export(app: Flask, demo: Any, tmp_path:
     aid = alert_id(platform, "Brute Force")
     page = c.get(f"/alerts/{aid}").get_data(as_text=True)
     assert "Failed password" in page  # evidence events are shown
+    assert c.post(f"/alerts/{aid}/acknowledge", data={"csrf_token": csrf_token(page)}).status_code == 303
     resp = c.post(
         f"/alerts/{aid}/promote", data={"csrf_token": csrf_token(page), "title": "Force brute SSH", "tlp": "amber"}
     )
