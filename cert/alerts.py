@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cert import audit
@@ -69,12 +69,21 @@ def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tu
     return new, updated
 
 
-def queue(s: Session, status: str | None = None, limit: int = 200) -> list[Alert]:
-    """The triage queue, newest first."""
+def queue(s: Session, status: str | None = None, limit: int = 200, offset: int = 0) -> list[Alert]:
+    """A page of the triage queue, the most recently raised alerts first: an alert raised now over
+    old events (a late or back-filled log) comes before alerts raised earlier."""
     q = select(Alert)
     if status:
         q = q.where(Alert.status == status)
-    return list(s.scalars(q.order_by(Alert.last_seen.desc(), Alert.id.desc()).limit(limit)))
+    return list(s.scalars(q.order_by(Alert.created_at.desc(), Alert.id.desc()).offset(offset).limit(limit)))
+
+
+def count(s: Session, status: str | None = None) -> int:
+    """How many alerts the queue holds (with that status)."""
+    q = select(func.count()).select_from(Alert)
+    if status:
+        q = q.where(Alert.status == status)
+    return int(s.scalar(q) or 0)
 
 
 def acknowledge(s: Session, alert: Alert, actor: str, remote_addr: str = "") -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cert import audit
@@ -27,8 +27,13 @@ def get_case(s: Session, case_id: int) -> Case:
     return case
 
 
-def list_cases(s: Session, limit: int = 200) -> list[Case]:
-    return list(s.scalars(select(Case).order_by(Case.id.desc()).limit(limit)))
+def list_cases(s: Session, limit: int = 200, offset: int = 0) -> list[Case]:
+    """A page of the cases, the most recent first."""
+    return list(s.scalars(select(Case).order_by(Case.id.desc()).offset(offset).limit(limit)))
+
+
+def count_cases(s: Session) -> int:
+    return int(s.scalar(select(func.count()).select_from(Case)) or 0)
 
 
 def add_timeline(

@@ -12,6 +12,7 @@ from cert import alerts
 from cert.cases import promote_alert
 from web.access import actor, platform, remote_addr, requires
 from web.forms import AcknowledgeForm, PromoteForm
+from web.paging import Pager
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 
@@ -21,8 +22,9 @@ bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 def queue() -> ResponseReturnValue:
     status = request.args.get("status") or None
     with platform().db.session() as s:
-        items = alerts.queue(s, status=status)
-    return render_template("alerts.html", alerts=items, status=status)
+        pager = Pager.from_request(alerts.count(s, status))
+        items = alerts.queue(s, status=status, limit=pager.per_page, offset=pager.offset)
+    return render_template("alerts.html", alerts=items, status=status, pager=pager)
 
 
 @bp.get("/<int:alert_id>")

@@ -17,6 +17,7 @@ from web.access import actor, platform, remote_addr, requires
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 MAX_LIMIT = 1000
+MAX_OFFSET = 2**63 - 1  # the SQL integer range
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -37,27 +38,57 @@ def alert_json(a: Alert) -> dict[str, Any]:
     return {
         "id": a.id, "rule_id": a.rule_id, "rule": a.rule_title, "severity": a.severity, "status": a.status,
         "source_ip": a.source_ip, "organization": a.organization, "count": a.count, "attack": a.attack,
-        "first_seen": a.first_seen.isoformat(), "last_seen": a.last_seen.isoformat(), "case_id": a.case_id,
-        "event_ids": a.event_ids,
+        "first_seen": a.first_seen.isoformat(), "last_seen": a.last_seen.isoformat(),
+        "raised_at": a.created_at.isoformat(), "case_id": a.case_id, "event_ids": a.event_ids,
+    }
+
+
+def case_summary_json(c: Case) -> dict[str, Any]:
+    return {
+        "id": c.id, "title": c.title, "status": c.status, "severity": c.severity, "tlp": c.tlp, "pap": c.pap,
+        "rsit": c.rsit_class, "organization": c.organization, "misp_uuid": c.misp_uuid,
+        "created_at": c.created_at.isoformat(),
     }
 
 
 def case_json(c: Case) -> dict[str, Any]:
     return {
-        "id": c.id, "title": c.title, "status": c.status, "severity": c.severity, "tlp": c.tlp, "pap": c.pap,
-        "rsit": c.rsit_class, "organization": c.organization, "misp_uuid": c.misp_uuid,
+        **case_summary_json(c),
         "observables": [{"type": o.type, "value": o.value, "tlp": o.tlp, "ioc": o.ioc} for o in c.observables],
         "timeline": [{"at": t.at.isoformat(), "actor": t.actor, "kind": t.kind, "message": t.message}
                      for t in c.timeline],
     }
 
 
+def page_json(items: list[dict[str, Any]], total: int, offset: int, limit: int) -> dict[str, Any]:
+    """A page of a list: ``{"items": [...], "total": N, "offset": k, "limit": m}``."""
+    return {"items": items, "total": total, "offset": offset, "limit": limit}
+
+
 @bp.get("/alerts")
 @requires("analyst")
 def list_alerts() -> ResponseReturnValue:
+    """The alert queue, the most recently raised first, a page at a time (``limit``, ``offset``;
+    ``status`` filters)."""
     limit = int_arg("limit", 100, 1, MAX_LIMIT)
+    offset = int_arg("offset", 0, 0, MAX_OFFSET)
+    status = request.args.get("status") or None
     with platform().db.session() as s:
-        return jsonify([alert_json(a) for a in alerts.queue(s, request.args.get("status"), limit)])
+        total = alerts.count(s, status)
+        items = [alert_json(a) for a in alerts.queue(s, status, limit, offset)]
+    return jsonify(page_json(items, total, offset, limit))
+
+
+@bp.get("/cases")
+@requires("analyst")
+def list_cases() -> ResponseReturnValue:
+    """The cases, the most recent first, a page at a time (``limit``, ``offset``)."""
+    limit = int_arg("limit", 100, 1, MAX_LIMIT)
+    offset = int_arg("offset", 0, 0, MAX_OFFSET)
+    with platform().db.session() as s:
+        total = case_service.count_cases(s)
+        items = [case_summary_json(c) for c in case_service.list_cases(s, limit, offset)]
+    return jsonify(page_json(items, total, offset, limit))
 
 
 @bp.get("/alerts/<int:alert_id>")
