@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, current_app, jsonify, redirect, request, url_for
+from flask import Response, abort, current_app, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import UserMixin, current_user
 
 from cert.accounts.users import has_role
@@ -19,6 +20,15 @@ from cert.storage.models import User
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "healthz"})
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# the ``error`` field of an API error answer, by status
+API_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "too_large", 500: "internal_error"}
+
+
+def api_error(status: int, message: str) -> tuple[Response, int]:
+    """An error of the JSON API: ``{"error": <code>, "message": <text for a person>, "status": <status>}``."""
+    return jsonify(error=API_ERRORS.get(status, "error"), message=message, status=status), status
 
 
 @dataclass
@@ -50,7 +60,7 @@ def enforce_login() -> ResponseReturnValue | None:
     if current_user.is_authenticated:
         return None
     if request.path.startswith("/api/"):
-        return jsonify(error="authentication required", status=401), 401
+        return api_error(401, _("Authentication required."))
     if request.endpoint is None:
         abort(404)
     return redirect(url_for("auth.login", next=request.path))
@@ -67,7 +77,7 @@ def requires(role: str) -> Callable[[F], F]:
             if not current_user.is_authenticated:
                 abort(401)
             if not current_user.can(role):
-                abort(403, description=f"this action needs the {role} role")
+                abort(403, description=_("This action needs the %(role)s role.", role=_(role)))
             return view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]

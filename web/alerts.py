@@ -10,9 +10,9 @@ from flask_babel import gettext as _
 
 from cert.detection import alerts
 from cert.incidents.cases import promote_alert
-from cert.storage import audit
 from web.access import actor, platform, remote_addr, requires
-from web.forms import PromoteForm
+from web.forms import AcknowledgeForm, PromoteForm
+from web.paging import Pager
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 
@@ -22,8 +22,9 @@ bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 def queue() -> ResponseReturnValue:
     status = request.args.get("status") or None
     with platform().db.session() as s:
-        items = alerts.queue(s, status=status)
-    return render_template("alerts.html", alerts=items, status=status)
+        pager = Pager.from_request(alerts.count(s, status))
+        items = alerts.queue(s, status=status, limit=pager.per_page, offset=pager.offset)
+    return render_template("alerts.html", alerts=items, status=status, pager=pager)
 
 
 @bp.get("/<int:alert_id>")
@@ -32,13 +33,23 @@ def show(alert_id: int) -> ResponseReturnValue:
     p = platform()
     with p.db.session() as s:
         alert = alerts.get_alert(s, alert_id)
-        if alert.status == "new":
-            alert.status = "acknowledged"
-            audit.record(s, actor(), "alert.acknowledge", "alert", alert.id, remote_addr())
     evidence = p.events.get(alert.event_ids)
     pretty = [json.dumps(e, indent=2, ensure_ascii=False, sort_keys=True) for e in evidence]
     return render_template("alert.html", alert=alert, evidence=zip(evidence, pretty, strict=True),
-                           form=PromoteForm(title=alert.rule_title))
+                           form=PromoteForm(title=alert.rule_title), ack_form=AcknowledgeForm())
+
+
+@bp.post("/<int:alert_id>/acknowledge")
+@requires("analyst")
+def acknowledge(alert_id: int) -> ResponseReturnValue:
+    form = AcknowledgeForm()
+    if not form.validate_on_submit():
+        flash(_("Invalid form: %(errors)s", errors=form.errors), "error")
+        return redirect(url_for("alerts.show", alert_id=alert_id)), 303
+    with platform().db.session() as s:
+        changed = alerts.acknowledge(s, alerts.get_alert(s, alert_id), actor(), remote_addr())
+    flash(_("Alert acknowledged.") if changed else _("This alert was no longer new: nothing changed."), "ok")
+    return redirect(url_for("alerts.show", alert_id=alert_id)), 303
 
 
 @bp.post("/<int:alert_id>/promote")

@@ -7,8 +7,11 @@ from typing import Any
 from flask import Flask, g, jsonify, render_template, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel
+from flask_babel import gettext as _
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 
 from cert.core.config import Settings, load_settings
 from cert.core.errors import Forbidden, InvalidInput, NotFound, VigieError
@@ -17,6 +20,19 @@ from cert.storage.models import User
 from web import access
 
 LANGUAGES = ("fr", "en")
+
+# The largest value of a signed 64-bit SQL integer: no row id is above it.
+MAX_ROW_ID = 2**63 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a row id, so 0 to ``MAX_ROW_ID``. A larger number does not
+    match the route (404), instead of overflowing the database driver."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 0)
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> Flask:
@@ -35,6 +51,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
     app.extensions["vigie"] = platform
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
 
     Babel(app, locale_selector=_select_locale)
     CSRFProtect(app)
@@ -93,10 +110,23 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def _default_message(status: int) -> str:
+    messages: dict[int, str] = {
+        400: _("The request is not valid."),
+        401: _("Authentication required."),
+        403: _("You are not allowed to do this."),
+        404: _("This page or object does not exist."),
+        405: _("This method is not allowed here."),
+        413: _("The request is too large."),
+        500: _("Internal error: the request could not be completed. The error has been logged."),
+    }
+    return str(messages.get(status, _("The request could not be completed.")))
+
+
 def _register_errors(app: Flask) -> None:
     def answer(status: int, message: str) -> ResponseReturnValue:
         if _wants_json():
-            return jsonify(error=message, status=status), status
+            return access.api_error(status, message)
         return render_template("error.html", status=status, message=message), status
 
     @app.errorhandler(NotFound)
@@ -113,10 +143,20 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf(exc: CSRFError) -> ResponseReturnValue:
-        return answer(400, f"CSRF check failed: {exc.description}")
+        return answer(400, _("CSRF check failed: %(reason)s", reason=exc.description))
+
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
+        status = exc.code or 500
+        custom = exc.description and exc.description != type(exc).description
+        return answer(status, str(exc.description) if custom else _default_message(status))
 
     for code in (400, 403, 404, 405, 413):
-        app.register_error_handler(code, lambda exc, code=code: answer(code, getattr(exc, "description", "")))
+        app.register_error_handler(code, http_error)
+
+    @app.errorhandler(500)
+    def internal(_exc: HTTPException) -> ResponseReturnValue:
+        # the exception itself is logged by Flask; its text may hold log content: not shown
+        return answer(500, _default_message(500))
 
     @app.teardown_appcontext
     def _teardown(_exc: BaseException | None) -> None:

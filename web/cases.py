@@ -16,6 +16,7 @@ from cert.sharing.misp_feed import export_case
 from cert.storage.models import Alert, PlaybookRun
 from web.access import actor, platform, remote_addr, requires
 from web.forms import NoteForm, PlaybookForm, StatusForm, TlpForm, UploadForm
+from web.paging import Pager
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -33,8 +34,9 @@ def _playbook_form() -> PlaybookForm:
 @requires("analyst")
 def index() -> ResponseReturnValue:
     with platform().db.session() as s:
-        items = case_service.list_cases(s)
-    return render_template("cases.html", cases=items)
+        pager = Pager.from_request(case_service.count_cases(s))
+        items = case_service.list_cases(s, limit=pager.per_page, offset=pager.offset)
+    return render_template("cases.html", cases=items, pager=pager)
 
 
 @bp.get("/<int:case_id>")

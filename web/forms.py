@@ -22,6 +22,10 @@ class PromoteForm(FlaskForm):
     tlp = SelectField("TLP", choices=TLP_CHOICES, default="amber")
 
 
+class AcknowledgeForm(FlaskForm):
+    """A button: the CSRF token only."""
+
+
 class NoteForm(FlaskForm):
     text = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=20000)])
 

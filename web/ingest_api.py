@@ -25,11 +25,12 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, Request, abort, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import UserMixin
 
 from cert.accounts import tokens
 from cert.pipeline.bulk import ingest_body
-from web.access import platform
+from web.access import api_error, platform
 
 bp = Blueprint("ingest_api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,9 +82,9 @@ def requires_token(scope: str) -> Callable[[F], F]:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             principal = g.get("api_token")
             if principal is None:
-                resp = jsonify(error="a valid API token is required (Authorization: Bearer <token>)", status=401)
+                resp, status = api_error(401, _("A valid API token is required (Authorization: Bearer <token>)."))
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="vigie"'
-                return resp, 401
+                return resp, status
             if principal.scope != scope:
                 abort(403, description=f"this API token is not allowed to {scope}")
             return view(*args, **kwargs)

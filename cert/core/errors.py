@@ -23,3 +23,7 @@ class Forbidden(VigieError):
 
 class StoreUnavailable(VigieError):
     """The event store cannot be reached."""
+
+
+class DetectionWorkerDied(VigieError):
+    """A worker process of parallel detection (``cert detect --workers N``) died before returning."""

@@ -6,12 +6,13 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cert.core.contracts import Event, Hit, RuleOverrides
 from cert.core.errors import NotFound
 from cert.detection.overrides import apply_overrides
+from cert.storage import audit
 from cert.storage.models import Alert
 
 MAX_EVIDENCE = 200
@@ -39,7 +40,9 @@ def raise_alerts(s: Session, hits: Sequence[Hit], overrides: RuleOverrides, *, s
     --detect``, a listener, a scheduled hunt, a YARA scan): the analysts' rule settings applied
     (disabled rules dropped, severity overrides, exceptions on ``events`` for the detectors not in
     ``handled``, which apply them themselves), then ``keep`` (a path's own filter, in the same
-    session), then suppression into the open alert of the same rule and group."""
+    session), then suppression into the open alert of the same rule and group. Hits already
+    screened with ``apply_overrides`` against their batch (a detection run screens each batch
+    while its events are at hand) pass the settings unchanged."""
     kept = apply_overrides(hits, overrides, events, set(handled))
     if keep is not None:
         kept = keep(s, kept)
@@ -92,12 +95,30 @@ def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tu
     return new, updated
 
 
-def queue(s: Session, status: str | None = None, limit: int = 200) -> list[Alert]:
-    """The triage queue, newest first."""
+def queue(s: Session, status: str | None = None, limit: int = 200, offset: int = 0) -> list[Alert]:
+    """A page of the triage queue, the most recently raised alerts first: an alert raised now over
+    old events (a late or back-filled log) comes before alerts raised earlier."""
     q = select(Alert)
     if status:
         q = q.where(Alert.status == status)
-    return list(s.scalars(q.order_by(Alert.last_seen.desc(), Alert.id.desc()).limit(limit)))
+    return list(s.scalars(q.order_by(Alert.created_at.desc(), Alert.id.desc()).offset(offset).limit(limit)))
+
+
+def count(s: Session, status: str | None = None) -> int:
+    """How many alerts the queue holds (with that status)."""
+    q = select(func.count()).select_from(Alert)
+    if status:
+        q = q.where(Alert.status == status)
+    return int(s.scalar(q) or 0)
+
+
+def acknowledge(s: Session, alert: Alert, actor: str, remote_addr: str = "") -> bool:
+    """A new alert becomes acknowledged, in the audit trail; False when it was not new (no change)."""
+    if alert.status != "new":
+        return False
+    alert.status = "acknowledged"
+    audit.record(s, actor, "alert.acknowledge", "alert", alert.id, remote_addr)
+    return True
 
 
 def get_alert(s: Session, alert_id: int) -> Alert:

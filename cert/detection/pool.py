@@ -11,6 +11,11 @@ The workers are forked after the events are loaded and the detectors built (rule
 indicator index loaded): they inherit both without copying or re-reading anything, and the
 garbage collector is frozen first so that it does not touch (and so copy) the inherited pages.
 Workers only read; every write (alerts, dead letters) happens in the main process.
+
+The pool is a ``concurrent.futures.ProcessPoolExecutor`` over the fork context: its shutdown
+waits for workers that have finished their work instead of terminating them mid-lock, and a
+worker that dies (killed, out of memory) breaks the pool, which ends the run with
+``DetectionWorkerDied`` instead of waiting for a result that will never come.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from __future__ import annotations
 import gc
 import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from cert.core.contracts import Detector, Hit, RuleOverrides
 from cert.core.ecs import Event
+from cert.core.errors import DetectionWorkerDied
 
 # What the forked workers inherit: (detectors, events, batch size). Set only around a pool's life.
 _JOB: tuple[Sequence[Detector], Sequence[Event], int] | None = None
@@ -43,16 +51,29 @@ def detect_parallel(engines: Sequence[Detector], events: Sequence[Event], overri
         engine.configure(overrides)
     batches = (len(events) + batch_size - 1) // batch_size
     out: list[tuple[Sequence[Event], list[Hit]]] = []
+    done = 0
     _JOB = (engines, events, batch_size)
     gc.freeze()
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for i, matched in enumerate(pool.imap(_match_batch, range(batches))):
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        try:
+            for i, matched in enumerate(pool.map(_match_batch, range(batches))):
                 batch = events[i * batch_size:(i + 1) * batch_size]
                 found: list[Hit] = []
                 for engine, result in zip(engines, matched, strict=True):
                     found.extend(engine.conclude(batch, result) if engine.parallel else engine.detect(batch))
                 out.append((batch, found))
+                done = i + 1
+        except BrokenProcessPool as exc:
+            raise DetectionWorkerDied(
+                f"a detection worker process died (killed, or out of memory) with {batches - done} of {batches} "
+                "batch(es) of events left to match; no alert was recorded for this run: run it again, with fewer "
+                "--workers if memory is short"
+            ) from exc
+        finally:
+            # the results have all been read, or the run has failed: the workers are idle, gone, or
+            # finishing their current batch; batches not yet started are dropped
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
         _JOB = None
         gc.unfreeze()

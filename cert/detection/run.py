@@ -80,7 +80,9 @@ def run_detection(platform: Platform, batch_size: int = 5000, workers: int = 1) 
     engines = build_detectors(platform.settings)
     query = EventQuery(ingested_after=start, ingested_until=now, oldest_first=True)
     chunk = batch_size * (4 * workers if workers > 1 else 1)
-    events_seen = hits_seen = new = updated = 0
+    events_seen = 0
+    handled = handling_exceptions(engines)
+    screened: list[Hit] = []
     for events in platform.events.scan(query, chunk):
         overrides = rules.current_overrides(platform.db)
         batches: Iterable[tuple[Sequence[Event], list[Hit]]]
@@ -90,14 +92,16 @@ def run_detection(platform: Platform, batch_size: int = 5000, workers: int = 1) 
             batches = ((batch, detect_batch(engines, batch, overrides))
                        for batch in (events[i : i + batch_size] for i in range(0, len(events), batch_size)))
         for batch, hits in batches:
-            with platform.db.session() as s:
-                raised = alerts.raise_alerts(s, hits, overrides, events=batch, handled=handling_exceptions(engines),
-                                             suppression_minutes=platform.settings.alert_suppression_minutes)
-            hits_seen, new, updated = hits_seen + len(raised.hits), new + raised.new, updated + raised.updated
+            screened.extend(rules.apply_overrides(hits, overrides, batch, handled))
         events_seen += len(events)
+    # one transaction for the run's alerts: a run that fails leaves none behind, and its rerun
+    # (the window starts at the last run done) raises them once
+    with platform.db.session() as s:
+        raised = alerts.raise_alerts(s, screened, rules.current_overrides(platform.db), handled=handled,
+                                     suppression_minutes=platform.settings.alert_suppression_minutes)
     with platform.db.session() as s:
         run = s.get_one(DetectionRun, run_id)
-        run.events, run.hits, run.alerts_new = events_seen, hits_seen, new
+        run.events, run.hits, run.alerts_new = events_seen, len(raised.hits), raised.new
         run.finished_at = datetime.now(UTC)
         run.status = "done"
-    return DetectionSummary(events_seen, hits_seen, new, updated, start, now)
+    return DetectionSummary(events_seen, len(raised.hits), raised.new, raised.updated, start, now)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cert.constituency.directory import Constituency
@@ -27,8 +27,13 @@ def get_case(s: Session, case_id: int) -> Case:
     return case
 
 
-def list_cases(s: Session, limit: int = 200) -> list[Case]:
-    return list(s.scalars(select(Case).order_by(Case.id.desc()).limit(limit)))
+def list_cases(s: Session, limit: int = 200, offset: int = 0) -> list[Case]:
+    """A page of the cases, the most recent first."""
+    return list(s.scalars(select(Case).order_by(Case.id.desc()).offset(offset).limit(limit)))
+
+
+def count_cases(s: Session) -> int:
+    return int(s.scalar(select(func.count()).select_from(Case)) or 0)
 
 
 def add_timeline(
@@ -116,15 +121,35 @@ def promote_alert(
     return case
 
 
+# A first RSIT class from ATT&CK: techniques (the more precise) first, then tactics.
+_RSIT_BY_TECHNIQUE = (
+    ("t1110", "intrusion-attempts:login-attempts"),  # brute force
+    ("t1078", "intrusions:unprivileged-account-compromise"),  # valid accounts
+    ("t1190", "intrusion-attempts:exploit-known-vuln"),  # exploit public-facing application
+)
+_RSIT_BY_TACTIC = (
+    ("credential-access", "intrusion-attempts:login-attempts"),
+    ("initial-access", "intrusion-attempts:exploit-known-vuln"),
+    ("reconnaissance", "information-gathering:scanner"),
+    ("discovery", "information-gathering:scanner"),
+)
+
+
+def attack_tag(tag: str) -> str:
+    """An ATT&CK tag in one spelling: ``attack.Credential_Access`` and ``credential access`` give
+    ``credential-access``; a sub-technique gives its technique (``attack.t1110.001``: ``t1110``)."""
+    name = tag.strip().lower().removeprefix("attack.").replace("_", "-").replace(" ", "-")
+    if len(name) >= 5 and name[0] == "t" and name[1:5].isdigit():
+        return name[:5]
+    return name
+
+
 def rsit_for(alert: Alert) -> str:
     """A first RSIT classification from the rule's ATT&CK tags; the analyst refines it."""
-    tags = " ".join(alert.attack).lower()
-    if "credential_access" in tags or "t1110" in tags:
-        return "intrusion-attempts:login-attempts"
-    if "initial_access" in tags or "t1190" in tags:
-        return "intrusion-attempts:exploit-known-vuln"
-    if "reconnaissance" in tags or "discovery" in tags:
-        return "information-gathering:scanner"
+    tags = {attack_tag(t) for t in alert.attack}
+    for key, rsit in _RSIT_BY_TECHNIQUE + _RSIT_BY_TACTIC:
+        if key in tags:
+            return rsit
     return ""
 
 

@@ -4,8 +4,12 @@ batch boundaries included."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import signal
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +18,11 @@ from sqlalchemy import select
 from support import corpora_dir
 
 from cert.core.config import Settings
-from cert.core.ecs import get
+from cert.core.contracts import Detector, Hit, RuleOverrides
+from cert.core.ecs import Event, get
+from cert.core.errors import DetectionWorkerDied
 from cert.core.registry import load_plugins
+from cert.detection.pool import detect_parallel
 from cert.detection.run import run_detection
 from cert.pipeline.ingestor import Ingestor
 from cert.runtime.platform import Platform
@@ -93,3 +100,54 @@ def test_two_workers_give_the_alerts_of_one_process(twins: tuple[Platform, Platf
     assert any(a[5] for a in want)
     assert len(rules) >= 5  # SigmaHQ process-creation rules and our own (brute force: a correlation)
     assert any(a[3] > 1 for a in want)
+
+
+class _Marked(Detector):
+    """A parallel detector over synthetic events: a hit per event whose ``marked`` is set; an event
+    whose ``die`` is set kills the worker process that matches it."""
+
+    name = "test-marked"
+    parallel = True
+
+    def detect(self, events: Sequence[Event]) -> list[Hit]:
+        return self.conclude(events, self.match(events))
+
+    def match(self, events: Sequence[Event]) -> list[int]:
+        if any(e.get("die") for e in events):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return [i for i, e in enumerate(events) if e.get("marked")]
+
+    def conclude(self, events: Sequence[Event], matched: list[int]) -> list[Hit]:
+        now = datetime.now(UTC)
+        return [Hit(f"marked-{events[i]['n']}", "marked", "low", self.name, (str(events[i]["n"]),), now, now)
+                for i in matched]
+
+
+def _events(n: int, die_at: int | None = None) -> list[Event]:
+    return [{"n": i, "marked": i % 7 == 0, **({"die": True} if i == die_at else {})} for i in range(n)]
+
+
+@pytest.mark.timeout(60)
+def test_the_worker_pool_opens_and_closes_many_times_without_hanging() -> None:
+    engines = [_Marked(Settings())]
+    events = _events(400)
+    want = sorted(f"marked-{i}" for i in range(0, 400, 7))
+    deadline = time.monotonic() + 8
+    runs = 0
+    while runs < 60 and time.monotonic() < deadline:
+        hits = detect_parallel(engines, events, RuleOverrides(), batch_size=50, workers=2)
+        assert sorted(h.rule_id for h in hits) == want
+        runs += 1
+    assert runs >= 10
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_that_dies_ends_the_run_with_a_clear_error() -> None:
+    engines = [_Marked(Settings())]
+    started = time.monotonic()
+    with pytest.raises(DetectionWorkerDied, match="worker process died"):
+        detect_parallel(engines, _events(400, die_at=260), RuleOverrides(), batch_size=50, workers=2)
+    assert time.monotonic() - started < 30
+    # the pool is gone and the next run works
+    hits = detect_parallel(engines, _events(100), RuleOverrides(), batch_size=50, workers=2)
+    assert len(hits) == len(range(0, 100, 7))

@@ -290,12 +290,12 @@ def test_console_end_to_end(console: Console, browser_page: Any, tmp_path: Path)
     assert rows.count() >= 4, f"too few alerts in the queue: {rows.all_inner_texts()}{diag()}"
     for row in rows.all():
         cells = row.locator("td").all_inner_texts()
-        assert len(cells) == 7 and all(c.strip() for c in cells[1:5]), f"incomplete row {cells}"
+        assert len(cells) == 8 and all(c.strip() for c in cells[:6]), f"incomplete row {cells}"
     brute = rows.filter(has_text=BRUTE_FORCE)
     expect(brute).to_have_count(1)
     cells = brute.locator("td").all_inner_texts()
-    assert cells[1].strip() in ("élevée", "critique"), cells  # severity, in French
-    assert [c.strip() for c in cells[2:5]] == [BRUTE_FORCE, MINISTRY, ATTACKER_IP], cells
+    assert cells[2].strip() in ("élevée", "critique"), cells  # severity, in French
+    assert [c.strip() for c in cells[3:6]] == [BRUTE_FORCE, MINISTRY, ATTACKER_IP], cells
 
     # hostile log content is shown as text and never runs
     page.locator("table#alert-queue a", has_text="Cross-Site Scripting").first.click()

@@ -168,11 +168,11 @@ def test_limits_and_unknown_parser(app: Flask, api_platform: Platform) -> None:
     secret = token(api_platform)
     big = b'{"@timestamp": "2026-03-01T10:00:00Z", "message": "' + b"x" * (1024 * 1024) + b'"}\n'
     resp = client.post("/api/v1/events", data=big, headers=bearer(secret))
-    assert resp.status_code == 413 and "smaller batches" in resp.get_json()["error"]
+    assert resp.status_code == 413 and "smaller batches" in resp.get_json()["message"]
     resp = client.post("/api/v1/ingest/no.such.parser", data=b"a line\n", headers=bearer(secret))
-    assert resp.status_code == 404 and "no parser named 'no.such.parser'" in resp.get_json()["error"]
+    assert resp.status_code == 404 and "no parser named 'no.such.parser'" in resp.get_json()["message"]
     resp = client.post("/api/v1/events", data=b"\n\n", headers=bearer(secret))
-    assert resp.status_code == 400 and "empty body" in resp.get_json()["error"]
+    assert resp.status_code == 400 and "empty body" in resp.get_json()["message"]
 
 
 def test_tokens_store_only_a_digest_and_are_audited_without_secret(api_platform: Platform) -> None:

@@ -73,6 +73,7 @@ def test_full_case_flow_promote_playbook_export(app: Flask, demo: Any, tmp_path:
     aid = alert_id(platform, "Brute Force")
     page = c.get(f"/alerts/{aid}").get_data(as_text=True)
     assert "Failed password" in page  # evidence events are shown
+    assert c.post(f"/alerts/{aid}/acknowledge", data={"csrf_token": csrf_token(page)}).status_code == 303
     resp = c.post(
         f"/alerts/{aid}/promote", data={"csrf_token": csrf_token(page), "title": "Force brute SSH", "tlp": "amber"}
     )
@@ -146,7 +147,7 @@ def test_bad_input_answers_4xx_with_a_message(app: Flask, demo: Any) -> None:
     assert resp.status_code == 400
     assert c.get("/alerts/99999").status_code == 404
     api = c.get("/api/v1/alerts/99999")
-    assert api.status_code == 404 and api.get_json()["error"] == "alert 99999 does not exist"
+    assert api.status_code == 404 and api.get_json()["message"] == "alert 99999 does not exist"
     assert c.get("/api/v1/alerts?limit=abc").status_code == 400
     # a form without its CSRF token is refused
     aid = alert_id(demo[0], "Path Traversal")
