@@ -14,6 +14,7 @@ a failure (marker ``native``, see tests/conftest.py)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -328,6 +329,41 @@ def test_building_events_keeps_reference_counts(corpora: Path) -> None:
         for line in lines:
             fast(line)
     assert [sys.getrefcount(p) for p in probes] == before
+
+
+def test_a_finalizer_calling_the_fast_path_while_it_builds_an_event_gets_the_same_events(corpora: Path) -> None:
+    """Building an event allocates dicts, which may run the garbage collector, whose finalizers may
+    call the fast path again before the first call has finished (its arena and key cache are in
+    use): every event, outer and inner, comes out as when the calls do not overlap."""
+    lines = corpus_records(corpora)[:40]
+    expected = [fast(line) for line in lines]
+    inner: list[tuple[int, Event | None]] = []
+
+    class Cycle:
+        def __init__(self, n: int) -> None:
+            self.me = self
+            self.n = n
+
+        def __del__(self) -> None:
+            # called from inside eve_finalized when the frame below is fast()'s
+            nested = sys._getframe(1).f_code.co_name == "fast"
+            inner.append((self.n if nested else -1, fast(lines[self.n % len(lines)])))
+            if len(inner) < 500:
+                Cycle(self.n + 1)
+
+    threshold = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(1)
+    try:
+        Cycle(0)
+        outer = [fast(line) for line in lines]
+    finally:
+        gc.set_threshold(*threshold)
+        gc.collect()
+    assert outer == expected
+    nested = [(n, event) for n, event in inner if n >= 0]
+    assert nested, "no finalizer ran inside the native call"
+    assert all(event == expected[n % len(lines)] for n, event in nested)
 
 
 ADDRESSES = ["1.2.3.4", "0.0.0.0",  # noqa: S104 - an address in a log, not a bind
