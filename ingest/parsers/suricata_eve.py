@@ -10,8 +10,9 @@ Built with plain dict access (no regex per event): this parser runs at sensor ra
 
 When the optional native module ``vigie_native`` (``native/``, Rust) is installed, the Ingestor's
 fast path (``Parser.fast_path``) gives, for the usual lines, the same event as ``parse`` followed by
-``_finalize``, several times faster; it declines anything unusual, which this Python parser then
-takes (it stays the reference). ``VIGIE_NATIVE=0`` in the environment turns the native path off.
+``_finalize``, about three times faster (parse and normalise alone; what that buys a whole
+``cert ingest`` is in docs/decisions/0006-native-module.md); it declines anything unusual, which
+this Python parser then takes (it stays the reference). ``VIGIE_NATIVE=0`` in the environment turns the native path off.
 """
 
 from __future__ import annotations

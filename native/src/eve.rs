@@ -71,16 +71,18 @@ pub(crate) fn lower(s: &str) -> R<&str> {
         Err(Decline)
     } else if s.bytes().any(|b| b.is_ascii_uppercase()) {
         let mut buf = [0u8; 32];
-        // SAFETY: the tree lives inside one arena scope (arena.rs); ASCII in, ASCII out
-        Ok(unsafe {
-            if s.len() <= buf.len() {
-                buf[..s.len()].copy_from_slice(s.as_bytes());
-                buf[..s.len()].make_ascii_lowercase();
-                alloc_str(std::str::from_utf8_unchecked(&buf[..s.len()]))
-            } else {
-                alloc_str(&s.to_ascii_lowercase())
-            }
-        })
+        let long;
+        let lowered = if s.len() <= buf.len() {
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            buf[..s.len()].make_ascii_lowercase();
+            std::str::from_utf8(&buf[..s.len()]).map_err(|_| Decline)? // ASCII in, ASCII out
+        } else {
+            long = s.to_ascii_lowercase();
+            long.as_str()
+        };
+        // SAFETY: the text goes into the tree of the line, which lives inside one arena scope
+        // (arena.rs)
+        Ok(unsafe { alloc_str(lowered) })
     } else {
         Ok(s)
     }

@@ -136,8 +136,7 @@ pub struct Ts([u8; 24]);
 
 impl Ts {
     pub fn as_str(&self) -> &str {
-        // SAFETY: ASCII digits and separators only (the input was checked to be ASCII)
-        unsafe { std::str::from_utf8_unchecked(&self.0) }
+        std::str::from_utf8(&self.0).unwrap_or_default() // ASCII digits and separators only
     }
 }
 
@@ -276,8 +275,7 @@ pub struct CommunityId([u8; 30]);
 
 impl CommunityId {
     pub fn as_str(&self) -> &str {
-        // SAFETY: "1:" and base64 are ASCII
-        unsafe { std::str::from_utf8_unchecked(&self.0) }
+        std::str::from_utf8(&self.0).unwrap_or_default() // "1:" and base64: ASCII
     }
 }
 

@@ -284,6 +284,8 @@ struct Top {
 struct Found(Vec<(isize, isize, *mut ffi::PyObject)>);
 
 impl Found {
+    /// # Safety
+    /// The GIL is held and `obj` is a live object (a new reference to it is taken).
     unsafe fn push(&mut self, pos: isize, field: isize, obj: *mut ffi::PyObject) {
         ffi::Py_INCREF(obj);
         self.0.push((pos, field, obj));
@@ -301,6 +303,10 @@ impl Drop for Found {
 }
 
 /// The ASCII text of an exact str, None for anything else (non-ASCII, lone surrogates).
+///
+/// # Safety
+/// The GIL is held, `obj` is a live str, and the bytes are not used after it may have been
+/// freed (its UTF-8 buffer lives as long as the str).
 #[inline]
 unsafe fn ascii<'a>(obj: *mut ffi::PyObject) -> Option<&'a [u8]> {
     let mut size: ffi::Py_ssize_t = 0;
@@ -365,6 +371,9 @@ impl IndicatorFilter {
     }
 
     /// Whether the str `x` might be an indicator of this mode.
+    ///
+    /// # Safety
+    /// The GIL is held and `x` is a live str.
     #[inline]
     unsafe fn maybe(&self, mode: Mode, x: *mut ffi::PyObject, buf: &mut Vec<u8>) -> bool {
         if let Mode::Any = mode {
@@ -413,6 +422,9 @@ impl IndicatorFilter {
     }
 
     /// Whether `url.domain + url.original` might be an indicator (`_url_with_host`).
+    ///
+    /// # Safety
+    /// The GIL is held; `domain` and `original` are null or live objects.
     unsafe fn maybe_join(&self, domain: *mut ffi::PyObject, original: *mut ffi::PyObject, buf: &mut Vec<u8>) -> bool {
         let Some(k) = self.url_set else { return false };
         if domain.is_null() || original.is_null() || ffi::PyUnicode_Check(domain) == 0 || ffi::PyUnicode_Check(original) == 0 {
@@ -431,7 +443,11 @@ impl IndicatorFilter {
         self.url(&self.sets[k], &joined, buf)
     }
 
-    /// A borrowed reference to `d[key]`, null when absent; Err on a lookup error.
+    /// A borrowed reference to `d[key]`, null when absent; Err on a lookup error (the exception
+    /// is set).
+    ///
+    /// # Safety
+    /// The GIL is held and `d` is a live dict; the reference is used while `d` still holds it.
     #[inline]
     unsafe fn get(d: *mut ffi::PyObject, key: &Py<PyString>) -> Result<*mut ffi::PyObject, ()> {
         let v = ffi::PyDict_GetItemWithError(d, key.as_ptr());
@@ -443,16 +459,18 @@ impl IndicatorFilter {
 
     /// One chunk of events, level by level (the events, their objects, the nested objects, the
     /// values, the list items), each level's memory prefetched before it is read: the walk is
-    /// bound by cache misses on object headers and dict tables, scattered over the heap.
+    /// bound by cache misses on object headers, scattered over the heap.
+    ///
+    /// # Safety
+    /// The GIL is held for the whole call and `evs` are live objects that stay alive meanwhile
+    /// (the caller's sequence holds them). Only exact dicts, lists and strs are read, and the
+    /// only calls are dict lookups by exact interned str keys, which run no Python code unless
+    /// the dict holds a key of a str subclass with its own `__eq__` (no parser makes one); so
+    /// the borrowed references found on the way stay valid until they are used.
     unsafe fn scan_chunk<'s>(&'s self, first: isize, evs: &[*mut ffi::PyObject], work: &mut Work<'s>,
                              found: &mut Found, buf: &mut Vec<u8>) -> Result<(), ()> {
         for &ev in evs {
             prefetch(ev);
-        }
-        for &ev in evs {
-            if ffi::PyDict_CheckExact(ev) != 0 {
-                prefetch_table(ev, 6);
-            }
         }
         work.tops.clear();
         for (k, &ev) in evs.iter().enumerate() {
@@ -471,11 +489,6 @@ impl IndicatorFilter {
         for &(_, ti, t) in &work.tops {
             if ti != usize::MAX {
                 prefetch(t);
-            }
-        }
-        for &(_, ti, t) in &work.tops {
-            if ti != usize::MAX && ffi::PyDict_CheckExact(t) != 0 {
-                prefetch_table(t, 3);
             }
         }
         work.items.clear();
@@ -511,13 +524,6 @@ impl IndicatorFilter {
                     prefetch(d);
                 }
             }
-            for it in &work.items {
-                if let Item::Nested(_, _, d) = *it {
-                    if ffi::PyDict_CheckExact(d) != 0 {
-                        prefetch_table(d, 2);
-                    }
-                }
-            }
             for it in work.items.iter_mut() {
                 if let Item::Nested(pos, e, d) = *it {
                     *it = Item::Skip;
@@ -535,7 +541,7 @@ impl IndicatorFilter {
         for it in &work.items {
             if let Item::Value(_, _, x) = *it {
                 prefetch(x);
-                prefetch(x.cast::<u8>().add(64).cast());
+                prefetch(x.cast::<u8>().wrapping_add(64).cast());
             }
         }
         let mut lists = false;
@@ -543,7 +549,6 @@ impl IndicatorFilter {
             if let Item::Value(_, _, x) = *it {
                 if ffi::PyList_CheckExact(x) != 0 {
                     lists = true;
-                    prefetch((*x.cast::<ffi::PyListObject>()).ob_item.cast());
                 }
             }
         }
@@ -554,7 +559,7 @@ impl IndicatorFilter {
                         for i in 0..ffi::PyList_GET_SIZE(x) {
                             let item = ffi::PyList_GET_ITEM(x, i);
                             prefetch(item);
-                            prefetch(item.cast::<u8>().add(64).cast());
+                            prefetch(item.cast::<u8>().wrapping_add(64).cast());
                         }
                     }
                 }
@@ -621,15 +626,6 @@ fn prefetch(p: *mut ffi::PyObject) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
-}
-
-/// Prefetch the first `lines` cache lines of a dict's table (header, indices, first entries).
-#[inline(always)]
-unsafe fn prefetch_table(d: *mut ffi::PyObject, lines: usize) {
-    let keys = (*d.cast::<ffi::PyDictObject>()).ma_keys.cast::<u8>();
-    for i in 0..lines {
-        prefetch(keys.wrapping_add(64 * i).cast());
-    }
 }
 
 #[pymethods]

@@ -15,12 +15,7 @@ mod app;
 mod arena;
 mod eve;
 mod flow;
-mod gil;
 mod indicators;
-mod dict311;
-mod json;
-#[cfg(feature = "phases")]
-mod phases;
 mod py;
 mod value;
 
@@ -105,12 +100,12 @@ fn eve_finalized<'py>(
         return Ok(None); // lone surrogates (undecodable input bytes): the Python path cleans them
     };
     let given = py::Given {
-        line: line.as_ptr(),
-        ingested: ingested.as_ptr(),
-        source: source.as_ptr(),
-        dataset: dataset.as_ptr(),
-        module: module.as_ptr(),
-        ecs_version: ecs_version.as_ptr(),
+        line: &line,
+        ingested: &ingested,
+        source: &source,
+        dataset: &dataset,
+        module: &module,
+        ecs_version: &ecs_version,
     };
     let build = || -> PyResult<Option<Bound<'py, PyDict>>> {
         // A bug here must never take the ingest down: a panic is one more declined line.
@@ -120,36 +115,19 @@ fn eve_finalized<'py>(
             Some(ev)
         });
         let Ok(Some(ev)) = built else { return Ok(None) };
-        // SAFETY: the GIL is held (py); `given` borrows objects alive for the whole call; dict()
-        // returns a new reference or null with the exception set, which from_owned_ptr_or_err
-        // takes.
-        let event = unsafe { Bound::from_owned_ptr_or_err(py, py::dict(&ev, &given))?.cast_into_unchecked::<PyDict>() };
+        let event = py::dict(py, &ev, &given)?;
         // Everything in the tree is in the arena (strs included): no destructor has work to do.
         std::mem::forget(ev);
         Ok(Some(event))
     };
-    // SAFETY: the GIL is held (py); the tree lives and dies inside `build`.
+    // SAFETY: the tree (and every arena string in it) is built and let go of inside `build`;
+    // nothing from an earlier scope is kept anywhere.
     unsafe { arena::scope(build) }
-}
-
-/// Whether event dicts are written straight into CPython 3.11's tables (dict311.rs), rather than
-/// through `PyDict_SetItem`.
-#[pyfunction]
-fn direct_dicts() -> bool {
-    dict311::enabled()
 }
 
 #[pymodule]
 fn vigie_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    let version = py.version_info();
-    let cpython = py.import("sys")?.getattr("implementation")?.getattr("name")?.extract::<String>()? == "cpython";
-    // SAFETY: the GIL is held (module init)
-    unsafe { dict311::enable((version.major, version.minor), cpython) };
-    m.add_function(wrap_pyfunction!(direct_dicts, m)?)?;
     m.add_function(wrap_pyfunction!(eve_finalized, m)?)?;
-    #[cfg(feature = "phases")]
-    m.add_function(wrap_pyfunction!(phases::_phases, m)?)?;
     m.add_class::<indicators::IndicatorFilter>()?;
     Ok(())
 }

@@ -1,37 +1,23 @@
-//! The parsed event to Python objects through the C API (the hot part of the fast path):
-//! object keys and the parser's own literals come from a cache of interned strings (literals
-//! found by address, text of the line by a hash of its bytes, as orjson caches keys), ASCII text
-//! is copied straight into new compact strings, dicts and lists are filled without intermediate
-//! references.
+//! The parsed event to Python objects, through PyO3's API. Object keys and the parser's own
+//! literals come from a per-thread cache of interned strings (literals found by address, text of
+//! the line by a hash of its bytes, as orjson caches keys), so the usual keys are not made anew
+//! for every event.
 
-use std::ptr;
+use std::cell::RefCell;
 
-use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 
-use crate::dict311;
-use crate::gil::Gil;
 use crate::value::{Ext, Key, Map, V};
 
-/// The caller's objects passed through (borrowed references).
-pub struct Given {
-    pub line: *mut ffi::PyObject,
-    pub ingested: *mut ffi::PyObject,
-    pub source: *mut ffi::PyObject,
-    pub dataset: *mut ffi::PyObject,
-    pub module: *mut ffi::PyObject,
-    pub ecs_version: *mut ffi::PyObject,
-}
-
-extern "C" {
-    /// A dict sized for `minused` items (CPython's, exported; used by Cython too).
-    fn _PyDict_NewPresized(minused: ffi::Py_ssize_t) -> *mut ffi::PyObject;
-    /// `PyDict_SetItem` with the key's hash given (CPython's, exported; orjson uses it too).
-    fn _PyDict_SetItem_KnownHash(
-        mp: *mut ffi::PyObject,
-        key: *mut ffi::PyObject,
-        item: *mut ffi::PyObject,
-        hash: ffi::Py_hash_t,
-    ) -> std::os::raw::c_int;
+/// The caller's objects passed through.
+pub struct Given<'a, 'py> {
+    pub line: &'a Bound<'py, PyString>,
+    pub ingested: &'a Bound<'py, PyString>,
+    pub source: &'a Bound<'py, PyString>,
+    pub dataset: &'a Bound<'py, PyString>,
+    pub module: &'a Bound<'py, PyString>,
+    pub ecs_version: &'a Bound<'py, PyString>,
 }
 
 /// Keys of the line (and long literals) up to this length are cached; longer ones are rare.
@@ -40,57 +26,34 @@ const TEXT_SLOTS: usize = 512;
 const TEXT_PROBES: usize = 8;
 const STATIC_SLOTS: usize = 512;
 
-#[derive(Clone, Copy)]
 struct TextSlot {
     len: usize,
     words: [u64; 3],
-    obj: *mut ffi::PyObject,
+    obj: Py<PyString>,
 }
 
-#[derive(Clone, Copy)]
 struct StaticSlot {
     addr: usize,
     len: usize,
-    obj: *mut ffi::PyObject,
+    obj: Py<PyString>,
 }
 
 /// Interned Python strs of object keys and of the parser's literals: literals (`&'static str`)
 /// are found by their address in a direct-mapped table, text of the line by a hash of its bytes
-/// in a bounded open-addressing table (as orjson caches keys). Entries hold a reference for the
-/// life of the process.
+/// in a bounded open-addressing table.
 struct Keys {
-    text: [TextSlot; TEXT_SLOTS],
-    statics: [StaticSlot; STATIC_SLOTS],
+    text: Vec<Option<TextSlot>>,
+    statics: Vec<Option<StaticSlot>>,
 }
 
-static KEYS: Gil<Keys> = Gil::new(Keys {
-    text: [TextSlot { len: 0, words: [0; 3], obj: ptr::null_mut() }; TEXT_SLOTS],
-    statics: [StaticSlot { addr: 0, len: 0, obj: ptr::null_mut() }; STATIC_SLOTS],
-});
+thread_local! {
+    static KEYS: RefCell<Keys> = RefCell::new(Keys {
+        text: (0..TEXT_SLOTS).map(|_| None).collect(),
+        statics: (0..STATIC_SLOTS).map(|_| None).collect(),
+    });
+}
 
 const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
-
-/// A new reference to a str with this text.
-unsafe fn new_str(s: &str) -> *mut ffi::PyObject {
-    if s.is_ascii() {
-        let obj = ffi::PyUnicode_New(s.len() as ffi::Py_ssize_t, 127);
-        if !obj.is_null() {
-            ptr::copy_nonoverlapping(s.as_ptr(), ffi::PyUnicode_1BYTE_DATA(obj), s.len());
-        }
-        obj
-    } else {
-        ffi::PyUnicode_FromStringAndSize(s.as_ptr().cast(), s.len() as ffi::Py_ssize_t)
-    }
-}
-
-/// A new interned str (a new reference), or null with the exception set.
-unsafe fn interned(s: &str) -> *mut ffi::PyObject {
-    let mut obj = new_str(s);
-    if !obj.is_null() {
-        ffi::PyUnicode_InternInPlace(&mut obj);
-    }
-    obj
-}
 
 /// Text of up to 24 bytes as three words that, with its length, tell it apart from any other:
 /// overlapping loads of its first and last bytes (and the middle 8 beyond 16), so nothing is
@@ -109,161 +72,110 @@ fn words(b: &[u8]) -> [u64; 3] {
     }
 }
 
-/// A new reference to an interned str of `s`, cached by content.
-unsafe fn text_key(s: &str) -> *mut ffi::PyObject {
+/// The cache is only borrowed for a lookup or a store, never while Python code could run (making
+/// a str may collect garbage, and a finalizer may call this module again): a cache already
+/// borrowed is skipped.
+fn with_keys<R>(f: impl FnOnce(&mut Keys) -> R) -> Option<R> {
+    KEYS.with(|keys| keys.try_borrow_mut().ok().map(|mut keys| f(&mut keys)))
+}
+
+/// An interned str of `s`, cached by content.
+fn text_key<'py>(py: Python<'py>, s: &str) -> Bound<'py, PyString> {
     let len = s.len();
     if len > TEXT_MAX {
-        return interned(s);
+        return PyString::intern(py, s);
     }
     let words = words(s.as_bytes());
     let h = ((len as u64 ^ words[0]).wrapping_mul(MUL).rotate_left(23) ^ words[1] ^ words[2].rotate_left(7)).wrapping_mul(MUL);
-    let keys = KEYS.get();
     let home = (h >> (64 - TEXT_SLOTS.trailing_zeros())) as usize;
-    for probe in 0..TEXT_PROBES {
-        let slot = &mut keys.text[(home + probe) % TEXT_SLOTS];
-        if slot.obj.is_null() {
-            let obj = interned(s);
-            if !obj.is_null() {
-                ffi::Py_INCREF(obj); // the cache's reference
-                *slot = TextSlot { len, words, obj };
+    // the cached str, or the free slot it may take
+    let found = with_keys(|keys| {
+        for probe in 0..TEXT_PROBES {
+            let i = (home + probe) % TEXT_SLOTS;
+            match &keys.text[i] {
+                None => return Err(Some(i)),
+                Some(slot) if slot.len == len && slot.words == words => return Ok(slot.obj.bind(py).clone()),
+                Some(_) => {}
             }
-            return obj;
         }
-        if slot.len == len && slot.words == words {
-            ffi::Py_INCREF(slot.obj);
-            return slot.obj;
+        Err(None) // a crowded neighbourhood: not cached
+    });
+    match found {
+        Some(Ok(obj)) => obj,
+        Some(Err(free)) => {
+            let obj = PyString::intern(py, s);
+            if let Some(i) = free {
+                with_keys(|keys| {
+                    if keys.text[i].is_none() {
+                        keys.text[i] = Some(TextSlot { len, words, obj: obj.clone().unbind() });
+                    }
+                });
+            }
+            obj
         }
+        None => PyString::intern(py, s),
     }
-    interned(s) // a crowded neighbourhood: not cached
 }
 
-/// A new reference to the interned str of a literal of the parser.
-unsafe fn static_key(s: &'static str) -> *mut ffi::PyObject {
+/// The interned str of a literal of the parser.
+fn static_key<'py>(py: Python<'py>, s: &'static str) -> Bound<'py, PyString> {
     let addr = s.as_ptr() as usize;
     let i = ((addr as u64 ^ s.len() as u64).wrapping_mul(MUL) >> (64 - STATIC_SLOTS.trailing_zeros())) as usize;
-    {
-        let slot = &KEYS.get().statics[i];
-        if slot.addr == addr && slot.len == s.len() && !slot.obj.is_null() {
-            ffi::Py_INCREF(slot.obj);
-            return slot.obj;
-        }
+    let cached = with_keys(|keys| match &keys.statics[i] {
+        Some(slot) if slot.addr == addr && slot.len == s.len() => Some(slot.obj.bind(py).clone()),
+        _ => None,
+    });
+    if let Some(Some(obj)) = cached {
+        return obj;
     }
-    let obj = text_key(s);
-    if !obj.is_null() {
-        let slot = &mut KEYS.get().statics[i];
-        ffi::Py_INCREF(obj); // the slot's reference
-        let old = std::mem::replace(slot, StaticSlot { addr, len: s.len(), obj });
-        if !old.obj.is_null() {
-            ffi::Py_DECREF(old.obj);
-        }
-    }
+    let obj = text_key(py, s);
+    with_keys(|keys| keys.statics[i] = Some(StaticSlot { addr, len: s.len(), obj: obj.clone().unbind() }));
     obj
 }
 
-/// A new reference to the str of an object key.
+/// The str of an object key.
 #[inline]
-unsafe fn key(k: &Key<'_>) -> *mut ffi::PyObject {
+fn key<'py>(py: Python<'py>, k: &Key<'_>) -> Bound<'py, PyString> {
     match k {
-        Key::Static(s) => static_key(s),
-        Key::Text(t) => text_key(t),
+        Key::Static(s) => static_key(py, s),
+        Key::Text(t) => text_key(py, t),
     }
 }
 
-/// A new reference to the Python value of `v`; null with an exception set on failure.
-#[inline(always)]
-pub unsafe fn value(v: &V<'_>, given: &Given) -> *mut ffi::PyObject {
-    match v {
-        V::Null => {
-            let none = ffi::Py_None();
-            ffi::Py_INCREF(none);
-            none
+/// The Python value of `v`.
+pub fn value<'py>(py: Python<'py>, v: &V<'_>, given: &Given<'_, 'py>) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        V::Null => py.None().into_bound(py),
+        V::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        V::Int(i) => i.into_pyobject(py)?.into_any(),
+        V::UInt(u) => u.into_pyobject(py)?.into_any(),
+        V::Float(f) => PyFloat::new(py, *f).into_any(),
+        V::Str(s) => PyString::new(py, s).into_any(),
+        V::Lit(s) => static_key(py, s).into_any(),
+        V::Arr(items) => {
+            let items = items.iter().map(|item| value(py, item, given)).collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any()
         }
-        V::Bool(b) => {
-            let obj = if *b { ffi::Py_True() } else { ffi::Py_False() };
-            ffi::Py_INCREF(obj);
-            obj
+        V::Obj(map) => dict(py, map, given)?.into_any(),
+        V::Gone => return Err(pyo3::exceptions::PySystemError::new_err("vigie_native: a removed pair was built")),
+        V::Ext(ext) => match ext {
+            Ext::Line => given.line,
+            Ext::Ingested => given.ingested,
+            Ext::Source => given.source,
+            Ext::Dataset => given.dataset,
+            Ext::Module => given.module,
+            Ext::EcsVersion => given.ecs_version,
         }
-        V::Int(i) => ffi::PyLong_FromLongLong(*i),
-        V::UInt(u) => ffi::PyLong_FromUnsignedLongLong(*u),
-        V::Float(f) => ffi::PyFloat_FromDouble(*f),
-        V::Str(s) => new_str(s),
-        V::Lit(s) => static_key(s),
-        V::Arr(items) => list(items, given),
-        V::Obj(map) => dict(map, given),
-        V::Gone => {
-            ffi::PyErr_SetString(ffi::PyExc_SystemError, c"vigie_native: a removed pair was built".as_ptr());
-            ptr::null_mut()
-        }
-        V::Ext(ext) => {
-            let obj = match ext {
-                Ext::Line => given.line,
-                Ext::Ingested => given.ingested,
-                Ext::Source => given.source,
-                Ext::Dataset => given.dataset,
-                Ext::Module => given.module,
-                Ext::EcsVersion => given.ecs_version,
-            };
-            ffi::Py_INCREF(obj);
-            obj
-        }
-    }
+        .clone()
+        .into_any(),
+    })
 }
 
-/// A new reference to a list of `items`; null with an exception set on failure.
-#[inline(never)]
-unsafe fn list(items: &[V<'_>], given: &Given) -> *mut ffi::PyObject {
-    let list = ffi::PyList_New(items.len() as ffi::Py_ssize_t);
-    if list.is_null() {
-        return list;
-    }
-    for (i, item) in items.iter().enumerate() {
-        let obj = value(item, given);
-        if obj.is_null() {
-            ffi::Py_DECREF(list);
-            return obj;
-        }
-        ffi::PyList_SET_ITEM(list, i as ffi::Py_ssize_t, obj); // steals obj
-    }
-    ffi::PyObject_GC_UnTrack(list.cast());
-    list
-}
-
-/// A new reference to a dict of `map`; null with an exception set on failure.
-#[inline(never)]
-pub unsafe fn dict(map: &Map<'_>, given: &Given) -> *mut ffi::PyObject {
-    let len = map.len();
-    let (out, direct) = match dict311::with_room(len) {
-        Some(d) => (d, true),
-        None => (if len > 5 { _PyDict_NewPresized(len as ffi::Py_ssize_t) } else { ffi::PyDict_New() }, false),
-    };
-    if out.is_null() {
-        return out;
-    }
+/// A dict of `map`, keys in its order.
+pub fn dict<'py>(py: Python<'py>, map: &Map<'_>, given: &Given<'_, 'py>) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
     for (name, v) in map.pairs() {
-        let k = key(name);
-        if k.is_null() {
-            ffi::Py_DECREF(out);
-            return k;
-        }
-        let obj = value(v, given);
-        if obj.is_null() {
-            ffi::Py_DECREF(k);
-            ffi::Py_DECREF(out);
-            return obj;
-        }
-        if direct && dict311::push(out, k, obj) {
-            continue; // both references taken
-        }
-        // keys are interned strs: their hash is already computed (else -1: the plain call)
-        let hash = (*k.cast::<ffi::PyASCIIObject>()).hash;
-        let rc = if hash != -1 { _PyDict_SetItem_KnownHash(out, k, obj, hash) } else { ffi::PyDict_SetItem(out, k, obj) };
-        ffi::Py_DECREF(k);
-        ffi::Py_DECREF(obj);
-        if rc != 0 {
-            ffi::Py_DECREF(out);
-            return ptr::null_mut();
-        }
+        out.set_item(key(py, name), value(py, v, given)?)?;
     }
-    ffi::PyObject_GC_UnTrack(out.cast());
-    out
+    Ok(out)
 }

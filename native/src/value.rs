@@ -1,7 +1,11 @@
 //! A JSON value that borrows its strings from the input line (no copy unless escaped), with
-//! objects as ordered lists of pairs, as Python dicts keep them. Read by json.rs, which refuses
-//! what `orjson.loads` might read differently (duplicate keys...), so such lines leave the fast
-//! path.
+//! objects as ordered lists of pairs, as Python dicts keep them. `parse` reads a line with
+//! serde_json and refuses what `orjson.loads` might read differently (duplicate keys...), so such
+//! lines leave the fast path.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::arena::{alloc_str, AVec, Arena};
 
@@ -89,11 +93,6 @@ impl<'a> Map<'a> {
     /// The pairs still there, in order.
     pub fn pairs(&self) -> impl Iterator<Item = (&Key<'a>, &V<'a>)> {
         self.0.iter().filter(|(_, v)| !matches!(v, V::Gone)).map(|(k, v)| (k, v))
-    }
-
-    /// How many pairs are still there.
-    pub fn len(&self) -> usize {
-        self.pairs().count()
     }
 
     #[inline]
@@ -247,13 +246,119 @@ impl<'a> V<'a> {
     }
 }
 
-/// Parse one JSON text (json.rs); None for anything the fast path leaves to orjson.
+/// The value of one JSON text (read by serde_json), or None for anything the fast path leaves to
+/// orjson: bad JSON, duplicate keys, lone surrogates, integers beyond 64 bits, integral floats
+/// beyond 2**53, "-0", nesting deeper than serde_json's limit (128). Must run inside an arena
+/// `scope` (the tree's vectors and unescaped strings are in the arena).
 pub fn parse(line: &str) -> Option<V<'_>> {
-    crate::json::parse(line)
+    let mut de = serde_json::Deserializer::from_str(line);
+    let value = Seed.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(value)
+}
+
+/// Reads one JSON value into a `V` (strings borrowed from the line when serde_json can lend them).
+struct Seed;
+
+impl<'de> DeserializeSeed<'de> for Seed {
+    type Value = V<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<V<'de>, D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Seed {
+    type Value = V<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<V<'de>, E> {
+        Ok(V::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<V<'de>, E> {
+        Ok(V::Bool(b))
+    }
+
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<V<'de>, E> {
+        Ok(V::Int(i))
+    }
+
+    fn visit_u64<E: de::Error>(self, u: u64) -> Result<V<'de>, E> {
+        Ok(i64::try_from(u).map_or(V::UInt(u), V::Int))
+    }
+
+    /// serde_json gives "-0" and integers beyond 64 bits as floats: orjson does not (an int 0,
+    /// an error or a big int), so those (integral beyond 2**53, or a signed zero) are refused,
+    /// with non-finite values.
+    fn visit_f64<E: de::Error>(self, f: f64) -> Result<V<'de>, E> {
+        if !f.is_finite() || (f == 0.0 && f.is_sign_negative()) || (f.fract() == 0.0 && f.abs() >= 9_007_199_254_740_992.0) {
+            return Err(E::custom("a number left to orjson"));
+        }
+        Ok(V::Float(f))
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<V<'de>, E> {
+        Ok(V::Str(s))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<V<'de>, E> {
+        Ok(V::copy(s)) // a string with escapes, decoded by serde_json
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<V<'de>, A::Error> {
+        let mut items = AVec::with_capacity_in(seq.size_hint().unwrap_or(4), Arena);
+        while let Some(item) = seq.next_element_seed(Seed)? {
+            items.push(item);
+        }
+        Ok(V::Arr(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<V<'de>, A::Error> {
+        let mut pairs = AVec::with_capacity_in(map.size_hint().unwrap_or(8), Arena);
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            pairs.push((Key::Text(key), map.next_value_seed(Seed)?));
+        }
+        if has_duplicates(&pairs) {
+            return Err(de::Error::custom("a duplicate key"));
+        }
+        Ok(V::Obj(Map(pairs)))
+    }
+}
+
+/// Reads an object key: borrowed from the line, or decoded into the arena when it has escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = &'de str;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<&'de str, D::Error> {
+        de.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = &'de str;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<&'de str, E> {
+        Ok(s)
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<&'de str, E> {
+        // SAFETY: `parse` runs inside an arena scope, and the tree the key goes into does too
+        Ok(unsafe { alloc_str(s) })
+    }
 }
 
 /// Whether an object repeats a key (orjson keeps the last value: such lines leave the fast path).
-pub(crate) fn has_duplicates(pairs: &[(Key<'_>, V<'_>)]) -> bool {
+fn has_duplicates(pairs: &[(Key<'_>, V<'_>)]) -> bool {
     if pairs.len() <= 48 {
         // a 64-bit filter of (length, first, middle and last byte): only a key whose bit is
         // already set is compared with the keys before it
