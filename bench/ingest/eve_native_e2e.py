@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from eve_workers import eve_lines  # noqa: E402
 
-from cert.config import load_settings  # noqa: E402
+from cert.core.config import load_settings  # noqa: E402
 
 
 def run(path: Path, native: bool, work: Path) -> tuple[float, float, str]:

@@ -6,7 +6,7 @@
 //! miss) and gives `(position, field index, value)` for every string value that MIGHT be an
 //! indicator. Python then runs the index's own lookups on those only: false positives cost a
 //! lookup, false negatives would lose alerts, so every test here is a superset of the Python
-//! lookup it stands for (`cert.indicator_index.IndicatorIndex`):
+//! lookup it stands for (`cert.detection.indicators.index.IndicatorIndex`):
 //!
 //! * ip: the text parsed as glibc's `inet_pton` does (zone suffix cut, IPv4-mapped IPv6 as IPv4),
 //!   then the address among the exact addresses (parsed the same way) or in a network interval;

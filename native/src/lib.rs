@@ -2,7 +2,7 @@
 //!
 //! `eve_finalized(dataset, module, ecs_version, line, source, keep_original, ingested)` gives,
 //! for one Suricata EVE line, the event that `SuricataEveParser.parse` followed by
-//! `cert.ingestion._finalize` gives (the same dict), with its `@timestamp` as an aware datetime;
+//! `cert.pipeline.ingestor._finalize` gives (the same dict), with its `@timestamp` as an aware datetime;
 //! or None when the line is not on the fast path: anything unusual (bad JSON, odd types,
 //! timestamps outside the usual shapes, duplicate keys, lone surrogates...). The Python parser
 //! is the reference and takes every declined line, so correctness never rests on this module
