@@ -29,7 +29,7 @@ def apache_line(i: int) -> bytes:
     minute, second = divmod(i % 3600, 60)
     path = PATHS[i % len(PATHS)].format(n=i)
     status = (200, 200, 304, 404, 302, 500)[i % 6]
-    return (f'{ip} - - [20/Nov/2026:{8 + (i // 3600) % 12:02d}:{minute:02d}:{second:02d} +0000] "GET {path} HTTP/1.1" '
+    return (f'{ip} - - [17/May/2015:{8 + (i // 3600) % 12:02d}:{minute:02d}:{second:02d} +0000] "GET {path} HTTP/1.1" '
             f'{status} {100 + i % 9000} "-" "{AGENTS[i % len(AGENTS)]}"').encode()
 
 

@@ -76,7 +76,7 @@ def test_health_gives_rate_lag_and_errors_per_source(ingest_platform: Platform, 
         health = {h.source: h for h in ingest_health(s)}
     good, portal = health[str(tmp_path / "access.log")], health[str(bad)]
     assert good.events == 1200 and good.rate_5m > 0 and good.rate_1h > 0 and good.status == "ok"
-    # the Apache sample is from May 2015: its data is years late, its last batch seconds old
+    # the generated lines are from May 2015: their data is years late, their last batch seconds old
     assert good.event_lag is not None and good.event_lag > timedelta(days=365 * 10)
     assert good.ingest_lag is not None and good.ingest_lag < timedelta(minutes=5)
     assert good.backlog_bytes == 0 and good.file_offset == (tmp_path / "access.log").stat().st_size
