@@ -1,7 +1,10 @@
-"""Vigie core: configuration, event schema, stores, cases, sharing and CLI.
+"""Vigie's core, in packages read bottom up: ``core`` (settings, contracts), ``storage``,
+``constituency`` and ``enrichment``, ``runtime`` and ``accounts``, ``pipeline`` and
+``incidents``, ``detection``, ``response`` and ``sharing``, then ``cli`` and ``demo`` on top
+(``tests/test_architecture.py`` holds the order).
 
-Nothing in this package imports ``web``, ``ingest`` or ``detectors``; those plug in
-through the registries in :mod:`cert.core.registry`.
+Nothing in this package imports ``web``, ``ingest``, ``detectors`` or ``playbooks``; those plug
+in through the registries of :mod:`cert.core.registry`.
 """
 
 __version__ = "0.1.0"

@@ -1,1 +1,1 @@
-"""cert/accounts"""
+"""Accounts: users and roles, API tokens."""

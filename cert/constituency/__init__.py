@@ -1,1 +1,1 @@
-"""cert/constituency"""
+"""The constituency: the ministries and agencies a CERT serves, their networks and focal points."""

@@ -1,1 +1,1 @@
-"""cert/enrichment"""
+"""Enrichment from local reference data (GeoIP / ASN)."""

@@ -1,1 +1,1 @@
-"""cert/incidents"""
+"""Incident handling: cases promoted from alerts, observables, timeline, status, TLP and PAP."""

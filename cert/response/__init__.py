@@ -1,1 +1,1 @@
-"""cert/response"""
+"""Response: playbooks (YAML) whose steps are plug-ins, run as background jobs."""
