@@ -4,16 +4,23 @@ The feed layout is MISP's own: ``manifest.json``, one ``<uuid>.json`` per event 
 ``hashes.csv``; it works over HTTP or on a USB key between networks that are not linked.
 TLP is enforced: TLP:RED never leaves, nothing above the feed's ceiling is exported, and the
 event carries its TLP tag (and each attribute its own). Re-exporting a case updates the same
-event (same uuid, newer timestamp) instead of creating another.
+event (same uuid, newer timestamp) instead of creating another. ``manifest.json`` and
+``hashes.csv`` are rebuilt from the event files after each change, under a lock, and every file
+is replaced atomically, so concurrent exports never lose an entry.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
+import re
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +48,7 @@ ATTRIBUTE_TYPES: dict[str, tuple[str, str]] = {
 }
 THREAT_LEVEL = {"critical": 1, "high": 1, "medium": 2, "low": 3, "informational": 4}
 DISTRIBUTION = {TLP.CLEAR: 3, TLP.GREEN: 1, TLP.AMBER: 0, TLP.AMBER_STRICT: 0}
+_UUID_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json")
 
 
 @dataclass(frozen=True)
@@ -95,33 +103,61 @@ def build_event(case: Case, settings: Settings, ceiling: TLP) -> tuple[MISPEvent
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Replace ``path`` with ``data`` at once: a reader sees the old file or the new one, never a part;
+    each writer has its own temporary file, so concurrent writers never share one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _event_files(feed_dir: Path) -> list[Path]:
+    return sorted(p for p in feed_dir.glob("*.json") if _UUID_NAME.fullmatch(p.name))
+
+
+@contextmanager
+def _feed_lock(feed_dir: Path) -> Iterator[None]:
+    """An exclusive lock on the feed directory, across threads and processes (``fcntl.flock``)."""
+    with (feed_dir / ".lock").open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def rebuild_metadata(feed_dir: Path) -> int:
+    """Write ``manifest.json`` and ``hashes.csv`` from the event files of the feed, as PyMISP's
+    ``tools/feed.py`` does: the metadata is derived from what is on disk, so no writer can drop
+    another's entry. Runs under the feed lock. Returns the number of events."""
+    with _feed_lock(feed_dir):
+        manifest: dict[str, Any] = {}
+        rows: list[list[str]] = []
+        files = _event_files(feed_dir)
+        for path in files:
+            event = MISPEvent()
+            event.load(path.read_text(encoding="utf-8"))
+            meta = event.to_feed(with_meta=True)["Event"]
+            manifest.update(meta["_manifest"])
+            rows.extend([h, str(event.uuid)] for h in meta["_hashes"])
+        _atomic_write(feed_dir / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False).encode())
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        _atomic_write(feed_dir / "hashes.csv", out.getvalue().encode())
+    return len(files)
 
 
 def write_feed(event: MISPEvent, feed_dir: Path) -> Path:
-    """Write or update one event in a MISP feed directory."""
+    """Write or update one event in a MISP feed directory, then rebuild the feed's metadata."""
     feed_dir.mkdir(parents=True, exist_ok=True)
-    feed = event.to_feed(with_meta=True)
-    hashes: list[str] = feed["Event"].pop("_hashes", []) if "Event" in feed else feed.pop("_hashes", [])
-    manifest_part: dict[str, Any] = feed["Event"].pop("_manifest", {}) if "Event" in feed else feed.pop("_manifest")
+    feed = event.to_feed(with_meta=False)
     event_path = feed_dir / f"{event.uuid}.json"
     _atomic_write(event_path, json.dumps(feed, indent=1, ensure_ascii=False).encode())
-
-    manifest_path = feed_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    manifest.update(manifest_part)
-    _atomic_write(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=False).encode())
-
-    hashes_path = feed_dir / "hashes.csv"
-    rows: list[list[str]] = []
-    if hashes_path.exists():
-        rows = [r for r in csv.reader(io.StringIO(hashes_path.read_text())) if r and r[1] != event.uuid]
-    rows.extend([h, str(event.uuid)] for h in hashes)
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    _atomic_write(hashes_path, out.getvalue().encode())
+    rebuild_metadata(feed_dir)
     return event_path
 
 
