@@ -16,6 +16,7 @@ with the dataset and the source, derives the deterministic ``event.id``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -34,6 +35,7 @@ from cert.ingest_writer import IngestSummary as IngestSummary  # re-exported: th
 from cert.registry import Registry
 
 if TYPE_CHECKING:
+    from cert.constituency import Organization
     from cert.platform import Platform
 
 ECS_VERSION = "8.11.0"
@@ -279,8 +281,10 @@ class Ingestor:
 
     def __init__(self, platform: Platform, parser_name: str, batch_size: int = 2000,
                  on_batch: Callable[[list[Event]], None] | None = None,
-                 static_fields: dict[str, str] | None = None, collect_ids: bool = False) -> None:
+                 static_fields: dict[str, str] | None = None, collect_ids: bool = False,
+                 organization: Organization | None = None) -> None:
         self.platform = platform
+        self.organization = organization  # events with no address of the constituency belong to it
         self.static_fields = {k: _clean(v) for k, v in (static_fields or {}).items()}
         self.parser = parsers.get(parser_name)()
         self.batch_size = batch_size
@@ -344,7 +348,9 @@ class Ingestor:
         offset = [reader.start_offset if reader is not None else 0]
         keep = self.platform.settings.keep_original
         unit = self.parser.unit
-        enrich: Callable[[Event], None] = self.constituency.enrich
+        org = self.organization
+        enrich: Callable[[Event], None] = (self.constituency.enrich if org is None
+                                           else functools.partial(self.constituency.enrich, fallback=org))
         if self.geoip is not None:
             enrich = _chain(enrich, self.geoip.enrich)
         static = list(self.static_fields.items())
