@@ -23,6 +23,14 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def _source_ip(hit: Hit) -> str | None:
+    """The hit's source address, when it is one (an invalid value stays in ``entities`` only)."""
+    ip = hit.entities.get("source.ip")
+    if ip is None or "source.ip" in (hit.entities.get("invalid") or {}):
+        return None
+    return str(ip)[:64]
+
+
 def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tuple[int, int]:
     """Create alerts for hits, or fold a hit into the open alert of the same rule and group key
     seen within the suppression window. Returns (new alerts, updated alerts)."""
@@ -53,7 +61,7 @@ def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tu
                 detector=hit.detector,
                 severity=hit.severity,
                 group_key=hit.group_key,
-                source_ip=hit.entities.get("source.ip"),
+                source_ip=_source_ip(hit),
                 organization=hit.organization,
                 attack=list(hit.attack),
                 entities=dict(hit.entities),

@@ -13,6 +13,7 @@ from cert import audit
 from cert.constituency import Constituency
 from cert.ecs import Event, get
 from cert.errors import InvalidInput, NotFound
+from cert.indicators import check_observable
 from cert.models import Alert, Case, Observable, TimelineEntry
 from cert.tlp import PAP, TLP
 
@@ -43,16 +44,24 @@ def add_timeline(
 def add_observable(
     s: Session, case: Case, type_: str, value: str, tlp: str | None = None, ioc: bool = True, comment: str = ""
 ) -> Observable | None:
-    """Add an observable unless the case has it already. Returns the new one, or None."""
+    """Add an observable unless the case has it already. Returns the new one, or None. A value
+    that is not one of its type (``check_observable``) is kept as evidence, marked invalid with
+    the reason, and is never an indicator."""
     if type_ not in OBSERVABLE_TYPES:
         raise InvalidInput(f"unknown observable type {type_!r} (expected one of {', '.join(OBSERVABLE_TYPES)})")
-    value = value.strip()
+    value = value.strip()[:2048]
     if not value:
         raise InvalidInput("an observable needs a value")
     tlp_label = TLP.parse(tlp or case.tlp).tag_value
     if any(o.type == type_ and o.value == value for o in case.observables):
         return None
-    obs = Observable(case_id=case.id, type=type_, value=value[:2048], tlp=tlp_label, ioc=ioc, comment=comment)
+    reason = ""
+    try:
+        check_observable(type_, value)
+    except InvalidInput as exc:
+        reason, ioc = str(exc)[:300], False
+    obs = Observable(case_id=case.id, type=type_, value=value, tlp=tlp_label, ioc=ioc, comment=comment,
+                     valid=not reason, invalid_reason=reason)
     s.add(obs)
     case.observables.append(obs)
     return obs
@@ -69,7 +78,7 @@ def observables_from_events(events: Sequence[Event], constituency: Constituency)
         for field, type_, ioc in (
             ("user.name", "user", False),
             ("host.name", "hostname", False),
-            ("user_agent.original", "user-agent", True),
+            ("user_agent.original", "user-agent", True),  # shared, though never as an IDS indicator
             ("url.domain", "domain", False),
         ):
             v = get(ev, field)

@@ -18,6 +18,8 @@ from sqlalchemy import select
 from cert import alerts, rules
 from cert.config import Settings
 from cert.ecs import Event, get, parse_ts
+from cert.errors import InvalidInput
+from cert.indicators import check_observable
 from cert.models import DetectionRun
 from cert.registry import Registry
 from cert.rules import RuleOverrides
@@ -54,6 +56,9 @@ class Hit:
 
 
 ENTITY_FIELDS = ("source.ip", "destination.ip", "user.name", "host.name", "url.original", "url.domain")
+#: The observable type of each entity field, whose values are checked (``entities["invalid"]``).
+ENTITY_TYPES = {"source.ip": "ip", "destination.ip": "ip", "user.name": "user", "host.name": "hostname",
+                "url.domain": "domain"}
 
 
 def hit_for_events(
@@ -66,15 +71,25 @@ def hit_for_events(
     group_key: str = "",
     attack: Sequence[str] = (),
 ) -> Hit:
-    """A hit whose entities, organisation and time span are taken from its evidence events."""
+    """A hit whose entities, organisation and time span are taken from its evidence events. An
+    entity whose value is not one of its type stays (it is evidence), named with the reason
+    under ``entities["invalid"]``."""
     times = [parse_ts(str(get(e, "@timestamp"))) for e in events]
     entities: dict[str, Any] = {}
+    invalid: dict[str, str] = {}
     for f in ENTITY_FIELDS:
         for e in events:
             v = get(e, f)
             if v not in (None, ""):
                 entities[f] = v
+                if f in ENTITY_TYPES:
+                    try:
+                        check_observable(ENTITY_TYPES[f], str(v))
+                    except InvalidInput as exc:
+                        invalid[f] = str(exc)[:300]
                 break
+    if invalid:
+        entities["invalid"] = invalid
     org = next((get(e, "organization.name") for e in events if get(e, "organization.name")), None)
     return Hit(
         rule_id=rule_id,

@@ -32,7 +32,13 @@ MAX_VALUE = 2048
 
 _HEX = re.compile(r"[0-9a-f]+")
 _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_EMAIL_LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")  # RFC 5322 dot-atom
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}")
+_NOT_IN_URL = frozenset('<>"`')
+_HOSTNAME = re.compile(r"(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+                       r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?")
+#: Observable types that are never IDS indicators (to_ids) unless an analyst says so.
+NOT_IDS = frozenset({"user-agent", "user", "hostname"})
 _DURATION = re.compile(r"(\d+)\s*([dhmw])")
 
 
@@ -51,23 +57,71 @@ def normalize_domain(text: str) -> str:
     return d
 
 
+def _host(text: str, whole: str) -> str:
+    """The host of a URL (an IP, a bracketed IPv6 address, or a domain name), lower-case."""
+    host = text.lower()
+    if host.startswith("["):
+        inner, bracket, rest = host[1:].partition("]")
+        if not bracket or rest:
+            raise InvalidInput(f"{whole!r} is not a URL (bad [IPv6] host)")
+        try:
+            return f"[{ipaddress.IPv6Address(inner)}]"
+        except ValueError as exc:
+            raise InvalidInput(f"{whole!r} is not a URL (bad [IPv6] host)") from exc
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        pass
+    try:
+        normalize_domain(host)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{whole!r} is not a URL (its host {text!r} is neither an address nor a domain)") from exc
+    return host
+
+
 def normalize_url(text: str) -> str:
-    """Scheme and host lower-case, ``http(s)://`` dropped, a bare trailing ``/`` dropped."""
+    """Scheme and host lower-case, ``http(s)://`` dropped, a bare trailing ``/`` dropped. The host
+    must be an IP address or a domain name, the port a number; spaces, control characters and
+    the characters a URL never holds unencoded (``<>"`` and the backtick) are refused."""
     u = text.strip()
-    if not u or any(c.isspace() for c in u):
-        raise InvalidInput(f"{text!r} is not a URL (empty or containing spaces)")
-    low = u.lower()
-    for scheme in ("http://", "https://"):
-        if low.startswith(scheme):
-            u = u[len(scheme):]
-            break
-    host, sep, rest = u.partition("/")
-    u = host.lower() + sep + rest
-    if u.endswith("/") and u.count("/") == 1:
-        u = u[:-1]
+    if not u or any(c.isspace() or c in _NOT_IN_URL or not c.isprintable() for c in u):
+        raise InvalidInput(f"{text!r} is not a URL (empty or containing spaces, control characters or <>\"`)")
     if len(u) > MAX_VALUE:
         raise InvalidInput(f"URL longer than {MAX_VALUE} characters")
+    scheme, sep, rest = u.partition("://")
+    if not sep:
+        scheme, rest = "", u
+    elif not _SCHEME.fullmatch(scheme):
+        raise InvalidInput(f"{text!r} is not a URL (bad scheme {scheme!r})")
+    scheme = scheme.lower()
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, path = rest[:cut], rest[cut:]
+    hostport = authority.rpartition("@")[2]
+    host, port = hostport, ""
+    if not hostport.endswith("]") and ":" in hostport:
+        host, _, port = hostport.rpartition(":")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidInput(f"{text!r} is not a URL (bad port {port!r})")
+    if not host:
+        raise InvalidInput(f"{text!r} is not a URL (no host)")
+    authority = authority[: len(authority) - len(hostport)] + _host(host, text) + (f":{port}" if port else "")
+    u = authority + path
+    if scheme not in ("", "http", "https"):
+        u = f"{scheme}://{u}"
+    if u.endswith("/") and u.count("/") == 1:
+        u = u[:-1]
     return u
+
+
+def normalize_email(text: str) -> str:
+    v = text.strip().lower().removeprefix("mailto:")
+    local, at, domain = v.rpartition("@")
+    if not at or not _EMAIL_LOCAL.fullmatch(local) or len(v) > 254:
+        raise InvalidInput(f"{text!r} is not an e-mail address")
+    try:
+        return f"{local}@{normalize_domain(domain)}"
+    except InvalidInput as exc:
+        raise InvalidInput(f"{text!r} is not an e-mail address (bad domain)") from exc
 
 
 def normalize(type_: str, text: str) -> tuple[str, str]:
@@ -95,11 +149,39 @@ def normalize(type_: str, text: str) -> tuple[str, str]:
             raise InvalidInput(f"{value!r} is not a {type_} (expected {HASH_LENGTHS[type_]} hex digits)")
         return type_, v
     if type_ == "email":
-        v = value.lower().removeprefix("mailto:")
-        if not _EMAIL.fullmatch(v):
-            raise InvalidInput(f"{value!r} is not an e-mail address")
-        return type_, v
+        return type_, normalize_email(value)
     raise InvalidInput(f"unknown indicator type {type_!r} (expected one of {', '.join(TYPES)})")
+
+
+def _printable(type_: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise InvalidInput(f"{type_} longer than {limit} characters")
+    if not value.isprintable():
+        raise InvalidInput(f"{type_} {value!r} holds control characters")
+
+
+def check_observable(type_: str, text: str) -> None:
+    """InvalidInput, with the reason, when ``text`` is not a value of this observable type. IPs
+    with ``ipaddress``; domains, URLs, hashes and e-mail addresses as the indicator store
+    normalises them; host names as DNS or NetBIOS names; user names and user agents as printable
+    text (a hostile user agent is still a user agent: it is evidence, shown escaped)."""
+    value = str(text).strip()
+    if not value:
+        raise InvalidInput(f"empty {type_} value")
+    if type_ == "ip":
+        try:
+            ipaddress.ip_address(value)
+        except ValueError as exc:
+            raise InvalidInput(f"{value[:100]!r} is not an IP address") from exc
+    elif type_ == "hostname":
+        if not _HOSTNAME.fullmatch(value):
+            raise InvalidInput(f"{value[:100]!r} is not a host name (letters, digits, '-', '_', dot-separated)")
+    elif type_ == "user":
+        _printable(type_, value, 256)
+    elif type_ == "user-agent":
+        _printable(type_, value, 1024)
+    else:
+        normalize(type_, value)
 
 
 def guess_type(value: str) -> str:

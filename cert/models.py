@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cert.db import Base
@@ -79,6 +79,9 @@ class Observable(Base):
     value: Mapped[str] = mapped_column(String(2048))
     tlp: Mapped[str] = mapped_column(String(20), default="amber")
     ioc: Mapped[bool] = mapped_column(default=True)
+    #: False for a value that is not one of its type (kept as evidence, never an indicator)
+    valid: Mapped[bool] = mapped_column(default=True, server_default=true())
+    invalid_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
     comment: Mapped[str] = mapped_column(Text, default="")
     case: Mapped[Case] = relationship(back_populates="observables")
 

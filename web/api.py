@@ -29,7 +29,8 @@ def case_json(c: Case) -> dict[str, Any]:
     return {
         "id": c.id, "title": c.title, "status": c.status, "severity": c.severity, "tlp": c.tlp, "pap": c.pap,
         "rsit": c.rsit_class, "organization": c.organization, "misp_uuid": c.misp_uuid,
-        "observables": [{"type": o.type, "value": o.value, "tlp": o.tlp, "ioc": o.ioc} for o in c.observables],
+        "observables": [{"type": o.type, "value": o.value, "tlp": o.tlp, "ioc": o.ioc, "valid": o.valid,
+                         "invalid_reason": o.invalid_reason} for o in c.observables],
         "timeline": [{"at": t.at.isoformat(), "actor": t.actor, "kind": t.kind, "message": t.message}
                      for t in c.timeline],
     }

@@ -2,11 +2,13 @@
 
 The feed layout is MISP's own: ``manifest.json``, one ``<uuid>.json`` per event and
 ``hashes.csv``; it works over HTTP or on a USB key between networks that are not linked.
-TLP is enforced: TLP:RED never leaves, nothing above the feed's ceiling is exported, and the
-event carries its TLP tag (and each attribute its own). Re-exporting a case updates the same
-event (same uuid, newer timestamp) instead of creating another. ``manifest.json`` and
-``hashes.csv`` are rebuilt from the event files after each change, under a lock, and every file
-is replaced atomically, so concurrent exports never lose an entry.
+Only valid values of their type become attributes, and a user agent, a user or a host name is
+never an IDS indicator (``to_ids`` false). TLP is enforced: TLP:RED never leaves, nothing above
+the feed's ceiling is exported, and the event carries its TLP tag (and each attribute its own).
+Re-exporting a case updates the same event (same uuid, newer timestamp) instead of creating
+another. ``manifest.json`` and ``hashes.csv`` are rebuilt from the event files after each
+change, under a lock, and every file is replaced atomically, so concurrent exports never lose
+an entry.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from cert import audit
 from cert.cases import add_timeline
 from cert.config import Settings
 from cert.errors import Forbidden, InvalidInput
-from cert.models import Case
+from cert.indicators import NOT_IDS, check_observable
+from cert.models import Case, Observable
 from cert.tlp import PAP, TLP
 
 ATTRIBUTE_TYPES: dict[str, tuple[str, str]] = {
@@ -58,6 +61,18 @@ class ExportResult:
     exported: int
     withheld: int
     updated: bool
+
+
+def _valid(obs: Observable) -> bool:
+    """Only a valid value of its type becomes an attribute (checked again here: rows stored
+    before values were checked carry no mark)."""
+    if not obs.valid:
+        return False
+    try:
+        check_observable(obs.type, obs.value)
+    except InvalidInput:
+        return False
+    return True
 
 
 def build_event(case: Case, settings: Settings, ceiling: TLP) -> tuple[MISPEvent, int]:
@@ -88,13 +103,14 @@ def build_event(case: Case, settings: Settings, ceiling: TLP) -> tuple[MISPEvent
     for obs in case.observables:
         mapping = ATTRIBUTE_TYPES.get(obs.type)
         obs_tlp = TLP.parse(obs.tlp)
-        if mapping is None or not obs.ioc:
+        if mapping is None or not obs.ioc or not _valid(obs):
             continue
         if obs_tlp is TLP.RED or not ceiling.allows(obs_tlp):
             withheld += 1
             continue
         attr_type, category = mapping
-        attr = event.add_attribute(attr_type, obs.value, category=category, to_ids=True, comment=obs.comment)
+        attr = event.add_attribute(attr_type, obs.value, category=category, to_ids=obs.type not in NOT_IDS,
+                                   comment=obs.comment)
         if not isinstance(attr, MISPAttribute):  # a list only when given a list of values
             continue
         attr.uuid = str(uuid.uuid5(uuid.UUID(event.uuid), f"{obs.type}:{obs.value}"))

@@ -29,7 +29,7 @@ class NotifyFocalPoint(Step):
         org = ctx.platform.constituency.by_name(case.organization)
         if org is None or org.focal_point is None:
             raise InvalidInput(f"no focal point known for organisation {case.organization!r}")
-        shared = [o for o in case.observables if ceiling.allows(TLP.parse(o.tlp))]
+        shared = [o for o in case.observables if o.valid and ceiling.allows(TLP.parse(o.tlp))]
         msg = EmailMessage()
         msg["From"] = f"{ctx.platform.settings.org_name} <noreply@cert.invalid>"
         msg["To"] = f"{org.focal_point.name} <{org.focal_point.email}>"
