@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from cert.errors import NotFound
 from cert.models import Alert
+from cert.tlp import TLP, highest
 
 if TYPE_CHECKING:
     from cert.detection import Hit
@@ -52,6 +53,7 @@ def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tu
             existing.count += len(fresh) if hit.count == len(hit.event_ids) else hit.count
             existing.first_seen = min(_aware(existing.first_seen), hit.first_seen)
             existing.last_seen = max(_aware(existing.last_seen), hit.last_seen)
+            existing.tlp = highest(TLP.parse(existing.tlp), TLP.parse(hit.tlp)).tag_value
             updated += 1
             continue
         s.add(
@@ -69,6 +71,7 @@ def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tu
                 count=hit.count,
                 first_seen=hit.first_seen,
                 last_seen=hit.last_seen,
+                tlp=TLP.parse(hit.tlp).tag_value,
             )
         )
         s.flush()

@@ -47,6 +47,8 @@ class Hit:
     entities: dict[str, Any] = field(default_factory=dict)
     organization: str | None = None
     count: int = 1
+    #: the TLP of the hit's title and evidence: an indicator hit carries its indicator's
+    tlp: str = "clear"
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:

@@ -23,3 +23,11 @@ class Forbidden(VigieError):
 
 class StoreUnavailable(VigieError):
     """The event store cannot be reached."""
+
+
+class Conflict(VigieError):
+    """The action clashes with the object's state (an alert already in a case); names the object."""
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.details = details

@@ -44,6 +44,8 @@ class Alert(Base):
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     status: Mapped[str] = mapped_column(String(20), default="new")  # new | acknowledged | promoted | closed
+    #: the TLP of the alert's title and evidence (an indicator hit carries the indicator's)
+    tlp: Mapped[str] = mapped_column(String(20), default="clear", server_default="clear")
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
 
 
@@ -55,6 +57,9 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | contained | closed
     severity: Mapped[str] = mapped_column(String(20), default="medium")
     tlp: Mapped[str] = mapped_column(String(20), default="amber")
+    #: the highest TLP of what the title and description were derived from; lowering the case's
+    #: TLP never lowers it, and no exit sends the title above it (``cert.tlp.may_leave``)
+    title_tlp: Mapped[str] = mapped_column(String(20), default="clear", server_default="clear")
     pap: Mapped[str] = mapped_column(String(10), default="amber")
     rsit_class: Mapped[str] = mapped_column(String(60), default="")
     organization: Mapped[str | None] = mapped_column(String(200), nullable=True)

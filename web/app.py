@@ -11,10 +11,10 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from cert.config import Settings, load_settings
-from cert.errors import Forbidden, InvalidInput, NotFound, VigieError
+from cert.errors import Conflict, Forbidden, InvalidInput, NotFound, VigieError
 from cert.models import User
 from cert.platform import Platform
-from web import access
+from web import access, vocabulary
 
 LANGUAGES = ("fr", "en")
 
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.after_request(_security_headers)
     app.context_processor(lambda: {"languages": LANGUAGES, "current_lang": _select_locale(),
                                    "mode": settings.mode})
+    app.jinja_env.globals["timeline_message"] = vocabulary.timeline_message
     _register_errors(app)
 
     @app.get("/healthz")
@@ -110,6 +111,12 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(Forbidden)
     def forbidden(exc: VigieError) -> ResponseReturnValue:
         return answer(403, str(exc))
+
+    @app.errorhandler(Conflict)
+    def conflict(exc: Conflict) -> ResponseReturnValue:
+        if _wants_json():
+            return jsonify(error=str(exc), status=409, **exc.details), 409
+        return answer(409, str(exc))
 
     @app.errorhandler(CSRFError)
     def csrf(exc: CSRFError) -> ResponseReturnValue:

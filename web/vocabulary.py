@@ -1,5 +1,9 @@
-"""Domain words shown from data (severities, statuses, roles), listed so that they are translated."""
+"""Domain words shown from data (severities, statuses, roles), listed so that they are translated;
+timeline entries rendered in the reader's language."""
 
+from typing import Any
+
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 WORDS = (
@@ -8,3 +12,24 @@ WORDS = (
     _l("queued"), _l("running"), _l("done"), _l("failed"),
     _l("analyst"), _l("responder"), _l("admin"),
 )
+
+
+def _label(tag: object) -> str:
+    return "TLP:" + str(tag).upper()
+
+
+def timeline_message(kind: str, message: str, data: dict[str, Any] | None) -> str:
+    """A timeline entry in the reader's language, from its kind and data; the stored (English)
+    message for kinds without a translation, and for entries written before their data was kept."""
+    d = data or {}
+    if kind == "tlp" and "to" in d:
+        text = str(_("TLP changed from %(old)s to %(new)s", old=_label(d.get("from")), new=_label(d["to"])))
+        return str(_("%(change)s. Reason: %(reason)s", change=text, reason=d["reason"])) if d.get("reason") else text
+    if kind == "tlp_raised" and "to" in d:
+        return str(_("TLP raised from %(old)s to %(new)s because of the indicator from %(sources)s.",
+                     old=_label(d.get("from")), new=_label(d["to"]), sources=", ".join(d.get("sources") or []) or "?"))
+    if kind == "withdrawn" and "event_uuid" in d:
+        return str(_("MISP event %(uuid)s withdrawn from the feed: the case is now %(tlp)s, above the feed's "
+                     "ceiling %(ceiling)s.", uuid=d["event_uuid"], tlp=_label(d.get("tlp")),
+                     ceiling=_label(d.get("ceiling"))))
+    return message

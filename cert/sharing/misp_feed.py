@@ -3,8 +3,10 @@
 The feed layout is MISP's own: ``manifest.json``, one ``<uuid>.json`` per event and
 ``hashes.csv``; it works over HTTP or on a USB key between networks that are not linked.
 Only valid values of their type become attributes, and a user agent, a user or a host name is
-never an IDS indicator (``to_ids`` false). TLP is enforced: TLP:RED never leaves, nothing above
-the feed's ceiling is exported, and the event carries its TLP tag (and each attribute its own).
+never an IDS indicator (``to_ids`` false). TLP is enforced (``cert.tlp.may_leave``): TLP:RED never leaves, nothing above
+the feed's ceiling is exported, a case title above it is replaced by a neutral one, and the
+event carries its TLP tag (and each attribute its own). A case whose TLP is raised above the
+ceiling after an export is withdrawn from the feed (``withdraw_if_not_shareable``).
 Re-exporting a case updates the same event (same uuid, newer timestamp) instead of creating
 another. ``manifest.json`` and ``hashes.csv`` are rebuilt from the event files after each
 change, under a lock, and every file is replaced atomically, so concurrent exports never lose
@@ -37,7 +39,7 @@ from cert.config import Settings
 from cert.errors import Forbidden, InvalidInput
 from cert.indicators import NOT_IDS, check_observable
 from cert.models import Case, Observable
-from cert.tlp import PAP, TLP
+from cert.tlp import PAP, TLP, may_leave, shareable_text
 
 ATTRIBUTE_TYPES: dict[str, tuple[str, str]] = {
     "ip": ("ip-src", "Network activity"),
@@ -75,16 +77,23 @@ def _valid(obs: Observable) -> bool:
     return True
 
 
+def neutral_info(case: Case, settings: Settings) -> str:
+    """The event title used when the case title may not leave: the CERT, the case number and the
+    RSIT class, nothing taken from the data (no ministry either: a feed goes to a community)."""
+    klass = f" ({case.rsit_class})" if case.rsit_class else ""
+    return f"{settings.org_name} — incident #{case.id}{klass}"
+
+
 def build_event(case: Case, settings: Settings, ceiling: TLP) -> tuple[MISPEvent, int]:
     """The MISP event for a case, holding only what the ceiling allows. Returns (event, withheld)."""
     case_tlp = TLP.parse(case.tlp)
     if case_tlp is TLP.RED:
         raise Forbidden("case is TLP:RED: RED never leaves in an automated share")
-    if not ceiling.allows(case_tlp):
+    if not may_leave(case_tlp, ceiling):
         raise Forbidden(f"case is {case_tlp.label}, above this feed's ceiling {ceiling.label}")
     event = MISPEvent()
     event.uuid = case.misp_uuid or str(uuid.uuid4())
-    event.info = case.title
+    event.info = shareable_text(case.title, TLP.parse(case.title_tlp), ceiling, neutral_info(case, settings))
     event.date = case.created_at.date()
     event.threat_level_id = THREAT_LEVEL.get(case.severity, 2)
     event.analysis = 2 if case.status == "closed" else 1
@@ -105,7 +114,7 @@ def build_event(case: Case, settings: Settings, ceiling: TLP) -> tuple[MISPEvent
         obs_tlp = TLP.parse(obs.tlp)
         if mapping is None or not obs.ioc or not _valid(obs):
             continue
-        if obs_tlp is TLP.RED or not ceiling.allows(obs_tlp):
+        if not may_leave(obs_tlp, ceiling):
             withheld += 1
             continue
         attr_type, category = mapping
@@ -195,3 +204,29 @@ def export_case(s: Session, case: Case, settings: Settings, actor: str, feed_dir
     )
     audit.record(s, actor, "case.export.misp", "case", case.id, event_uuid=str(event.uuid), indicators=n)
     return ExportResult(str(event.uuid), path, n, withheld, updated)
+
+
+def withdraw_if_not_shareable(s: Session, case: Case, settings: Settings, actor: str,
+                              feed_dir: Path | None = None) -> bool:
+    """After a case's TLP changed: when the case was exported and may no longer leave at the
+    feed's ceiling, remove its event from the feed (event file, manifest, hashes) and say so on
+    the timeline. True when an event was withdrawn. (A MISP instance that already pulled the
+    event keeps its copy: a feed cannot recall what was read.)"""
+    ceiling = settings.share_tlp_ceiling
+    case_tlp = TLP.parse(case.tlp)
+    if case.misp_uuid is None or may_leave(case_tlp, ceiling):
+        return False
+    directory = feed_dir or settings.feed_dir
+    path = directory / f"{case.misp_uuid}.json"
+    if not path.exists():
+        return False
+    path.unlink()
+    rebuild_metadata(directory)
+    add_timeline(
+        s, case, actor, "withdrawn",
+        f"MISP event {case.misp_uuid} withdrawn from the feed: the case is now {case_tlp.label}, "
+        f"above the feed's ceiling {ceiling.label}",
+        {"event_uuid": case.misp_uuid, "tlp": case_tlp.tag_value, "ceiling": ceiling.tag_value},
+    )
+    audit.record(s, actor, "case.withdraw.misp", "case", case.id, event_uuid=case.misp_uuid, tlp=case_tlp.tag_value)
+    return True
