@@ -252,4 +252,4 @@ class IndicatorDetector(Detector):
                          "first_seen": _iso(i.first_seen), "expires_at": _iso(i.expires_at),
                          "comment": i.comment[:300]} for i in sources[:20]],
         }
-        return replace(hit, entities={**hit.entities, "indicator": detail})
+        return replace(hit, entities={**hit.entities, "indicator": detail}, tlp=tlp.tag_value)

@@ -7,16 +7,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 
 from cert.accounts.users import authenticate, create_user
 from cert.constituency.directory import Constituency
+from cert.core.errors import Conflict
 from cert.incidents.cases import add_note, get_case, promote_alert
 from cert.storage import audit
-from cert.storage.db import Database
+from cert.storage.db import MIGRATIONS_DIR, Database
 from cert.storage.models import Alert, AuditEntry, TimelineEntry
 
 pytestmark = pytest.mark.postgres
+HEADS = ScriptDirectory(str(MIGRATIONS_DIR)).get_heads()  # the one head every upgrade must reach
 
 TABLES = {
     "users",
@@ -52,14 +55,14 @@ def test_upgrade_creates_schema_and_is_idempotent(postgres_server) -> None:  # t
         assert not set(inspect(database.engine).get_table_names()) & TABLES
         database.upgrade()
         with database.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0006"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == HEADS
         assert TABLES <= set(inspect(database.engine).get_table_names())
         # a second run is a no-op: same version, same tables, data kept
         with database.session() as s:
             create_user(s, "kept.user", "a long enough password", "analyst")
         database.upgrade()
         with database.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0006"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == HEADS
             assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
         assert TABLES <= set(inspect(database.engine).get_table_names())
     finally:
@@ -111,8 +114,10 @@ def test_alert_to_case_with_timeline_and_audit(db: Database) -> None:
         alert_id = alert.id
         case = promote_alert(s, alert, [], "awa.analyste", Constituency.load(None))
         case_id = case.id
-        # promoting again returns the same case
-        assert promote_alert(s, alert, [], "awa.analyste", Constituency.load(None)).id == case_id
+        # promoting again says which case the alert is in
+        with pytest.raises(Conflict) as conflict:
+            promote_alert(s, alert, [], "awa.analyste", Constituency.load(None))
+        assert conflict.value.details["case_id"] == case_id
 
     with db.session() as s:
         alert = s.get_one(Alert, alert_id)

@@ -8,11 +8,13 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from cert.core.errors import InvalidInput
+from cert.core.errors import Conflict, InvalidInput
 from cert.detection import alerts
 from cert.incidents import cases as case_service
 from cert.storage.models import Alert, Case
 from web.access import actor, platform, remote_addr, requires
+from web.alerts import open_case
+from web.cases import change_tlp
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -38,15 +40,15 @@ def alert_json(a: Alert) -> dict[str, Any]:
     return {
         "id": a.id, "rule_id": a.rule_id, "rule": a.rule_title, "severity": a.severity, "status": a.status,
         "source_ip": a.source_ip, "organization": a.organization, "count": a.count, "attack": a.attack,
-        "first_seen": a.first_seen.isoformat(), "last_seen": a.last_seen.isoformat(),
+        "tlp": a.tlp, "first_seen": a.first_seen.isoformat(), "last_seen": a.last_seen.isoformat(),
         "raised_at": a.created_at.isoformat(), "case_id": a.case_id, "event_ids": a.event_ids,
     }
 
 
 def case_summary_json(c: Case) -> dict[str, Any]:
     return {
-        "id": c.id, "title": c.title, "status": c.status, "severity": c.severity, "tlp": c.tlp, "pap": c.pap,
-        "rsit": c.rsit_class, "organization": c.organization, "misp_uuid": c.misp_uuid,
+        "id": c.id, "title": c.title, "title_tlp": c.title_tlp, "status": c.status, "severity": c.severity,
+        "tlp": c.tlp, "pap": c.pap, "rsit": c.rsit_class, "organization": c.organization, "misp_uuid": c.misp_uuid,
         "created_at": c.created_at.isoformat(),
     }
 
@@ -54,7 +56,8 @@ def case_summary_json(c: Case) -> dict[str, Any]:
 def case_json(c: Case) -> dict[str, Any]:
     return {
         **case_summary_json(c),
-        "observables": [{"type": o.type, "value": o.value, "tlp": o.tlp, "ioc": o.ioc} for o in c.observables],
+        "observables": [{"type": o.type, "value": o.value, "tlp": o.tlp, "ioc": o.ioc, "valid": o.valid,
+                         "invalid_reason": o.invalid_reason} for o in c.observables],
         "timeline": [{"at": t.at.isoformat(), "actor": t.actor, "kind": t.kind, "message": t.message}
                      for t in c.timeline],
     }
@@ -114,6 +117,52 @@ def acknowledge_alert(alert_id: int) -> ResponseReturnValue:
 def get_case(case_id: int) -> ResponseReturnValue:
     with platform().db.session() as s:
         return jsonify(case_json(case_service.get_case(s, case_id)))
+
+
+def _json_body(*fields: str) -> dict[str, str]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput(_("The body must be a JSON object with: %(fields)s.", fields=", ".join(fields)))
+    out: dict[str, str] = {}
+    for name in fields:
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(_("%(field)s must be text.", field=name))
+        out[name] = value or ""
+    return out
+
+
+@bp.post("/alerts/<int:alert_id>/promote")
+@requires("analyst")
+def promote(alert_id: int) -> ResponseReturnValue:
+    """Open a case from an alert: ``{"title": ..., "tlp": ...}``; 201 with the case, 409 with the
+    case id when the alert is already in one."""
+    body = _json_body("title", "tlp")
+    try:
+        case_id, raised_to, sources = open_case(alert_id, body["title"] or None, body["tlp"] or "amber")
+    except Conflict as exc:
+        case_id = int(str(exc.details["case_id"]))
+        return jsonify(error=_("Alert #%(alert)s is already in case #%(case)s: the title and TLP you chose were "
+                               "not applied.", alert=alert_id, case=case_id), status=409, case_id=case_id), 409
+    with platform().db.session() as s:
+        answer = case_json(case_service.get_case(s, case_id))
+    if raised_to is not None:
+        answer["tlp_raised"] = {"to": raised_to.tag_value, "sources": sources,
+                                "message": _("TLP raised to %(tlp)s because of the indicator from %(sources)s.",
+                                             tlp=raised_to.label, sources=", ".join(sources))}
+    return jsonify(answer), 201
+
+
+@bp.post("/cases/<int:case_id>/tlp")
+@requires("analyst")
+def set_tlp(case_id: int) -> ResponseReturnValue:
+    """Change a case's TLP: ``{"tlp": ..., "reason": ...}``; lowering it needs the responder role
+    and a reason (403, 400)."""
+    body = _json_body("tlp", "reason")
+    _old, _new, withdrawn = change_tlp(case_id, body["tlp"], body["reason"])
+    with platform().db.session() as s:
+        answer = case_json(case_service.get_case(s, case_id))
+    return jsonify({**answer, "withdrawn_from_feed": withdrawn})
 
 
 @bp.get("/ingest/health")

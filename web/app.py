@@ -14,10 +14,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
 from cert.core.config import Settings, load_settings
-from cert.core.errors import Forbidden, InvalidInput, NotFound, VigieError
+from cert.core.errors import Conflict, Forbidden, InvalidInput, NotFound, VigieError
 from cert.runtime.platform import Platform
 from cert.storage.models import User
-from web import access
+from web import access, vocabulary
 
 LANGUAGES = ("fr", "en")
 
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.after_request(_security_headers)
     app.context_processor(lambda: {"languages": LANGUAGES, "current_lang": _select_locale(),
                                    "mode": settings.mode})
+    app.jinja_env.globals["timeline_message"] = vocabulary.timeline_message
     _register_errors(app)
 
     @app.get("/healthz")
@@ -140,6 +141,12 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(Forbidden)
     def forbidden(exc: VigieError) -> ResponseReturnValue:
         return answer(403, str(exc))
+
+    @app.errorhandler(Conflict)
+    def conflict(exc: Conflict) -> ResponseReturnValue:
+        if _wants_json():
+            return jsonify(error=str(exc), status=409, **exc.details), 409
+        return answer(409, str(exc))
 
     @app.errorhandler(CSRFError)
     def csrf(exc: CSRFError) -> ResponseReturnValue:

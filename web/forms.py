@@ -37,6 +37,7 @@ class StatusForm(FlaskForm):
 
 class TlpForm(FlaskForm):
     tlp = SelectField("TLP", choices=TLP_CHOICES)
+    reason = StringField(_l("Reason (required to lower the TLP)"), validators=[Length(max=1000)])
 
 
 class PlaybookForm(FlaskForm):

@@ -39,10 +39,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 class TokenPrincipal(UserMixin):
     """Who a valid API token speaks for: no console role at all, only its scope."""
 
-    def __init__(self, token_id: int, name: str, scope: str) -> None:
+    def __init__(self, token_id: int, name: str, scope: str, organization: str | None = None) -> None:
         self.id = token_id
         self.token_name = name
         self.scope = scope
+        self.organization = organization  # the constituency id its events default to
         self.username = f"token:{name}"
         self.role = "api-token"
 
@@ -64,7 +65,7 @@ def load_principal(req: Request) -> TokenPrincipal | None:
         token = tokens.authenticate(s, secret.strip())
         if token is None:
             return None
-        principal = TokenPrincipal(token.id, token.name, token.scope)
+        principal = TokenPrincipal(token.id, token.name, token.scope, token.organization)
     g.api_token = principal
     return principal
 
@@ -107,7 +108,9 @@ def _body() -> bytes:
 def _answer(parser: str) -> ResponseReturnValue:
     body = _body()
     principal: TokenPrincipal = g.api_token
-    result = ingest_body(platform(), parser, body, f"api://{principal.token_name}")
+    p = platform()
+    org = p.constituency.by_id(principal.organization) if principal.organization else None
+    result = ingest_body(p, parser, body, f"api://{principal.token_name}", organization=org)
     status = 400 if result.dead_lettered else 202 if result.spooled else 200
     return jsonify(result.as_dict()), status
 

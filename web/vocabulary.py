@@ -1,6 +1,9 @@
 """Domain words shown from data (severities, statuses, roles, rule provenances and changes), listed so that
-they are extracted into the catalogue and translated."""
+they are extracted into the catalogue and translated; timeline entries rendered in the reader's language."""
 
+from typing import Any
+
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 WORDS = (
@@ -11,3 +14,24 @@ WORDS = (
     _l("local"), _l("sigmahq"), _l("external"), _l("rule"),
     _l("enable"), _l("disable"), _l("severity"), _l("exception_add"), _l("exception_remove"),
 )
+
+
+def _label(tag: object) -> str:
+    return "TLP:" + str(tag).upper()
+
+
+def timeline_message(kind: str, message: str, data: dict[str, Any] | None) -> str:
+    """A timeline entry in the reader's language, from its kind and data; the stored (English)
+    message for kinds without a translation, and for entries written before their data was kept."""
+    d = data or {}
+    if kind == "tlp" and "to" in d:
+        text = str(_("TLP changed from %(old)s to %(new)s", old=_label(d.get("from")), new=_label(d["to"])))
+        return str(_("%(change)s. Reason: %(reason)s", change=text, reason=d["reason"])) if d.get("reason") else text
+    if kind == "tlp_raised" and "to" in d:
+        return str(_("TLP raised from %(old)s to %(new)s because of the indicator from %(sources)s.",
+                     old=_label(d.get("from")), new=_label(d["to"]), sources=", ".join(d.get("sources") or []) or "?"))
+    if kind == "withdrawn" and "event_uuid" in d:
+        return str(_("MISP event %(uuid)s withdrawn from the feed: the case is now %(tlp)s, above the feed's "
+                     "ceiling %(ceiling)s.", uuid=d["event_uuid"], tlp=_label(d.get("tlp")),
+                     ceiling=_label(d.get("ceiling"))))
+    return message

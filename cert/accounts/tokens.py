@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cert.constituency.directory import Organization
 from cert.core.errors import InvalidInput, NotFound
 from cert.storage import audit
 from cert.storage.models.tokens import ApiToken
@@ -31,8 +32,9 @@ def digest(secret: str) -> str:
 
 
 def create_token(s: Session, name: str, owner: str, actor: str, scope: str = "ingest",
-                 remote_addr: str = "") -> tuple[ApiToken, str]:
-    """The new token and its secret (to show once; it cannot be recovered)."""
+                 remote_addr: str = "", organization: Organization | None = None) -> tuple[ApiToken, str]:
+    """The new token and its secret (to show once; it cannot be recovered). ``organization``: the
+    constituency organisation its events belong to when none of their addresses is known."""
     name, owner = name.strip(), owner.strip()
     if not NAME.match(name):
         raise InvalidInput("a token name is 1 to 80 letters, digits, '.', '_' or '-', starting with a letter or digit")
@@ -44,10 +46,11 @@ def create_token(s: Session, name: str, owner: str, actor: str, scope: str = "in
         raise InvalidInput(f"a token named {name!r} already exists (names stay taken after revocation)")
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(name=name, owner=owner, scope=scope, token_hash=digest(secret), created_by=actor[:80],
-                     revoked=False)
+                     revoked=False, organization=organization.id if organization else None)
     s.add(token)
     s.flush()
-    audit.record(s, actor, "token.create", "api_token", name, remote_addr, owner=owner, scope=scope)
+    audit.record(s, actor, "token.create", "api_token", name, remote_addr, owner=owner, scope=scope,
+                 organization=token.organization)
     return token, secret
 
 

@@ -37,6 +37,9 @@ def add_commands(sub: Any) -> None:
     create.add_argument("name")
     create.add_argument("--owner", default="", help="who answers for the token (default: the name)")
     create.add_argument("--scope", default="ingest", choices=("ingest",))
+    create.add_argument("--organization", default=None, metavar="ORG",
+                        help="constituency organisation (id or name) of the events sent with this token, "
+                             "when none of their addresses is in the constituency")
     create.set_defaults(func=cmd_token_create)
     revoke = tsub.add_parser("revoke", help="revoke a token (at once, for good)")
     revoke.add_argument("name")
@@ -88,9 +91,12 @@ def cmd_token_create(p: Platform, args: argparse.Namespace) -> int:
     from cert.accounts.tokens import create_token
 
     with p.db.session() as s:
-        token, secret = create_token(s, args.name, args.owner or args.name, actor="cli", scope=args.scope)
+        org = p.constituency.find(args.organization) if args.organization else None
+        token, secret = create_token(s, args.name, args.owner or args.name, actor="cli", scope=args.scope,
+                                     organization=org)
         name, scope = token.name, token.scope
-    print(f"Created API token {name} (scope {scope}). Its secret, shown only now:")
+    print(f"Created API token {name} (scope {scope}{f', organisation {org.name}' if org else ''}). "
+          "Its secret, shown only now:")
     print(secret)
     print("Send it as: Authorization: Bearer <secret>")
     return 0
@@ -113,5 +119,6 @@ def cmd_token_list(p: Platform, args: argparse.Namespace) -> int:
         for t in list_tokens(s):
             used = t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else "never"
             state = "revoked" if t.revoked else "active"
-            print(f"{t.name:24s} {t.scope:8s} {state:8s} owner={t.owner} created={t.created_at:%Y-%m-%d} used={used}")
+            print(f"{t.name:24s} {t.scope:8s} {state:8s} owner={t.owner} organization={t.organization or '-'} "
+                  f"created={t.created_at:%Y-%m-%d} used={used}")
     return 0

@@ -1,7 +1,9 @@
 """The constituency: the ministries and agencies a CERT serves, their networks and focal points.
 
 Loaded from a TOML file (``constituency_file``); without one, the bundled demo constituency
-is used. IPs of an event are mapped to ``organization.*`` of the ministry that owns them.
+is used. IPs of an event are mapped to ``organization.*`` of the ministry that owns them. An
+event never names its own organisation: what it says in ``organization.*`` is the sender's
+claim, kept only as ``vigie.claimed_organization``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cert.core.ecs import Event, get, put
-from cert.core.errors import ConfigError
+from cert.core.errors import ConfigError, InvalidInput
 
 BUNDLED = Path(__file__).resolve().parent / "data" / "constituency.toml"
 
@@ -93,15 +95,36 @@ class Constituency:
     def by_name(self, name: str | None) -> Organization | None:
         return next((o for o in self.organizations if o.name == name), None)
 
-    def enrich(self, event: Event) -> None:
-        """Set ``organization.*`` from the destination, else the source, when it is ours;
-        and ``source.organization`` / ``destination.organization`` per side."""
+    def by_id(self, org_id: str | None) -> Organization | None:
+        return next((o for o in self.organizations if o.id == org_id), None)
+
+    def find(self, ref: str) -> Organization:
+        """The organisation with this id or name; InvalidInput naming the known ids otherwise."""
+        org = self.by_id(ref.strip()) or self.by_name(ref.strip())
+        if org is None:
+            known = ", ".join(o.id for o in self.organizations)
+            raise InvalidInput(f"no organisation {ref!r} in the constituency (known ids: {known})")
+        return org
+
+    def enrich(self, event: Event, fallback: Organization | None = None) -> None:
+        """Set ``organization.*`` from the destination, else the source, else the host, when it is
+        ours, else from ``fallback`` (the organisation the sending API token speaks for); and
+        ``<side>.organization.name`` per side. What the event itself says there is dropped: an
+        organisation is never taken from the sender's word (its claimed name is kept, as evidence
+        only, in ``vigie.claimed_organization``)."""
+        claimed = event.pop("organization", None)
+        if isinstance(claimed, dict) and claimed.get("name"):
+            put(event, "vigie.claimed_organization", str(claimed["name"])[:200])
         chosen = None
         for side in ("destination", "source", "host"):
+            sub = event.get(side)
+            if isinstance(sub, dict):
+                sub.pop("organization", None)
             org = self.lookup(get(event, f"{side}.ip"))
             if org is not None:
                 put(event, f"{side}.organization.name", org.name)
                 chosen = chosen or org
+        chosen = chosen or fallback
         if chosen is not None:
             put(event, "organization.id", chosen.id)
             put(event, "organization.name", chosen.name)

@@ -14,11 +14,13 @@ from typing import Any, ClassVar
 
 from cert.core.config import Settings
 from cert.core.ecs import Event, get, parse_ts
+from cert.core.errors import InvalidInput
 from cert.core.event_store import EventStore
+from cert.core.observables import check_observable
 from cert.core.registry import Registry
 
-__all__ = ["ENTITY_FIELDS", "SEVERITIES", "Detector", "Event", "ExceptionSpec", "Hit", "RuleOverrides", "detectors",
-           "hit_for_events"]
+__all__ = ["ENTITY_FIELDS", "ENTITY_TYPES", "SEVERITIES", "Detector", "Event", "ExceptionSpec", "Hit", "RuleOverrides",
+           "detectors", "hit_for_events"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Hit:
     entities: dict[str, Any] = field(default_factory=dict)
     organization: str | None = None
     count: int = 1
+    #: the TLP of the hit's title and evidence: an indicator hit carries its indicator's
+    tlp: str = "clear"
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -67,6 +71,9 @@ class Hit:
 
 
 ENTITY_FIELDS = ("source.ip", "destination.ip", "user.name", "host.name", "url.original", "url.domain")
+#: The observable type of each entity field, whose values are checked (``entities["invalid"]``).
+ENTITY_TYPES = {"source.ip": "ip", "destination.ip": "ip", "user.name": "user", "host.name": "hostname",
+                "url.domain": "domain"}
 
 
 def hit_for_events(
@@ -79,15 +86,25 @@ def hit_for_events(
     group_key: str = "",
     attack: Sequence[str] = (),
 ) -> Hit:
-    """A hit whose entities, organisation and time span are taken from its evidence events."""
+    """A hit whose entities, organisation and time span are taken from its evidence events. An
+    entity whose value is not one of its type stays (it is evidence), named with the reason
+    under ``entities["invalid"]``."""
     times = [parse_ts(str(get(e, "@timestamp"))) for e in events]
     entities: dict[str, Any] = {}
+    invalid: dict[str, str] = {}
     for f in ENTITY_FIELDS:
         for e in events:
             v = get(e, f)
             if v not in (None, ""):
                 entities[f] = v
+                if f in ENTITY_TYPES:
+                    try:
+                        check_observable(ENTITY_TYPES[f], str(v))
+                    except InvalidInput as exc:
+                        invalid[f] = str(exc)[:300]
                 break
+    if invalid:
+        entities["invalid"] = invalid
     org = next((get(e, "organization.name") for e in events if get(e, "organization.name")), None)
     return Hit(
         rule_id=rule_id,

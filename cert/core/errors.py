@@ -27,3 +27,11 @@ class StoreUnavailable(VigieError):
 
 class DetectionWorkerDied(VigieError):
     """A worker process of parallel detection (``cert detect --workers N``) died before returning."""
+
+
+class Conflict(VigieError):
+    """The action clashes with the object's state (an alert already in a case); names the object."""
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.details = details

@@ -42,6 +42,26 @@ class TLP(Enum):
         raise InvalidInput(f"unknown TLP label {text!r} (expected clear, green, amber, amber+strict or red)")
 
 
+def may_leave(marking: TLP, ceiling: TLP) -> bool:
+    """The one decision for every automated exit (MISP feed, focal-point notification): may data
+    or text marked ``marking`` go to a recipient whose ceiling is ``ceiling``? Never above the
+    ceiling, and TLP:RED never leaves in an automated share, whatever the ceiling."""
+    return marking is not TLP.RED and ceiling.allows(marking)
+
+
+def shareable_text(text: str, marking: TLP, ceiling: TLP, neutral: str) -> str:
+    """``text`` when it may leave at ``ceiling`` (``may_leave``), else ``neutral``: a title built
+    only from what the recipient may see. The exit still goes out with the neutral text rather
+    than being refused, because a CERT must still warn the recipient; what the title held stays
+    in the case."""
+    return text if may_leave(marking, ceiling) else neutral
+
+
+def highest(*labels: TLP) -> TLP:
+    """The most restrictive of the labels (CLEAR for none)."""
+    return max(labels, key=lambda t: t.value, default=TLP.CLEAR)
+
+
 class PAP(Enum):
     CLEAR = 0
     GREEN = 1

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from cert.core.contracts import Event, Hit, RuleOverrides
 from cert.core.errors import NotFound
+from cert.core.tlp import TLP, highest
 from cert.detection.overrides import apply_overrides
 from cert.storage import audit
 from cert.storage.models import Alert
@@ -50,6 +51,14 @@ def raise_alerts(s: Session, hits: Sequence[Hit], overrides: RuleOverrides, *, s
     return Raised(kept, new, updated)
 
 
+def _source_ip(hit: Hit) -> str | None:
+    """The hit's source address, when it is one (an invalid value stays in ``entities`` only)."""
+    ip = hit.entities.get("source.ip")
+    if ip is None or "source.ip" in (hit.entities.get("invalid") or {}):
+        return None
+    return str(ip)[:64]
+
+
 def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tuple[int, int]:
     """Create alerts for hits, or fold a hit into the open alert of the same rule and group key
     seen within the suppression window. Returns (new alerts, updated alerts)."""
@@ -71,6 +80,7 @@ def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tu
             existing.count += len(fresh) if hit.count == len(hit.event_ids) else hit.count
             existing.first_seen = min(_aware(existing.first_seen), hit.first_seen)
             existing.last_seen = max(_aware(existing.last_seen), hit.last_seen)
+            existing.tlp = highest(TLP.parse(existing.tlp), TLP.parse(hit.tlp)).tag_value
             updated += 1
             continue
         s.add(
@@ -80,7 +90,7 @@ def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tu
                 detector=hit.detector,
                 severity=hit.severity,
                 group_key=hit.group_key,
-                source_ip=hit.entities.get("source.ip"),
+                source_ip=_source_ip(hit),
                 organization=hit.organization,
                 attack=list(hit.attack),
                 entities=dict(hit.entities),
@@ -88,6 +98,7 @@ def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tu
                 count=hit.count,
                 first_seen=hit.first_seen,
                 last_seen=hit.last_seen,
+                tlp=TLP.parse(hit.tlp).tag_value,
             )
         )
         s.flush()

@@ -9,10 +9,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cert.accounts.users import has_role
 from cert.constituency.directory import Constituency
 from cert.core.ecs import Event, get
-from cert.core.errors import InvalidInput, NotFound
-from cert.core.tlp import PAP, TLP
+from cert.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from cert.core.observables import check_observable
+from cert.core.tlp import PAP, TLP, highest
 from cert.storage import audit
 from cert.storage.models import Alert, Case, Observable, TimelineEntry
 
@@ -48,16 +50,24 @@ def add_timeline(
 def add_observable(
     s: Session, case: Case, type_: str, value: str, tlp: str | None = None, ioc: bool = True, comment: str = ""
 ) -> Observable | None:
-    """Add an observable unless the case has it already. Returns the new one, or None."""
+    """Add an observable unless the case has it already. Returns the new one, or None. A value
+    that is not one of its type (``check_observable``) is kept as evidence, marked invalid with
+    the reason, and is never an indicator."""
     if type_ not in OBSERVABLE_TYPES:
         raise InvalidInput(f"unknown observable type {type_!r} (expected one of {', '.join(OBSERVABLE_TYPES)})")
-    value = value.strip()
+    value = value.strip()[:2048]
     if not value:
         raise InvalidInput("an observable needs a value")
     tlp_label = TLP.parse(tlp or case.tlp).tag_value
     if any(o.type == type_ and o.value == value for o in case.observables):
         return None
-    obs = Observable(case_id=case.id, type=type_, value=value[:2048], tlp=tlp_label, ioc=ioc, comment=comment)
+    reason = ""
+    try:
+        check_observable(type_, value)
+    except InvalidInput as exc:
+        reason, ioc = str(exc)[:300], False
+    obs = Observable(case_id=case.id, type=type_, value=value, tlp=tlp_label, ioc=ioc, comment=comment,
+                     valid=not reason, invalid_reason=reason)
     s.add(obs)
     case.observables.append(obs)
     return obs
@@ -74,13 +84,26 @@ def observables_from_events(events: Sequence[Event], constituency: Constituency)
         for field, type_, ioc in (
             ("user.name", "user", False),
             ("host.name", "hostname", False),
-            ("user_agent.original", "user-agent", True),
+            ("user_agent.original", "user-agent", True),  # shared, though never as an IDS indicator
             ("url.domain", "domain", False),
         ):
             v = get(ev, field)
             if v:
                 found.setdefault((type_, str(v)), ioc)
     return [(t, v, ioc) for (t, v), ioc in found.items()]
+
+
+def tlp_raisers(alert: Alert, chosen: TLP) -> list[str]:
+    """The indicator sources of an alert whose TLP is above ``chosen`` (they raise a case's TLP)."""
+    sources = (alert.entities or {}).get("indicator", {}).get("sources", [])
+    out: list[str] = []
+    for src in sources:
+        try:
+            if TLP.parse(str(src.get("tlp", "clear"))).value > chosen.value:
+                out.append(str(src.get("source", "")))
+        except InvalidInput:
+            continue
+    return list(dict.fromkeys(out))
 
 
 def promote_alert(
@@ -92,18 +115,26 @@ def promote_alert(
     title: str | None = None,
     tlp: str = "amber",
 ) -> Case:
-    """Open a case from an alert (or return the case it was already promoted to)."""
+    """Open a case from an alert. An alert already in a case raises Conflict naming the case (the
+    chosen title and TLP would not apply). The case's TLP is at least the alert's (a partner's
+    indicator keeps its TLP; the raise goes on the timeline with the sources that caused it), and
+    its title carries the alert's TLP (``title_tlp``), whoever typed it: it was written from the
+    alert."""
     if alert.case_id is not None:
-        return get_case(s, alert.case_id)
-    label = TLP.parse(tlp)
+        raise Conflict(f"alert {alert.id} is already in case {alert.case_id}: the title and TLP chosen were not "
+                       "applied", case_id=alert.case_id)
+    chosen = TLP.parse(tlp)
+    alert_tlp = TLP.parse(alert.tlp or "clear")
     shared = (alert.entities or {}).get("indicator", {}).get("tlp")  # a partner's indicator keeps its TLP
-    if shared and TLP.parse(shared).value > label.value:
-        label = TLP.parse(shared)
+    if shared:
+        alert_tlp = highest(alert_tlp, TLP.parse(shared))
+    label = highest(chosen, alert_tlp)
     case = Case(
         title=(title or alert.rule_title)[:300],
         description=f"Promoted from alert #{alert.id} ({alert.rule_id}).",
         severity=alert.severity,
         tlp=label.tag_value,
+        title_tlp=alert_tlp.tag_value,
         pap=PAP.AMBER.name.lower(),
         rsit_class=rsit_for(alert),
         organization=alert.organization,
@@ -115,6 +146,12 @@ def promote_alert(
     alert.status = "promoted"
     add_timeline(s, case, actor, "created", f"Case opened from alert #{alert.id}: {alert.rule_title}",
                  {"alert_id": alert.id, "rule_id": alert.rule_id, "count": alert.count})
+    if label is not chosen:
+        sources = tlp_raisers(alert, chosen)
+        add_timeline(s, case, actor, "tlp_raised",
+                     f"TLP raised from {chosen.label} to {label.label} because of indicator source(s) "
+                     f"{', '.join(sources) or '?'}",
+                     {"from": chosen.tag_value, "to": label.tag_value, "sources": sources, "alert_id": alert.id})
     for type_, value, ioc in observables_from_events(evidence, constituency):
         add_observable(s, case, type_, value, ioc=ioc, comment=f"from alert #{alert.id}")
     audit.record(s, actor, "case.create", "case", case.id, alert_id=alert.id)
@@ -164,13 +201,29 @@ def set_status(s: Session, case: Case, status: str, actor: str) -> None:
     audit.record(s, actor, "case.status", "case", case.id, status=status)
 
 
-def set_tlp(s: Session, case: Case, tlp: str, actor: str) -> None:
-    label = TLP.parse(tlp).tag_value
-    if label == case.tlp:
-        return
-    old, case.tlp = case.tlp, label
-    add_timeline(s, case, actor, "tlp", f"TLP changed from {old.upper()} to {label.upper()}")
-    audit.record(s, actor, "case.tlp", "case", case.id, tlp=label)
+def set_tlp(s: Session, case: Case, tlp: str, actor: str, role: str, reason: str = "",
+            remote_addr: str = "") -> tuple[TLP, TLP]:
+    """Change a case's TLP; returns (old, new). Raising it is open to every analyst. Lowering it
+    widens who may receive the case: only a responder or an admin may, with a reason, and the
+    change and its reason are audited. The title's own TLP (``title_tlp``) never goes down."""
+    old, new = TLP.parse(case.tlp), TLP.parse(tlp)
+    if new is old:
+        return old, new
+    reason = reason.strip()
+    lowering = new.value < old.value
+    if lowering and not has_role(role, "responder"):
+        raise Forbidden(f"lowering a case's TLP (from {old.label} to {new.label}) needs the responder role")
+    if lowering and not reason:
+        raise InvalidInput("lowering a case's TLP needs a reason")
+    if len(reason) > 1000:
+        raise InvalidInput("a reason is at most 1,000 characters")
+    case.tlp = new.tag_value
+    add_timeline(s, case, actor, "tlp",
+                 f"TLP changed from {old.label} to {new.label}" + (f": {reason}" if reason else ""),
+                 {"from": old.tag_value, "to": new.tag_value, "reason": reason})
+    audit.record(s, actor, "case.tlp.lower" if lowering else "case.tlp", "case", case.id, remote_addr,
+                 tlp=new.tag_value, previous=old.tag_value, reason=reason)
+    return old, new
 
 
 def add_note(s: Session, case: Case, actor: str, text: str) -> None:

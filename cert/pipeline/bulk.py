@@ -3,20 +3,20 @@
 The body is split into lines (LF or CR LF); each line goes through the named parser (``ecs``
 for events already in ECS) and the same pipeline as files: dead letters with their reasons,
 deterministic event ids (re-sending a body never duplicates), the spool when the event store
-is down. The source of the events is ``api://<token name>``.
+is down. The source of the events is ``api://<token name>``; the organisation of an event
+is the constituency's, else the token's, never the one the event claims.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from cert.constituency.directory import Organization
 from cert.core.errors import InvalidInput
 from cert.core.parser import parsers
 from cert.pipeline.ingestor import Ingestor
-
-if TYPE_CHECKING:
-    from cert.runtime.platform import Platform
+from cert.runtime.platform import Platform
 
 MAX_ERRORS = 100  # per-line errors listed in the answer (all are in the dead-letter store)
 
@@ -58,13 +58,16 @@ def split_lines(body: bytes) -> list[tuple[int, str]]:
     return [(n, line.removesuffix("\r")) for n, line in enumerate(lines, 1)]
 
 
-def ingest_body(platform: Platform, parser: str, body: bytes, source: str) -> BulkResult:
+def ingest_body(platform: Platform, parser: str, body: bytes, source: str,
+                organization: Organization | None = None) -> BulkResult:
+    """Ingest a body; ``organization`` (the sending token's) is given to events that have no
+    address of the constituency."""
     if parser not in parsers:
         parsers.get(parser)  # raises NotFound, naming the known parsers
     lines = split_lines(body)
     if not any(line.strip() for _, line in lines):
         raise InvalidInput("empty body: send one line (or one JSON event) per line")
-    summary = Ingestor(platform, parser).ingest(lines, source=source)
+    summary = Ingestor(platform, parser, organization=organization).ingest(lines, source=source)
     result = BulkResult(parser, source, summary.read, summary.ingested, summary.duplicates, summary.skipped,
                         summary.spooled, dict(summary.dead_letters))
     for position, reason in summary.errors[:MAX_ERRORS]:

@@ -16,6 +16,7 @@ with the dataset and the source, derives the deterministic ``event.id``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from cert.constituency.directory import Organization
 from cert.core.ecs import Event, get, now_iso, parse_ts, put
 from cert.core.lines import FileReader, LineItem, RejectedLine
 from cert.core.parser import ParseError, Parser, Unreadable, parsers
@@ -184,8 +186,10 @@ class Ingestor:
 
     def __init__(self, platform: Platform, parser_name: str, batch_size: int = 2000,
                  on_batch: Callable[[list[Event]], None] | None = None,
-                 static_fields: dict[str, str] | None = None, collect_ids: bool = False) -> None:
+                 static_fields: dict[str, str] | None = None, collect_ids: bool = False,
+                 organization: Organization | None = None) -> None:
         self.platform = platform
+        self.organization = organization  # events with no address of the constituency belong to it
         self.static_fields = {k: _clean(v) for k, v in (static_fields or {}).items()}
         self.parser = parsers.get(parser_name)()
         self.batch_size = batch_size
@@ -249,7 +253,9 @@ class Ingestor:
         offset = [reader.start_offset if reader is not None else 0]
         keep = self.platform.settings.keep_original
         unit = self.parser.unit
-        enrich: Callable[[Event], None] = self.constituency.enrich
+        org = self.organization
+        enrich: Callable[[Event], None] = (self.constituency.enrich if org is None
+                                           else functools.partial(self.constituency.enrich, fallback=org))
         if self.geoip is not None:
             enrich = _chain(enrich, self.geoip.enrich)
         static = list(self.static_fields.items())

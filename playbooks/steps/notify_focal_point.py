@@ -1,8 +1,9 @@
 """Step ``notify_focal_point``: write a notification to the affected ministry's focal point.
 
 The message goes to the outbox (an RFC 5322 ``.eml`` file per message in the data directory,
-to be relayed by the CERT's mail gateway). TLP is enforced: nothing above the recipient's
-ceiling is included, and a case above the ceiling is not sent at all.
+to be relayed by the CERT's mail gateway). TLP is enforced (``cert.tlp.may_leave``): nothing above the recipient's
+ceiling is included, a case above the ceiling is not sent at all, and a case title above it (one
+written from a partner's TLP:RED indicator, say) is replaced by "Incident #<id> — <ministry>".
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from cert.core.errors import Forbidden, InvalidInput
-from cert.core.tlp import PAP, TLP
+from cert.core.tlp import PAP, TLP, may_leave, shareable_text
 from cert.response.playbooks import Step, StepContext, StepResult, steps
 
 
@@ -24,22 +25,23 @@ class NotifyFocalPoint(Step):
         case = ctx.case
         ceiling = TLP.parse(str(ctx.params.get("tlp_ceiling", "amber")))
         case_tlp = TLP.parse(case.tlp)
-        if not ceiling.allows(case_tlp):
+        if not may_leave(case_tlp, ceiling):
             raise Forbidden(f"case is {case_tlp.label}, above the focal point's ceiling {ceiling.label}: not sent")
         org = ctx.platform.constituency.by_name(case.organization)
         if org is None or org.focal_point is None:
             raise InvalidInput(f"no focal point known for organisation {case.organization!r}")
-        shared = [o for o in case.observables if ceiling.allows(TLP.parse(o.tlp))]
+        shared = [o for o in case.observables if o.valid and may_leave(TLP.parse(o.tlp), ceiling)]
+        title = shareable_text(case.title, TLP.parse(case.title_tlp), ceiling, f"Incident #{case.id} — {org.name}")
         msg = EmailMessage()
         msg["From"] = f"{ctx.platform.settings.org_name} <noreply@cert.invalid>"
         msg["To"] = f"{org.focal_point.name} <{org.focal_point.email}>"
-        msg["Subject"] = f"[{case_tlp.label}] [{ctx.platform.settings.org_name} #{case.id}] {case.title}"
+        msg["Subject"] = f"[{case_tlp.label}] [{ctx.platform.settings.org_name} #{case.id}] {title}"
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = make_msgid(domain="cert.invalid")
         body = [
             f"{case_tlp.label} — diffusion restreinte / limited disclosure",
             "",
-            f"Incident #{case.id}: {case.title}",
+            f"Incident #{case.id}: {title}",
             f"Organisation: {org.name}",
             f"Sévérité / severity: {case.severity}",
             "",

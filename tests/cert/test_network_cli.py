@@ -38,6 +38,16 @@ def test_token_create_list_revoke(data_dir: str, capsys: pytest.CaptureFixture[s
     assert main(["--data-dir", data_dir, "token", "revoke", "nobody"]) == 2
 
 
+def test_token_of_an_organization(data_dir: str, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["--data-dir", data_dir, "token", "create", "soc-justice", "--organization", "min-justice"]) == 0
+    assert "organisation Ministère de la Justice" in capsys.readouterr().out
+    assert main(["--data-dir", data_dir, "token", "list"]) == 0
+    assert "organization=min-justice" in capsys.readouterr().out
+    assert main(["--data-dir", data_dir, "token", "create", "other", "--organization", "Ministère X"]) == 2
+    assert "no organisation 'Ministère X' in the constituency" in capsys.readouterr().err
+
+
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -14,9 +14,10 @@ import pytest
 
 from cert.core.config import Settings
 from cert.core.errors import InvalidInput
+from cert.core.observables import normalize
 from cert.core.tlp import TLP
 from cert.detection.indicators.formats import Defaults, load, parse_stix_pattern
-from cert.detection.indicators.store import count, generation, listing, normalize, parse_duration, remove_source
+from cert.detection.indicators.store import count, generation, listing, parse_duration, remove_source
 from cert.storage.db import Database
 
 LAZARUS = "osint-events/to_delete2.json"  # HIDDEN COBRA FALLCHILL, tlp:white, 87 ip-dst to_ids
@@ -62,6 +63,10 @@ def test_values_are_normalised_once_for_exact_lookups(type_: str, raw: str, expe
     ("ip", "203.0.113.256", "not an IP"), ("domain", "localhost", "two labels"), ("domain", "bad..example", "not a"),
     ("md5", "abc", "32 hex"), ("sha256", "z" * 64, "64 hex"), ("email", "nobody", "e-mail"),
     ("url", "http://a b", "spaces"), ("hostname", "x.example", "unknown indicator type"),
+    ("url", "http://evil.example/<script>", "not a URL"), ("url", "javascript:alert(1)", "not a URL"),
+    ("url", "http://evil.example\"onmouseover=x/", "not a URL"), ("url", "http:///x", "no host"),
+    ("email", "<script>@evil.example", "e-mail"), ("email", "a@b", "e-mail"),
+    ("domain", "<b>.example", "not a domain"), ("ip", "<img src=x onerror=alert(1)>", "not an IP"),
 ])
 def test_bad_values_say_why(type_: str, raw: str, reason: str) -> None:
     with pytest.raises(InvalidInput, match=reason):
@@ -99,12 +104,14 @@ def test_real_misp_event_loads_with_provenance_and_reloads_idempotently(db: Data
 
 
 def test_every_osint_event_loads_without_rejection(db: Database, corpora: Path) -> None:
-    """The 15 CIRCL OSINT events: every matchable attribute is read; only private addresses refused."""
+    """The 15 CIRCL OSINT events: every matchable attribute is read; refused are only private
+    addresses and two 'url' attributes that are bare file paths (no host)."""
     errors: list[str] = []
     with db.session() as s:
         for path in sorted((misp(corpora) / "osint-events").glob("*.json")):
             errors += load(s, path, "circl-osint", Defaults()).errors
-    assert len(errors) == 3 and all("10.10.30.110 is a private" in e for e in errors)
+    assert len(errors) == 5 and sum("10.10.30.110 is a private" in e for e in errors) == 3
+    assert sum("'Data/" in e and "is not a URL (its host 'Data' is neither" in e for e in errors) == 2
     types = by_type(db, "circl-osint")
     assert set(types) == {"ip", "domain", "url", "md5", "sha1", "sha256", "email"}
     assert types["domain"] >= 30 and types["ip"] >= 140
@@ -179,6 +186,24 @@ def test_csv_bad_lines_are_reported_with_file_and_line_and_the_rest_loads(db: Da
     assert set(rows) == {"ip", "url"}
     assert rows["ip"].tlp == "green" and rows["ip"].confidence == 80 and rows["ip"].tags == ["scanner", "botnet"]
     assert rows["url"].tlp == "red" and rows["url"].confidence == 40 and rows["url"].expires_at is not None
+
+
+def test_hostile_values_in_a_partner_file_are_refused_with_their_reason(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "hostile.csv"
+    path.write_text(
+        "type,value\n"
+        "url,http://evil.example/x.php?q=<script>alert(1)</script>\n"
+        "url,javascript:alert(1)\n"
+        "email,\"<img src=x onerror=alert(1)>\"@evil.example\n"
+        "domain,evil.example<svg>\n"
+        "ip,203.0.113.7<b>\n"
+        "url,http://evil.example/ok.php\n")
+    with db.session() as s:
+        r = load(s, path, "hostile", Defaults())
+        rows = listing(s, source="hostile")
+    assert [e.split(": ", 1)[0] for e in r.errors] == [f"{path}:{n}" for n in (2, 3, 4, 5, 6)]
+    assert all("is not a" in e for e in r.errors)
+    assert [(i.type, i.value) for i in rows] == [("url", "evil.example/ok.php")]
 
 
 def test_plain_list_guesses_types(db: Database, tmp_path: Path) -> None:

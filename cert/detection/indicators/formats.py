@@ -24,8 +24,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cert.core.errors import InvalidInput
+from cert.core.observables import TYPES, guess_type
 from cert.core.tlp import TLP
-from cert.detection.indicators.store import TYPES, IndicatorRecord, LoadReport, guess_type, upsert
+from cert.detection.indicators.store import IndicatorRecord, LoadReport, upsert
 
 Item = IndicatorRecord | str | None
 

@@ -11,7 +11,6 @@ generation, which tells every matcher to reload. File formats live in
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,104 +21,12 @@ from sqlalchemy import Table, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from cert.core.errors import InvalidInput
+from cert.core.observables import normalize
 from cert.core.tlp import TLP
 from cert.storage.models.indicators import Indicator, IndicatorGeneration
 
-TYPES = ("ip", "cidr", "domain", "url", "md5", "sha1", "sha256", "email", "ja3", "ja3s")
-HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "ja3": 32, "ja3s": 32}
 MAX_TAGS = 30
-MAX_VALUE = 2048
-
-_HEX = re.compile(r"[0-9a-f]+")
-_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _DURATION = re.compile(r"(\d+)\s*([dhmw])")
-
-
-def normalize_domain(text: str) -> str:
-    d = text.strip().lower().rstrip(".")
-    if d.startswith("*."):
-        d = d[2:]
-    if not d.isascii():
-        try:
-            d = d.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise InvalidInput(f"domain {text!r} is not a valid internationalised name: {exc}") from exc
-    labels = d.split(".")
-    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels) or len(d) > 253:
-        raise InvalidInput(f"{text!r} is not a domain name (need at least two labels of letters, digits, - or _)")
-    return d
-
-
-def normalize_url(text: str) -> str:
-    """Scheme and host lower-case, ``http(s)://`` dropped, a bare trailing ``/`` dropped."""
-    u = text.strip()
-    if not u or any(c.isspace() for c in u):
-        raise InvalidInput(f"{text!r} is not a URL (empty or containing spaces)")
-    low = u.lower()
-    for scheme in ("http://", "https://"):
-        if low.startswith(scheme):
-            u = u[len(scheme):]
-            break
-    host, sep, rest = u.partition("/")
-    u = host.lower() + sep + rest
-    if u.endswith("/") and u.count("/") == 1:
-        u = u[:-1]
-    if len(u) > MAX_VALUE:
-        raise InvalidInput(f"URL longer than {MAX_VALUE} characters")
-    return u
-
-
-def normalize(type_: str, text: str) -> tuple[str, str]:
-    """(type, value) normalised; an ``ip`` with a prefix becomes a ``cidr`` and a /32 an ``ip``."""
-    value = str(text).strip()
-    if not value:
-        raise InvalidInput(f"empty {type_} value")
-    if type_ in ("ip", "cidr"):
-        try:
-            if "/" in value:
-                net = ipaddress.ip_network(value, strict=False)
-                if net.num_addresses == 1:
-                    return "ip", str(net.network_address)
-                return "cidr", str(net)
-            return "ip", str(ipaddress.ip_address(value))
-        except ValueError as exc:
-            raise InvalidInput(f"{value!r} is not an IP address or network") from exc
-    if type_ == "domain":
-        return type_, normalize_domain(value)
-    if type_ == "url":
-        return type_, normalize_url(value)
-    if type_ in HASH_LENGTHS:
-        v = value.lower()
-        if len(v) != HASH_LENGTHS[type_] or not _HEX.fullmatch(v):
-            raise InvalidInput(f"{value!r} is not a {type_} (expected {HASH_LENGTHS[type_]} hex digits)")
-        return type_, v
-    if type_ == "email":
-        v = value.lower().removeprefix("mailto:")
-        if not _EMAIL.fullmatch(v):
-            raise InvalidInput(f"{value!r} is not an e-mail address")
-        return type_, v
-    raise InvalidInput(f"unknown indicator type {type_!r} (expected one of {', '.join(TYPES)})")
-
-
-def guess_type(value: str) -> str:
-    """The type of a bare value in a plain list: IP/network, hash by length, e-mail, URL, domain."""
-    v = value.strip()
-    try:
-        ipaddress.ip_network(v, strict=False)
-        return "cidr" if "/" in v else "ip"
-    except ValueError:
-        pass
-    low = v.lower()
-    if _HEX.fullmatch(low):
-        by_len = {32: "md5", 40: "sha1", 64: "sha256"}
-        if len(low) in by_len:
-            return by_len[len(low)]
-    if "@" in v and "/" not in v:
-        return "email"
-    if "://" in v or "/" in v:
-        return "url"
-    return "domain"
 
 
 def parse_duration(text: str) -> timedelta:

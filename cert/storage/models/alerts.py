@@ -30,6 +30,8 @@ class Alert(Base):
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     status: Mapped[str] = mapped_column(String(20), default="new")  # new | acknowledged | promoted | closed
+    #: the TLP of the alert's title and evidence (an indicator hit carries the indicator's)
+    tlp: Mapped[str] = mapped_column(String(20), default="clear", server_default="clear")
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
 
 

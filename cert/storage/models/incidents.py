@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cert.storage.db import Base
@@ -20,6 +20,9 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | contained | closed
     severity: Mapped[str] = mapped_column(String(20), default="medium")
     tlp: Mapped[str] = mapped_column(String(20), default="amber")
+    #: the highest TLP of what the title and description were derived from; lowering the case's
+    #: TLP never lowers it, and no exit sends the title above it (``cert.core.tlp.may_leave``)
+    title_tlp: Mapped[str] = mapped_column(String(20), default="clear", server_default="clear")
     pap: Mapped[str] = mapped_column(String(10), default="amber")
     rsit_class: Mapped[str] = mapped_column(String(60), default="")
     organization: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -44,6 +47,9 @@ class Observable(Base):
     value: Mapped[str] = mapped_column(String(2048))
     tlp: Mapped[str] = mapped_column(String(20), default="amber")
     ioc: Mapped[bool] = mapped_column(default=True)
+    #: False for a value that is not one of its type (kept as evidence, never an indicator)
+    valid: Mapped[bool] = mapped_column(default=True, server_default=true())
+    invalid_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
     comment: Mapped[str] = mapped_column(Text, default="")
     case: Mapped[Case] = relationship(back_populates="observables")
 

@@ -19,6 +19,9 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(80), unique=True)
     owner: Mapped[str] = mapped_column(String(80))
     scope: Mapped[str] = mapped_column(String(20), default="ingest")
+    #: The constituency organisation (its id) the token's events belong to when none of their
+    #: addresses is in the constituency; None: such events belong to no organisation.
+    organization: Mapped[str | None] = mapped_column(String(80), nullable=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
