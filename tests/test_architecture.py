@@ -137,8 +137,10 @@ def test_each_registry_has_a_real_member() -> None:
     from cert.core.parser import parsers
     from cert.core.registry import load_plugins
     from cert.response.playbooks import steps
+    from cert.sharing.target import targets
 
-    load_plugins(["ingest.parsers", "detectors", "playbooks.steps"])
+    load_plugins(["ingest.parsers", "detectors", "playbooks.steps", "cert.sharing.targets"])
     assert {"linux.auth", "web.access"} <= set(parsers.names())
     assert "sigma" in detectors.names()
     assert {"sightings", "notify_focal_point"} <= set(steps.names())
+    assert "misp-feed" in targets.names()

@@ -9,9 +9,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from cert.core.errors import Conflict
-from cert.core.tlp import TLP
 from cert.detection import alerts
-from cert.incidents.cases import promote_alert, tlp_raisers
+from cert.incidents.cases import open_case
 from web.access import actor, platform, remote_addr, requires
 from web.forms import AcknowledgeForm, PromoteForm
 from web.paging import Pager
@@ -62,28 +61,14 @@ def promote(alert_id: int) -> ResponseReturnValue:
         flash(_("Invalid form: %(errors)s", errors=form.errors), "error")
         return redirect(url_for("alerts.show", alert_id=alert_id)), 303
     try:
-        case_id, raised_to, sources = open_case(alert_id, form.title.data or None, form.tlp.data or "amber")
+        opened = open_case(platform(), alert_id, actor(), form.title.data or None, form.tlp.data or "amber")
     except Conflict as exc:
         case_id = int(str(exc.details["case_id"]))
         flash(_("Alert #%(alert)s is already in case #%(case)s: the title and TLP you chose were not applied.",
                 alert=alert_id, case=case_id), "warning")
         return redirect(url_for("cases.show", case_id=case_id), 303)
-    flash(_("Case #%(id)s opened.", id=case_id), "ok")
-    if raised_to is not None:
-        flash(_("TLP raised to %(tlp)s because of the indicator from %(sources)s.", tlp=raised_to.label,
-                sources=", ".join(sources)), "warning")
-    return redirect(url_for("cases.show", case_id=case_id), 303)
-
-
-def open_case(alert_id: int, title: str | None, tlp: str) -> tuple[int, TLP | None, list[str]]:
-    """Open a case from an alert (console and API): (case id, the TLP it was raised to or None,
-    the indicator sources that raised it). Conflict when the alert is already in a case."""
-    p = platform()
-    chosen = TLP.parse(tlp)
-    with p.db.session() as s:
-        alert = alerts.get_alert(s, alert_id)
-        evidence = p.events.get(alert.event_ids)
-        case = promote_alert(s, alert, evidence, actor(), p.constituency, title=title, tlp=chosen.tag_value)
-        label = TLP.parse(case.tlp)
-        raised = label if label is not chosen else None
-        return case.id, raised, tlp_raisers(alert, chosen) if raised else []
+    flash(_("Case #%(id)s opened.", id=opened.case_id), "ok")
+    if opened.raised_to is not None:
+        flash(_("TLP raised to %(tlp)s because of the indicator from %(sources)s.", tlp=opened.raised_to.label,
+                sources=", ".join(opened.raised_by)), "warning")
+    return redirect(url_for("cases.show", case_id=opened.case_id), 303)

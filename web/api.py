@@ -7,14 +7,14 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_login import current_user
 
-from cert.core.errors import Conflict, InvalidInput
+from cert.core.errors import InvalidInput
 from cert.detection import alerts
 from cert.incidents import cases as case_service
+from cert.sharing.actions import change_case_tlp
 from cert.storage.models import Alert, Case
 from web.access import actor, platform, remote_addr, requires
-from web.alerts import open_case
-from web.cases import change_tlp
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -138,18 +138,13 @@ def promote(alert_id: int) -> ResponseReturnValue:
     """Open a case from an alert: ``{"title": ..., "tlp": ...}``; 201 with the case, 409 with the
     case id when the alert is already in one."""
     body = _json_body("title", "tlp")
-    try:
-        case_id, raised_to, sources = open_case(alert_id, body["title"] or None, body["tlp"] or "amber")
-    except Conflict as exc:
-        case_id = int(str(exc.details["case_id"]))
-        return jsonify(error=_("Alert #%(alert)s is already in case #%(case)s: the title and TLP you chose were "
-                               "not applied.", alert=alert_id, case=case_id), status=409, case_id=case_id), 409
+    opened = case_service.open_case(platform(), alert_id, actor(), body["title"] or None, body["tlp"] or "amber")
     with platform().db.session() as s:
-        answer = case_json(case_service.get_case(s, case_id))
-    if raised_to is not None:
-        answer["tlp_raised"] = {"to": raised_to.tag_value, "sources": sources,
+        answer = case_json(case_service.get_case(s, opened.case_id))
+    if opened.raised_to is not None:
+        answer["tlp_raised"] = {"to": opened.raised_to.tag_value, "sources": opened.raised_by,
                                 "message": _("TLP raised to %(tlp)s because of the indicator from %(sources)s.",
-                                             tlp=raised_to.label, sources=", ".join(sources))}
+                                             tlp=opened.raised_to.label, sources=", ".join(opened.raised_by))}
     return jsonify(answer), 201
 
 
@@ -159,10 +154,11 @@ def set_tlp(case_id: int) -> ResponseReturnValue:
     """Change a case's TLP: ``{"tlp": ..., "reason": ...}``; lowering it needs the responder role
     and a reason (403, 400)."""
     body = _json_body("tlp", "reason")
-    _old, _new, withdrawn = change_tlp(case_id, body["tlp"], body["reason"])
+    change = change_case_tlp(platform(), case_id, body["tlp"], actor(), current_user.role, body["reason"],
+                             remote_addr())
     with platform().db.session() as s:
         answer = case_json(case_service.get_case(s, case_id))
-    return jsonify({**answer, "withdrawn_from_feed": withdrawn})
+    return jsonify({**answer, "withdrawn_from_feed": bool(change.withdrawn_from)})
 
 
 @bp.get("/ingest/health")

@@ -130,23 +130,28 @@ def _register_errors(app: Flask) -> None:
             return access.api_error(status, message)
         return render_template("error.html", status=status, message=message), status
 
+    def translated(exc: VigieError) -> str:
+        """The error's message in the reader's language (as raised where the catalogue has none)."""
+        return str(_(exc.message_id, **exc.params)) if exc.message_id else str(exc)
+
     @app.errorhandler(NotFound)
     def not_found(exc: VigieError) -> ResponseReturnValue:
-        return answer(404, str(exc))
+        return answer(404, translated(exc))
 
     @app.errorhandler(InvalidInput)
     def invalid(exc: VigieError) -> ResponseReturnValue:
-        return answer(400, str(exc))
+        return answer(400, translated(exc))
 
     @app.errorhandler(Forbidden)
     def forbidden(exc: VigieError) -> ResponseReturnValue:
-        return answer(403, str(exc))
+        return answer(403, translated(exc))
 
     @app.errorhandler(Conflict)
     def conflict(exc: Conflict) -> ResponseReturnValue:
         if _wants_json():
-            return jsonify(error=str(exc), status=409, **exc.details), 409
-        return answer(409, str(exc))
+            body, status = access.api_error(409, translated(exc))
+            return jsonify({**body.get_json(), **exc.details}), status
+        return answer(409, translated(exc))
 
     @app.errorhandler(CSRFError)
     def csrf(exc: CSRFError) -> ResponseReturnValue:

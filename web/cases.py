@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
+from flask import Blueprint, flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -10,11 +10,10 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from cert.core.errors import InvalidInput
-from cert.core.tlp import TLP
 from cert.detection.yara.files import upload_to_case
 from cert.incidents import cases as case_service
-from cert.response.playbooks import load_playbooks, request_run
-from cert.sharing.misp_feed import export_case, withdraw_if_not_shareable
+from cert.response.playbooks import load_playbooks, start_run
+from cert.sharing.actions import change_case_tlp, publish
 from cert.storage.models import Alert, PlaybookRun
 from web.access import actor, platform, remote_addr, requires
 from web.forms import NoteForm, PlaybookForm, StatusForm, TlpForm, UploadForm
@@ -87,61 +86,34 @@ def set_status(case_id: int) -> ResponseReturnValue:
     return _back(case_id)
 
 
-def change_tlp(case_id: int, tlp: str, reason: str) -> tuple[TLP, TLP, bool]:
-    """Change a case's TLP for the current user (console and API); withdraw its MISP event when
-    the new TLP may not leave at the feed's ceiling. Returns (old, new, withdrawn)."""
-    p = platform()
-    wanted = TLP.parse(tlp)
-    with p.db.session() as s:
-        case = case_service.get_case(s, case_id)
-        if wanted.value < TLP.parse(case.tlp).value:  # the service checks too; these words are translated
-            if not current_user.can("responder"):
-                abort(403, description=_("Lowering a case's TLP needs the responder role."))
-            if not reason.strip():
-                abort(400, description=_("Lowering a case's TLP needs a reason."))
-        old, new = case_service.set_tlp(s, case, tlp, actor(), current_user.role, reason, remote_addr())
-        withdrawn = new.value > old.value and withdraw_if_not_shareable(s, case, p.settings, actor())
-    return old, new, withdrawn
-
-
 @bp.post("/<int:case_id>/tlp")
 @requires("analyst")
 def set_tlp(case_id: int) -> ResponseReturnValue:
     form = TlpForm()
     _form_errors(form)
-    _old, new, withdrawn = change_tlp(case_id, form.tlp.data or "", form.reason.data or "")
-    if withdrawn:
-        flash(_("The case is now %(tlp)s: its MISP event was withdrawn from the feed.", tlp=new.label), "ok")
+    change = change_case_tlp(platform(), case_id, form.tlp.data or "", actor(), current_user.role,
+                             form.reason.data or "", remote_addr())
+    if change.withdrawn_from:
+        flash(_("The case is now %(tlp)s: its MISP event was withdrawn from the feed.", tlp=change.new.label), "ok")
     return _back(case_id)
 
 
 @bp.post("/<int:case_id>/playbooks")
 @requires("responder")
 def run_playbook(case_id: int) -> ResponseReturnValue:
-    p = platform()
     form = _playbook_form()
     _form_errors(form)
-    with p.db.session() as s:
-        case = case_service.get_case(s, case_id)
-        run = request_run(p, s, case, form.playbook.data or "", actor())
-        run_id = run.id
-    job_id = p.jobs.enqueue("cert.response.playbooks.execute_run", run_id=run_id)
-    with p.db.session() as s:
-        stored = s.get(PlaybookRun, run_id)
-        if stored is not None and stored.job_id is None:
-            stored.job_id = job_id
-    flash(_("Playbook queued (%(kind)s).", kind=p.jobs.kind), "ok")
+    start_run(platform(), case_id, form.playbook.data or "", actor())
+    flash(_("Playbook queued (%(kind)s).", kind=platform().jobs.kind), "ok")
     return _back(case_id)
 
 
 @bp.post("/<int:case_id>/export/misp")
 @requires("analyst")
 def export_misp(case_id: int) -> ResponseReturnValue:
-    p = platform()
-    with p.db.session() as s:
-        result = export_case(s, case_service.get_case(s, case_id), p.settings, actor())
+    result = publish(platform(), case_id, actor(), "misp-feed")
     flash(_("MISP event %(uuid)s written to the feed: %(n)s indicator(s), %(w)s withheld by TLP.",
-            uuid=result.event_uuid, n=result.exported, w=result.withheld), "ok")
+            uuid=result.reference, n=result.exported, w=result.withheld), "ok")
     return _back(case_id)
 
 

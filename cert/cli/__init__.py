@@ -98,7 +98,7 @@ def cmd_users(p: Platform, args: argparse.Namespace) -> int:
 
 def cmd_export(p: Platform, args: argparse.Namespace) -> int:
     from cert.incidents.cases import get_case
-    from cert.sharing.misp_feed import export_case
+    from cert.sharing.targets.misp_feed import export_case
 
     with p.db.session() as s:
         result = export_case(s, get_case(s, args.case), p.settings, "cli", Path(args.feed) if args.feed else None)

@@ -44,7 +44,8 @@ class Settings:
     # GeoIP: local MaxMind-format databases (GeoLite2-City / GeoLite2-ASN); never downloaded
     geoip_city_file: Path | None = None
     geoip_asn_file: Path | None = None
-    plugins: tuple[str, ...] = ("ingest.parsers", "ingest.listeners", "detectors", "playbooks.steps")
+    plugins: tuple[str, ...] = ("ingest.parsers", "ingest.listeners", "detectors", "playbooks.steps",
+                                "cert.sharing.targets")
     org_name: str = "CERT"
     org_uuid: str = "5b7d3b6c-0a3e-4c57-9d8e-6f1f0c6a9e01"
     share_tlp_ceiling: TLP = TLP.AMBER

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,9 +14,10 @@ from sqlalchemy.orm import Session
 from cert.accounts.users import has_role
 from cert.constituency.directory import Constituency
 from cert.core.ecs import Event, get
-from cert.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from cert.core.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
 from cert.core.observables import check_observable
 from cert.core.tlp import PAP, TLP, highest
+from cert.runtime.platform import Platform
 from cert.storage import audit
 from cert.storage.models import Alert, Case, Observable, TimelineEntry
 
@@ -106,6 +109,31 @@ def tlp_raisers(alert: Alert, chosen: TLP) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+@dataclass(frozen=True)
+class Promotion:
+    """A case opened from an alert, and the TLP it was raised to (None when the chosen one held)
+    with the indicator sources that raised it."""
+
+    case_id: int
+    raised_to: TLP | None = None
+    raised_by: list[str] = dataclasses.field(default_factory=list)
+
+
+def open_case(platform: Platform, alert_id: int, actor: str, title: str | None = None,
+              tlp: str = "amber") -> Promotion:
+    """Open a case from an alert with its evidence events (console and API)."""
+    chosen = TLP.parse(tlp)
+    with platform.db.session() as s:
+        alert = s.get(Alert, alert_id)
+        if alert is None:
+            raise NotFound(N_("Alert #%(id)s does not exist."), id=alert_id)
+        evidence = platform.events.get(alert.event_ids)
+        case = promote_alert(s, alert, evidence, actor, platform.constituency, title=title, tlp=chosen.tag_value)
+        label = TLP.parse(case.tlp)
+        raised = label if label is not chosen else None
+        return Promotion(case.id, raised, tlp_raisers(alert, chosen) if raised else [])
+
+
 def promote_alert(
     s: Session,
     alert: Alert,
@@ -121,8 +149,8 @@ def promote_alert(
     its title carries the alert's TLP (``title_tlp``), whoever typed it: it was written from the
     alert."""
     if alert.case_id is not None:
-        raise Conflict(f"alert {alert.id} is already in case {alert.case_id}: the title and TLP chosen were not "
-                       "applied", case_id=alert.case_id)
+        raise Conflict(N_("Alert #%(alert)s is already in case #%(case)s: the title and TLP you chose were not "
+                          "applied."), alert=alert.id, case=alert.case_id, case_id=alert.case_id)
     chosen = TLP.parse(tlp)
     alert_tlp = TLP.parse(alert.tlp or "clear")
     shared = (alert.entities or {}).get("indicator", {}).get("tlp")  # a partner's indicator keeps its TLP
@@ -212,11 +240,11 @@ def set_tlp(s: Session, case: Case, tlp: str, actor: str, role: str, reason: str
     reason = reason.strip()
     lowering = new.value < old.value
     if lowering and not has_role(role, "responder"):
-        raise Forbidden(f"lowering a case's TLP (from {old.label} to {new.label}) needs the responder role")
+        raise Forbidden(N_("Lowering a case's TLP needs the responder role."), old=old.label, new=new.label)
     if lowering and not reason:
-        raise InvalidInput("lowering a case's TLP needs a reason")
+        raise InvalidInput(N_("Lowering a case's TLP needs a reason."))
     if len(reason) > 1000:
-        raise InvalidInput("a reason is at most 1,000 characters")
+        raise InvalidInput(N_("A reason is at most %(max)s characters."), max=1000)
     case.tlp = new.tag_value
     add_timeline(s, case, actor, "tlp",
                  f"TLP changed from {old.label} to {new.label}" + (f": {reason}" if reason else ""),

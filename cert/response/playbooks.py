@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import yaml
 from sqlalchemy.orm import Session
@@ -20,11 +20,9 @@ from cert.core.errors import Forbidden, InvalidInput, NotFound, VigieError
 from cert.core.registry import Registry
 from cert.core.tlp import PAP
 from cert.incidents.cases import add_timeline, get_case
+from cert.runtime.platform import Platform
 from cert.storage import audit
 from cert.storage.models import Case, PlaybookRun
-
-if TYPE_CHECKING:
-    from cert.runtime.platform import Platform
 
 PHASES = ("preparation", "detection", "containment", "eradication", "recovery", "post-incident")
 
@@ -136,6 +134,18 @@ def request_run(platform: Platform, s: Session, case: Case, playbook_id: str, ac
     add_timeline(s, case, actor, "playbook", f"Playbook {playbook_id} queued", {"run_id": run.id})
     audit.record(s, actor, "playbook.run", "case", case.id, playbook=playbook_id, run_id=run.id)
     return run
+
+
+def start_run(platform: Platform, case_id: int, playbook_id: str, actor: str) -> int:
+    """Queue a playbook run on a case and hand it to the job queue; returns the run's id."""
+    with platform.db.session() as s:
+        run_id = request_run(platform, s, get_case(s, case_id), playbook_id, actor).id
+    job_id = platform.jobs.enqueue("cert.response.playbooks.execute_run", run_id=run_id)
+    with platform.db.session() as s:
+        stored = s.get(PlaybookRun, run_id)
+        if stored is not None and stored.job_id is None:
+            stored.job_id = job_id
+    return run_id
 
 
 def execute_run(platform: Platform, run_id: int) -> str:

@@ -9,7 +9,7 @@ import threading
 
 from cert.incidents.cases import add_observable
 from cert.runtime.platform import Platform
-from cert.sharing.misp_feed import export_case
+from cert.sharing.targets.misp_feed import export_case
 from cert.storage.models import Case
 
 N = 12

@@ -135,8 +135,9 @@ def test_the_worker_pool_opens_and_closes_many_times_without_hanging() -> None:
     deadline = time.monotonic() + 8
     runs = 0
     while runs < 60 and time.monotonic() < deadline:
-        hits = detect_parallel(engines, events, RuleOverrides(), batch_size=50, workers=2)
-        assert sorted(h.rule_id for h in hits) == want
+        batches = detect_parallel(engines, events, RuleOverrides(), batch_size=50, workers=2)
+        assert [len(batch) for batch, _ in batches] == [50] * 8
+        assert sorted(h.rule_id for _, hits in batches for h in hits) == want
         runs += 1
     assert runs >= 10
 
@@ -149,5 +150,5 @@ def test_a_worker_that_dies_ends_the_run_with_a_clear_error() -> None:
         detect_parallel(engines, _events(400, die_at=260), RuleOverrides(), batch_size=50, workers=2)
     assert time.monotonic() - started < 30
     # the pool is gone and the next run works
-    hits = detect_parallel(engines, _events(100), RuleOverrides(), batch_size=50, workers=2)
-    assert len(hits) == len(range(0, 100, 7))
+    batches = detect_parallel(engines, _events(100), RuleOverrides(), batch_size=50, workers=2)
+    assert sum(len(hits) for _, hits in batches) == len(range(0, 100, 7))

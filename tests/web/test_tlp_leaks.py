@@ -127,7 +127,7 @@ def test_lowering_a_case_tlp_needs_a_responder_and_a_reason(app: Flask, platform
     page = analyst.get(f"/cases/{case_id}").get_data(as_text=True)
     api = analyst.post(f"/api/v1/cases/{case_id}/tlp", json={"tlp": "clear", "reason": "x"},
                        headers={"X-CSRFToken": csrf_token(page)})
-    assert api.status_code == 403 and "intervenant" in api.get_json()["error"]
+    assert api.status_code == 403 and "intervenant" in api.get_json()["message"]
     assert set_tlp(analyst, case_id, "red").status_code == 303  # raising or keeping stays open to analysts
 
     responder = user(app, "resp")

@@ -38,6 +38,7 @@ from cert.core.errors import Forbidden, InvalidInput
 from cert.core.observables import NOT_IDS, check_observable
 from cert.core.tlp import PAP, TLP, may_leave, shareable_text
 from cert.incidents.cases import add_timeline
+from cert.sharing.target import Publication, SharingTarget, targets
 from cert.storage import audit
 from cert.storage.models import Case, Observable
 
@@ -230,3 +231,17 @@ def withdraw_if_not_shareable(s: Session, case: Case, settings: Settings, actor:
     )
     audit.record(s, actor, "case.withdraw.misp", "case", case.id, event_uuid=case.misp_uuid, tlp=case_tlp.tag_value)
     return True
+
+
+@targets.register
+class MispFeed(SharingTarget):
+    """The MISP feed folder (``feed_dir``), up to the ceiling ``share_tlp_ceiling``."""
+
+    name = "misp-feed"
+
+    def publish(self, s: Session, case: Case, actor: str) -> Publication:
+        result = export_case(s, case, self.settings, actor)
+        return Publication(self.name, result.event_uuid, result.exported, result.withheld, result.updated)
+
+    def withdraw_if_not_shareable(self, s: Session, case: Case, actor: str) -> bool:
+        return withdraw_if_not_shareable(s, case, self.settings, actor)
