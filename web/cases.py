@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from cert.core.errors import InvalidInput
-from cert.detection.yara.files import upload_to_case
 from cert.incidents import cases as case_service
+from cert.incidents.attachments import upload_to_case
 from cert.response.playbooks import load_playbooks, request_run
 from cert.sharing.misp_feed import export_case
 from cert.storage.models import Alert, PlaybookRun
