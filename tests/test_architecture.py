@@ -133,7 +133,7 @@ def test_no_import_cycle() -> None:
 
 
 def test_each_registry_has_a_real_member() -> None:
-    from cert.core.contracts import detectors
+    from cert.core.contracts import detectors, file_scanners
     from cert.core.parser import parsers
     from cert.core.registry import load_plugins
     from cert.response.playbooks import steps
@@ -141,6 +141,17 @@ def test_each_registry_has_a_real_member() -> None:
 
     load_plugins(["ingest.parsers", "detectors", "playbooks.steps", "cert.sharing.targets"])
     assert {"linux.auth", "web.access"} <= set(parsers.names())
-    assert "sigma" in detectors.names()
+    assert {"sigma", "indicators", "yara_payloads"} <= set(detectors.names())
+    assert "yara" in file_scanners.names()
     assert {"sightings", "notify_focal_point"} <= set(steps.names())
     assert "misp-feed" in targets.names()
+
+
+def test_an_engine_package_registers_its_plugins_and_its_helpers_register_none() -> None:
+    from cert.core.contracts import detectors, file_scanners
+    from cert.core.registry import load_plugins
+
+    load_plugins(["detectors"])  # each engine package, as the default settings do
+    registered = (detectors.names(), file_scanners.names())
+    load_plugins(["detectors.sigma", "detectors.indicators", "detectors.yara"])  # every module of each engine
+    assert (detectors.names(), file_scanners.names()) == registered

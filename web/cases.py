@@ -10,8 +10,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from cert.core.errors import InvalidInput
-from cert.detection.yara.files import upload_to_case
 from cert.incidents import cases as case_service
+from cert.incidents.attachments import upload_to_case
 from cert.response.playbooks import load_playbooks, start_run
 from cert.sharing.actions import change_case_tlp, publish
 from cert.storage.models import Alert, PlaybookRun

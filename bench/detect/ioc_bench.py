@@ -12,7 +12,7 @@ Measures, in one run:
   names), and the same events with every source/destination address made distinct (no reuse);
 - both scan paths side by side: the Python scanner (``VIGIE_NATIVE=0``) and the native pre-filter
   (``vigie_native.IndicatorFilter``, when built), with the same hits; the filter's build time and
-  memory; "scan only" is ``detectors.indicators.scan`` alone (no hits, no provenance);
+  memory; "scan only" is ``detectors.indicators.detector.scan`` alone (no hits, no provenance);
 - the baseline, side by side: the naive matcher a first version would write: for each event and
   each field path, ``cert.core.ecs.get`` and a lookup in a Python set of strings per type (parent
   domains included, CIDR networks left out), and the same plus a loop over the networks with
@@ -43,12 +43,12 @@ from cert.core.ecs import Event, get  # noqa: E402
 from cert.core.parser import parsers  # noqa: E402
 from cert.core.registry import load_plugins  # noqa: E402
 from cert.detection.indicators.formats import Defaults, load  # noqa: E402
-from cert.detection.indicators.index import load_index  # noqa: E402
 from cert.detection.overrides import RuleOverrides  # noqa: E402
 from cert.detection.pool import detect_parallel  # noqa: E402
 from cert.pipeline.ingestor import finalize
 from cert.storage.db import Database  # noqa: E402
-from detectors.indicators import FIELDS, IndicatorDetector, native_filter, scan  # noqa: E402
+from detectors.indicators.detector import FIELDS, IndicatorDetector, native_filter, scan  # noqa: E402
+from detectors.indicators.index import load_index  # noqa: E402
 
 BATCH = 5000
 TLDS = ("com", "net", "org", "info", "ru", "cn", "top", "xyz", "io", "biz", "sn", "ci", "ml", "bf", "cm")

@@ -39,8 +39,8 @@ from cert.detection.pool import detect_parallel  # noqa: E402
 
 load_plugins(["ingest.parsers", "detectors"])
 
-from detectors._sigma_naive import NaiveEngine  # noqa: E402
-from detectors.sigma import SigmaDetector  # noqa: E402
+from detectors.sigma.detector import SigmaDetector  # noqa: E402
+from detectors.sigma.naive import NaiveEngine  # noqa: E402
 
 BATCH = 5000
 
@@ -65,7 +65,7 @@ def windows_detector(corpora: Path, data_dir: Path) -> SigmaDetector:
     keep = [r for r in det.ruleset.rules if "product: windows" in r.info.logsource]
     det.ruleset.rules[:] = keep  # Windows rules only
     det.ruleset.correlations.clear()
-    from detectors._sigma_runtime import compile_ruleset
+    from detectors.sigma.runtime import compile_ruleset
 
     det._compiled = compile_ruleset(det.ruleset, det._compiled.overrides)
     return det

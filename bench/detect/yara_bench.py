@@ -4,7 +4,7 @@ Run: python bench/detect/yara_bench.py [--rounds 5] [--repeat 20]
 
 - files: every file of ../shared/corpora (EVTX, JSON, Zeek and Suricata logs, Sigma rules, MISP
   events: about 5,000 files); raw = ``rules.match(filepath=..., timeout=...)``; Vigie =
-  ``cert.detection.yara.scan.scan_file`` (size check, match, result objects, hashes of matching files);
+  ``detectors.yara.scan.scan_file`` (size check, match, result objects, hashes of matching files);
 - payloads: PowerShell script blocks and command lines of the corpora's Windows event logs,
   parsed by the project's ``windows.evtx`` parser (replayed ``--repeat`` times);
   raw = ``rules.match(data=payload)`` for each payload field; Vigie =
@@ -34,8 +34,8 @@ from cert.core.config import Settings  # noqa: E402
 from cert.core.ecs import Event, get  # noqa: E402
 from cert.core.parser import Unreadable, parsers  # noqa: E402
 from cert.core.registry import load_plugins  # noqa: E402
-from cert.detection.yara.scan import load_rules, scan_file  # noqa: E402
-from detectors.yara_payloads import YaraPayloadDetector  # noqa: E402
+from detectors.yara.payloads import YaraPayloadDetector  # noqa: E402
+from detectors.yara.scan import load_rules, scan_file  # noqa: E402
 
 TIMEOUT = 10
 

@@ -72,7 +72,7 @@ def cmd_indicators_remove(p: Platform, args: argparse.Namespace) -> int:
 
 
 def cmd_yara_watch(p: Platform, args: argparse.Namespace) -> int:
-    from cert.detection.yara.files import FolderWatcher
+    from cert.detection.files import FolderWatcher
 
     fields = dict(kv.split("=", 1) for kv in args.field or [])
     watcher = FolderWatcher(p, Path(args.folder), settle_seconds=args.settle, fields=fields)
@@ -91,15 +91,14 @@ def cmd_yara_watch(p: Platform, args: argparse.Namespace) -> int:
 
 
 def cmd_yara_scan(p: Platform, args: argparse.Namespace) -> int:
-    from cert.detection.yara.files import max_bytes, rules_for
-    from cert.detection.yara.scan import scan_file
+    from cert.detection.files import max_bytes, scanner_for
 
-    ruleset = rules_for(p)
-    for path, reason in ruleset.rejected:
+    scanner = scanner_for(p)
+    for path, reason in scanner.rejected:
         print(f"rejected rule file {path}: {reason}")
     found = 0
     for name in args.paths:
-        r = scan_file(ruleset, Path(name), p.settings.yara_timeout_seconds, max_bytes(p))
+        r = scanner.scan_file(Path(name), max_bytes=max_bytes(p))
         if r.error:
             print(f"{name}: {r.error}")
         for m in r.matches:

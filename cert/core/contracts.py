@@ -1,5 +1,6 @@
 """The contracts that the core, the detectors and the console share: the event, the hit every
-detector produces, the analysts' rule overrides detectors apply, and the detector plug-in base.
+detector produces, the analysts' rule overrides detectors apply, the detector plug-in base, and the
+file scanner plug-in base (files from a watched folder or uploaded to a case).
 
 This module imports nothing of Vigie above ``cert.core``.
 """
@@ -10,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from cert.core.config import Settings
@@ -19,8 +21,8 @@ from cert.core.event_store import EventStore
 from cert.core.observables import check_observable
 from cert.core.registry import Registry
 
-__all__ = ["ENTITY_FIELDS", "ENTITY_TYPES", "SEVERITIES", "Detector", "Event", "ExceptionSpec", "Hit", "RuleOverrides",
-           "detectors", "hit_for_events"]
+__all__ = ["ENTITY_FIELDS", "ENTITY_TYPES", "SEVERITIES", "Detector", "Event", "ExceptionSpec", "FileMatch",
+           "FileScanner", "Hit", "RuleOverrides", "ScanReport", "detectors", "file_scanners", "hit_for_events"]
 
 
 @dataclass(frozen=True)
@@ -169,3 +171,79 @@ class Detector(ABC):
 
 
 detectors: Registry[Detector] = Registry("detector")
+
+
+@dataclass(frozen=True)
+class FileMatch:
+    """One rule of a file scanner that matched: its identity for alerts and analysts' settings
+    (``rule_id``), severity, metadata and the matched fragments (``{"id", "offset", "length",
+    "data"}``, the data as printable text)."""
+
+    rule: str
+    namespace: str
+    rule_id: str
+    severity: str
+    tags: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+    strings: tuple[dict[str, Any], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The match as stored (scan record, case timeline) and shown."""
+        return {"rule": self.rule, "namespace": self.namespace, "tags": list(self.tags), "meta": self.meta,
+                "strings": list(self.strings)}
+
+
+@dataclass
+class ScanReport:
+    """The outcome of scanning one file or buffer. ``error`` is set when the scan could not finish
+    (timeout, unreadable, too large); the hashes name the evidence when they were computed."""
+
+    target: str
+    size: int
+    matches: list[FileMatch] = field(default_factory=list)
+    error: str = ""
+    sha256: str = ""
+    md5: str = ""
+
+    @property
+    def timed_out(self) -> bool:
+        return self.error.startswith("timeout")
+
+
+class FileScanner(ABC):
+    """A file scanning engine (YARA). An instance holds the rules loaded when it was built: build
+    one per pass (a folder poll, an upload) to pick up edited rules."""
+
+    name: ClassVar[str]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    @abstractmethod
+    def rules_hash(self) -> str:
+        """Identifies the loaded rules (stored with each scan)."""
+
+    @property
+    def rejected(self) -> tuple[tuple[str, str], ...]:
+        """Rule files that were not loaded, with the reason: (path, reason)."""
+        return ()
+
+    @abstractmethod
+    def scan_file(self, path: Path, *, max_bytes: int | None = None, size: int | None = None,
+                  hash_always: bool = False) -> ScanReport:
+        """Scan a file; never raises for an unreadable, oversized or slow file (``error`` says why).
+        ``size`` when the caller stat'ed the file already; hashes are computed when a rule matched,
+        or with ``hash_always``."""
+
+    @abstractmethod
+    def file_event(self, report: ScanReport, dataset: str, fields: dict[str, Any] | None = None) -> Event:
+        """The ECS event recording the scan: the evidence of the alerts its matches raise."""
+
+    @abstractmethod
+    def hits_for(self, report: ScanReport, event: Event, group: str) -> list[Hit]:
+        """One hit per matching rule, with ``event`` as evidence; ``group`` (the file's origin)
+        goes into the group key."""
+
+
+file_scanners: Registry[FileScanner] = Registry("file scanner")

@@ -5,6 +5,7 @@ The schema is owned by Alembic (``cert/migrations``); ``upgrade`` brings any dat
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,3 +76,17 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_shared: dict[str, Database] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_database(url: str) -> Database:
+    """One ``Database`` per URL for the plug-ins of this process (detectors build theirs from the
+    settings, several times per process: they share its engine and connection pool)."""
+    with _shared_lock:
+        db = _shared.get(url)
+        if db is None:
+            db = _shared[url] = Database(url)
+        return db

@@ -6,9 +6,9 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from detectors._sigma_fast import Entry, FastEngine
-from detectors._sigma_load import RuleSet, load
-from detectors._sigma_naive import NaiveEngine
+from detectors.sigma.fast import Entry, FastEngine
+from detectors.sigma.load import RuleSet, load
+from detectors.sigma.naive import NaiveEngine
 
 _counter = itertools.count()
 

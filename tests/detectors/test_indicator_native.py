@@ -1,5 +1,5 @@
 """The native pre-filter of the indicator scan (``vigie_native.IndicatorFilter``, native/src/
-indicators.rs) changes nothing but speed: ``detectors.indicators.scan`` gives exactly the same
+indicators.rs) changes nothing but speed: ``detectors.indicators.detector.scan`` gives exactly the same
 matches (event, field, value, indicator ids), in the same order, with and without it.
 
 * the events parsed from the corpora (Zeek DNS/SSL, Suricata EVE, Apache access logs, as
@@ -30,10 +30,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import detectors.indicators as di
+import detectors.indicators.detector as di
 from cert.core.ecs import get
-from cert.detection.indicators.index import IndicatorIndex
-from detectors.indicators import FIELDS, native_filter, scan
+from detectors.indicators.detector import FIELDS, native_filter, scan
+from detectors.indicators.index import IndicatorIndex
 
 try:
     import vigie_native as native

@@ -22,11 +22,11 @@ from cert.core.ecs import put
 from cert.core.registry import load_plugins
 from cert.detection.alerts import upsert_hits
 from cert.detection.indicators.formats import Defaults, load
-from cert.detection.indicators.index import IndicatorIndex, IntervalTable
 from cert.storage.db import Database
 from cert.storage.models import Alert
 from cert.storage.models.indicators import Indicator
-from detectors.indicators import IndicatorDetector, severity_for
+from detectors.indicators.detector import IndicatorDetector, severity_for
+from detectors.indicators.index import IndicatorIndex, IntervalTable
 
 load_plugins(["detectors.indicators"])
 

@@ -299,7 +299,7 @@ def _write(path: Path, text: str) -> Path:
 @pytest.mark.postgres
 def test_store_and_matching_on_postgresql(postgres_server: Any, corpora: Path, tmp_path: Path) -> None:
     """The production database: migration, bulk load, reload with changes, the detector's index."""
-    from cert.detection.indicators.index import load_index
+    from detectors.indicators.index import load_index
 
     url = postgres_server.create_database()
     pg = Database(url)

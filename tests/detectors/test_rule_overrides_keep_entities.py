@@ -29,7 +29,7 @@ YARA_RULE = "yara:powershell.PowerShell_Download_Cradle"
 
 @pytest.fixture
 def plat(settings: Settings, corpora: Path) -> Iterator[Platform]:
-    p = Platform(replace(settings, plugins=("detectors.indicators", "detectors.yara_payloads")))
+    p = Platform(replace(settings, plugins=("detectors.indicators", "detectors.yara")))
     p.db.upgrade()
     with p.db.session() as s:
         load(s, corpora / LAZARUS, "circl-osint", Defaults())

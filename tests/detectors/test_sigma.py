@@ -9,7 +9,7 @@ from pathlib import Path
 from cert.core.config import Settings
 from cert.core.ecs import event_id, format_ts, put
 from cert.core.registry import load_plugins
-from detectors.sigma import SigmaDetector
+from detectors.sigma.detector import SigmaDetector
 
 load_plugins(["detectors"])
 

@@ -24,8 +24,8 @@ from cert.core.parser import parsers
 from cert.core.registry import load_plugins
 from cert.pipeline.ingestor import Ingestor
 from cert.runtime.platform import Platform
-from detectors._sigma_naive import NaiveEngine
-from detectors.sigma import SigmaDetector
+from detectors.sigma.detector import SigmaDetector
+from detectors.sigma.naive import NaiveEngine
 
 load_plugins(["ingest.parsers", "detectors"])
 

@@ -11,7 +11,7 @@ from typing import Any
 from cert.core.config import Settings
 from cert.core.contracts import Hit
 from cert.core.registry import load_plugins
-from detectors.sigma import SigmaDetector
+from detectors.sigma.detector import SigmaDetector
 
 load_plugins(["detectors"])
 

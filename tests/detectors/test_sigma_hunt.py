@@ -23,7 +23,7 @@ from cert.pipeline.ingestor import Ingestor
 from cert.runtime.platform import Platform
 from cert.storage.models import Alert
 from cert.storage.models.rules import HuntRun
-from detectors.sigma import SigmaDetector
+from detectors.sigma.detector import SigmaDetector
 
 load_plugins(["ingest.parsers", "detectors"])
 SIGMA = corpora_dir() / "sigma"
@@ -88,7 +88,7 @@ def test_hunts_in_elasticsearch_raise_what_streaming_raises(es_url: str, tmp_pat
         start = parse_ts(str(get(events[0], "@timestamp")))
         end = parse_ts(str(get(events[-1], "@timestamp"))) + timedelta(seconds=1)
         hunted = _by_rule(SigmaDetector(settings).hunt(p.events, start, end))
-        from detectors._sigma_hunt import plan_for
+        from detectors.sigma.hunt import plan_for
 
         plan = plan_for(det._compiled)
         assert plan.converted > 0.8 * (plan.converted + plan.by_logsource)  # most rules run as real queries

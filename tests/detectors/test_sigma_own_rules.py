@@ -16,7 +16,7 @@ from cert.core.contracts import Hit
 from cert.core.ecs import put
 from cert.core.parser import parsers
 from cert.core.registry import load_plugins
-from detectors.sigma import SigmaDetector
+from detectors.sigma.detector import SigmaDetector
 
 load_plugins(["ingest.parsers", "detectors"])
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)

@@ -16,12 +16,12 @@ from sqlalchemy import select
 from cert.core.config import Settings
 from cert.core.ecs import put
 from cert.core.registry import load_plugins
-from cert.detection.yara.scan import load_rules, scan_bytes, scan_file
 from cert.storage.db import Database
 from cert.storage.models import DeadLetter
-from detectors.yara_payloads import YaraPayloadDetector
+from detectors.yara.payloads import YaraPayloadDetector
+from detectors.yara.scan import load_rules, scan_bytes, scan_file
 
-load_plugins(["detectors.yara_payloads"])
+load_plugins(["detectors.yara"])
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules" / "yara"

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from cert.cli import main
 from cert.core.config import Settings
-from cert.detection.yara.files import FolderWatcher
+from cert.detection.files import FolderWatcher
 from cert.runtime.platform import Platform
 from cert.storage.models import Alert, DeadLetter
 from cert.storage.models.indicators import FileScan
@@ -25,7 +25,7 @@ NOTE = ("Tous vos fichiers ont été chiffrés.\nPayez 0,3 bitcoin pour la clé 
 
 @pytest.fixture
 def plat(settings: Settings) -> Iterator[Platform]:
-    p = Platform(replace(settings, plugins=()))
+    p = Platform(replace(settings, plugins=("detectors.yara",)))  # the file scanner only
     p.db.upgrade()
     yield p
     p.close()
@@ -96,7 +96,7 @@ def test_a_timeout_is_a_dead_letter(plat: Platform, tmp_path: Path) -> None:
 
 def test_cli_scan_and_watch_once(plat: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CERT_PLUGINS", "playbooks.steps")  # this command needs no parser nor detector
+    monkeypatch.setenv("CERT_PLUGINS", "detectors.yara")  # this command needs the file scanner, no parser
     data_dir = str(plat.settings.data_dir)
     sample = tmp_path / "drop" / "shell.php"
     sample.parent.mkdir()

@@ -16,7 +16,7 @@ from support import csrf_token, login
 
 from cert.accounts.users import create_user
 from cert.core.config import Settings
-from cert.detection.yara.files import safe_name
+from cert.incidents.attachments import safe_name
 from cert.runtime.platform import Platform
 from cert.storage.models import Alert, AuditEntry, Case
 from web.app import create_app
@@ -27,7 +27,7 @@ CHOPPER = b'<%@ Page Language="Jscript"%><%eval(Request.Item["z"],"unsafe");%>'
 
 @pytest.fixture
 def plat(settings: Settings) -> Iterator[Platform]:
-    p = Platform(replace(settings, plugins=("playbooks.steps", "detectors.indicators", "detectors.yara_payloads"), yara_max_file_mb=1))
+    p = Platform(replace(settings, plugins=("playbooks.steps", "detectors.indicators", "detectors.yara"), yara_max_file_mb=1))
     p.db.upgrade()
     with p.db.session() as s:
         create_user(s, "analyste", PASSWORD, "analyst")

@@ -16,7 +16,7 @@ from cert.detection.indicators.formats import Defaults, load
 from cert.runtime.platform import Platform
 from cert.storage.db import Database
 from cert.storage.models import Alert
-from detectors.indicators import IndicatorDetector
+from detectors.indicators.detector import IndicatorDetector
 from web.app import create_app
 
 load_plugins(["detectors.indicators"])

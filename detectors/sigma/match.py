@@ -1,4 +1,4 @@
-"""Compile the condition IR (:mod:`detectors._sigma_ir`) into closures over one event's extracted
+"""Compile the condition IR (:mod:`detectors.sigma.ir`) into closures over one event's extracted
 values: ``low`` (field -> case-folded text, or a tuple of them for lists) and ``raw`` (field ->
 original value). Same-field value lists are merged (set lookup, ``endswith(tuple)``, one regex).
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import ahocorasick
 
-from detectors._sigma_ir import (
+from detectors.sigma.ir import (
     And,
     Bool,
     Cidr,
@@ -31,6 +31,7 @@ from detectors._sigma_ir import (
     TimePart,
     glob_regex,
 )
+from detectors.sigma.literals import regex_literals
 
 Pred = Callable[[dict[str, Any], dict[str, Any]], bool]
 KEYWORDS = "\x00keywords"  # every string of the event (a tuple)
@@ -179,9 +180,7 @@ def _cased(t: Str) -> Callable[[Any], bool]:
 def _value_check(t: Any, path: str) -> Callable[[Any], bool]:
     if isinstance(t, Regex):
         rx = re.compile(t.pattern, t.flags)
-        from detectors._sigma_prefilter import regex_literals
-
-        needed = regex_literals(t)
+        needed = regex_literals(t.pattern, t.flags)
         if needed:  # a literal the regex cannot match without: test it before running the regex
             has = str_check("contains", sorted(needed))
 
@@ -335,8 +334,8 @@ def compile_node(node: Node) -> Pred:
         if len(preds) == 1:
             return preds[0]
         if len(preds) == 2:
-            a, b = preds
-            return lambda low, raw: a(low, raw) or b(low, raw)
+            either, other = preds
+            return lambda low, raw: either(low, raw) or other(low, raw)
 
         def any_of(low: dict[str, Any], raw: dict[str, Any]) -> bool:
             for p in preds:
@@ -350,8 +349,8 @@ def compile_node(node: Node) -> Pred:
     if len(preds) == 1:
         return preds[0]
     if len(preds) == 2:
-        a, b = preds
-        return lambda low, raw: a(low, raw) and b(low, raw)
+        first, second = preds
+        return lambda low, raw: first(low, raw) and second(low, raw)
 
     def all_of(low: dict[str, Any], raw: dict[str, Any]) -> bool:
         for p in preds:

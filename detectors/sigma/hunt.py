@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from elasticsearch import ApiError, TransportError
-from sigma.backends.elasticsearch import LuceneBackend
+from sigma.backends.elasticsearch.elasticsearch_lucene import LuceneBackend
 from sigma.exceptions import SigmaError
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations.base import DetectionItemTransformation
@@ -43,9 +43,9 @@ from cert.storage.events.elasticsearch import (
     TEXT_FIELDS,
     ElasticsearchEventStore,
 )
-from detectors._sigma_fast import DISCRIMINATORS, required_values
-from detectors._sigma_ir import And, Cidr, Cmp, Match, Node, Not, Null, Or, Ref, Regex, Str, TimePart
-from detectors._sigma_runtime import Compiled, Runner
+from detectors.sigma.fast import DISCRIMINATORS, required_values
+from detectors.sigma.ir import And, Cidr, Cmp, Match, Node, Not, Null, Or, Ref, Regex, Str, TimePart
+from detectors.sigma.runtime import Compiled, Runner
 
 TYPED = frozenset(IP_FIELDS + DATE_FIELDS + LONG_FIELDS + TEXT_FIELDS)
 PAGE = 5000

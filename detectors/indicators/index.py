@@ -2,9 +2,9 @@
 disjoint address intervals for networks (one binary search per address, however many CIDRs).
 
 Only live indicators are loaded (``to_ids`` and not expired at build time); a matcher checks
-expiry again on a hit, with the provenance (see ``cert.detection.indicators.store.is_live``). Indexes are built
-once per process and store generation: ``current_index`` hands every detector instance the same
-one until the store changes.
+expiry again on a hit, with the provenance (see ``cert.detection.indicators.store.is_live``).
+Indexes are built once per process and store generation: ``current_index`` hands every detector
+instance the same one until the store changes.
 """
 
 from __future__ import annotations
@@ -249,15 +249,3 @@ def current_index(db: Database) -> IndicatorIndex:
             idx = load_index(db)
             _cache[db.url] = idx
         return idx
-
-
-_databases: dict[str, Database] = {}
-
-
-def shared_database(url: str) -> Database:
-    """One engine per database URL for the detector plug-ins of this process."""
-    with _lock:
-        db = _databases.get(url)
-        if db is None:
-            db = _databases[url] = Database(url)
-        return db

@@ -9,7 +9,7 @@ For each event:
    nested event and case-folded once, by straight-line code generated per bucket (no repeated ECS
    path walks).
 3. **Prefilter.** Each rule has, when its condition allows, a set of literals of which at least one
-   must occur in a given field for the rule to match (:mod:`detectors._sigma_prefilter`). One
+   must occur in a given field for the rule to match (:mod:`detectors.sigma.prefilter`). One
    Aho-Corasick automaton per field and bucket finds, in a single pass over the value, which rules
    are worth evaluating; keyword literals are searched in the event's JSON text. Rules without
    such literals are always evaluated, behind a cheap guard when they have short ones.
@@ -27,9 +27,9 @@ import ahocorasick
 import orjson
 
 from cert.core.ecs import Event
-from detectors._sigma_ir import And, Match, Node, Num, Or, Str, fields_of, has_keywords
-from detectors._sigma_match import KEYWORD_TEXT, KEYWORDS, Pred, compile_node, fold, strings
-from detectors._sigma_prefilter import Guard, atoms, guard
+from detectors.sigma.ir import And, Match, Node, Num, Or, Str, fields_of, has_keywords
+from detectors.sigma.match import KEYWORD_TEXT, KEYWORDS, Pred, compile_node, fold, strings
+from detectors.sigma.prefilter import Guard, atoms, guard
 
 # Fields whose values route an event to the rules that can match it.
 DISCRIMINATORS = ("winlog.channel", "winlog.event_id", "event.dataset", "event.category",

@@ -1,6 +1,6 @@
 """Load a Sigma rule tree with pySigma: rules, Sigma filters, correlation rules; route each rule to
-our events (one processed copy per event source, see :mod:`detectors._sigma_windows` and
-:mod:`detectors._sigma_ecs`) and say precisely why a rule cannot be used.
+our events (one processed copy per event source, see :mod:`detectors.sigma.windows` and
+:mod:`detectors.sigma.ecs`) and say precisely why a rule cannot be used.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import copy
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,13 @@ from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import ValueListPlaceholderTransformation
 from sigma.rule import SigmaRule
 
-from detectors._sigma_ecs import Route, ecs_field, route_for, route_pipeline, zeek_pipeline
-from detectors._sigma_ir import And as IrAnd
-from detectors._sigma_ir import Node, Unsupported, build
-from detectors._sigma_ir import Or as IrOr
-from detectors._sigma_windows import PIPELINES as WINDOWS_PIPELINES
-from detectors._sigma_windows import no_source_reason, was_routed, windows_field, windows_variants
+from detectors.sigma.ecs import Route, ecs_field, route_for, route_pipeline, zeek_pipeline
+from detectors.sigma.ir import And as IrAnd
+from detectors.sigma.ir import Node, Unsupported, build
+from detectors.sigma.ir import Not as IrNot
+from detectors.sigma.ir import Or as IrOr
+from detectors.sigma.windows import PIPELINES as WINDOWS_PIPELINES
+from detectors.sigma.windows import no_source_reason, was_routed, windows_field, windows_variants
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 5x faster
@@ -182,7 +183,7 @@ def _variants(rule: SigmaRule, pipes: Pipelines) -> list[tuple[str, ProcessingPi
     if route is None:
         raise Unsupported(f"no event source for logsource {ls.product or '-'}/{ls.category or '-'}/{ls.service or '-'}")
     return [(route.name, pipes.get(f"route-{route.name}", lambda: route_pipeline(route)),
-             lambda f, r=route: ecs_field(r, f), lambda ids: any(i.startswith("vigie_route_") for i in ids))]
+             partial(ecs_field, route), lambda ids: any(i.startswith("vigie_route_") for i in ids))]
 
 
 def compile_rule(rule: SigmaRule, pipes: Pipelines) -> list[Variant]:
@@ -322,8 +323,6 @@ def _drop_broken_correlations(rs: RuleSet) -> None:
 
 def and_not(cond: Node, exceptions: Sequence[Node]) -> Node:
     """A condition with analyst exceptions removed: ``cond and not (e1 or e2 ...)``."""
-    from detectors._sigma_ir import Not as IrNot
-
     if not exceptions:
         return cond
     return IrAnd((cond, IrNot(IrOr(tuple(exceptions)) if len(exceptions) > 1 else exceptions[0])))

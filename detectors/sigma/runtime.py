@@ -13,10 +13,10 @@ from typing import Any
 
 from cert.core.contracts import ExceptionSpec, Hit, RuleOverrides, hit_for_events
 from cert.core.ecs import Event, get, parse_ts
-from detectors._sigma_correlate import Correlation, Fired, RuleMatch, event_getter
-from detectors._sigma_fast import Entry, FastEngine
-from detectors._sigma_ir import Cidr, Match, Node, Or, Str, Unsupported
-from detectors._sigma_load import BaseRule, RuleSet, and_not
+from detectors.sigma.correlate import Correlation, Fired, RuleMatch, event_getter
+from detectors.sigma.fast import Entry, FastEngine
+from detectors.sigma.ir import Cidr, Match, Node, Or, Str, Unsupported
+from detectors.sigma.load import BaseRule, RuleSet, and_not
 
 DETECTOR = "sigma"
 GROUP_FIELDS = ("source.ip", "user.name", "host.name")

@@ -1,6 +1,6 @@
 """A small intermediate form of a Sigma condition, built from pySigma's parsed and processed
 condition tree: boolean nodes over ``(field, test)`` leaves whose tests say precisely what to
-compare. The fast engine compiles it (:mod:`detectors._sigma_fast`); the oracle does not use it.
+compare. The fast engine compiles it (:mod:`detectors.sigma.fast`); the oracle does not use it.
 
 Value semantics (the Sigma specification; both evaluators implement them):
 
@@ -179,7 +179,7 @@ def str_test(s: SigmaString, keyword: bool = False) -> Str:
     lits = [p for p in parts if p not in ("*", "?")]
     if "?" not in parts and len(lits) <= 1:
         lit = fold(lits[0]) if lits else ""
-        stars = tuple(p == "*" for p in (parts[0], parts[-1])) if parts else (False, False)
+        stars = (parts[0] == "*", parts[-1] == "*") if parts else (False, False)
         if not parts:
             return Str("eq", "", cased)
         if parts == ["*"] or parts == ["*", "*"]:

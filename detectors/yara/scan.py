@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yara
 
-from cert.core.contracts import SEVERITIES, Hit, hit_for_events
+from cert.core.contracts import SEVERITIES, FileMatch, Hit, ScanReport, hit_for_events
 from cert.core.ecs import Event, event_id, format_ts, put
 
 RULE_SUFFIXES = (".yar", ".yara")
@@ -73,42 +73,6 @@ def load_rules(rules_dir: Path) -> RuleSet:
         return ruleset
 
 
-@dataclass(frozen=True)
-class RuleMatch:
-    rule: str
-    namespace: str
-    tags: tuple[str, ...]
-    meta: dict[str, Any]
-    strings: tuple[dict[str, Any], ...]  # {"id", "offset", "length", "data"}
-
-    @property
-    def rule_id(self) -> str:
-        return f"yara:{self.namespace}.{self.rule}"[:100]
-
-    @property
-    def severity(self) -> str:
-        sev = str(self.meta.get("severity", "high")).lower()
-        return sev if sev in SEVERITIES else "high"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "namespace": self.namespace, "tags": list(self.tags), "meta": self.meta,
-                "strings": list(self.strings)}
-
-
-@dataclass
-class ScanResult:
-    target: str
-    size: int
-    matches: list[RuleMatch] = field(default_factory=list)
-    error: str = ""
-    sha256: str = ""
-    md5: str = ""
-
-    @property
-    def timed_out(self) -> bool:
-        return self.error.startswith("timeout")
-
-
 def _preview(data: bytes) -> str:
     """Matched bytes as text: printable ASCII kept, the rest as \\xNN."""
     out = []
@@ -117,7 +81,12 @@ def _preview(data: bytes) -> str:
     return "".join(out) + ("…" if len(data) > PREVIEW else "")
 
 
-def _matches(raw: list[Any]) -> list[RuleMatch]:
+def _severity(meta: dict[str, Any]) -> str:
+    sev = str(meta.get("severity", "high")).lower()
+    return sev if sev in SEVERITIES else "high"
+
+
+def _matches(raw: list[Any]) -> list[FileMatch]:
     out = []
     for m in raw:
         strings: list[dict[str, Any]] = []
@@ -128,20 +97,21 @@ def _matches(raw: list[Any]) -> list[RuleMatch]:
                 strings.append({"id": s.identifier, "offset": inst.offset, "length": inst.matched_length,
                                 "data": _preview(inst.matched_data)})
         meta = {str(k): v for k, v in m.meta.items() if isinstance(v, str | int | bool)}
-        out.append(RuleMatch(m.rule, m.namespace, tuple(m.tags), meta, tuple(strings)))
+        rule_id = f"yara:{m.namespace}.{m.rule}"[:100]
+        out.append(FileMatch(m.rule, m.namespace, rule_id, _severity(meta), tuple(m.tags), meta, tuple(strings)))
     return out
 
 
-def scan_bytes(ruleset: RuleSet, data: bytes | str, target: str, timeout: int) -> ScanResult:
+def scan_bytes(ruleset: RuleSet, data: bytes | str, target: str, timeout: int) -> ScanReport:
     """Scan a buffer (a ``str`` is scanned as its UTF-8 bytes)."""
     size = len(data)
     try:
         raw = ruleset.rules.match(data=data, timeout=timeout if timeout >= 1 else 1)
     except yara.TimeoutError:
-        return ScanResult(target, size, error=f"timeout: YARA scan longer than {timeout} s")
+        return ScanReport(target, size, error=f"timeout: YARA scan longer than {timeout} s")
     except yara.Error as exc:
-        return ScanResult(target, size, error=f"YARA error: {exc}")
-    return ScanResult(target, size, _matches(raw) if raw else [])
+        return ScanReport(target, size, error=f"YARA error: {exc}")
+    return ScanReport(target, size, _matches(raw) if raw else [])
 
 
 def file_hashes(path: Path) -> tuple[str, str]:
@@ -154,7 +124,7 @@ def file_hashes(path: Path) -> tuple[str, str]:
 
 
 def scan_file(ruleset: RuleSet, path: Path, timeout: int, max_bytes: int | None = None,
-              hash_always: bool = False, size: int | None = None) -> ScanResult:
+              hash_always: bool = False, size: int | None = None) -> ScanReport:
     """Scan a file (memory-mapped by YARA). ``size`` when the caller stat'ed the file already;
     hashes are computed when a rule matched (they name the evidence), or with ``hash_always``."""
     target = str(path)
@@ -162,17 +132,17 @@ def scan_file(ruleset: RuleSet, path: Path, timeout: int, max_bytes: int | None 
         try:
             size = path.stat().st_size
         except OSError as exc:
-            return ScanResult(target, 0, error=f"cannot read: {exc.strerror or exc}")
+            return ScanReport(target, 0, error=f"cannot read: {exc.strerror or exc}")
     if max_bytes is not None and size is not None and size > max_bytes:
-        return ScanResult(target, size, error=f"too large: {size} bytes (limit {max_bytes})")
+        return ScanReport(target, size, error=f"too large: {size} bytes (limit {max_bytes})")
     try:
         raw = ruleset.rules.match(filepath=target, timeout=timeout if timeout >= 1 else 1)
     except yara.TimeoutError:
-        result = ScanResult(target, size or 0, error=f"timeout: YARA scan longer than {timeout} s")
+        result = ScanReport(target, size or 0, error=f"timeout: YARA scan longer than {timeout} s")
     except yara.Error as exc:
-        return ScanResult(target, size or 0, error=f"YARA error: {exc}")
+        return ScanReport(target, size or 0, error=f"YARA error: {exc}")
     else:
-        result = ScanResult(target, size or 0, _matches(raw) if raw else [])
+        result = ScanReport(target, size or 0, _matches(raw) if raw else [])
     if result.matches or hash_always or result.timed_out:
         try:
             result.size = path.stat().st_size if size is None else size
@@ -182,7 +152,7 @@ def scan_file(ruleset: RuleSet, path: Path, timeout: int, max_bytes: int | None 
     return result
 
 
-def file_event(result: ScanResult, dataset: str, rules_hash: str, fields: dict[str, Any] | None = None) -> Event:
+def file_event(result: ScanReport, dataset: str, rules_hash: str, fields: dict[str, Any] | None = None) -> Event:
     """The ECS event recording a file scan (the evidence of the alerts its matches raise)."""
     now = format_ts(datetime.now(UTC))
     ev: Event = {"@timestamp": now}
@@ -214,7 +184,7 @@ def file_event(result: ScanResult, dataset: str, rules_hash: str, fields: dict[s
     return ev
 
 
-def hits_for_scan(result: ScanResult, ev: Event, group: str) -> list[Hit]:
+def hits_for_scan(result: ScanReport, ev: Event, group: str) -> list[Hit]:
     """One hit per matching rule; the group key ties it to the file (``group``: origin)."""
     hits = []
     for m in result.matches:

@@ -2,8 +2,8 @@
 
 No index, no prefilter, no flattening: each leaf looks its field up in the nested event and
 compares with a regular expression or a plain comparison. It is the correctness oracle of the fast
-engine (:mod:`detectors._sigma_fast`; a test checks they agree on every event of the EVTX corpus)
-and its speed baseline. Semantics: see :mod:`detectors._sigma_ir`.
+engine (:mod:`detectors.sigma.fast`; a test checks they agree on every event of the EVTX corpus)
+and its speed baseline. Semantics: see :mod:`detectors.sigma.ir`.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from sigma.types import (
 )
 
 from cert.core.ecs import Event, get
-from detectors._sigma_ir import Unsupported
-from detectors._sigma_match import number as _number  # scalar coercions shared with the fast engine;
-from detectors._sigma_match import text as _text  # the matching itself stays independent
+from detectors.sigma.ir import Unsupported
+from detectors.sigma.match import number as _number  # scalar coercions shared with the fast engine;
+from detectors.sigma.match import text as _text  # the matching itself stays independent
 
 Predicate = Callable[[Event], bool]
 ValueTest = Callable[[Any, Event], bool]

@@ -2,8 +2,8 @@
 fingerprints looked up in the indicator store (exact values, parent domains, CIDR networks).
 
 The store is loaded into memory once per process and store generation (see
-``cert.detection.indicators.index.current_index``); a detector re-checks the generation at most every
-``refresh_seconds``. A hit carries the indicator's provenance (sources, references, TLP,
+``detectors.indicators.index.current_index``); a detector re-checks the generation at most
+every ``refresh_seconds``. A hit carries the indicator's provenance (sources, references, TLP,
 confidence, tags) in the alert's entities under ``indicator``; one alert per indicator and
 entity (the other side of the traffic, or the host) within the suppression window.
 
@@ -32,10 +32,11 @@ from cert.core.config import Settings
 from cert.core.contracts import SEVERITIES, Detector, Hit, RuleOverrides, detectors, hit_for_events
 from cert.core.ecs import Event, get
 from cert.core.tlp import TLP
-from cert.detection.indicators.index import Ids, IndicatorIndex, current_index, shared_database
 from cert.detection.indicators.store import is_live, provenance
+from cert.storage.db import shared_database
 from cert.storage.models.indicators import Indicator
-from detectors._indicator_scan import compile_scanner, scan_candidates
+from detectors.indicators.index import Ids, IndicatorIndex, current_index
+from detectors.indicators.scan import compile_scanner, scan_candidates
 
 try:
     import vigie_native as _native

@@ -35,8 +35,8 @@ from sigma.correlations import (
 )
 
 from cert.core.ecs import Event, get
-from detectors._sigma_ir import Unsupported
-from detectors._sigma_load import rule_key
+from detectors.sigma.ir import Unsupported
+from detectors.sigma.load import rule_key
 
 EAGER_OPS = ("gt", "gte")
 _OPS: dict[str, Callable[[float, float], bool]] = {

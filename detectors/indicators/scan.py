@@ -4,7 +4,7 @@ A generic loop over ``FIELDS`` pays, for every event, a tuple unpacking and a fe
 field path, most of them for fields the event does not have. The function compiled here has one
 block per top-level object and per field, with the lookups bound to local names, so an event costs
 one dictionary access per top-level key it lacks and a memo access per value it has (the same
-approach as the Sigma engine's compiled scanners, ``detectors/_sigma_fast.py``).
+approach as the Sigma engine's compiled scanners, ``detectors/sigma/fast.py``).
 
 The generated source is kept on the function (``__source__``) for reading and debugging.
 

@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import cast
 
-from sigma.pipelines.sysmon import sysmon_pipeline
+from sigma.pipelines.sysmon.sysmon import sysmon_pipeline
 from sigma.pipelines.windows.windows import (
     generic_logsource_to_windows_audit_event_mapping,
     windows_audit_pipeline,
     windows_logsource_pipeline,
 )
-from sigma.processing.conditions import LogsourceCondition
+from sigma.processing.conditions import LogsourceCondition, RuleProcessingCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import AddConditionTransformation, FieldFunctionTransformation
 from sigma.rule import SigmaLogSource
 
 EVENT_DATA = "winlog.event_data."
+# the generic categories pySigma's audit pipeline maps to Security events (its annotation is wrong)
+AUDIT_CATEGORIES = frozenset(cast("dict[str, object]", generic_logsource_to_windows_audit_event_mapping))
 
 # Sigma names of System header attributes -> our event fields.
 SYSTEM_FIELDS: dict[str | None, str | list[str]] = {
@@ -107,8 +110,10 @@ def windows_field(name: str | None) -> str:
 
 
 def _field_items(any_product: bool = False) -> list[ProcessingItem]:
-    user_data = [LogsourceCondition(product="windows", service=s) for s in USER_DATA_SERVICES]
-    spaced = [LogsourceCondition(product="windows", service=s) for s in SPACED_SERVICES]
+    user_data: list[RuleProcessingCondition] = [LogsourceCondition(product="windows", service=s)
+                                                for s in USER_DATA_SERVICES]
+    spaced: list[RuleProcessingCondition] = [LogsourceCondition(product="windows", service=s)
+                                             for s in SPACED_SERVICES]
     return [
         ProcessingItem(
             identifier="vigie_windows_user_data_fields",
@@ -154,7 +159,8 @@ def _extra_channel_items() -> list[ProcessingItem]:
 
 def sysmon_variant() -> ProcessingPipeline:
     """Generic categories as Sysmon events (pySigma-pipeline-sysmon), services as channels."""
-    return sysmon_pipeline() + windows_logsource_pipeline() + ProcessingPipeline(
+    sysmon: ProcessingPipeline = sysmon_pipeline()  # a pySigma ``Pipeline`` object, called untyped
+    return sysmon + windows_logsource_pipeline() + ProcessingPipeline(
         name="Vigie: Windows extra channels and winlog fields", priority=20,
         items=_extra_channel_items() + _field_items(),
     )
@@ -191,7 +197,7 @@ def windows_variants(ls: SigmaLogSource) -> list[str]:
     if ls.category is None and ls.service is None:
         return ["any"]
     variants = ["sysmon" if ls.category else "channel"]
-    if ls.category in generic_logsource_to_windows_audit_event_mapping:
+    if ls.category in AUDIT_CATEGORIES:
         variants.append("security")
     return variants
 

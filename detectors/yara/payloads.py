@@ -1,7 +1,7 @@
 """YARA on event payloads: the fields named by the setting ``yara_payload_fields`` (PowerShell
 script blocks, HTTP bodies, command lines...) scanned with the rules of ``rules/yara``.
 
-The rules are compiled once per content (see ``cert.detection.yara.scan.load_rules``). Each scan has the
+The rules are compiled once per content (see ``detectors.yara.scan.load_rules``). Each scan has the
 ``yara_timeout_seconds`` timeout; a payload that times out is sent to the dead-letter store with
 the event id and field, and detection goes on. One alert per rule and entity (host, else source
 address, else user) within the suppression window; the alert's entities carry the rule, its
@@ -16,11 +16,11 @@ from dataclasses import replace
 from typing import Any
 
 from cert.core.config import Settings
-from cert.core.contracts import Detector, Hit, detectors, hit_for_events
+from cert.core.contracts import Detector, FileMatch, Hit, detectors, hit_for_events
 from cert.core.ecs import Event, get
-from cert.detection.indicators.index import shared_database
-from cert.detection.yara.scan import RuleMatch, load_rules, scan_bytes
+from cert.storage.db import shared_database
 from cert.storage.models import DeadLetter
+from detectors.yara.scan import load_rules, scan_bytes
 
 log = logging.getLogger(__name__)
 ENTITY_FIELDS = ("host.name", "source.ip", "user.name")
@@ -55,7 +55,7 @@ class YaraPayloadDetector(Detector):
                 "rejected": [(path, "", reason) for path, reason in self.ruleset.rejected]}
 
     def detect(self, events: Sequence[Event]) -> list[Hit]:
-        groups: dict[tuple[str, str], tuple[RuleMatch, str, list[Event]]] = {}
+        groups: dict[tuple[str, str], tuple[FileMatch, str, list[Event]]] = {}
         failures: list[tuple[Event, str, str, str]] = []
         by_top, ruleset, timeout = self.by_top, self.ruleset, self.timeout
         for ev in events:
@@ -85,7 +85,7 @@ class YaraPayloadDetector(Detector):
             self._dead_letter(failures)
         return [self._hit(m, path, entity, evs) for (_, entity), (m, path, evs) in groups.items()]
 
-    def _hit(self, m: RuleMatch, path: str, entity: str, events: list[Event]) -> Hit:
+    def _hit(self, m: FileMatch, path: str, entity: str, events: list[Event]) -> Hit:
         title = str(m.meta.get("description") or m.rule)
         hit = hit_for_events(events, rule_id=m.rule_id, title=f"YARA {m.rule}: {title}"[:300], severity=m.severity,
                              detector=self.name, group_key=f"{m.rule_id}|{entity}"[:300])

@@ -1,1 +1,0 @@
-"""cert/detection/yara"""
