@@ -16,8 +16,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"core"}),
     frozenset({"storage", "constituency", "enrichment"}),
     frozenset({"runtime", "accounts"}),
-    frozenset({"pipeline", "incidents"}),
-    frozenset({"detection", "response", "sharing"}),
+    frozenset({"pipeline", "detection"}),
+    frozenset({"incidents"}),
+    frozenset({"response", "sharing"}),
     frozenset({"demo", "cli"}),
 )
 
