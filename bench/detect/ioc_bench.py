@@ -227,8 +227,8 @@ def run_parallel(det: IndicatorDetector, events: Sequence[Event], workers: int) 
     """(wall seconds, hits) through ``cert.detection.pool``, what ``cert detect --workers N`` runs:
     the workers match, the main process builds the hits (provenance from SQL) in batch order."""
     t = time.perf_counter()
-    hits = detect_parallel([det], events, RuleOverrides(), BATCH, workers)
-    return time.perf_counter() - t, len(hits)
+    batches = detect_parallel([det], events, RuleOverrides(), BATCH, workers)
+    return time.perf_counter() - t, sum(len(found) for _, found in batches)
 
 
 def distinct_addresses(events: Sequence[Event], rnd: random.Random) -> list[Event]:

@@ -112,8 +112,9 @@ def main() -> None:
     if args.workers > 1:  # the product's path: `cert detect --workers N` (cert.detection.pool)
         replay = events * args.passes
         w0 = time.perf_counter()
-        par = detect_parallel([det], replay, det._compiled.overrides, BATCH, args.workers)
+        batches = detect_parallel([det], replay, det._compiled.overrides, BATCH, args.workers)
         total_wall = time.perf_counter() - w0
+        par = [hit for _, found in batches for hit in found]
         print(f"fast, {args.workers} processes (cert.detection.pool): {n / total_wall:9.0f} events/s wall "
               f"({total_wall:.1f} s); {len(par)} hits, {sum(len(x.event_ids) for x in par)} matched event occurrences")
 
