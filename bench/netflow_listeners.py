@@ -24,13 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "ingest"))
 
-import netflow_packets as nf  # noqa: E402 - the tests' RFC datagram builders
+import netflow_packets as nf
 
-from cert.core.config import Settings  # noqa: E402
-from cert.pipeline.ingestor import Ingestor  # noqa: E402
-from cert.pipeline.listeners import Endpoint, ListenerConfig, listeners  # noqa: E402
-from cert.runtime.platform import Platform  # noqa: E402
-from ingest.netflow.decoder import NetflowDecoder  # noqa: E402
+from cert.core.config import Settings
+from cert.pipeline.ingestor import Ingestor
+from cert.pipeline.listeners import Endpoint, ListenerConfig, listeners
+from cert.runtime.platform import Platform
+from ingest.netflow.decoder import NetflowDecoder
 
 
 def platform(tmp: Path, name: str) -> Platform:

@@ -23,13 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "ingest"))
 
-import test_parser_cef  # noqa: E402
-import test_parser_leef  # noqa: E402
-from tests_paths import fail2ban  # noqa: E402
+import test_parser_cef
+import test_parser_leef
+from tests_paths import fail2ban
 
-from cert.core.config import load_settings  # noqa: E402
-from cert.core.parser import ParseError, Parser, parsers  # noqa: E402
-from cert.core.registry import load_plugins  # noqa: E402
+from cert.core.config import load_settings
+from cert.core.parser import ParseError, Parser, parsers
+from cert.core.registry import load_plugins
 
 BASELINE = "98ec73d"
 

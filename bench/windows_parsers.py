@@ -22,11 +22,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ingest"))
 
-from windows_corpus import as_nxlog, as_winlogbeat, attack_files  # noqa: E402
+from windows_corpus import as_nxlog, as_winlogbeat, attack_files
 
-from cert.core.config import load_settings  # noqa: E402
-from cert.core.parser import Unreadable, parsers  # noqa: E402
-from cert.core.registry import load_plugins  # noqa: E402
+from cert.core.config import load_settings
+from cert.core.parser import Unreadable, parsers
+from cert.core.registry import load_plugins
 
 
 def rate(n: int, fn: Callable[[], None]) -> float:

@@ -209,7 +209,7 @@ def _tail(path: Path, lines: int = 60) -> str:
 
 
 def _http_json(url: str, timeout: float) -> dict[str, object]:
-    with _OPENER.open(url, timeout=timeout) as resp:  # noqa: S310 - fixed http://127.0.0.1 URL
+    with _OPENER.open(url, timeout=timeout) as resp:
         data: dict[str, object] = json.loads(resp.read().decode())
         return data
 
@@ -343,7 +343,7 @@ def start(
     with open(log_path, "ab") as log:
         log.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%S')} {shlex.join(cmd)}\n".encode())
         log.flush()
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=log,

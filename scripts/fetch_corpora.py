@@ -60,7 +60,7 @@ SOURCES = (
 def fetch(src: Source, dest: Path) -> int:
     url = f"https://codeload.github.com/{src.repo}/tar.gz/{src.commit}"
     print(f"{src.name}: downloading {src.repo}@{src.commit[:12]}", file=sys.stderr)
-    with urllib.request.urlopen(url, timeout=300) as resp:  # noqa: S310 - fixed https URL
+    with urllib.request.urlopen(url, timeout=300) as resp:
         data = resp.read()
     written = 0
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:

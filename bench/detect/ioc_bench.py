@@ -38,17 +38,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from cert.core.config import Settings  # noqa: E402
-from cert.core.ecs import Event, get  # noqa: E402
-from cert.core.parser import parsers  # noqa: E402
-from cert.core.registry import load_plugins  # noqa: E402
-from cert.detection.indicators.formats import Defaults, load  # noqa: E402
-from cert.detection.overrides import RuleOverrides  # noqa: E402
-from cert.detection.pool import detect_parallel  # noqa: E402
+from cert.core.config import Settings
+from cert.core.ecs import Event, get
+from cert.core.parser import parsers
+from cert.core.registry import load_plugins
+from cert.detection.indicators.formats import Defaults, load
+from cert.detection.overrides import RuleOverrides
+from cert.detection.pool import detect_parallel
 from cert.pipeline.ingestor import finalize
-from cert.storage.db import Database  # noqa: E402
-from detectors.indicators.detector import FIELDS, IndicatorDetector, native_filter, scan  # noqa: E402
-from detectors.indicators.index import load_index  # noqa: E402
+from cert.storage.db import Database
+from detectors.indicators.detector import FIELDS, IndicatorDetector, native_filter, scan
+from detectors.indicators.index import load_index
 
 BATCH = 5000
 TLDS = ("com", "net", "org", "info", "ru", "cn", "top", "xyz", "io", "biz", "sn", "ci", "ml", "bf", "cm")

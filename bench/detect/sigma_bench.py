@@ -32,15 +32,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from cert.core.config import Settings, load_settings  # noqa: E402
-from cert.core.parser import parsers  # noqa: E402
-from cert.core.registry import load_plugins  # noqa: E402
-from cert.detection.pool import detect_parallel  # noqa: E402
+from cert.core.config import Settings, load_settings
+from cert.core.parser import parsers
+from cert.core.registry import load_plugins
+from cert.detection.pool import detect_parallel
 
 load_plugins(["ingest.parsers", "detectors"])
 
-from detectors.sigma.detector import SigmaDetector  # noqa: E402
-from detectors.sigma.naive import NaiveEngine  # noqa: E402
+from detectors.sigma.detector import SigmaDetector
+from detectors.sigma.naive import NaiveEngine
 
 BATCH = 5000
 

@@ -30,12 +30,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from cert.core.config import Settings  # noqa: E402
-from cert.core.ecs import Event, get  # noqa: E402
-from cert.core.parser import Unreadable, parsers  # noqa: E402
-from cert.core.registry import load_plugins  # noqa: E402
-from detectors.yara.payloads import YaraPayloadDetector  # noqa: E402
-from detectors.yara.scan import load_rules, scan_file  # noqa: E402
+from cert.core.config import Settings
+from cert.core.ecs import Event, get
+from cert.core.parser import Unreadable, parsers
+from cert.core.registry import load_plugins
+from detectors.yara.payloads import YaraPayloadDetector
+from detectors.yara.scan import load_rules, scan_file
 
 TIMEOUT = 10
 

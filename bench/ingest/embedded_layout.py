@@ -24,15 +24,15 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _logs import apache_lines  # noqa: E402
+from _logs import apache_lines
 
-from cert.constituency.directory import Constituency  # noqa: E402
-from cert.core.config import load_settings  # noqa: E402
-from cert.core.ecs import Event  # noqa: E402
-from cert.core.parser import parsers  # noqa: E402
-from cert.core.registry import load_plugins  # noqa: E402
+from cert.constituency.directory import Constituency
+from cert.core.config import load_settings
+from cert.core.ecs import Event
+from cert.core.parser import parsers
+from cert.core.registry import load_plugins
 from cert.pipeline.ingestor import finalize
-from cert.storage.events.embedded import EmbeddedEventStore  # noqa: E402
+from cert.storage.events.embedded import EmbeddedEventStore
 
 FIRST_LAYOUT = """
 CREATE TABLE IF NOT EXISTS events (

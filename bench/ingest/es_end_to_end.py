@@ -35,15 +35,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import es_node  # noqa: E402
-from _logs import write_apache_file  # noqa: E402
+import es_node
+from _logs import write_apache_file
 
-from cert.constituency.directory import Constituency  # noqa: E402
-from cert.core.config import load_settings  # noqa: E402
-from cert.core.parser import parsers  # noqa: E402
-from cert.core.registry import load_plugins  # noqa: E402
+from cert.constituency.directory import Constituency
+from cert.core.config import load_settings
+from cert.core.parser import parsers
+from cert.core.registry import load_plugins
 from cert.pipeline.ingestor import finalize
-from cert.storage.events.elasticsearch import ElasticsearchEventStore  # noqa: E402
+from cert.storage.events.elasticsearch import ElasticsearchEventStore
 
 
 def premade(path: Path) -> list[tuple[str, str, str]]:

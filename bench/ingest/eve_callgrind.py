@@ -22,10 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eve_workers import eve_lines  # noqa: E402
+from eve_workers import eve_lines
 
-from cert.core.config import load_settings  # noqa: E402
-from cert.pipeline.ingestor import ECS_VERSION  # noqa: E402
+from cert.core.config import load_settings
+from cert.pipeline.ingestor import ECS_VERSION
 
 # the functions whose inclusive cost is read: orjson's loads, the native entry point
 SYMBOLS = {"loads": r"\?\?\?:loads \[.*orjson", "native": r"__pyfunction_eve_finalized"}

@@ -30,10 +30,10 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eve_workers import eve_lines  # noqa: E402
+from eve_workers import eve_lines
 
-from cert.core.config import load_settings  # noqa: E402
-from cert.core.parser import parsers  # noqa: E402
+from cert.core.config import load_settings
+from cert.core.parser import parsers
 from cert.pipeline.ingestor import _finalize
 
 SOURCE = "/var/log/suricata/eve.json"

@@ -28,10 +28,10 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eve_workers import eve_lines  # noqa: E402
+from eve_workers import eve_lines
 
-from cert.core.config import load_settings  # noqa: E402
-from cert.pipeline.ingestor import ECS_VERSION  # noqa: E402
+from cert.core.config import load_settings
+from cert.pipeline.ingestor import ECS_VERSION
 
 SOURCE = "/var/log/suricata/eve.json"
 INGESTED = "2026-11-21T10:00:00.000Z"

@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eve_workers import eve_lines  # noqa: E402
+from eve_workers import eve_lines
 
-from cert.core.config import load_settings  # noqa: E402
+from cert.core.config import load_settings
 
 
 def run(path: Path, native: bool, work: Path) -> tuple[float, float, str]:

@@ -24,9 +24,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cert.core.config import load_settings  # noqa: E402
-from cert.core.parser import parsers  # noqa: E402
-from cert.core.registry import load_plugins  # noqa: E402
+from cert.core.config import load_settings
+from cert.core.parser import parsers
+from cert.core.registry import load_plugins
 
 load_plugins(["ingest.parsers"])
 

@@ -35,14 +35,14 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cert.cli.ingest import tune_gc  # noqa: E402
-from cert.core.config import Settings, load_settings  # noqa: E402
-from cert.core.ecs import Event  # noqa: E402
-from cert.core.event_store import EventQuery, EventStore, WriteResult  # noqa: E402
-from cert.core.parser import ParseError, Parser, parsers  # noqa: E402
-from cert.core.registry import load_plugins  # noqa: E402
+from cert.cli.ingest import tune_gc
+from cert.core.config import Settings, load_settings
+from cert.core.ecs import Event
+from cert.core.event_store import EventQuery, EventStore, WriteResult
+from cert.core.parser import ParseError, Parser, parsers
+from cert.core.registry import load_plugins
 from cert.pipeline.ingestor import Ingestor, finalize
-from cert.runtime.platform import Platform  # noqa: E402
+from cert.runtime.platform import Platform
 
 load_plugins(["ingest.parsers"])
 EXCLUDED = ("sigma", "misp", "evtx")

@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _logs import write_apache_file  # noqa: E402
+from _logs import write_apache_file
 
-from cert.core.config import load_settings  # noqa: E402
+from cert.core.config import load_settings
 
 WRAPPER = """
 import resource, subprocess, sys, time

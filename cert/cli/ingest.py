@@ -201,7 +201,7 @@ def _follow(ingestor: Ingestor, patterns: list[str]) -> int:
             errors.append(f"{path}: {exc}")
             stopping.set()
             return
-        except Exception as exc:  # noqa: BLE001 - reported below, and every follower stops: never silent
+        except Exception as exc:
             errors.append(f"{path}: unexpected {type(exc).__name__}: {exc}")
             stopping.set()
             raise

@@ -9,7 +9,7 @@ are also the error's details (an API answer may carry them, e.g. a case id)."""
 from __future__ import annotations
 
 
-def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name for "mark, translate later"
+def N_(message: str) -> str:
     """Mark a message for extraction into the translation catalogue; it is translated when shown."""
     return message
 

@@ -107,7 +107,7 @@ class FileReader:
     # -- opening ------------------------------------------------------------------------------
     def _open(self) -> BinaryIO | None:
         try:
-            return open(self.path, "rb")  # noqa: SIM115 - kept open across iterations, closed in _close
+            return open(self.path, "rb")
         except FileNotFoundError:
             if self.follow:
                 return None

@@ -431,4 +431,4 @@ def load(s: Session, path: Path, source: str, defaults: Defaults, fmt: str = "au
     return upsert(s, source, good(), report)
 
 
-__all__ = ["TYPES", "Defaults", "load", "read_indicators", "parse_stix_pattern"]
+__all__ = ["TYPES", "Defaults", "load", "parse_stix_pattern", "read_indicators"]
