@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from urllib.parse import urlsplit
 
 from cert.core.errors import InvalidInput
 
@@ -40,32 +41,26 @@ def normalize_domain(text: str) -> str:
     return d
 
 
-def _host(text: str, whole: str) -> str:
-    """The host of a URL (an IP, a bracketed IPv6 address, or a domain name), lower-case."""
-    host = text.lower()
-    if host.startswith("["):
-        inner, bracket, rest = host[1:].partition("]")
-        if not bracket or rest:
-            raise InvalidInput(f"{whole!r} is not a URL (bad [IPv6] host)")
-        try:
-            return f"[{ipaddress.IPv6Address(inner)}]"
-        except ValueError as exc:
-            raise InvalidInput(f"{whole!r} is not a URL (bad [IPv6] host)") from exc
+def _host(host: str, whole: str) -> str:
+    """A URL's host (an IP address or a domain name; ``urlsplit`` gives it without the brackets of
+    an IPv6 address), lower-case, brackets put back."""
     try:
-        return str(ipaddress.IPv4Address(host))
+        addr = ipaddress.ip_address(host)
     except ValueError:
-        pass
-    try:
-        normalize_domain(host)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{whole!r} is not a URL (its host {text!r} is neither an address nor a domain)") from exc
-    return host
+        try:
+            normalize_domain(host)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{whole!r} is not a URL (its host {host!r} is neither an address nor a "
+                               "domain)") from exc
+        return host
+    return f"[{addr}]" if addr.version == 6 else str(addr)
 
 
 def normalize_url(text: str) -> str:
-    """Scheme and host lower-case, ``http(s)://`` dropped, a bare trailing ``/`` dropped. The host
-    must be an IP address or a domain name, the port a number; spaces, control characters and
-    the characters a URL never holds unencoded (``<>"`` and the backtick) are refused."""
+    """Scheme and host lower-case, ``http(s)://`` dropped, a bare trailing ``/`` dropped. The
+    authority is read by ``urllib.parse.urlsplit``: its host must be an IP address or a domain
+    name, its port a number; spaces, control characters and the characters a URL never holds
+    unencoded (``<>"`` and the backtick) are refused."""
     u = text.strip()
     if not u or any(c.isspace() or c in _NOT_IN_URL or not c.isprintable() for c in u):
         raise InvalidInput(f"{text!r} is not a URL (empty or containing spaces, control characters or <>\"`)")
@@ -77,18 +72,18 @@ def normalize_url(text: str) -> str:
     elif not _SCHEME.fullmatch(scheme):
         raise InvalidInput(f"{text!r} is not a URL (bad scheme {scheme!r})")
     scheme = scheme.lower()
-    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    authority, path = rest[:cut], rest[cut:]
-    hostport = authority.rpartition("@")[2]
-    host, port = hostport, ""
-    if not hostport.endswith("]") and ":" in hostport:
-        host, _, port = hostport.rpartition(":")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise InvalidInput(f"{text!r} is not a URL (bad port {port!r})")
-    if not host:
+    try:
+        parts = urlsplit("//" + rest)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidInput(f"{text!r} is not a URL ({exc})") from exc
+    if not parts.hostname:
         raise InvalidInput(f"{text!r} is not a URL (no host)")
-    authority = authority[: len(authority) - len(hostport)] + _host(host, text) + (f":{port}" if port else "")
-    u = authority + path
+    if port == 0:
+        raise InvalidInput(f"{text!r} is not a URL (port 0)")
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    authority = userinfo + at + _host(parts.hostname, text) + (f":{port}" if port is not None else "")
+    u = authority + rest[len(parts.netloc):]
     if scheme not in ("", "http", "https"):
         u = f"{scheme}://{u}"
     if u.endswith("/") and u.count("/") == 1:
