@@ -41,11 +41,9 @@ def platform(tmp: Path, name: str) -> Platform:
 
 
 def v5_datagrams(n_flows: int) -> list[bytes]:
-    out = []
-    for d in range(n_flows // 30):
-        out.append(nf.v5([nf.v5_record(f"10.{d % 250}.{i}.1", f"203.0.113.{i}", 40000 + i, 443)
-                          for i in range(30)], sequence=d))
-    return out
+    return [nf.v5([nf.v5_record(f"10.{d % 250}.{i}.1", f"203.0.113.{i}", 40000 + i, 443) for i in range(30)],
+                  sequence=d)
+            for d in range(n_flows // 30)]
 
 
 def v9_datagrams(n_flows: int) -> list[bytes]:

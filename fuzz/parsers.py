@@ -67,9 +67,8 @@ def _imports(module: str) -> set[str]:
         path = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
         if not path.is_file():
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ingest."):
-                todo.append(node.module)
+        todo.extend(node.module for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ingest."))
     return seen
 
 

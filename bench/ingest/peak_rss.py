@@ -83,7 +83,7 @@ def main() -> None:
             path = Path(tmp) / f"access-{size_mb}mb.log"
             lines = write_apache_file(args.corpora, path, size=size_mb * 1024 * 1024)
             env = {k: v for k, v in os.environ.items() if not k.startswith("CERT_")}
-            base_rss, base_s, _ = measure([sys.executable, "-c", READ_ONLY, str(path)], env)
+            base_rss, _, _ = measure([sys.executable, "-c", READ_ONLY, str(path)], env)
             rss, seconds, summary = ingest(path, args.es_url)
             rows.append((size_mb, lines, base_rss, rss, seconds, summary))
             print(f"{size_mb} MB, {lines:,} lines: read-only {base_rss / 1024:.0f} MiB; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import threading
 from collections.abc import Callable
@@ -65,10 +66,8 @@ def cmd_listen(p: Platform, args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, on_signal)
     addresses = listener.start()
     print(f"{args.kind} listener on {', '.join(addresses)}; Ctrl-C to stop", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         done.wait(args.duration or None)
-    except KeyboardInterrupt:
-        pass
     stats = listener.stop()
     print(f"{args.kind}: {stats.line()}", flush=True)
     for reason, n in stats.dead_letters.most_common():

@@ -235,7 +235,7 @@ class IndicatorDetector(Detector):
 
     def _hit(self, key: str, items: list[tuple[Event, str, str, list[Indicator]]]) -> Hit:
         events = list({id(ev): ev for ev, *_ in items}.values())
-        _, path, value, inds = items[0]
+        _, path, value, _ = items[0]
         by_id = {ind.id: ind for *_, group in items for ind in group}
         sources = sorted(by_id.values(), key=lambda ind: (-ind.confidence, ind.source))
         tags = list(dict.fromkeys(t for ind in sources for t in ind.tags))[:30]

@@ -84,7 +84,7 @@ class IntervalTable:
 
 
 def _add(d: dict[str, Ids], key: str, ident: int) -> None:
-    d[key] = d.get(key, ()) + (ident,)
+    d[key] = (*d.get(key, ()), ident)
 
 
 class IndicatorIndex:

@@ -338,7 +338,7 @@ def compile_node(node: Node) -> Pred:
             return lambda low, raw: either(low, raw) or other(low, raw)
 
         def any_of(low: dict[str, Any], raw: dict[str, Any]) -> bool:
-            for p in preds:
+            for p in preds:  # noqa: SIM110 - per-event inner loop: any() over a generator is slower
                 if p(low, raw):
                     return True
             return False
@@ -353,7 +353,7 @@ def compile_node(node: Node) -> Pred:
         return lambda low, raw: first(low, raw) and second(low, raw)
 
     def all_of(low: dict[str, Any], raw: dict[str, Any]) -> bool:
-        for p in preds:
+        for p in preds:  # noqa: SIM110 - per-event inner loop: all() over a generator is slower
             if not p(low, raw):
                 return False
         return True

@@ -279,7 +279,7 @@ def compile_condition(node: Any) -> Predicate:
             return subs[0]
         if isinstance(node, ConditionOR):
             def any_of(e: Event) -> bool:
-                for p in subs:
+                for p in subs:  # noqa: SIM110 - per-event inner loop: any() over a generator is slower
                     if p(e):
                         return True
                 return False
@@ -287,7 +287,7 @@ def compile_condition(node: Any) -> Predicate:
             return any_of
 
         def all_of(e: Event) -> bool:
-            for p in subs:
+            for p in subs:  # noqa: SIM110 - per-event inner loop: all() over a generator is slower
                 if not p(e):
                     return False
             return True

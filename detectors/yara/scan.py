@@ -75,10 +75,8 @@ def load_rules(rules_dir: Path) -> RuleSet:
 
 def _preview(data: bytes) -> str:
     """Matched bytes as text: printable ASCII kept, the rest as \\xNN."""
-    out = []
-    for b in data[:PREVIEW]:
-        out.append(chr(b) if 32 <= b < 127 and b != 92 else f"\\x{b:02x}")
-    return "".join(out) + ("…" if len(data) > PREVIEW else "")
+    shown = "".join(chr(b) if 32 <= b < 127 and b != 92 else f"\\x{b:02x}" for b in data[:PREVIEW])
+    return shown + ("…" if len(data) > PREVIEW else "")
 
 
 def _severity(meta: dict[str, Any]) -> str:

@@ -86,10 +86,12 @@ def is_ip(text: str) -> bool:
 def clean_text(text: str) -> str:
     """``text`` with what cannot be stored as UTF-8 (the lone surrogates that stand for undecodable
     bytes of a log line) replaced by U+FFFD."""
-    try:
+    try:  # the common case: nothing to replace
         text.encode("utf-8")
     except UnicodeEncodeError:
         pass
+    else:
+        return text
     try:  # the undecodable bytes read_lines kept (U+DC80..U+DCFF) back to bytes, each to one U+FFFD
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     except UnicodeEncodeError:  # other lone surrogates

@@ -199,10 +199,7 @@ def parse(line: str) -> Syslog:
         raise ParseError("not a syslog line (no RFC 5424 or RFC 3164 header)")
     pri = _priority(m["pri"])
     rest = m["rest"] or ""
-    if m["iso"]:
-        ts = iso_timestamp(m["iso"])
-    else:
-        ts = _bsd_cached(m["bsd"], int(time.time() // 3600))
+    ts = iso_timestamp(m["iso"]) if m["iso"] else _bsd_cached(m["bsd"], int(time.time() // 3600))
     head = _TAGGED.match(rest) or _BRACKETED.match(rest)
     if head is not None:
         g = head.groupdict()
@@ -232,5 +229,5 @@ def split_header(line: str) -> dict[str, str]:
     parts = {"timestamp": rec.timestamp or now_iso(), "msg": rec.message}
     for key, value in (("host", rec.hostname), ("prog", rec.program), ("pid", rec.pid)):
         if value:
-            parts[key] = value
+            parts[key] = value  # noqa: PERF403 - per line: merging in a dict comprehension is twice as slow
     return parts

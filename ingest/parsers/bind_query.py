@@ -24,7 +24,8 @@ from cert.core.parser import ParseError, Parser, parsers
 from ingest.parsers._flow import clean_text as _clean
 from ingest.parsers._syslog import split_header
 
-_MONTHS = {m: i for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1)}
+_MONTHS = {m: i for i, m in enumerate(
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1)}
 _STAMP = re.compile(
     r"^(?:(?P<day>\d{2})-(?P<mon>[A-Z][a-z]{2})-(?P<year>\d{4}) (?P<clock>\d{2}:\d{2}:\d{2})(?:\.(?P<ms>\d{3}))?"
     r"|(?P<iso>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:?\d{2})?)) (?P<rest>.*)$"

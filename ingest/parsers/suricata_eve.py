@@ -125,9 +125,8 @@ class SuricataEveParser(Parser):
             del rec["app_proto"]
         for key in _SECTIONS.keys() & rec.keys():
             section = rec[key]
-            if type(section) is dict:
-                if not _SECTIONS[key](section, ev, etype):
-                    del rec[key]
+            if type(section) is dict and not _SECTIONS[key](section, ev, etype):
+                del rec[key]
         if not network:
             del ev["network"]
         flow_id = rec.get("flow_id")

@@ -109,7 +109,7 @@ def event_data(node: Any) -> dict[str, str]:
     for key, value in node.items():
         if key == "#attributes":
             continue
-        if key == "Data" and (isinstance(value, dict) or isinstance(value, list)):
+        if key == "Data" and isinstance(value, (dict, list)):
             inner = _value(value)
             params.extend(inner if isinstance(inner, list) else [inner] if inner is not None else [])
         elif key == "Binary" and value is None:
@@ -148,7 +148,7 @@ def from_evtx_json(event: dict[str, Any]) -> Event:
                        ("provider_guid", guid(_attr(provider, "Guid"))),
                        ("computer_name", system.get("Computer"))):
         if isinstance(value, str) and value:
-            winlog[key] = value
+            winlog[key] = value  # noqa: PERF403 - per event: merging in a dict comprehension is twice as slow
     correlation = system.get("Correlation")
     for key, attr in (("activity_id", "ActivityID"), ("related_activity_id", "RelatedActivityID")):
         if (activity := guid(_attr(correlation, attr))) is not None:
