@@ -210,7 +210,7 @@ def environment(service: dict[str, Any]) -> dict[str, str | None]:
     env = service.get("environment") or {}
     if isinstance(env, list):
         pairs = (item.split("=", 1) if "=" in item else (item, None) for item in env)
-        return {k: v for k, v in pairs}
+        return dict(pairs)
     return {k: None if v is None else str(v) for k, v in env.items()}
 
 

@@ -39,7 +39,7 @@ def test_shipped_rules_with_an_access_tactic_get_a_class() -> None:
     assert unclassified == []
 
 
-@pytest.mark.parametrize("tags, rsit", [
+@pytest.mark.parametrize(("tags", "rsit"), [
     (["attack.credential-access"], "intrusion-attempts:login-attempts"),
     (["attack.credential_access"], "intrusion-attempts:login-attempts"),
     (["ATTACK.Credential-Access"], "intrusion-attempts:login-attempts"),

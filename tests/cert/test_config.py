@@ -22,7 +22,7 @@ def test_environment_overrides_file_overrides_defaults(tmp_path: Path) -> None:
 def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
     cfg = tmp_path / "vigie.toml"
     cfg.write_text("datadir = 1\n")
-    with pytest.raises(ConfigError, match="unknown setting.*datadir"):
+    with pytest.raises(ConfigError, match=r"unknown setting.*datadir"):
         load_settings(cfg, env={})
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml", env={})

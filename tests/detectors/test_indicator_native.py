@@ -211,9 +211,8 @@ def _edges() -> list[str]:
     out: list[str] = []
     for table, version in ((index.nets4, 4), (index.nets6, 6)):
         for start, end in zip(table.starts, table.ends, strict=True):
-            for a in (start - 1, start, end, end + 1):
-                if 0 <= a < 2 ** (32 if version == 4 else 128):
-                    out.append(str(ipaddress.IPv4Address(a) if version == 4 else ipaddress.IPv6Address(a)))
+            out.extend(str(ipaddress.IPv4Address(a) if version == 4 else ipaddress.IPv6Address(a))
+                       for a in (start - 1, start, end, end + 1) if 0 <= a < 2 ** (32 if version == 4 else 128))
     return out
 
 
@@ -316,8 +315,8 @@ def test_generated_events_same_matches_both_ways(batch: list[Any]) -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(POOL + [("cidr", "0.0.0.0/0"), ("cidr", "::/0"), ("ip", "::ffff:1.2.3.4"),
-                                        ("ip", "2001:DB8::1"), ("domain", "Evil.Example")]), max_size=12),
+@given(st.lists(st.sampled_from([*POOL, ("cidr", "0.0.0.0/0"), ("cidr", "::/0"), ("ip", "::ffff:1.2.3.4"),
+                                          ("ip", "2001:DB8::1"), ("domain", "Evil.Example")]), max_size=12),
        st.lists(events(), min_size=1, max_size=20))
 def test_generated_indexes_same_matches_both_ways(pool: list[tuple[str, str]], batch: list[Any]) -> None:
     """Smaller indexes: empty tables, a single kind, networks covering every address (then any text

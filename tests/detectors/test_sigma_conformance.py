@@ -46,8 +46,8 @@ def _cases() -> list[tuple[str, str, Path, int]]:
     for info in sorted((SIGMA / "regression_data").glob("**/info.yml")):
         doc = yaml.safe_load(info.read_text(encoding="utf-8"))
         rule_id = doc["rule_metadata"][0]["id"]
-        for test in doc["regression_tests_info"]:
-            out.append((info.parent.name, rule_id, SIGMA / test["path"], int(test.get("match_count") or 1)))
+        out.extend((info.parent.name, rule_id, SIGMA / test["path"], int(test.get("match_count") or 1))
+                   for test in doc["regression_tests_info"])
     return out
 
 

@@ -7,6 +7,7 @@ the parser so that no exception other than ParseError escapes.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -104,10 +105,8 @@ class ParserCase:
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.differing_executors])
     @given(st.text(max_size=300))
     def test_fuzz_no_exception_escapes(self, line: str) -> None:
-        try:
+        with contextlib.suppress(ParseError):
             self.parser.parse(line)
-        except ParseError:
-            pass
 
     @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.differing_executors])
     @given(st.data())
@@ -115,7 +114,5 @@ class ParserCase:
         line, _ = data.draw(st.sampled_from(self.samples))
         cut = data.draw(st.integers(0, len(line)))
         junk = data.draw(st.text(max_size=20))
-        try:
+        with contextlib.suppress(ParseError):
             self.parser.parse(line[:cut] + junk + line[cut:])
-        except ParseError:
-            pass

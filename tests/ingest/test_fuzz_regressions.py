@@ -74,7 +74,7 @@ def test_a_zeek_count_beyond_64_bits_is_a_parse_error_not_an_unstorable_event() 
         assert parser.parse(line) is None
     ok = parser.parse("1521911725.863833\tC6HBWwk6GBlMxCS6a\t18446744073709551615\twww.google.com")
     assert ok is not None and orjson.dumps(ok)
-    with pytest.raises(ParseError, match="'qtype': '28888888888888888888888.*' is not a Zeek count"):
+    with pytest.raises(ParseError, match=r"'qtype': '28888888888888888888888.*' is not a Zeek count"):
         parser.parse("1521911725.863833\tC6HBWwk6GBlMxCS6a\t" + "2" + "8" * 60 + "\twww.google.com")
 
 

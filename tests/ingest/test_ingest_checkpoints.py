@@ -35,7 +35,7 @@ def test_reader_resumes_at_the_checkpoint_of_the_same_file(tmp_path: Path) -> No
         fh.write(b"three\n")
     again = FileReader(log, pos)
     assert again.start_offset == 8
-    assert [item for item in again] == [(3, "three")]
+    assert list(again) == [(3, "three")]
 
 
 def test_truncated_or_rewritten_file_is_read_again_from_the_start(tmp_path: Path) -> None:

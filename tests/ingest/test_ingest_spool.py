@@ -59,7 +59,7 @@ def test_replay_stops_at_the_first_failure_and_keeps_the_segment(tmp_path: Path)
 def test_a_full_spool_refuses_loudly(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool", max_bytes=3000)
     spool.append("s", "p", [("line 1", "a", event(1, "a" * 1000))])
-    with pytest.raises(SpoolFull, match="full .* Nothing was lost"):
+    with pytest.raises(SpoolFull, match=r"full .* Nothing was lost"):
         spool.append("s", "p", [("line 2", "b", event(2, "b" * 2500))])
     assert spool.pending() == 1
 

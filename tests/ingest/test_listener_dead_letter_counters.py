@@ -77,8 +77,8 @@ def test_syslog_dead_letters_are_counted_per_source_and_reason(net_platform: Pla
     with net_platform.db.session() as s:
         health = {h.source: h for h in ingest_health(s)}
     assert health["udp://127.0.0.1"].status == "errors" and health["udp://127.0.0.1"].dead_letters_1h == 4
-    assert [(r.reason, r.count) for r in health["tcp://127.0.0.1"].reasons][0] == (
-        "octet-counted frame of N bytes exceeds the limit of N bytes", 2)
+    top = health["tcp://127.0.0.1"].reasons[0]
+    assert (top.reason, top.count) == ("octet-counted frame of N bytes exceeds the limit of N bytes", 2)
     # what an analyst sees: the ingest health API of the console
     with net_platform.db.session() as s:
         create_user(s, "analyste", "analyste-password-1", "analyst")

@@ -271,7 +271,7 @@ def test_tsv_with_another_separator_and_a_broken_header() -> None:
         parser.parse("1700000000.0\tC1")
     with pytest.raises(ParseError, match="separator"):
         parser.parse("#separator ")
-    with pytest.raises(ParseError, match="'count'|not a Zeek count"):
+    with pytest.raises(ParseError, match=r"'count'|not a Zeek count"):
         run(tsv("conn", "ts\torig_bytes", "time\tcount", "1700000000.0\tlots"))
 
 

@@ -61,7 +61,7 @@ def test_a_claimed_organization_is_not_believed_and_nobody_is_notified(platform:
     outside = _alert(platform, "203.0.113.77")
     assert outside.organization is None
     assert _alert(platform, "203.0.113.78").organization == "Ministère de la Justice"
-    [stored] = [e for e in platform.events.get(outside.event_ids)]
+    [stored] = platform.events.get(outside.event_ids)
     assert "organization" not in stored and stored["vigie"]["claimed_organization"] == INTERIEUR
 
     with platform.db.session() as s:

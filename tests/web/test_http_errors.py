@@ -33,9 +33,9 @@ def id_routes(app: Flask) -> list[tuple[str, list[str], str]]:
     found = []
     for rule in app.url_map.iter_rules():
         ints = [arg for arg in rule.arguments if f"<int:{arg}>" in rule.rule]
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):  # type: ignore[operator]
-            if ints:
-                found.append((rule.rule, ints, method))
+        if ints:
+            found.extend((rule.rule, ints, method)
+                         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}))  # type: ignore[operator]
     return found
 
 
