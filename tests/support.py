@@ -23,6 +23,23 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import es_node  # noqa: E402
 
+PATHS = ("/", "/etat-civil/acte-naissance?id={n}", "/visa/demande", "/static/app.{n}.js", "/casier/extrait",
+         "/api/v1/paiement/{n}", "/images/logo.png", "/robots.txt")
+AGENTS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+          "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36",
+          "curl/8.4.0")
+
+
+def apache_line(i: int) -> bytes:
+    """A combined-format access line of a citizen portal, different for each ``i``, without the
+    ident field (``-``)."""
+    ip = f"{41 + i % 150}.{(i * 7) % 256}.{(i * 13) % 256}.{1 + i % 254}"
+    minute, second = divmod(i % 3600, 60)
+    path = PATHS[i % len(PATHS)].format(n=i)
+    status = (200, 200, 304, 404, 302, 500)[i % 6]
+    return (f'{ip} - - [17/May/2015:{8 + (i // 3600) % 12:02d}:{minute:02d}:{second:02d} +0000] "GET {path} HTTP/1.1" '
+            f'{status} {100 + i % 9000} "-" "{AGENTS[i % len(AGENTS)]}"').encode()
+
 
 def corpora_dir() -> Path:
     return load_settings().corpora_dir
