@@ -19,6 +19,8 @@ from cert.core.tlp import TLP
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "CERT_"
+# settings holding a list whose default (None) is decided elsewhere
+OPTIONAL_LISTS = frozenset({"totp_required_roles"})
 
 
 def _default_rules_dir() -> Path:
@@ -64,6 +66,9 @@ class Settings:
     spool_max_mb: int = 1024  # on-disk queue (DATA_DIR/spool) while the event store is unreachable
     ingest_api_max_mb: int = 8  # largest body of POST /api/v1/ingest/<parser> and /api/v1/events (413 above)
     session_cookie_secure: bool = False
+    # roles that must log in with a second factor (TOTP); None: admin and responder in
+    # production, none in embedded mode. ``none`` (environment) or ``[]`` (TOML) requires it of no role.
+    totp_required_roles: tuple[str, ...] | None = None
     rq_queue: str = "vigie"
     web_app: str = "web.app:create_app"
 
@@ -87,6 +92,13 @@ class Settings:
     @property
     def mode(self) -> str:
         return "production" if self.elasticsearch_url or self.redis_url or self.database_url else "embedded"
+
+    @property
+    def effective_totp_required_roles(self) -> tuple[str, ...]:
+        """The roles whose users must enrol and use a second factor."""
+        if self.totp_required_roles is not None:
+            return self.totp_required_roles
+        return ("admin", "responder") if self.mode == "production" else ()
 
     def effective_secret_key(self) -> str:
         """The session signing key: configured, or generated once and kept in the data dir."""
@@ -125,8 +137,10 @@ def _coerce(name: str, raw: Any, current: Any) -> Any:
             return int(raw)
         if isinstance(current, TLP):
             return TLP.parse(str(raw))
-        if isinstance(current, tuple):
+        if isinstance(current, tuple) or name in OPTIONAL_LISTS:
             if isinstance(raw, str):
+                if raw.strip().lower() == "none":
+                    return ()
                 return tuple(p.strip() for p in raw.split(",") if p.strip())
             return tuple(str(p) for p in raw)
         if isinstance(current, Path) or name.endswith(("_dir", "_file")):

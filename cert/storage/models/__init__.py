@@ -11,9 +11,11 @@ from cert.storage.models.ingest import DeadLetter, DeadLetterCount, IngestMinute
 from cert.storage.models.response import PlaybookRun
 from cert.storage.models.rules import HuntMatch, HuntRun, RuleChange, RuleException, RuleSetting
 from cert.storage.models.tokens import ApiToken
+from cert.storage.models.totp import RecoveryCode, UserTotp
 
 __all__ = [
     "Alert", "ApiToken", "AuditEntry", "Case", "DeadLetter", "DeadLetterCount", "DetectionRun", "FileScan",
     "HuntMatch", "HuntRun", "Indicator", "IndicatorGeneration", "IngestMinute", "IngestSource", "Observable",
-    "PlaybookRun", "RuleChange", "RuleException", "RuleSetting", "TimelineEntry", "User", "utcnow",
+    "PlaybookRun", "RecoveryCode", "RuleChange", "RuleException", "RuleSetting", "TimelineEntry", "User",
+    "UserTotp", "utcnow",
 ]
