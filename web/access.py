@@ -16,8 +16,9 @@ from cert.accounts.users import has_role
 from cert.runtime.platform import Platform
 from cert.storage.models import User
 
-# endpoints reachable without a session: the login form, static files, the health probe
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "healthz"})
+# endpoints reachable without a session: the login form, static files, the health probe; the
+# second step of a login (code, enrolment) answers only to the marker the password step leaves
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "healthz", "totp.login_code", "totp.login_enrol"})
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -7,12 +7,13 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import login_user, logout_user
+from flask_login import logout_user
 
 from cert.accounts.users import authenticate
 from cert.storage import audit
-from web.access import SessionUser, actor, platform, remote_addr
+from web.access import actor, platform, remote_addr
 from web.forms import LoginForm
+from web.second_factor import after_password
 
 bp = Blueprint("auth", __name__)
 
@@ -32,8 +33,7 @@ def login() -> ResponseReturnValue:
             audit.record(s, form.username.data or "", "login" if user else "login.failed", "user",
                          user.id if user else "", remote_addr())
             if user is not None:
-                login_user(SessionUser.from_model(user))
-                return redirect(_safe_next(request.args.get("next")))
+                return after_password(s, user, _safe_next(request.args.get("next")))
         flash(_("Wrong username or password."), "error")
         return render_template("login.html", form=form), 401
     return render_template("login.html", form=form)
