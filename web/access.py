@@ -68,7 +68,8 @@ def enforce_login() -> ResponseReturnValue | None:
 
 
 def requires(role: str) -> Callable[[F], F]:
-    """Route decorator: the user's role must be at least ``role`` (analyst < responder < admin)."""
+    """Route decorator: the user's role must be at least ``role`` (analyst < responder < admin). An
+    API token has no role: on an API route it is authorised by the scope the route declares."""
 
     def deco(view: F) -> F:
         view.required_role = role  # type: ignore[attr-defined]
@@ -77,6 +78,8 @@ def requires(role: str) -> Callable[[F], F]:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
                 abort(401)
+            if getattr(current_user, "scope_checked", False):
+                return view(*args, **kwargs)  # an API token, authorised by its scopes (web.api_auth)
             if not current_user.can(role):
                 abort(403, description=_("This action needs the %(role)s role.", role=_(role)))
             return view(*args, **kwargs)

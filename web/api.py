@@ -1,4 +1,6 @@
-"""REST API (JSON), same authentication and roles as the console."""
+"""REST API (JSON): a session user is authorised by role as in the console (POSTs need the CSRF
+token in the ``X-CSRFToken`` header); a bearer API token by the scope each route declares
+(``api_scope``, see ``web.api_auth``)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from cert.incidents import cases as case_service
 from cert.sharing.actions import change_case_tlp
 from cert.storage.models import Alert, Case
 from web.access import actor, platform, remote_addr, requires
+from web.api_auth import api_scope
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -70,6 +73,7 @@ def page_json(items: list[dict[str, Any]], total: int, offset: int, limit: int) 
 
 @bp.get("/alerts")
 @requires("analyst")
+@api_scope("read")
 def list_alerts() -> ResponseReturnValue:
     """The alert queue, the most recently raised first, a page at a time (``limit``, ``offset``;
     ``status`` filters)."""
@@ -84,6 +88,7 @@ def list_alerts() -> ResponseReturnValue:
 
 @bp.get("/cases")
 @requires("analyst")
+@api_scope("read")
 def list_cases() -> ResponseReturnValue:
     """The cases, the most recent first, a page at a time (``limit``, ``offset``)."""
     limit = int_arg("limit", 100, 1, MAX_LIMIT)
@@ -96,6 +101,7 @@ def list_cases() -> ResponseReturnValue:
 
 @bp.get("/alerts/<int:alert_id>")
 @requires("analyst")
+@api_scope("read")
 def get_alert(alert_id: int) -> ResponseReturnValue:
     with platform().db.session() as s:
         return jsonify(alert_json(alerts.get_alert(s, alert_id)))
@@ -103,6 +109,7 @@ def get_alert(alert_id: int) -> ResponseReturnValue:
 
 @bp.post("/alerts/<int:alert_id>/acknowledge")
 @requires("analyst")
+@api_scope("triage")
 def acknowledge_alert(alert_id: int) -> ResponseReturnValue:
     """A new alert becomes acknowledged (audited); an alert already past ``new`` is left as it is.
     Session-authenticated like the console: the CSRF token goes in the ``X-CSRFToken`` header."""
@@ -114,6 +121,7 @@ def acknowledge_alert(alert_id: int) -> ResponseReturnValue:
 
 @bp.get("/cases/<int:case_id>")
 @requires("analyst")
+@api_scope("read")
 def get_case(case_id: int) -> ResponseReturnValue:
     with platform().db.session() as s:
         return jsonify(case_json(case_service.get_case(s, case_id)))
@@ -134,6 +142,7 @@ def _json_body(*fields: str) -> dict[str, str]:
 
 @bp.post("/alerts/<int:alert_id>/promote")
 @requires("analyst")
+@api_scope("triage")
 def promote(alert_id: int) -> ResponseReturnValue:
     """Open a case from an alert: ``{"title": ..., "tlp": ...}``; 201 with the case, 409 with the
     case id when the alert is already in one."""
@@ -150,6 +159,7 @@ def promote(alert_id: int) -> ResponseReturnValue:
 
 @bp.post("/cases/<int:case_id>/tlp")
 @requires("analyst")
+@api_scope("write")
 def set_tlp(case_id: int) -> ResponseReturnValue:
     """Change a case's TLP: ``{"tlp": ..., "reason": ...}``; lowering it needs the responder role
     and a reason (403, 400)."""
@@ -163,6 +173,7 @@ def set_tlp(case_id: int) -> ResponseReturnValue:
 
 @bp.get("/ingest/health")
 @requires("analyst")
+@api_scope("read")
 def ingest_health() -> ResponseReturnValue:
     """Per source: rates, lags, dead letters by reason; the spool (embedded mode)."""
     from cert.pipeline.health import health_json, spool_status

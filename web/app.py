@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import Babel
 from flask_babel import gettext as _
 from flask_login import LoginManager
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
@@ -17,7 +17,7 @@ from cert.core.config import Settings, load_settings
 from cert.core.errors import Conflict, Forbidden, InvalidInput, NotFound, VigieError
 from cert.runtime.platform import Platform
 from cert.storage.models import User
-from web import access, vocabulary
+from web import access, api_auth, vocabulary
 
 LANGUAGES = ("fr", "en")
 
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.url_map.converters["int"] = RowIdConverter  # before any route is added
 
     Babel(app, locale_selector=_select_locale)
-    CSRFProtect(app)
+    api_auth.CSRF(app)  # CSRFProtect, except on cookie-less /api/ requests (see web/api_auth.py)
     login = LoginManager(app)
     login.login_view = "auth.login"
     login.session_protection = "strong"
@@ -65,12 +65,12 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             user = s.get(User, int(user_id)) if user_id.isdigit() else None
             return access.SessionUser.from_model(user) if user and user.active else None
 
-    from web import admin, alerts, api, auth, cases, ingest_api, rules, second_factor, tokens
+    from web import admin, alerts, api, api_tokens, auth, cases, ingest_api, rules, second_factor, tokens
 
-    for bp in (auth.bp, alerts.bp, cases.bp, admin.bp, api.bp, ingest_api.bp, tokens.bp, rules.bp,
+    for bp in (auth.bp, alerts.bp, cases.bp, admin.bp, api.bp, ingest_api.bp, tokens.bp, api_tokens.bp, rules.bp,
                second_factor.bp):
         app.register_blueprint(bp)
-    ingest_api.init_app(app)  # bearer-token API: request loader, CSRF exemption (see web/ingest_api.py)
+    api_auth.init_app(app)  # bearer tokens on /api/ and their scopes (see web/api_auth.py)
     app.before_request(access.enforce_login)
     app.after_request(_security_headers)
     app.context_processor(lambda: {"languages": LANGUAGES, "current_lang": _select_locale(),

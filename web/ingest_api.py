@@ -10,11 +10,8 @@ per-line errors when lines were dead-lettered (the other lines ARE stored: re-se
 body is safe, event ids are deterministic); 401 without a valid token; 404 for an unknown
 parser; 413 over ``ingest_api_max_mb``.
 
-CSRF: these two routes are exempt from the CSRF check, and only because they authenticate by
-the bearer token alone: a session cookie grants nothing here (a logged-in browser without the
-token gets 401), and a cross-site page cannot make a browser send an Authorization header. The
-token is looked up only for this blueprint's routes (``load_principal``), never creates a
-session, and its principal holds no console role.
+Authentication, scopes and CSRF: ``web.api_auth``. These routes are for tokens only: a session
+user (even an admin) gets 401 here.
 """
 
 from __future__ import annotations
@@ -23,74 +20,34 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, Request, abort, g, jsonify, request
+from flask import Blueprint, abort, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import UserMixin
 
-from cert.accounts import tokens
 from cert.pipeline.bulk import ingest_body
 from web.access import api_error, platform
+from web.api_auth import TokenPrincipal, api_scope
 
 bp = Blueprint("ingest_api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class TokenPrincipal(UserMixin):
-    """Who a valid API token speaks for: no console role at all, only its scope."""
-
-    def __init__(self, token_id: int, name: str, scope: str, organization: str | None = None) -> None:
-        self.id = token_id
-        self.token_name = name
-        self.scope = scope
-        self.organization = organization  # the constituency id its events default to
-        self.username = f"token:{name}"
-        self.role = "api-token"
-
-    def get_id(self) -> str:
-        return f"token:{self.id}"
-
-    def can(self, role: str) -> bool:
-        return False
-
-
-def load_principal(req: Request) -> TokenPrincipal | None:
-    """Flask-Login request loader: a bearer token, on this blueprint's routes only."""
-    if req.blueprint != bp.name:
-        return None
-    scheme, _, secret = req.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        return None
-    with platform().db.session() as s:
-        token = tokens.authenticate(s, secret.strip())
-        if token is None:
-            return None
-        principal = TokenPrincipal(token.id, token.name, token.scope, token.organization)
-    g.api_token = principal
-    return principal
-
-
-def init_app(app: Flask) -> None:
-    app.extensions["csrf"].exempt(bp)  # bearer-token routes: see the module docstring
-    app.login_manager.request_loader(load_principal)  # type: ignore[attr-defined]
-
-
 def requires_token(scope: str) -> Callable[[F], F]:
+    """Route decorator: a bearer token with ``scope`` (checked by ``web.api_auth``); a session
+    user gets 401."""
+
     def deco(view: F) -> F:
         view.required_role = f"token:{scope}"  # type: ignore[attr-defined]
 
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            principal = g.get("api_token")
-            if principal is None:
+            if g.get("api_token") is None:
                 resp, status = api_error(401, _("A valid API token is required (Authorization: Bearer <token>)."))
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="vigie"'
                 return resp, status
-            if principal.scope != scope:
-                abort(403, description=f"this API token is not allowed to {scope}")
             return view(*args, **kwargs)
 
-        return wrapped  # type: ignore[return-value]
+        return api_scope(scope)(wrapped)  # type: ignore[return-value]
 
     return deco
 

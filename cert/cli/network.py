@@ -7,10 +7,12 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from cert.accounts.tokens import DEFAULT_LIFETIME, SCOPES
 from cert.runtime.platform import Platform
 
 
@@ -32,15 +34,18 @@ def add_commands(sub: Any) -> None:
     ls.add_argument("--duration", type=float, default=0, help="stop after S seconds (default: run until stopped)")
     ls.set_defaults(func=cmd_listen)
 
-    tok = sub.add_parser("token", help="API tokens for the ingest API (create, revoke, list)")
+    tok = sub.add_parser("token", help="API tokens for the REST API (create, revoke, list)")
     tsub = tok.add_subparsers(dest="token_command", required=True)
     create = tsub.add_parser("create", help="create a token; its secret is printed once")
     create.add_argument("name")
     create.add_argument("--owner", default="", help="who answers for the token (default: the name)")
-    create.add_argument("--scope", default="ingest", choices=("ingest",))
+    create.add_argument("--scope", default="ingest", metavar="SCOPES",
+                        help=f"comma-separated, some of {','.join(SCOPES)} (default: ingest)")
+    create.add_argument("--expires", default=DEFAULT_LIFETIME, metavar="WHEN",
+                        help=f"90d, 12h, 26w, a date YYYY-MM-DD, or never (default: {DEFAULT_LIFETIME})")
     create.add_argument("--organization", default=None, metavar="ORG",
-                        help="constituency organisation (id or name) of the events sent with this token, "
-                             "when none of their addresses is in the constituency")
+                        help="constituency organisation (id or name) the token acts for; the events sent with "
+                             "it belong to it when none of their addresses is in the constituency")
     create.set_defaults(func=cmd_token_create)
     revoke = tsub.add_parser("revoke", help="revoke a token (at once, for good)")
     revoke.add_argument("name")
@@ -91,10 +96,11 @@ def cmd_token_create(p: Platform, args: argparse.Namespace) -> int:
 
     with p.db.session() as s:
         org = p.constituency.find(args.organization) if args.organization else None
-        token, secret = create_token(s, args.name, args.owner or args.name, actor="cli", scope=args.scope,
-                                     organization=org)
-        name, scope = token.name, token.scope
-    print(f"Created API token {name} (scope {scope}{f', organisation {org.name}' if org else ''}). "
+        token, secret = create_token(s, args.name, args.owner or args.name, actor="cli", scopes=args.scope,
+                                     organization=org, lifetime=args.expires)
+        name, scopes, expires = token.name, ",".join(token.scope_list), token.expires_at
+    until = f"expires {expires:%Y-%m-%d %H:%M} UTC" if expires else "never expires"
+    print(f"Created API token {name} (scopes {scopes}{f', organisation {org.name}' if org else ''}; {until}). "
           "Its secret, shown only now:")
     print(secret)
     print("Send it as: Authorization: Bearer <secret>")
@@ -111,13 +117,17 @@ def cmd_token_revoke(p: Platform, args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(moment: datetime | None, never: str = "never") -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M") if moment else never
+
+
 def cmd_token_list(p: Platform, args: argparse.Namespace) -> int:
-    from cert.accounts.tokens import list_tokens
+    from cert.accounts.tokens import list_tokens, status
 
     with p.db.session() as s:
         for t in list_tokens(s):
-            used = t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else "never"
-            state = "revoked" if t.revoked else "active"
-            print(f"{t.name:24s} {t.scope:8s} {state:8s} owner={t.owner} organization={t.organization or '-'} "
-                  f"created={t.created_at:%Y-%m-%d} used={used}")
+            used = _when(t.last_used_at) + (f" from {t.last_used_from}" if t.last_used_from else "")
+            print(f"{t.name:24s} {status(t):8s} scopes={','.join(t.scope_list)} owner={t.owner} "
+                  f"organization={t.organization or '-'} created={t.created_at:%Y-%m-%d} "
+                  f"expires={_when(t.expires_at)} used={used}")
     return 0

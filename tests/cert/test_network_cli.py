@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,28 @@ def test_token_of_an_organization(data_dir: str, capsys: pytest.CaptureFixture[s
     assert "organization=min-justice" in capsys.readouterr().out
     assert main(["--data-dir", data_dir, "token", "create", "other", "--organization", "Ministère X"]) == 2
     assert "no organisation 'Ministère X' in the constituency" in capsys.readouterr().err
+
+
+def test_token_scopes_and_expiry(data_dir: str, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["--data-dir", data_dir, "token", "create", "siem", "--scope", "ingest,read", "--expires", "90d"]) == 0
+    out = capsys.readouterr().out
+    expected = datetime.now(UTC) + timedelta(days=90)
+    assert "scopes ingest,read" in out and f"expires {expected:%Y-%m-%d}" in out
+    assert main(["--data-dir", data_dir, "token", "create", "forever", "--expires", "never"]) == 0
+    assert "never expires" in capsys.readouterr().out
+    assert main(["--data-dir", data_dir, "token", "create", "default"]) == 0
+    assert "scopes ingest;" in capsys.readouterr().out  # the default scope
+    assert main(["--data-dir", data_dir, "token", "create", "bad", "--scope", "ingest,root"]) == 2
+    assert "Unknown token scope root" in capsys.readouterr().err
+    assert main(["--data-dir", data_dir, "token", "create", "bad", "--expires", "soon"]) == 2
+    assert "An expiry is a duration" in capsys.readouterr().err
+    assert main(["--data-dir", data_dir, "token", "list"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert set(rows) == {"siem", "forever", "default"}
+    assert "scopes=ingest,read" in rows["siem"] and f"expires={expected:%Y-%m-%d}" in rows["siem"]
+    assert "expires=never" in rows["forever"] and "used=never" in rows["forever"]
+    assert all(row.split()[1] == "active" for row in rows.values())
 
 
 def free_udp_port() -> int:

@@ -152,12 +152,15 @@ def test_no_valid_token_no_ingest(app: Flask, api_platform: Platform, users: Non
         revoke_token(s, "retired", actor="test")
     resp = client.post("/api/v1/events", data=line, headers=bearer(secret))
     assert resp.status_code == 401 and "Set-Cookie" not in resp.headers
-    # a logged-in admin's browser (session cookie, no token) gets nothing from the CSRF-exempt route
-    assert login(client, "chef", ADMIN_PW).status_code == 302
-    assert client.post("/api/v1/events", data=line).status_code == 401
-    # a token opens the ingest routes only, not the rest of the API or the console
+    # a logged-in admin's browser (session cookie, no token): the CSRF check, then no token, no ingest
+    page = login(client, "chef", ADMIN_PW)
+    assert page.status_code == 302
+    assert client.post("/api/v1/events", data=line).status_code == 400
+    csrf = csrf_token(client.get("/admin/tokens/").get_data(as_text=True))
+    assert client.post("/api/v1/events", data=line, headers={"X-CSRFToken": csrf}).status_code == 401
+    # an ingest token opens the ingest routes only, not the rest of the API
     other = app.test_client()
-    assert other.get("/api/v1/alerts", headers=bearer(token(api_platform, "t2"))).status_code == 401
+    assert other.get("/api/v1/alerts", headers=bearer(token(api_platform, "t2"))).status_code == 403
     assert api_platform.events.count() == 0
 
 
@@ -192,7 +195,7 @@ def test_admin_page_creates_shows_once_and_revokes(app: Flask, api_platform: Pla
     login(admin, "chef", ADMIN_PW)
     page = admin.get("/admin/tokens/").get_data(as_text=True)
     assert "<h1>Jetons d'API</h1>" in page  # French by default
-    resp = admin.post("/admin/tokens/", data={"name": "dns-ministere", "owner": "noc",
+    resp = admin.post("/admin/tokens/", data={"name": "dns-ministere", "owner": "noc", "scopes": "ingest",
                                               "csrf_token": csrf_token(page)})
     assert resp.status_code == 201
     html = resp.get_data(as_text=True)
@@ -201,8 +204,9 @@ def test_admin_page_creates_shows_once_and_revokes(app: Flask, api_platform: Pla
     assert secret not in admin.get("/admin/tokens/").get_data(as_text=True)  # shown once
     line = b'{"@timestamp": "2026-03-01T10:00:00Z", "source.ip": "192.0.2.1"}'
     assert app.test_client().post("/api/v1/events", data=line, headers=bearer(secret)).status_code == 200
-    dup = admin.post("/admin/tokens/", data={"name": "dns-ministere", "owner": "noc", "csrf_token": csrf_token(page)})
-    assert dup.status_code == 400 and "already exists" in dup.get_data(as_text=True)
+    dup = admin.post("/admin/tokens/", data={"name": "dns-ministere", "owner": "noc", "scopes": "ingest",
+                                             "csrf_token": csrf_token(page)})
+    assert dup.status_code == 400 and "existe déjà" in dup.get_data(as_text=True)
     assert admin.post("/admin/tokens/dns-ministere/revoke", data={}).status_code == 400  # no CSRF token
     resp = admin.post("/admin/tokens/dns-ministere/revoke", data={"csrf_token": csrf_token(page)})
     assert resp.status_code == 303

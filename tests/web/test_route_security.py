@@ -1,12 +1,22 @@
 """Every route of the URL map refuses anonymous access, except the login page, static files and the
-health probe; every POST route needs a CSRF token."""
+health probe; every POST route needs a CSRF token. Every /api/v1 route refuses missing, unknown,
+expired and revoked API tokens (401), and tokens without its scope (403); console routes ignore
+tokens."""
 
 from __future__ import annotations
 
-from flask import Flask
+from datetime import UTC, datetime, timedelta
 
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from support import login
+
+from cert.accounts.tokens import SCOPES, create_token, revoke_token
+from cert.accounts.users import create_user
 from cert.core.config import Settings
 from cert.runtime.platform import Platform
+from cert.storage.models.tokens import ApiToken
 from web.access import PUBLIC_ENDPOINTS
 from web.app import create_app
 
@@ -42,3 +52,100 @@ def test_public_endpoints_are_only_login_static_and_health(settings: Settings) -
 def test_session_cookie_is_http_only(platform: Platform) -> None:
     app = create_app(platform=platform)
     assert app.config["SESSION_COOKIE_HTTPONLY"] and app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+# ---- bearer API tokens: every /api/v1 route, every kind of token ----------------------------------
+
+def api_routes(app: Flask) -> list[tuple[str, str, str]]:
+    """(method, url, endpoint) of every /api/v1 route."""
+    return [(method, build_url(app, rule), rule.endpoint) for rule in app.url_map.iter_rules()
+            if str(rule).startswith("/api/v1/") or str(rule) == "/api/v1"
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]  # type: ignore[operator]
+
+
+def console_routes(app: Flask) -> list[tuple[str, str]]:
+    return [(method, build_url(app, rule)) for rule in app.url_map.iter_rules()
+            if not str(rule).startswith("/api/") and rule.endpoint not in PUBLIC_ENDPOINTS
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]  # type: ignore[operator]
+
+
+def make_token(platform: Platform, name: str, scopes: list[str], lifetime: str = "90d") -> str:
+    with platform.db.session() as s:
+        return create_token(s, name, "tests", actor="test", scopes=scopes, lifetime=lifetime)[1]
+
+
+@pytest.fixture
+def token_secrets(platform: Platform) -> dict[str, str]:
+    """A token per scope, a token of all scopes but one per scope, and expired, revoked, all-scopes
+    tokens."""
+    out = {f"only-{scope}": make_token(platform, f"only-{scope}", [scope]) for scope in SCOPES}
+    out |= {f"all-but-{scope}": make_token(platform, f"all-but-{scope}", [x for x in SCOPES if x != scope])
+            for scope in SCOPES}
+    out["all"] = make_token(platform, "all", list(SCOPES))
+    out["expired"] = make_token(platform, "expired", list(SCOPES), "1h")
+    out["revoked"] = make_token(platform, "revoked", list(SCOPES), "never")
+    with platform.db.session() as s:
+        s.scalars(select(ApiToken).where(ApiToken.name == "expired")).one().expires_at = (
+            datetime.now(UTC) - timedelta(seconds=1))
+        revoke_token(s, "revoked", actor="test")
+    return out
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_every_api_route_declares_a_known_scope(platform: Platform) -> None:
+    app = create_app(platform=platform)
+    routes = api_routes(app)
+    assert len(routes) >= 13
+    for method, url, endpoint in routes:
+        assert getattr(app.view_functions[endpoint], "api_scope", None) in SCOPES, f"{method} {url}"
+
+
+def test_every_api_route_checks_the_token_and_its_scope(platform: Platform, token_secrets: dict[str, str]) -> None:
+    app = create_app(platform=platform)
+    client = app.test_client()
+    for method, url, endpoint in api_routes(app):
+        scope = app.view_functions[endpoint].api_scope
+        where = f"{method} {url} ({scope})"
+        for credentials in ({}, bearer(token_secrets["expired"]), bearer(token_secrets["revoked"]),
+                            bearer("vigie_unknown-token"), bearer(""), {"Authorization": "Basic YWRtaW46eA=="}):
+            resp = client.open(url, method=method, headers=credentials)
+            assert resp.status_code == 401, f"{where} with {credentials} answered {resp.status_code}"
+            assert resp.get_json()["error"] == "unauthorized" and "Set-Cookie" not in resp.headers, where
+        resp = client.open(url, method=method, headers=bearer(token_secrets[f"all-but-{scope}"]))
+        assert resp.status_code == 403 and resp.get_json()["error"] == "forbidden", where
+        assert scope in resp.get_json()["message"], where
+        resp = client.open(url, method=method, headers=bearer(token_secrets[f"only-{scope}"]))
+        assert resp.status_code not in (401, 403), f"{where} answered {resp.status_code} to its scope"
+        assert "Set-Cookie" not in resp.headers, where
+
+
+def test_a_session_still_needs_csrf_on_the_api_even_with_a_token(platform: Platform,
+                                                                 token_secrets: dict[str, str]) -> None:
+    with platform.db.session() as s:
+        create_user(s, "chef", "admin-password-1", "admin")
+    app = create_app(platform=platform)
+    client = app.test_client()
+    assert login(client, "chef", "admin-password-1").status_code == 302
+    posts = [(m, url) for m, url, _ in api_routes(app) if m == "POST"]
+    assert len(posts) >= 6
+    for method, url in posts:
+        for headers in ({}, bearer(token_secrets["all"])):
+            resp = client.open(url, method=method, headers=headers)
+            assert resp.status_code == 400 and "CSRF" in resp.get_json()["message"], f"{method} {url} {headers}"
+
+
+def test_console_routes_refuse_bearer_tokens(platform: Platform, token_secrets: dict[str, str]) -> None:
+    """A token is a credential of the API only: on the console the request is anonymous."""
+    app = create_app(platform=platform)
+    client = app.test_client()
+    routes = console_routes(app)
+    assert len(routes) >= 15
+    for method, url in routes:
+        resp = client.open(url, method=method, headers=bearer(token_secrets["all"]))
+        if method == "GET":
+            assert resp.status_code == 302 and "/login" in resp.headers["Location"], f"{method} {url}"
+        else:
+            assert resp.status_code in (302, 400), f"{method} {url} answered {resp.status_code} to a token"
