@@ -68,11 +68,22 @@ def api_scope(scope: str) -> Callable[[F], F]:
     return deco
 
 
+#: What a session-only API view declares instead of a scope: it acts for the person logged in
+#: (their own second factor...), which no token is; every token gets 403 there.
+SESSION_ONLY = "session-only"
+
+
+def session_only(view: F) -> F:
+    """Route decorator: this API route is for a logged-in person, never for a token."""
+    view.api_scope = SESSION_ONLY  # type: ignore[attr-defined]
+    return view
+
+
 def route_scope(endpoint: str | None) -> str | None:
-    """The scope the view of ``endpoint`` declares, or None."""
+    """The scope the view of ``endpoint`` declares, or None (none, or session-only)."""
     view = current_app.view_functions.get(endpoint) if endpoint else None
     scope = getattr(view, "api_scope", None)
-    return scope if isinstance(scope, str) else None
+    return scope if isinstance(scope, str) and scope in tokens.SCOPES else None
 
 
 def bearer_secret() -> str | None:

@@ -33,6 +33,7 @@ from cert.core.errors import N_, InvalidInput, NotFound
 from cert.storage import audit
 from cert.storage.models import User
 from web.access import SessionUser, actor, api_error, platform, remote_addr, requires
+from web.api_auth import api_scope, session_only
 
 bp = Blueprint("totp", __name__)
 
@@ -274,6 +275,7 @@ def _code_from_body() -> str:
 
 
 @bp.get("/api/v1/me/totp")
+@session_only
 def api_status() -> ResponseReturnValue:
     with platform().db.session() as s:
         me = _me(s)
@@ -281,6 +283,7 @@ def api_status() -> ResponseReturnValue:
 
 
 @bp.post("/api/v1/me/totp")
+@session_only
 def api_enrol() -> ResponseReturnValue:
     """Start an enrolment: 201 with the secret, its ``otpauth://`` URI and the QR code (SVG data URI).
     The secret is in this answer only."""
@@ -290,6 +293,7 @@ def api_enrol() -> ResponseReturnValue:
 
 
 @bp.post("/api/v1/me/totp/confirm")
+@session_only
 def api_confirm() -> ResponseReturnValue:
     """``{"code": ...}``: activate the enrolment; 200 with the ten recovery codes (shown once)."""
     code = _code_from_body()
@@ -301,6 +305,7 @@ def api_confirm() -> ResponseReturnValue:
 
 
 @bp.post("/api/v1/me/totp/disable")
+@session_only
 def api_disable() -> ResponseReturnValue:
     """``{"code": ...}``: a current code or a recovery code; 204."""
     code = _code_from_body()
@@ -312,6 +317,7 @@ def api_disable() -> ResponseReturnValue:
 
 
 @bp.delete("/api/v1/users/<int:user_id>/totp")
+@api_scope("admin")
 @requires("admin")
 def api_admin_reset(user_id: int) -> ResponseReturnValue:
     """An admin removes a user's second factor (audited); 204, 404 for an unknown user."""

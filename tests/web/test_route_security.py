@@ -18,6 +18,7 @@ from cert.core.config import Settings
 from cert.runtime.platform import Platform
 from cert.storage.models.tokens import ApiToken
 from web.access import PUBLIC_ENDPOINTS
+from web.api_auth import SESSION_ONLY
 from web.app import create_app
 
 
@@ -100,7 +101,7 @@ def test_every_api_route_declares_a_known_scope(platform: Platform) -> None:
     routes = api_routes(app)
     assert len(routes) >= 13
     for method, url, endpoint in routes:
-        assert getattr(app.view_functions[endpoint], "api_scope", None) in SCOPES, f"{method} {url}"
+        assert getattr(app.view_functions[endpoint], "api_scope", None) in {*SCOPES, SESSION_ONLY}, f"{method} {url}"
 
 
 def test_every_api_route_checks_the_token_and_its_scope(platform: Platform, token_secrets: dict[str, str]) -> None:
@@ -114,6 +115,10 @@ def test_every_api_route_checks_the_token_and_its_scope(platform: Platform, toke
             resp = client.open(url, method=method, headers=credentials)
             assert resp.status_code == 401, f"{where} with {credentials} answered {resp.status_code}"
             assert resp.get_json()["error"] == "unauthorized" and "Set-Cookie" not in resp.headers, where
+        if scope == SESSION_ONLY:  # a person's own settings: no token, whatever its scopes
+            resp = client.open(url, method=method, headers=bearer(token_secrets["all"]))
+            assert resp.status_code == 403 and resp.get_json()["error"] == "forbidden", where
+            continue
         resp = client.open(url, method=method, headers=bearer(token_secrets[f"all-but-{scope}"]))
         assert resp.status_code == 403 and resp.get_json()["error"] == "forbidden", where
         assert scope in resp.get_json()["message"], where
