@@ -111,7 +111,7 @@ def authenticate_bearer() -> ResponseReturnValue | None:
         if token is None:
             return _unauthorized(_("The API token is unknown, expired or revoked."))
         principal = TokenPrincipal(token.id, token.name, token.scope_list, token.organization)
-    current_app.login_manager._update_request_context_with_user(principal)  # type: ignore[attr-defined]
+    g.api_token = principal  # the request's user from now on (``token_user``), whatever the session holds
     if request.endpoint is None:
         return None  # no such route (404) or method (405): Flask answers
     needed = route_scope(request.endpoint)
@@ -119,8 +119,13 @@ def authenticate_bearer() -> ResponseReturnValue | None:
         return api_error(403, _("This API token lacks the scope this route needs (%(scope)s).",
                                 scope=needed or _("none: not open to tokens")))
     principal.scope_checked = True
-    g.api_token = principal
     return None
+
+
+def token_user(_request: Any) -> TokenPrincipal | None:
+    """Flask-Login's request loader: the principal of a valid bearer token of this request."""
+    principal = g.get("api_token")
+    return principal if isinstance(principal, TokenPrincipal) else None
 
 
 class CSRF(CSRFProtect):
@@ -137,3 +142,4 @@ class CSRF(CSRFProtect):
 def init_app(app: Flask) -> None:
     """Before ``web.access.enforce_login``: the bearer token is the user it checks."""
     app.before_request(authenticate_bearer)
+    app.login_manager.request_loader(token_user)  # type: ignore[attr-defined]

@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     @login.user_loader
     def load_user(user_id: str) -> access.SessionUser | None:
+        if g.get("api_token") is not None:
+            return None  # a bearer request speaks for its token, never for the session beside it
         with platform.db.session() as s:
             user = s.get(User, int(user_id)) if user_id.isdigit() else None
             return access.SessionUser.from_model(user) if user and user.active else None
