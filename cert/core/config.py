@@ -63,7 +63,12 @@ class Settings:
     keep_original: bool = True
     spool_max_mb: int = 1024  # on-disk queue (DATA_DIR/spool) while the event store is unreachable
     ingest_api_max_mb: int = 8  # largest body of POST /api/v1/ingest/<parser> and /api/v1/events (413 above)
-    session_cookie_secure: bool = False
+    # console sessions: the cookie is sent over HTTPS only (``cert demo`` turns it off: plain http
+    # on the loopback); a session ends after this long without a request, or this long after login
+    session_cookie_secure: bool = True
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    password_min_length: int = 12
     rq_queue: str = "vigie"
     web_app: str = "web.app:create_app"
 
