@@ -2,7 +2,8 @@
 composition rules, and a check against passwords known to be common or guessable in context.
 
 Common passwords: ``data/common-passwords.txt.gz`` (shipped with the project, see
-``data/README.md``), compared lowercased. Context: a password may not be the username or the
+``data/README.md``), compared lowercased, also once digits and symbols are taken out
+("Sunshine2024!" is "sunshine"). Context: a password may not be the username or the
 product's name with only digits or symbols around it.
 """
 
@@ -36,9 +37,10 @@ def check_password(password: str, username: str = "", min_length: int = MIN_LENG
     if len(password) > MAX_LENGTH:
         raise InvalidInput(N_("A password has at most %(max)s characters."), max=MAX_LENGTH)
     lowered = password.lower()
-    if lowered in common_passwords() or lowered.strip() in common_passwords():
-        raise InvalidInput(N_("This password is one of the most common passwords: choose another."))
     letters = _NOT_LETTER.sub("", lowered)
+    common = common_passwords()
+    if lowered in common or lowered.strip() in common or (len(letters) >= 4 and letters in common):
+        raise InvalidInput(N_("This password is one of the most common passwords: choose another."))
     user_letters = _NOT_LETTER.sub("", username.strip().lower())
     if letters in PRODUCT_WORDS or (user_letters and letters == user_letters) or lowered == username.strip().lower():
         raise InvalidInput(N_("A password may not be the username or the product's name, with or without "

@@ -143,4 +143,4 @@ def _purge(s: Session, now: datetime) -> None:
         LoginThrottle.window_start < now - WINDOW,
         or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now),
         or_(LoginThrottle.blocked_until.is_(None), LoginThrottle.blocked_until < now),
-    ))
+    ).execution_options(synchronize_session=False))  # the rows this session touched are never stale ones

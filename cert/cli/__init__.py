@@ -64,20 +64,24 @@ def cmd_detect(p: Platform, args: argparse.Namespace) -> int:
         time.sleep(args.every)
 
 
-def cmd_serve(p: Platform, args: argparse.Namespace, settings: Settings | None = None) -> int:
+def request_handler() -> type[Any]:
+    """Werkzeug's request handler without the ``Server`` banner naming Werkzeug and Python with
+    their versions: the header says ``Vigie`` only."""
     from werkzeug.serving import WSGIRequestHandler
 
-    class Handler(WSGIRequestHandler):
-        """No ``Server`` banner naming Werkzeug and Python with their versions."""
-
+    class QuietHandler(WSGIRequestHandler):
         def version_string(self) -> str:
             return "Vigie"
 
+    return QuietHandler
+
+
+def cmd_serve(p: Platform, args: argparse.Namespace, settings: Settings | None = None) -> int:
     settings = settings or p.settings
     create_app = _web_factory(settings)
     app = create_app(settings)
     print(f"Vigie console: http://{args.host}:{args.port}/", flush=True)
-    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False, request_handler=Handler)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False, request_handler=request_handler())
     return 0
 
 
