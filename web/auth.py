@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
@@ -53,6 +53,7 @@ def login() -> ResponseReturnValue:
                 if current_user.is_authenticated and getattr(current_user, "sid", ""):
                     sessions.end(s, current_user.sid, "replaced")  # a new session id at every login
                 sid = sessions.start(s, user, addr, _user_agent())
+                session.pop("csrf_token", None)  # a new CSRF token with the new session
                 login_user(SessionUser.from_model(user, sid))
                 if user.must_change_password:
                     return redirect(url_for("auth.change_password"))
