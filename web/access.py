@@ -19,6 +19,9 @@ from cert.storage.models import User
 # endpoints reachable without a session: the login form, static files, the health probe; the
 # second step of a login (code, enrolment) answers only to the marker the password step leaves
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "healthz", "totp.login_code", "totp.login_enrol"})
+# endpoints a user whose password was reset may reach before setting a new one
+PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "users_api.api_change_password", "auth.logout",
+                                       "static"})
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,16 +37,21 @@ def api_error(status: int, message: str) -> tuple[Response, int]:
 
 @dataclass
 class SessionUser(UserMixin):
+    """The user of a live server-side session. ``get_id`` is the session id: the only thing
+    the session cookie carries (``cert.accounts.sessions``)."""
+
     id: int
     username: str
     role: str
+    sid: str = ""
+    must_change_password: bool = False
 
     @classmethod
-    def from_model(cls, user: User) -> SessionUser:
-        return cls(user.id, user.username, user.role)
+    def from_model(cls, user: User, sid: str = "") -> SessionUser:
+        return cls(user.id, user.username, user.role, sid, user.must_change_password)
 
     def get_id(self) -> str:
-        return str(self.id)
+        return self.sid
 
     def can(self, role: str) -> bool:
         return has_role(self.role, role)
@@ -59,6 +67,10 @@ def enforce_login() -> ResponseReturnValue | None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if current_user.is_authenticated:
+        if getattr(current_user, "must_change_password", False) and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+            if request.path.startswith("/api/"):
+                return api_error(403, _("Your password was reset: set a new one before anything else."))
+            return redirect(url_for("auth.change_password"))
         return None
     if request.path.startswith("/api/"):
         return api_error(401, _("Authentication required."))

@@ -8,11 +8,13 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from cert.accounts.users import create_user
+from cert.core.errors import InvalidInput
 from cert.pipeline.health import dead_letter_counters, ingest_health, spool_status
 from cert.storage import audit
-from cert.storage.models import DeadLetter, User
+from cert.storage.models import DeadLetter
 from web.access import actor, platform, remote_addr, requires
 from web.forms import UserForm
+from web.users import user_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -20,17 +22,21 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @bp.route("/users", methods=["GET", "POST"])
 @requires("admin")
 def users() -> ResponseReturnValue:
+    """The accounts and their actions (web/users.py); a POST creates an account."""
     form = UserForm()
-    with platform().db.session() as s:
-        if form.validate_on_submit():
-            user = create_user(s, form.username.data or "", form.password.data or "", form.role.data or "analyst")
-            audit.record(s, actor(), "user.create", "user", user.id, remote_addr(), role=user.role,
-                         username=user.username)
-            flash(_("User %(name)s created.", name=user.username), "ok")
-            return redirect(url_for("admin.users"), 303)
-        items = list(s.scalars(select(User).order_by(User.username)))
-    status = 400 if form.errors else 200
-    return render_template("users.html", users=items, form=form), status
+    if form.validate_on_submit():
+        p = platform()
+        try:
+            with p.db.session() as s:
+                user = create_user(s, form.username.data or "", form.password.data or "", form.role.data or "analyst",
+                                   actor(), remote_addr(), min_length=p.settings.password_min_length)
+                name = user.username
+        except InvalidInput as exc:
+            form.password.errors = [str(_(exc.message_id, **exc.params))]
+            return user_page(form, 400)
+        flash(_("User %(name)s created.", name=name), "ok")
+        return redirect(url_for("admin.users"), 303)
+    return user_page(form, 400 if form.errors else 200)
 
 
 @bp.get("/audit")

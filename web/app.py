@@ -13,13 +13,19 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
+from cert.accounts import sessions
+from cert.accounts.sessions import SessionPolicy
 from cert.core.config import Settings, load_settings
 from cert.core.errors import Conflict, Forbidden, InvalidInput, NotFound, VigieError
 from cert.runtime.platform import Platform
-from cert.storage.models import User
 from web import access, api_auth, vocabulary
 
 LANGUAGES = ("fr", "en")
+
+# browser features the console never uses, refused to every page
+PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
+    "accelerometer", "camera", "display-capture", "geolocation", "gyroscope", "magnetometer", "microphone",
+    "payment", "usb"))
 
 # The largest value of a signed 64-bit SQL integer: no row id is above it.
 MAX_ROW_ID = 2**63 - 1
@@ -44,8 +50,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        # no "remember me": login_user is never asked to remember; sessions live on the server
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SECURE=settings.session_cookie_secure,
+        REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE="fr",
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
@@ -59,18 +67,22 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     login.login_view = "auth.login"
     login.session_protection = "strong"
 
-    @login.user_loader
-    def load_user(user_id: str) -> access.SessionUser | None:
-        if g.get("api_token") is not None:
-            return None  # a bearer request speaks for its token, never for the session beside it
-        with platform.db.session() as s:
-            user = s.get(User, int(user_id)) if user_id.isdigit() else None
-            return access.SessionUser.from_model(user) if user and user.active else None
+    session_policy = SessionPolicy.from_settings(settings)
 
-    from web import admin, alerts, api, api_tokens, auth, cases, ingest_api, rules, second_factor, tokens
+    @login.user_loader
+    def load_user(sid: str) -> access.SessionUser | None:
+        """Every request: the user of the live server-side session the cookie names, or nobody (a
+        bearer request speaks for its token, never for the session beside it)."""
+        if g.get("api_token") is not None:
+            return None
+        with platform.db.session() as s:
+            found = sessions.validate(s, sid, session_policy)
+            return access.SessionUser.from_model(found[1], sid) if found else None
+
+    from web import admin, alerts, api, api_tokens, auth, cases, ingest_api, rules, second_factor, tokens, users
 
     for bp in (auth.bp, alerts.bp, cases.bp, admin.bp, api.bp, ingest_api.bp, tokens.bp, api_tokens.bp, rules.bp,
-               second_factor.bp):
+               second_factor.bp, users.bp, users.api):
         app.register_blueprint(bp)
     api_auth.init_app(app)  # bearer tokens on /api/ and their scopes (see web/api_auth.py)
     app.before_request(access.enforce_login)
@@ -107,6 +119,9 @@ def _security_headers(resp: Any) -> Any:
     resp.headers.setdefault("X-Frame-Options", "DENY")
     resp.headers.setdefault("Referrer-Policy", "same-origin")
     resp.headers.setdefault("Cache-Control", "no-store")
+    resp.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    if request.is_secure:
+        resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     return resp
 
 

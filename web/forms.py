@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 TLP_CHOICES = [("clear", "TLP:CLEAR"), ("green", "TLP:GREEN"), ("amber", "TLP:AMBER"),
                ("amber+strict", "TLP:AMBER+STRICT"), ("red", "TLP:RED")]
@@ -14,7 +14,7 @@ TLP_CHOICES = [("clear", "TLP:CLEAR"), ("green", "TLP:GREEN"), ("amber", "TLP:AM
 
 class LoginForm(FlaskForm):
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=300)])
 
 
 class PromoteForm(FlaskForm):
@@ -46,10 +46,22 @@ class PlaybookForm(FlaskForm):
 
 class UserForm(FlaskForm):
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=10, max=200)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=300)])
     role = SelectField(_l("Role"), choices=[("analyst", _l("analyst")), ("responder", _l("responder")),
                                             ("admin", _l("admin"))])
 
 
 class UploadForm(FlaskForm):
     file = FileField(_l("File"), validators=[FileRequired()])
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=300)])
+    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=300)])
+    confirm = PasswordField(_l("New password again"),
+                            validators=[DataRequired(), EqualTo("new", message=_l("The two new passwords differ."))])
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=[("analyst", _l("analyst")), ("responder", _l("responder")),
+                                            ("admin", _l("admin"))])

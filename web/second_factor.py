@@ -21,19 +21,20 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_user
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from cert.accounts import totp
+from cert.accounts import throttle, totp
 from cert.core.errors import N_, InvalidInput, NotFound
 from cert.storage import audit
 from cert.storage.models import User
-from web.access import SessionUser, actor, api_error, platform, remote_addr, requires
+from web.access import actor, api_error, platform, remote_addr, requires
 from web.api_auth import api_scope, session_only
+from web.login_session import open_session
 
 bp = Blueprint("totp", __name__)
 
@@ -70,8 +71,7 @@ def after_password(s: Session, user: User, next_url: str) -> ResponseReturnValue
     session.pop(PENDING, None)
     enrolled = totp.is_enrolled(s, user)
     if not enrolled and not totp.required_for(platform().settings, user.role):
-        login_user(SessionUser.from_model(user))
-        return redirect(next_url)
+        return redirect(open_session(s, user, next_url))
     seconds = CODE_SECONDS if enrolled else ENROL_SECONDS
     session[PENDING] = {"user": user.id, "until": int(time.time()) + seconds, "next": next_url, "enrol": not enrolled}
     return redirect(url_for("totp.login_code" if enrolled else "totp.login_enrol"))
@@ -88,11 +88,10 @@ def _pending_user(s: Session, enrol: bool) -> User | None:
     return user if user is not None and user.active else None
 
 
-def _finish_login(user: User) -> str:
+def _finish_login(s: Session, user: User) -> str:
     """Log ``user`` in (the second step succeeded); where to go next."""
     marker = session.pop(PENDING, None) or {}
-    login_user(SessionUser.from_model(user))
-    return str(marker.get("next") or url_for("alerts.queue"))
+    return open_session(s, user, str(marker.get("next") or url_for("alerts.queue")))
 
 
 def _back_to_login(message: str) -> ResponseReturnValue:
@@ -129,9 +128,11 @@ def login_code() -> ResponseReturnValue:
         else:
             outcome = totp.verify(s, user, box(), form.code.data or "", remote_addr())
             blocked = False
+            if outcome is None:
+                throttle.record_failure(s, user.username, remote_addr())
         if outcome is not None:
             audit.record(s, user.username, "login.second_factor", "user", user.id, remote_addr(), factor=outcome)
-            return redirect(_finish_login(user))
+            return redirect(_finish_login(s, user))
     if blocked:
         return _back_to_login(_("Too many wrong codes. Wait a few minutes, then log in again."))
     flash(_(totp.WRONG_CODE), "error")
@@ -151,7 +152,7 @@ def login_enrol() -> ResponseReturnValue:
             if codes is not None:
                 audit.record(s, user.username, "login.second_factor", "user", user.id, remote_addr(),
                              factor="enrolment")
-                return render_template("totp_recovery.html", codes=codes, next=_finish_login(user))
+                return render_template("totp_recovery.html", codes=codes, next=_finish_login(s, user))
         enrolment = totp.pending_enrolment(s, user, box()) or totp.start_enrolment(s, user, box(), remote_addr())
     status = 200
     if form.is_submitted():

@@ -41,7 +41,7 @@ def cmd_init(p: Platform, args: argparse.Namespace) -> int:
 
         with p.db.session() as s:
             if s.scalar(select(User).where(User.username == "admin")) is None:
-                create_user(s, "admin", admin_pw, "admin")
+                create_user(s, "admin", admin_pw, "admin", "cli:init", min_length=p.settings.password_min_length)
                 print("Created user admin (password from CERT_ADMIN_PASSWORD)")
     return 0
 
@@ -64,11 +64,24 @@ def cmd_detect(p: Platform, args: argparse.Namespace) -> int:
         time.sleep(args.every)
 
 
-def cmd_serve(p: Platform, args: argparse.Namespace) -> int:
-    create_app = _web_factory(p.settings)
-    app = create_app(p.settings)
+def request_handler() -> type[Any]:
+    """Werkzeug's request handler without the ``Server`` banner naming Werkzeug and Python with
+    their versions: the header says ``Vigie`` only."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    class QuietHandler(WSGIRequestHandler):
+        def version_string(self) -> str:
+            return "Vigie"
+
+    return QuietHandler
+
+
+def cmd_serve(p: Platform, args: argparse.Namespace, settings: Settings | None = None) -> int:
+    settings = settings or p.settings
+    create_app = _web_factory(settings)
+    app = create_app(settings)
     print(f"Vigie console: http://{args.host}:{args.port}/", flush=True)
-    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False, request_handler=request_handler())
     return 0
 
 
@@ -81,18 +94,6 @@ def cmd_worker(p: Platform, args: argparse.Namespace) -> int:
     from cert.runtime.worker import run_worker
 
     run_worker(p.settings, burst=args.burst)
-    return 0
-
-
-def cmd_users(p: Platform, args: argparse.Namespace) -> int:
-    import getpass
-
-    from cert.accounts.users import create_user
-
-    password = args.password or getpass.getpass(f"Password for {args.username}: ")
-    with p.db.session() as s:
-        create_user(s, args.username, password, args.role)
-    print(f"Created {args.role} {args.username}")
     return 0
 
 
@@ -123,7 +124,12 @@ def cmd_demo(p: Platform, args: argparse.Namespace) -> int:
         print(f"  {user:12s} {pw}")
     if args.no_serve:
         return 0
-    return cmd_serve(p, args)
+    import os
+    from dataclasses import replace
+
+    # the demo is served over plain http: a Secure cookie would never come back, unless asked for
+    insecure = "CERT_SESSION_COOKIE_SECURE" not in os.environ
+    return cmd_serve(p, args, replace(p.settings, session_cookie_secure=False) if insecure else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,11 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     wk.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     wk.set_defaults(func=cmd_worker)
 
-    us = sub.add_parser("useradd", help="create a user")
-    us.add_argument("username")
-    us.add_argument("--role", choices=("analyst", "responder", "admin"), default="analyst")
-    us.add_argument("--password", help="(prompted when absent)")
-    us.set_defaults(func=cmd_users)
+    from cert.cli import users as cli_users  # cert users …, cert useradd
+
+    cli_users.register(sub)
 
     from cert.cli import rules as cli_rules  # cert rules …, cert hunt
 

@@ -65,7 +65,12 @@ class Settings:
     keep_original: bool = True
     spool_max_mb: int = 1024  # on-disk queue (DATA_DIR/spool) while the event store is unreachable
     ingest_api_max_mb: int = 8  # largest body of POST /api/v1/ingest/<parser> and /api/v1/events (413 above)
-    session_cookie_secure: bool = False
+    # console sessions: the cookie is sent over HTTPS only (``cert demo`` turns it off: plain http
+    # on the loopback); a session ends after this long without a request, or this long after login
+    session_cookie_secure: bool = True
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    password_min_length: int = 12
     # roles that must log in with a second factor (TOTP); None: admin and responder in
     # production, none in embedded mode. ``none`` (environment) or ``[]`` (TOML) requires it of no role.
     totp_required_roles: tuple[str, ...] | None = None

@@ -46,7 +46,7 @@ def ensure_demo_users(platform: Platform) -> dict[str, str]:
         for username, role in DEMO_USERS:
             if s.scalar(select(User).where(User.username == username)) is None:
                 known[username] = secrets.token_urlsafe(12)
-                create_user(s, username, known[username], role)
+                create_user(s, username, known[username], role, "demo")
     cred_file.write_text("".join(f"{u} {p}\n" for u, p in known.items()))
     cred_file.chmod(0o600)
     return known

@@ -47,3 +47,17 @@ def test_tlp_labels_match_the_misp_taxonomy(corpora: Path) -> None:
     values |= {p["value"] for p in tax.get("predicates", [])}
     for label in TLP:
         assert label.tag_value in values
+
+
+def test_session_settings_default_to_secure_and_come_from_the_environment() -> None:
+    from datetime import timedelta
+
+    from cert.accounts.sessions import SessionPolicy
+
+    defaults = load_settings(env={})
+    assert defaults.session_cookie_secure is True
+    assert SessionPolicy.from_settings(defaults) == SessionPolicy(timedelta(minutes=30), timedelta(hours=12))
+    s = load_settings(env={"CERT_SESSION_IDLE_MINUTES": "5", "CERT_SESSION_MAX_HOURS": "0",
+                           "CERT_SESSION_COOKIE_SECURE": "false", "CERT_PASSWORD_MIN_LENGTH": "16"})
+    assert (s.session_idle_minutes, s.session_cookie_secure, s.password_min_length) == (5, False, 16)
+    assert SessionPolicy.from_settings(s) == SessionPolicy(timedelta(minutes=5), None)  # 0: no absolute limit

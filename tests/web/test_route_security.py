@@ -154,3 +154,63 @@ def test_console_routes_refuse_bearer_tokens(platform: Platform, token_secrets: 
             assert resp.status_code == 302 and "/login" in resp.headers["Location"], f"{method} {url}"
         else:
             assert resp.status_code in (302, 400), f"{method} {url} answered {resp.status_code} to a token"
+
+
+def test_every_admin_route_refuses_other_roles(platform: Platform) -> None:
+    """Routes marked ``@requires("admin")`` (users, tokens, audit) answer 403 to an analyst and a
+    responder, whatever the method."""
+    from support import login
+
+    from cert.demo import ensure_demo_users
+
+    creds = ensure_demo_users(platform)
+    app = create_app(platform=platform)
+    clients = {name: app.test_client() for name in ("analyste", "intervenant")}
+    for username, client in clients.items():
+        assert login(client, username, creds[username]).status_code == 302
+    app.config["WTF_CSRF_ENABLED"] = False  # the role check, not the CSRF check, must refuse
+    checked = 0
+    for username, client in clients.items():
+        for rule in app.url_map.iter_rules():
+            if getattr(app.view_functions[rule.endpoint], "required_role", None) != "admin":
+                continue
+            url = build_url(app, rule)
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):  # type: ignore[operator]
+                resp = client.open(url, method=method)
+                assert resp.status_code == 403, f"{username}: {method} {url} answered {resp.status_code}"
+                checked += 1
+    assert checked >= 2 * 15
+
+
+def test_a_password_to_change_opens_only_the_change_form(platform: Platform) -> None:
+    """After a reset, every route but the password change and logout sends to the change form."""
+    from sqlalchemy import select
+    from support import login
+
+    from cert.accounts.users import reset_password
+    from cert.demo import ensure_demo_users
+    from cert.storage.models import User
+
+    ensure_demo_users(platform)
+    with platform.db.session() as s:
+        temporary = reset_password(s, s.scalars(select(User).where(User.username == "admin")).one(), "test")
+    app = create_app(platform=platform)
+    client = app.test_client()
+    assert login(client, "admin", temporary).status_code == 302
+    allowed = {"auth.change_password", "users_api.api_change_password", "auth.logout", "static",
+               *PUBLIC_ENDPOINTS}
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in allowed:
+            continue
+        url = build_url(app, rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):  # type: ignore[operator]
+            resp = client.open(url, method=method)
+            if url.startswith("/api/"):
+                assert resp.status_code in (400, 403), f"{method} {url} answered {resp.status_code}"
+            else:
+                assert resp.status_code in (302, 400), f"{method} {url} answered {resp.status_code}"
+                if resp.status_code == 302:
+                    assert resp.headers["Location"].endswith("/account/password"), url
+            checked += 1
+    assert checked >= 30

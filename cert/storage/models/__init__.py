@@ -1,7 +1,7 @@
 """The relational tables, one module per area. Importing this package registers every table on
 ``Base.metadata`` (Alembic and the application see them all); the names are re-exported here."""
 
-from cert.storage.models.accounts import User
+from cert.storage.models.accounts import LoginThrottle, User, UserSession
 from cert.storage.models.alerts import Alert, DetectionRun
 from cert.storage.models.audit import AuditEntry
 from cert.storage.models.base import utcnow
@@ -15,7 +15,7 @@ from cert.storage.models.totp import RecoveryCode, UserTotp
 
 __all__ = [
     "Alert", "ApiToken", "AuditEntry", "Case", "DeadLetter", "DeadLetterCount", "DetectionRun", "FileScan",
-    "HuntMatch", "HuntRun", "Indicator", "IndicatorGeneration", "IngestMinute", "IngestSource", "Observable",
-    "PlaybookRun", "RecoveryCode", "RuleChange", "RuleException", "RuleSetting", "TimelineEntry", "User",
-    "UserTotp", "utcnow",
+    "HuntMatch", "HuntRun", "Indicator", "IndicatorGeneration", "IngestMinute", "IngestSource", "LoginThrottle",
+    "Observable", "PlaybookRun", "RecoveryCode", "RuleChange", "RuleException", "RuleSetting", "TimelineEntry", "User",
+    "UserSession", "UserTotp", "utcnow",
 ]

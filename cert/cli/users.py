@@ -1,0 +1,120 @@
+"""``cert users …``: the accounts of the console (add, list, disable, enable, role, reset-password,
+delete, unlock); ``cert useradd`` is ``cert users add``. Actions are audited with the actor
+``cli:<login name of the operator>``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from typing import Any
+
+from cert.accounts import throttle
+from cert.accounts import users as accounts
+from cert.runtime.platform import Platform
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"[:80]
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("username")
+    parser.add_argument("--role", choices=accounts.ROLES, default="analyst")
+    parser.add_argument("--password", help="(prompted when absent)")
+    parser.add_argument("--must-change-password", action="store_true",
+                        help="the user sets a new password at the first login")
+
+
+def register(sub: Any) -> None:
+    us = sub.add_parser("useradd", help="create a user (same as: cert users add)")
+    _add_arguments(us)
+    us.set_defaults(func=cmd_add)
+
+    users = sub.add_parser("users", help="console accounts: add, list, disable, enable, role, reset-password, "
+                                         "delete, unlock")
+    usub = users.add_subparsers(dest="users_command", required=True)
+    add = usub.add_parser("add", help="create a user")
+    _add_arguments(add)
+    add.set_defaults(func=cmd_add)
+    usub.add_parser("list", help="list the accounts").set_defaults(func=cmd_list)
+    for name, helptext, func in (
+        ("disable", "disable an account (its sessions end at once)", cmd_disable),
+        ("enable", "enable a disabled account", cmd_enable),
+        ("reset-password", "set a random temporary password, to be changed at the next login", cmd_reset),
+        ("delete", "delete an account (the audit trail keeps its name)", cmd_delete),
+        ("unlock", "lift the login delay or lock of an account name", cmd_unlock),
+    ):
+        sp = usub.add_parser(name, help=helptext)
+        sp.add_argument("username")
+        sp.set_defaults(func=func)
+    role = usub.add_parser("role", help="change the role of an account (its sessions end at once)")
+    role.add_argument("username")
+    role.add_argument("role", choices=accounts.ROLES)
+    role.set_defaults(func=cmd_role)
+
+
+def cmd_add(p: Platform, args: argparse.Namespace) -> int:
+    password = args.password or getpass.getpass(f"Password for {args.username}: ")
+    with p.db.session() as s:
+        accounts.create_user(s, args.username, password, args.role, _actor(),
+                             min_length=p.settings.password_min_length,
+                             must_change_password=args.must_change_password)
+    print(f"Created {args.role} {args.username}")
+    return 0
+
+
+def cmd_list(p: Platform, args: argparse.Namespace) -> int:
+    with p.db.session() as s:
+        for u in accounts.list_users(s):
+            state = "active" if u.active else "disabled"
+            lock = throttle.locked(s, u.username)
+            extra = " (password to change)" if u.must_change_password else ""
+            extra += f" (login {'locked' if lock.locked else 'delayed'} until {lock.until:%Y-%m-%d %H:%M} UTC)" \
+                if lock else ""
+            print(f"{u.username:24s} {u.role:10s} {state}{extra}")
+    return 0
+
+
+def cmd_disable(p: Platform, args: argparse.Namespace) -> int:
+    with p.db.session() as s:
+        accounts.set_active(s, accounts.get_user(s, args.username), False, _actor())
+    print(f"Disabled {args.username}; its sessions are ended")
+    return 0
+
+
+def cmd_enable(p: Platform, args: argparse.Namespace) -> int:
+    with p.db.session() as s:
+        accounts.set_active(s, accounts.get_user(s, args.username), True, _actor())
+    print(f"Enabled {args.username}")
+    return 0
+
+
+def cmd_role(p: Platform, args: argparse.Namespace) -> int:
+    with p.db.session() as s:
+        accounts.set_role(s, accounts.get_user(s, args.username), args.role, _actor())
+    print(f"{args.username} is now {args.role}; its sessions are ended")
+    return 0
+
+
+def cmd_reset(p: Platform, args: argparse.Namespace) -> int:
+    with p.db.session() as s:
+        temporary = accounts.reset_password(s, accounts.get_user(s, args.username), _actor())
+    print(f"Temporary password of {args.username} (to be changed at the next login): {temporary}")
+    return 0
+
+
+def cmd_delete(p: Platform, args: argparse.Namespace) -> int:
+    with p.db.session() as s:
+        accounts.delete_user(s, accounts.get_user(s, args.username), _actor())
+    print(f"Deleted {args.username}")
+    return 0
+
+
+def cmd_unlock(p: Platform, args: argparse.Namespace) -> int:
+    with p.db.session() as s:
+        lifted = throttle.unlock(s, args.username, _actor())
+    print(f"Unlocked {args.username}" if lifted else f"{args.username} was neither delayed nor locked")
+    return 0

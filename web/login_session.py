@@ -1,0 +1,28 @@
+"""The end of a successful login, whichever steps it took (password, then a second factor where
+one is due): a new server-side session, a new CSRF token, and the page to go to."""
+
+from __future__ import annotations
+
+from flask import request, session, url_for
+from flask_login import current_user, login_user
+from sqlalchemy.orm import Session
+
+from cert.accounts import sessions, throttle
+from cert.storage.models import User
+from web.access import SessionUser, remote_addr
+
+
+def user_agent() -> str:
+    return (request.headers.get("User-Agent") or "")[:255]
+
+
+def open_session(s: Session, user: User, next_url: str) -> str:
+    """Log ``user`` in with a new session (the browser's previous one ends: a new session id at
+    every login); where to go next (the password form while a reset password must be changed)."""
+    throttle.record_success(s, user.username)
+    if current_user.is_authenticated and getattr(current_user, "sid", ""):
+        sessions.end(s, current_user.sid, "replaced")
+    sid = sessions.start(s, user, remote_addr(), user_agent())
+    session.pop("csrf_token", None)
+    login_user(SessionUser.from_model(user, sid))
+    return url_for("auth.change_password") if user.must_change_password else next_url

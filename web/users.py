@@ -1,0 +1,226 @@
+"""Account lifecycle: the console's users page actions (admins) and the REST API
+``/api/v1/users`` (admins), and ``/api/v1/account/password`` (one's own password).
+
+Every action is a service of ``cert.accounts.users`` (audited there; a change of password, role
+or state ends the account's sessions). A temporary password is shown in the answer only, never
+flashed (the session cookie is signed, not encrypted)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_user
+
+from cert.accounts import sessions, throttle
+from cert.accounts import users as accounts
+from cert.core.errors import InvalidInput
+from cert.storage.models import User
+from web.access import SessionUser, actor, platform, remote_addr, requires
+from web.api_auth import api_scope, session_only
+from web.forms import AcknowledgeForm, RoleForm, UserForm
+
+bp = Blueprint("users", __name__, url_prefix="/admin/users")
+api = Blueprint("users_api", __name__, url_prefix="/api/v1")
+
+
+def user_page(form: UserForm | None = None, status: int = 200, temporary: tuple[str, str] | None = None
+              ) -> ResponseReturnValue:
+    """The users page: the accounts, their state and login lock, the actions, the creation form."""
+    with platform().db.session() as s:
+        rows = [(u, throttle.locked(s, u.username), len(sessions.live_sessions(s, u.id)))
+                for u in accounts.list_users(s)]
+    return render_template("users.html", rows=rows, form=form or UserForm(formdata=None), role_form=RoleForm,
+                           button=AcknowledgeForm(), temporary=temporary), status
+
+
+def _done(message: str) -> ResponseReturnValue:
+    flash(message, "ok")
+    return redirect(url_for("admin.users"), 303)
+
+
+@bp.post("/<int:user_id>/role")
+@requires("admin")
+def change_role(user_id: int) -> ResponseReturnValue:
+    form = RoleForm()
+    if not form.validate_on_submit():
+        return user_page(status=400)
+    with platform().db.session() as s:
+        user = accounts.set_role(s, accounts.get_user_by_id(s, user_id), form.role.data or "", actor(), remote_addr())
+        name, role = user.username, user.role
+    return _done(_("%(name)s is now %(role)s; their sessions were closed.", name=name, role=_(role)))
+
+
+def _button_action(user_id: int, action: str) -> ResponseReturnValue:
+    if not AcknowledgeForm().validate_on_submit():
+        return user_page(status=400)
+    with platform().db.session() as s:
+        user = accounts.get_user_by_id(s, user_id)
+        name = user.username
+        if action == "disable":
+            accounts.set_active(s, user, False, actor(), remote_addr())
+            message = _("%(name)s is disabled; their sessions were closed.", name=name)
+        elif action == "enable":
+            accounts.set_active(s, user, True, actor(), remote_addr())
+            message = _("%(name)s is enabled.", name=name)
+        elif action == "unlock":
+            throttle.unlock(s, name, actor(), remote_addr())
+            message = _("The logins of %(name)s are no longer delayed or locked.", name=name)
+        else:
+            accounts.delete_user(s, user, actor(), remote_addr())
+            message = _("%(name)s is deleted; the audit trail keeps the name.", name=name)
+    return _done(message)
+
+
+@bp.post("/<int:user_id>/disable")
+@requires("admin")
+def disable(user_id: int) -> ResponseReturnValue:
+    return _button_action(user_id, "disable")
+
+
+@bp.post("/<int:user_id>/enable")
+@requires("admin")
+def enable(user_id: int) -> ResponseReturnValue:
+    return _button_action(user_id, "enable")
+
+
+@bp.post("/<int:user_id>/unlock")
+@requires("admin")
+def unlock(user_id: int) -> ResponseReturnValue:
+    return _button_action(user_id, "unlock")
+
+
+@bp.post("/<int:user_id>/delete")
+@requires("admin")
+def delete(user_id: int) -> ResponseReturnValue:
+    return _button_action(user_id, "delete")
+
+
+@bp.post("/<int:user_id>/reset-password")
+@requires("admin")
+def reset_password(user_id: int) -> ResponseReturnValue:
+    if not AcknowledgeForm().validate_on_submit():
+        return user_page(status=400)
+    with platform().db.session() as s:
+        user = accounts.get_user_by_id(s, user_id)
+        temporary = accounts.reset_password(s, user, actor(), remote_addr())
+        name = user.username
+    return user_page(temporary=(name, temporary))
+
+
+# ---------------------------------------------------------------- REST API
+
+
+def user_json(s: Any, u: User) -> dict[str, Any]:
+    lock = throttle.locked(s, u.username)
+    return {"id": u.id, "username": u.username, "role": u.role, "active": u.active,
+            "must_change_password": u.must_change_password, "created_at": u.created_at.isoformat(),
+            "login_refused_until": lock.until.isoformat() if lock else None, "login_locked": bool(lock and lock.locked),
+            "live_sessions": len(sessions.live_sessions(s, u.id))}
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput(_("The body must be a JSON object."))
+    return body
+
+
+def _text(body: dict[str, Any], name: str, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise InvalidInput(_("%(field)s must be text.", field=name))
+    return value
+
+
+@api.get("/users")
+@requires("admin")
+@api_scope("admin")
+def list_users() -> ResponseReturnValue:
+    with platform().db.session() as s:
+        return {"items": [user_json(s, u) for u in accounts.list_users(s)]}
+
+
+@api.post("/users")
+@requires("admin")
+@api_scope("admin")
+def create_user() -> ResponseReturnValue:
+    """``{"username", "password", "role", "must_change_password"?}``: 201 with the account."""
+    body = _body()
+    must_change = body.get("must_change_password", False)
+    if not isinstance(must_change, bool):
+        raise InvalidInput(_("%(field)s must be true or false.", field="must_change_password"))
+    p = platform()
+    with p.db.session() as s:
+        user = accounts.create_user(s, _text(body, "username") or "", _text(body, "password") or "",
+                                    _text(body, "role") or "", actor(), remote_addr(),
+                                    min_length=p.settings.password_min_length, must_change_password=must_change)
+        return user_json(s, user), 201
+
+
+@api.route("/users/<int:user_id>", methods=["GET", "PATCH", "DELETE"])
+@requires("admin")
+@api_scope("admin")
+def user(user_id: int) -> ResponseReturnValue:
+    """GET: the account. PATCH ``{"role"?, "active"?}``: the account after the change. DELETE:
+    204 (the account is marked deleted; the audit trail keeps its name)."""
+    with platform().db.session() as s:
+        found = accounts.get_user_by_id(s, user_id)
+        if request.method == "DELETE":
+            accounts.delete_user(s, found, actor(), remote_addr())
+            return "", 204
+        if request.method == "PATCH":
+            _update(s, found, _body())
+        return user_json(s, found)
+
+
+def _update(s: Any, found: User, body: dict[str, Any]) -> None:
+    role, active = _text(body, "role", required=False), body.get("active")
+    if active is not None and not isinstance(active, bool):
+        raise InvalidInput(_("%(field)s must be true or false.", field="active"))
+    if role is not None:
+        accounts.set_role(s, found, role, actor(), remote_addr())
+    if active is not None:
+        accounts.set_active(s, found, active, actor(), remote_addr())
+
+
+@api.post("/users/<int:user_id>/reset-password")
+@requires("admin")
+@api_scope("admin")
+def api_reset_password(user_id: int) -> ResponseReturnValue:
+    """A temporary password (shown in this answer only) to change at the next login."""
+    with platform().db.session() as s:
+        user = accounts.get_user_by_id(s, user_id)
+        temporary = accounts.reset_password(s, user, actor(), remote_addr())
+        return {**user_json(s, user), "temporary_password": temporary}
+
+
+@api.post("/users/<int:user_id>/unlock")
+@requires("admin")
+@api_scope("admin")
+def api_unlock(user_id: int) -> ResponseReturnValue:
+    with platform().db.session() as s:
+        user = accounts.get_user_by_id(s, user_id)
+        throttle.unlock(s, user.username, actor(), remote_addr())
+        return user_json(s, user)
+
+
+@api.post("/account/password")
+@requires("analyst")
+@session_only
+def api_change_password() -> ResponseReturnValue:
+    """One's own password: ``{"current", "new"}``. Every session of the account ends; this client
+    gets a new one (in the answer's cookie)."""
+    body = _body()
+    p = platform()
+    with p.db.session() as s:
+        user = accounts.get_user_by_id(s, int(current_user.id))
+        accounts.change_password(s, user, _text(body, "current") or "", _text(body, "new") or "", remote_addr(),
+                                 p.settings.password_min_length)
+        sid = sessions.start(s, user, remote_addr(), (request.headers.get("User-Agent") or "")[:255])
+        login_user(SessionUser.from_model(user, sid))
+    return "", 204
