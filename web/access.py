@@ -16,8 +16,9 @@ from cert.accounts.users import has_role
 from cert.runtime.platform import Platform
 from cert.storage.models import User
 
-# endpoints reachable without a session: the login form, static files, the health probe
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "healthz"})
+# endpoints reachable without a session: the login form and single sign-on (web/oidc.py), static
+# files, the health probe
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "oidc.login", "oidc.callback", "static", "healthz"})
 
 F = TypeVar("F", bound=Callable[..., Any])
 

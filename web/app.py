@@ -65,10 +65,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             user = s.get(User, int(user_id)) if user_id.isdigit() else None
             return access.SessionUser.from_model(user) if user and user.active else None
 
-    from web import admin, alerts, api, auth, cases, ingest_api, rules, tokens
+    from web import admin, alerts, api, auth, cases, ingest_api, oidc, rules, tokens
 
     for bp in (auth.bp, alerts.bp, cases.bp, admin.bp, api.bp, ingest_api.bp, tokens.bp, rules.bp):
         app.register_blueprint(bp)
+    oidc.init_app(app, platform)  # single sign-on, when an OpenID Connect provider is configured
     ingest_api.init_app(app)  # bearer-token API: request loader, CSRF exemption (see web/ingest_api.py)
     app.before_request(access.enforce_login)
     app.after_request(_security_headers)

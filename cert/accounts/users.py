@@ -48,7 +48,7 @@ def authenticate(s: Session, username: str, password: str) -> User | None:
     """The active user with these credentials, or None. Takes the same time for unknown users."""
     user = s.scalar(select(User).where(User.username == username.strip()))
     try:
-        if user is None or not user.active:
+        if user is None or not user.active or user.auth_source != "local":  # external: no password here
             _hasher.verify(_DUMMY_HASH, password + "x")
             return None
         _hasher.verify(user.password_hash, password)
