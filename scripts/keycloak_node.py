@@ -25,6 +25,7 @@ Dependency-free (stdlib only). Used both as a module::
 
 and as a CLI::
 
+    python scripts/keycloak_node.py java        # the Java 21+ home it would use (exit 1: none)
     python scripts/keycloak_node.py build
     python scripts/keycloak_node.py start --realm tests/fixtures/keycloak-realm.json     # foreground
     python scripts/keycloak_node.py start --realm r.json --pidfile /tmp/kc.pid --detach
@@ -447,6 +448,11 @@ def start(
 # --------------------------------------------------------------------------- CLI
 
 
+def _cmd_java(args: argparse.Namespace) -> int:
+    print(find_java_home())
+    return 0
+
+
 def _cmd_build(args: argparse.Namespace) -> int:
     kc_home = build(args.version, force=args.force)
     _log(f"Keycloak {args.version} built in {kc_home}")
@@ -512,6 +518,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--version", default=VERSION, help=f"Keycloak version (default {VERSION})")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("java", help=f"print the Java {MIN_JAVA}+ home Keycloak would run with (exit 1: none)")
+    p.set_defaults(func=_cmd_java)
 
     p = sub.add_parser("build", help="fetch, unpack and pre-build Keycloak in the cache (no-op when done)")
     p.add_argument("--force", action="store_true", help="fetch and build again")
