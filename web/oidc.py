@@ -40,9 +40,9 @@ NEXT_KEY = "oidc_next"
 HTTP_TIMEOUT = 10  # seconds, for each call to the provider (discovery, keys, token)
 
 
-def init_app(app: Flask, platform: Platform) -> None:
+def init_app(app: Flask, vigie: Platform) -> None:
     """Register the provider when ``oidc_issuer`` is set; check the group mappings first."""
-    settings = platform.settings
+    settings = vigie.settings
     app.register_blueprint(bp)
     app.context_processor(lambda: {"oidc_provider": settings.oidc_provider_name if settings.oidc_issuer else None})
     if not settings.oidc_issuer:
@@ -50,7 +50,7 @@ def init_app(app: Flask, platform: Platform) -> None:
     if not settings.oidc_client_id:
         raise ConfigError("oidc_client_id is required when oidc_issuer is set")
     external.check_group_roles(settings.oidc_group_roles)
-    organizations = {o.id for o in platform.constituency.organizations} if settings.oidc_group_organizations else set()
+    organizations = {o.id for o in vigie.constituency.organizations} if settings.oidc_group_organizations else set()
     unknown = sorted(set(settings.oidc_group_organizations.values()) - organizations)
     if unknown:
         raise ConfigError(f"oidc_group_organizations: unknown organisation(s) {', '.join(unknown)}")
