@@ -29,7 +29,7 @@ else:  # rootdir-style conftest: pytest put tests/ on sys.path
 
 # Tests with these markers need a real server or browser, or the native module (native/, built by
 # scripts/test); under CI=true a skip is a failure.
-SERVER_MARKERS = ("redis", "postgres", "elasticsearch", "browser", "native")
+SERVER_MARKERS = ("redis", "postgres", "elasticsearch", "browser", "native", "keycloak")
 
 
 S = TypeVar("S", bound=servers.Server)
@@ -75,7 +75,7 @@ def _skip_reason(report: pytest.TestReport) -> str:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    """Under CI=true, a skipped redis/postgres/elasticsearch/browser test is a failure."""
+    """Under CI=true, a skipped redis/postgres/elasticsearch/browser/keycloak test is a failure."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     if not report.skipped or hasattr(report, "wasxfail") or os.environ.get("CI") != "true":
@@ -87,4 +87,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     report.longrepr = f"CI=true: {'/'.join(markers)} test could not run: {_skip_reason(report)}"
 
 
-from support import corpora, demo, es_url, platform, settings  # noqa: E402,F401 - fixtures
+from support import corpora, demo, es_url, keycloak, platform, settings  # noqa: E402,F401 - fixtures

@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import es_node  # noqa: E402
+import keycloak_node  # noqa: E402
+
+KEYCLOAK_REALM = ROOT / "tests" / "fixtures" / "keycloak-realm.json"
 
 PATHS = ("/", "/etat-civil/acte-naissance?id={n}", "/visa/demande", "/static/app.{n}.js", "/casier/extrait",
          "/api/v1/paiement/{n}", "/images/logo.png", "/robots.txt")
@@ -100,6 +103,20 @@ def es_url() -> Iterator[str]:
     finally:
         node.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def keycloak() -> Iterator[keycloak_node.KeycloakNode]:
+    """One real Keycloak 26 for the whole session (scripts/keycloak_node.py: the Maven Central dist,
+    Java 21+), with the realm ``vigie`` of tests/fixtures/keycloak-realm.json imported."""
+    try:
+        node = keycloak_node.start([KEYCLOAK_REALM], timeout=240)
+    except (RuntimeError, OSError) as exc:
+        pytest.skip(f"Keycloak could not start: {exc}")
+    try:
+        yield node
+    finally:
+        node.stop()
 
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')

@@ -16,9 +16,11 @@ from cert.accounts.users import has_role
 from cert.runtime.platform import Platform
 from cert.storage.models import User
 
-# endpoints reachable without a session: the login form, static files, the health probe; the
-# second step of a login (code, enrolment) answers only to the marker the password step leaves
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "healthz", "totp.login_code", "totp.login_enrol"})
+# endpoints reachable without a session: the login form and single sign-on (web/oidc.py), static
+# files, the health probe; the second step of a login (code, enrolment) answers only to the
+# marker the password step leaves
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "oidc.login", "oidc.callback", "static", "healthz", "totp.login_code",
+                              "totp.login_enrol"})
 # endpoints a user whose password was reset may reach before setting a new one
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "users_api.api_change_password", "auth.logout",
                                        "static"})

@@ -11,11 +11,11 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from cert.core.errors import InvalidInput
+from cert.core.errors import N_, InvalidInput, NotFound
 from cert.detection import alerts
 from cert.incidents import cases as case_service
 from cert.sharing.actions import change_case_tlp
-from cert.storage.models import Alert, Case
+from cert.storage.models import Alert, Case, User
 from web.access import actor, platform, remote_addr, requires
 from web.api_auth import api_scope
 
@@ -69,6 +69,18 @@ def case_json(c: Case) -> dict[str, Any]:
 def page_json(items: list[dict[str, Any]], total: int, offset: int, limit: int) -> dict[str, Any]:
     """A page of a list: ``{"items": [...], "total": N, "offset": k, "limit": m}``."""
     return {"items": items, "total": total, "offset": offset, "limit": limit}
+
+
+@bp.get("/me")
+@requires("analyst")
+def me() -> ResponseReturnValue:
+    """Who the caller is: username, role, organisation and how the account logs in."""
+    with platform().db.session() as s:
+        user = s.get(User, int(current_user.id))
+        if user is None:
+            raise NotFound(N_("This account no longer exists."))
+        return jsonify(username=user.username, role=user.role, organization=user.organization,
+                       auth_source=user.auth_source)
 
 
 @bp.get("/alerts")

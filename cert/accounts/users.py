@@ -171,8 +171,8 @@ def authenticate(s: Session, username: str, password: str) -> User | None:
     """The active user with these credentials, or None. Runs argon2 once whatever the outcome,
     so an unknown, disabled or deleted account answers in the same time as a wrong password."""
     user = s.scalar(select(User).where(User.username == username.strip()))
-    if user is None or not user.active or user.deleted_at is not None:
-        _verify_dummy(password)
+    if user is None or not user.active or user.deleted_at is not None or user.auth_source != "local":
+        _verify_dummy(password)  # an external account (single sign-on) has no password here
         return None
     if not _verify(user, password):
         return None

@@ -7,6 +7,7 @@ Production is selected by ``CERT_ELASTICSEARCH_URL``, ``CERT_REDIS_URL`` and ``C
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tomllib
@@ -21,6 +22,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "CERT_"
 # settings holding a list whose default (None) is decided elsewhere
 OPTIONAL_LISTS = frozenset({"totp_required_roles"})
+# settings never shown or logged: redacted() prints *** instead
+SECRET_SETTINGS = frozenset({"secret_key", "oidc_client_secret"})
 
 
 def _default_rules_dir() -> Path:
@@ -74,6 +77,19 @@ class Settings:
     # roles that must log in with a second factor (TOTP); None: admin and responder in
     # production, none in embedded mode. ``none`` (environment) or ``[]`` (TOML) requires it of no role.
     totp_required_roles: tuple[str, ...] | None = None
+    # Single sign-on with an OpenID Connect provider (off while oidc_issuer is empty). The issuer
+    # is the URL its discovery document is under (``<issuer>/.well-known/openid-configuration``).
+    # Groups named in the ``oidc_groups_claim`` claim give the role (the highest one mapped) and,
+    # optionally, the user's organisation (an organisation id of the constituency).
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid profile email"
+    oidc_groups_claim: str = "groups"
+    oidc_provider_name: str = "SSO"
+    oidc_group_roles: dict[str, str] = field(default_factory=lambda: {
+        "/vigie-analysts": "analyst", "/vigie-responders": "responder", "/vigie-admins": "admin"})
+    oidc_group_organizations: dict[str, str] = field(default_factory=dict)
     rq_queue: str = "vigie"
     web_app: str = "web.app:create_app"
 
@@ -123,7 +139,7 @@ class Settings:
         out: dict[str, str] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "secret_key":
+            if f.name in SECRET_SETTINGS:
                 value = "***" if value else ""
             elif isinstance(value, str) and "://" in value and "@" in value:
                 scheme, rest = value.split("://", 1)
@@ -140,6 +156,11 @@ def _coerce(name: str, raw: Any, current: Any) -> Any:
             return str(raw).strip().lower() in {"1", "true", "yes", "on"}
         if isinstance(current, int):
             return int(raw)
+        if isinstance(current, dict):  # a TOML table, or JSON in an environment variable
+            table = json.loads(raw) if isinstance(raw, str) else raw
+            if not isinstance(table, dict):
+                raise TypeError("expected a table of names to values")
+            return {str(k): str(v) for k, v in table.items()}
         if isinstance(current, TLP):
             return TLP.parse(str(raw))
         if isinstance(current, tuple) or name in OPTIONAL_LISTS:

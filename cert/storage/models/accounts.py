@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String
+from sqlalchemy import DateTime, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cert.storage.db import Base
@@ -12,7 +12,12 @@ from cert.storage.models.base import utcnow
 
 
 class User(Base):
+    """A person who uses the console. Local accounts log in with their password; external ones
+    (``auth_source`` other than ``local``) through their identity provider, which names them by
+    ``external_subject``; they have no usable password (``password_hash`` is not a hash)."""
+
     __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("auth_source", "external_subject", name="uq_users_external_subject"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
@@ -24,6 +29,10 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(default=False)
     #: a deleted account keeps its row (the audit trail names it) but can never log in again
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    auth_source: Mapped[str] = mapped_column(String(20), default="local", server_default="local")  # local | oidc
+    external_subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: The constituency organisation (its id) the user belongs to; None: the CERT itself.
+    organization: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
 
 class UserSession(Base):
