@@ -17,7 +17,7 @@ from cert.incidents import cases as case_service
 from cert.sharing.actions import change_case_tlp
 from cert.storage.models import Alert, Case, User
 from web.access import actor, platform, remote_addr, requires
-from web.api_auth import api_scope
+from web.api_auth import api_scope, session_only
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -73,6 +73,7 @@ def page_json(items: list[dict[str, Any]], total: int, offset: int, limit: int) 
 
 @bp.get("/me")
 @requires("analyst")
+@session_only
 def me() -> ResponseReturnValue:
     """Who the caller is: username, role, organisation and how the account logs in."""
     with platform().db.session() as s:
