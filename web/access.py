@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user
 
-from cert.accounts.users import has_role
+from cert.accounts.access import FOCAL_POINT, Principal, Scope, has_role, scope_of
 from cert.runtime.platform import Platform
 from cert.storage.models import User
 
@@ -47,10 +47,11 @@ class SessionUser(UserMixin):
     role: str
     sid: str = ""
     must_change_password: bool = False
+    organization: str | None = None
 
     @classmethod
     def from_model(cls, user: User, sid: str = "") -> SessionUser:
-        return cls(user.id, user.username, user.role, sid, user.must_change_password)
+        return cls(user.id, user.username, user.role, sid, user.must_change_password, user.organization)
 
     def get_id(self) -> str:
         return self.sid
@@ -81,12 +82,15 @@ def enforce_login() -> ResponseReturnValue | None:
     return redirect(url_for("auth.login", next=request.path))
 
 
-def requires(role: str) -> Callable[[F], F]:
-    """Route decorator: the user's role must be at least ``role`` (analyst < responder < admin). An
-    API token has no role: on an API route it is authorised by the scope the route declares."""
+def requires(role: str, *, focal_points: bool = False) -> Callable[[F], F]:
+    """Route decorator: the user's role must be at least ``role`` (analyst < responder < admin);
+    outsiders (focal points, partners) are never staff. ``focal_points``: a focal point may call
+    it too, the view answering only with what ``visible_scope`` allows. An API token has no role:
+    on an API route it is authorised by the scope the route declares."""
 
     def deco(view: F) -> F:
         view.required_role = role  # type: ignore[attr-defined]
+        view.focal_points = focal_points  # type: ignore[attr-defined]
 
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -94,13 +98,19 @@ def requires(role: str) -> Callable[[F], F]:
                 abort(401)
             if getattr(current_user, "scope_checked", False):
                 return view(*args, **kwargs)  # an API token, authorised by its scopes (web.api_auth)
-            if not current_user.can(role):
+            if not current_user.can(role) and not (focal_points and current_user.role == FOCAL_POINT):
                 abort(403, description=_("This action needs the %(role)s role.", role=_(role)))
             return view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]
 
     return deco
+
+
+def visible_scope() -> Scope:
+    """The alerts and cases the request's user or API token may see (``cert.accounts.access``)."""
+    principal = Principal(str(current_user.role), getattr(current_user, "organization", None))
+    return scope_of(principal, platform().constituency)
 
 
 def actor() -> str:

@@ -7,14 +7,14 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from cert.accounts.users import create_user
+from cert.accounts.users import check_organization, create_user
 from cert.core.errors import InvalidInput
 from cert.pipeline.health import dead_letter_counters, ingest_health, spool_status
 from cert.storage import audit
 from cert.storage.models import DeadLetter
 from web.access import actor, platform, remote_addr, requires
 from web.forms import UserForm
-from web.users import user_page
+from web.users import chosen_organization, organization_choices, user_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -23,13 +23,19 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @requires("admin")
 def users() -> ResponseReturnValue:
     """The accounts and their actions (web/users.py); a POST creates an account."""
-    form = UserForm()
+    form = organization_choices(UserForm())
     if form.validate_on_submit():
         p = platform()
         try:
+            organization = check_organization(form.role.data or "", chosen_organization(form), p.constituency)
+        except InvalidInput as exc:
+            form.organization.errors = [str(_(exc.message_id, **exc.params))]
+            return user_page(form, 400)
+        try:
             with p.db.session() as s:
                 user = create_user(s, form.username.data or "", form.password.data or "", form.role.data or "analyst",
-                                   actor(), remote_addr(), min_length=p.settings.password_min_length)
+                                   actor(), remote_addr(), min_length=p.settings.password_min_length,
+                                   organization=organization, constituency=p.constituency)
                 name = user.username
         except InvalidInput as exc:
             form.password.errors = [str(_(exc.message_id, **exc.params))]

@@ -16,7 +16,7 @@ from cert.detection import alerts
 from cert.incidents import cases as case_service
 from cert.sharing.actions import change_case_tlp
 from cert.storage.models import Alert, Case, User
-from web.access import actor, platform, remote_addr, requires
+from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api_auth import api_scope, session_only
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -72,7 +72,6 @@ def page_json(items: list[dict[str, Any]], total: int, offset: int, limit: int) 
 
 
 @bp.get("/me")
-@requires("analyst")
 @session_only
 def me() -> ResponseReturnValue:
     """Who the caller is: username, role, organisation and how the account logs in."""
@@ -85,39 +84,44 @@ def me() -> ResponseReturnValue:
 
 
 @bp.get("/alerts")
-@requires("analyst")
+@requires("analyst", focal_points=True)
 @api_scope("read")
 def list_alerts() -> ResponseReturnValue:
     """The alert queue, the most recently raised first, a page at a time (``limit``, ``offset``;
-    ``status`` filters)."""
+    ``status`` filters). A focal point, and a token with an organisation, get only the alerts of
+    their organisations."""
     limit = int_arg("limit", 100, 1, MAX_LIMIT)
     offset = int_arg("offset", 0, 0, MAX_OFFSET)
     status = request.args.get("status") or None
+    orgs = visible_scope().recorded
     with platform().db.session() as s:
-        total = alerts.count(s, status)
-        items = [alert_json(a) for a in alerts.queue(s, status, limit, offset)]
+        total = alerts.count(s, status, organizations=orgs)
+        items = [alert_json(a) for a in alerts.queue(s, status, limit, offset, organizations=orgs)]
     return jsonify(page_json(items, total, offset, limit))
 
 
 @bp.get("/cases")
-@requires("analyst")
+@requires("analyst", focal_points=True)
 @api_scope("read")
 def list_cases() -> ResponseReturnValue:
-    """The cases, the most recent first, a page at a time (``limit``, ``offset``)."""
+    """The cases, the most recent first, a page at a time (``limit``, ``offset``); of their
+    organisations only for a focal point and a token with an organisation."""
     limit = int_arg("limit", 100, 1, MAX_LIMIT)
     offset = int_arg("offset", 0, 0, MAX_OFFSET)
+    orgs = visible_scope().recorded
     with platform().db.session() as s:
-        total = case_service.count_cases(s)
-        items = [case_summary_json(c) for c in case_service.list_cases(s, limit, offset)]
+        total = case_service.count_cases(s, organizations=orgs)
+        items = [case_summary_json(c) for c in case_service.list_cases(s, limit, offset, organizations=orgs)]
     return jsonify(page_json(items, total, offset, limit))
 
 
 @bp.get("/alerts/<int:alert_id>")
-@requires("analyst")
+@requires("analyst", focal_points=True)
 @api_scope("read")
 def get_alert(alert_id: int) -> ResponseReturnValue:
+    """The alert; 404 for an alert of another organisation than a focal point's (or a token's)."""
     with platform().db.session() as s:
-        return jsonify(alert_json(alerts.get_alert(s, alert_id)))
+        return jsonify(alert_json(alerts.get_alert(s, alert_id, organizations=visible_scope().recorded)))
 
 
 @bp.post("/alerts/<int:alert_id>/acknowledge")
@@ -127,17 +131,18 @@ def acknowledge_alert(alert_id: int) -> ResponseReturnValue:
     """A new alert becomes acknowledged (audited); an alert already past ``new`` is left as it is.
     Session-authenticated like the console: the CSRF token goes in the ``X-CSRFToken`` header."""
     with platform().db.session() as s:
-        alert = alerts.get_alert(s, alert_id)
+        alert = alerts.get_alert(s, alert_id, organizations=visible_scope().recorded)
         alerts.acknowledge(s, alert, actor(), remote_addr())
         return jsonify(alert_json(alert))
 
 
 @bp.get("/cases/<int:case_id>")
-@requires("analyst")
+@requires("analyst", focal_points=True)
 @api_scope("read")
 def get_case(case_id: int) -> ResponseReturnValue:
+    """The case; 404 for a case of another organisation than a focal point's (or a token's)."""
     with platform().db.session() as s:
-        return jsonify(case_json(case_service.get_case(s, case_id)))
+        return jsonify(case_json(case_service.get_case(s, case_id, organizations=visible_scope().recorded)))
 
 
 def _json_body(*fields: str) -> dict[str, str]:
@@ -160,6 +165,8 @@ def promote(alert_id: int) -> ResponseReturnValue:
     """Open a case from an alert: ``{"title": ..., "tlp": ...}``; 201 with the case, 409 with the
     case id when the alert is already in one."""
     body = _json_body("title", "tlp")
+    with platform().db.session() as s:
+        alerts.get_alert(s, alert_id, organizations=visible_scope().recorded)  # 404 outside a token's organisation
     opened = case_service.open_case(platform(), alert_id, actor(), body["title"] or None, body["tlp"] or "amber")
     with platform().db.session() as s:
         answer = case_json(case_service.get_case(s, opened.case_id))
@@ -177,6 +184,8 @@ def set_tlp(case_id: int) -> ResponseReturnValue:
     """Change a case's TLP: ``{"tlp": ..., "reason": ...}``; lowering it needs the responder role
     and a reason (403, 400)."""
     body = _json_body("tlp", "reason")
+    with platform().db.session() as s:
+        case_service.get_case(s, case_id, organizations=visible_scope().recorded)  # 404 outside a token's organisation
     change = change_case_tlp(platform(), case_id, body["tlp"], actor(), current_user.role, body["reason"],
                              remote_addr())
     with platform().db.session() as s:

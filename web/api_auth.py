@@ -28,6 +28,7 @@ from flask_login import UserMixin
 from flask_wtf.csrf import CSRFProtect
 
 from cert.accounts import tokens
+from cert.accounts.access import TOKEN_ROLE
 from web.access import api_error, platform, remote_addr
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,7 +45,7 @@ class TokenPrincipal(UserMixin):
         self.scopes = scopes
         self.organization = organization  # the constituency id it acts for
         self.username = f"token:{name}"
-        self.role = "api-token"
+        self.role = TOKEN_ROLE  # its organisation, if any, narrows what it reads (cert.accounts.access)
         #: set once the route's scope is found among ``scopes`` (``web.access.requires`` then
         #: lets the token through instead of checking a console role)
         self.scope_checked = False

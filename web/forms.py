@@ -44,11 +44,18 @@ class PlaybookForm(FlaskForm):
     playbook = SelectField(_l("Playbook"), choices=[])
 
 
+ROLE_CHOICES = [("analyst", _l("analyst")), ("responder", _l("responder")), ("admin", _l("admin")),
+                ("focal_point", _l("focal_point")), ("partner", _l("partner"))]
+
+
 class UserForm(FlaskForm):
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=300)])
-    role = SelectField(_l("Role"), choices=[("analyst", _l("analyst")), ("responder", _l("responder")),
-                                            ("admin", _l("admin"))])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES)
+    # a focal point's organisation (choices: the constituency's, set by the view; the service
+    # checks the value, so that an unknown one gets its message) or a partner's CERT
+    organization = SelectField(_l("Organisation (focal point)"), choices=[], validate_choice=False)
+    partner = StringField(_l("Partner CERT (partner)"), validators=[Length(max=80)])
 
 
 class UploadForm(FlaskForm):
@@ -63,5 +70,6 @@ class PasswordChangeForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField(_l("Role"), choices=[("analyst", _l("analyst")), ("responder", _l("responder")),
-                                            ("admin", _l("admin"))])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES)
+    organization = SelectField(_l("Organisation (focal point)"), choices=[], validate_choice=False)
+    partner = StringField(_l("Partner CERT (partner)"), validators=[Length(max=80)])

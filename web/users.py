@@ -7,7 +7,7 @@ flashed (the session cookie is signed, not encrypted)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -16,11 +16,14 @@ from flask_login import current_user, login_user
 
 from cert.accounts import sessions, throttle
 from cert.accounts import users as accounts
+from cert.accounts.access import PARTNER, needs_organization
 from cert.core.errors import InvalidInput
 from cert.storage.models import User
 from web.access import SessionUser, actor, platform, remote_addr, requires
 from web.api_auth import api_scope, session_only
 from web.forms import AcknowledgeForm, RoleForm, UserForm
+
+F = TypeVar("F", UserForm, RoleForm)
 
 bp = Blueprint("users", __name__, url_prefix="/admin/users")
 api = Blueprint("users_api", __name__, url_prefix="/api/v1")
@@ -32,8 +35,29 @@ def user_page(form: UserForm | None = None, status: int = 200, temporary: tuple[
     with platform().db.session() as s:
         rows = [(u, throttle.locked(s, u.username), len(sessions.live_sessions(s, u.id)))
                 for u in accounts.list_users(s)]
-    return render_template("users.html", rows=rows, form=form or UserForm(formdata=None), role_form=RoleForm,
-                           button=AcknowledgeForm(), temporary=temporary), status
+    return render_template("users.html", rows=rows, form=form or organization_choices(UserForm(formdata=None)),
+                           role_form=role_form, button=AcknowledgeForm(), temporary=temporary), status
+
+
+def organization_choices(form: F) -> F:
+    """The form with the constituency's organisations to choose from (a focal point's)."""
+    form.organization.choices = [("", _("none")),
+                                 *((o.id, o.name) for o in platform().constituency.organizations)]
+    return form
+
+
+def role_form(user: User) -> RoleForm:
+    """The role form of a row, showing the account's role and organisation."""
+    partner = user.role == PARTNER
+    return organization_choices(RoleForm(formdata=None, role=user.role,
+                                         organization="" if partner else user.organization or "",
+                                         partner=user.organization if partner else ""))
+
+
+def chosen_organization(form: UserForm | RoleForm) -> str | None:
+    """The organisation a role or user form gives: the partner CERT for a partner, else the chosen
+    organisation of the constituency."""
+    return (form.partner.data if form.role.data == PARTNER else form.organization.data) or None
 
 
 def _done(message: str) -> ResponseReturnValue:
@@ -44,12 +68,18 @@ def _done(message: str) -> ResponseReturnValue:
 @bp.post("/<int:user_id>/role")
 @requires("admin")
 def change_role(user_id: int) -> ResponseReturnValue:
-    form = RoleForm()
+    form = organization_choices(RoleForm())
     if not form.validate_on_submit():
         return user_page(status=400)
-    with platform().db.session() as s:
-        user = accounts.set_role(s, accounts.get_user_by_id(s, user_id), form.role.data or "", actor(), remote_addr())
-        name, role = user.username, user.role
+    try:
+        with platform().db.session() as s:
+            user = accounts.set_role(s, accounts.get_user_by_id(s, user_id), form.role.data or "", actor(),
+                                     remote_addr(), organization=chosen_organization(form),
+                                     constituency=platform().constituency)
+            name, role = user.username, user.role
+    except InvalidInput as exc:
+        flash(str(_(exc.message_id, **exc.params)), "error")
+        return redirect(url_for("admin.users"), 303)
     return _done(_("%(name)s is now %(role)s; their sessions were closed.", name=name, role=_(role)))
 
 
@@ -115,7 +145,7 @@ def reset_password(user_id: int) -> ResponseReturnValue:
 
 def user_json(s: Any, u: User) -> dict[str, Any]:
     lock = throttle.locked(s, u.username)
-    return {"id": u.id, "username": u.username, "role": u.role, "active": u.active,
+    return {"id": u.id, "username": u.username, "role": u.role, "organization": u.organization, "active": u.active,
             "must_change_password": u.must_change_password, "created_at": u.created_at.isoformat(),
             "login_refused_until": lock.until.isoformat() if lock else None, "login_locked": bool(lock and lock.locked),
             "live_sessions": len(sessions.live_sessions(s, u.id))}
@@ -149,7 +179,9 @@ def list_users() -> ResponseReturnValue:
 @requires("admin")
 @api_scope("admin")
 def create_user() -> ResponseReturnValue:
-    """``{"username", "password", "role", "must_change_password"?}``: 201 with the account."""
+    """``{"username", "password", "role", "organization"?, "must_change_password"?}``: 201 with the
+    account. A focal point needs ``organization`` (an organisation id of the constituency), a
+    partner the name of its CERT; staff have none."""
     body = _body()
     must_change = body.get("must_change_password", False)
     if not isinstance(must_change, bool):
@@ -158,7 +190,9 @@ def create_user() -> ResponseReturnValue:
     with p.db.session() as s:
         user = accounts.create_user(s, _text(body, "username") or "", _text(body, "password") or "",
                                     _text(body, "role") or "", actor(), remote_addr(),
-                                    min_length=p.settings.password_min_length, must_change_password=must_change)
+                                    min_length=p.settings.password_min_length, must_change_password=must_change,
+                                    organization=_text(body, "organization", required=False),
+                                    constituency=p.constituency)
         return user_json(s, user), 201
 
 
@@ -166,7 +200,8 @@ def create_user() -> ResponseReturnValue:
 @requires("admin")
 @api_scope("admin")
 def user(user_id: int) -> ResponseReturnValue:
-    """GET: the account. PATCH ``{"role"?, "active"?}``: the account after the change. DELETE:
+    """GET: the account. PATCH ``{"role"?, "organization"?, "active"?}``: the account after the
+    change (without ``organization``, a focal point or partner keeps theirs). DELETE:
     204 (the account is marked deleted; the audit trail keeps its name)."""
     with platform().db.session() as s:
         found = accounts.get_user_by_id(s, user_id)
@@ -182,8 +217,12 @@ def _update(s: Any, found: User, body: dict[str, Any]) -> None:
     role, active = _text(body, "role", required=False), body.get("active")
     if active is not None and not isinstance(active, bool):
         raise InvalidInput(_("%(field)s must be true or false.", field="active"))
-    if role is not None:
-        accounts.set_role(s, found, role, actor(), remote_addr())
+    if role is not None or "organization" in body:
+        role = role or found.role
+        organization = (_text(body, "organization", required=False) if "organization" in body
+                        else found.organization if needs_organization(role) else None)
+        accounts.set_role(s, found, role, actor(), remote_addr(), organization=organization,
+                          constituency=platform().constituency)
     if active is not None:
         accounts.set_active(s, found, active, actor(), remote_addr())
 
@@ -210,7 +249,6 @@ def api_unlock(user_id: int) -> ResponseReturnValue:
 
 
 @api.post("/account/password")
-@requires("analyst")
 @session_only
 def api_change_password() -> ResponseReturnValue:
     """One's own password: ``{"current", "new"}``. Every session of the account ends; this client

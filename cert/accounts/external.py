@@ -1,11 +1,13 @@
 """Accounts of people who log in through an identity provider (OpenID Connect single sign-on).
 
 The provider says who the person is (a subject id that never changes, a username) and which
-groups they are in. Vigie maps the groups to a role, the highest one mapped, and to an
-organisation of the constituency where a group names one. A person in no mapped group is
-refused. The local row of an external account is found by its subject, created at the first
-login and updated at each one, so that a change of groups at the provider applies at the next
-login. It has no usable password: a password login with its username always fails.
+groups they are in. Vigie maps the groups to a role, the highest one mapped (a staff role
+before an outsider's), and to an organisation of the constituency where a group names one. A
+person in no mapped group is refused; so is a focal point or a partner whose groups name no
+organisation, and one whose groups give both outsider roles. The local row of an external
+account is found by its subject, created at the first login and updated at each one, so that
+a change of groups at the provider applies at the next login. It has no usable password: a
+password login with its username always fails.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cert.accounts.users import ROLE_RANK, ROLES
+from cert.accounts.access import OUTSIDER_ROLES, ROLE_RANK, ROLES, needs_organization
 from cert.core.errors import N_, ConfigError, Forbidden, InvalidInput
 from cert.storage.models import User
 
@@ -63,9 +65,18 @@ def groups_of(claim: object) -> tuple[str, ...]:
 
 
 def role_for_groups(groups: Iterable[str], group_roles: Mapping[str, str]) -> str | None:
-    """The highest role any of ``groups`` is mapped to; None when no group is mapped."""
-    roles = [group_roles[g] for g in groups if group_roles.get(g) in ROLE_RANK]
-    return max(roles, key=ROLE_RANK.__getitem__) if roles else None
+    """The highest staff role any of ``groups`` is mapped to, else the outsider role they are
+    mapped to; None when no group is mapped. Groups giving both outsider roles (a focal point and
+    a partner, two kinds of outsider) and no staff role are refused."""
+    mapped = [group_roles[g] for g in groups if g in group_roles]
+    staff = [role for role in mapped if role in ROLE_RANK]
+    if staff:
+        return max(staff, key=ROLE_RANK.__getitem__)
+    outsiders = sorted({role for role in mapped if role in OUTSIDER_ROLES})
+    if len(outsiders) > 1:
+        raise Forbidden(N_("Your groups at the identity provider give several roles of outsiders (%(roles)s); an "
+                           "account has one. Ask an administrator."), roles=", ".join(outsiders))
+    return outsiders[0] if outsiders else None
 
 
 def organization_for_groups(groups: Iterable[str], group_organizations: Mapping[str, str]) -> str | None:
@@ -85,13 +96,17 @@ def sign_in(
 ) -> SignIn:
     """The local account of ``identity``, created or brought up to date with its groups.
 
-    Raises Forbidden when no group gives a role, when the account was disabled in Vigie, or when
-    its username belongs to another account (a local one is never taken over)."""
+    Raises Forbidden when no group gives a role, when an outsider's role comes without an
+    organisation, when the account was disabled in Vigie, or when its username belongs to
+    another account (a local one is never taken over)."""
     role = role_for_groups(identity.groups, group_roles)
     if role is None:
         raise Forbidden(N_("Your account at the identity provider is in no group that gives access to Vigie. "
                            "Ask an administrator."))
     organization = organization_for_groups(identity.groups, group_organizations)
+    if needs_organization(role) and organization is None:
+        raise Forbidden(N_("Your groups at the identity provider make you a focal point or a partner but name no "
+                           "organisation. Ask an administrator."), role=role)
     user = s.scalar(select(User).where(User.auth_source == identity.source,
                                        User.external_subject == identity.subject))
     if user is None:

@@ -28,9 +28,8 @@ PREFIX = "vigie_"
 #: What each scope allows: the one table of it. Every /api/v1 route declares the scope it needs
 #: (``web.api_auth.api_scope``); a token holds one or more scopes and reaches only the routes of
 #: those. Scopes do not include one another (a triage token that must also list alerts is given
-#: ``read`` as well). A token's organisation does not narrow what it sees yet: a ``read`` token
-#: reads every alert and case, whatever its organisation (organisation-scoped filtering is to come
-#: with the focal-point accounts).
+#: ``read`` as well). A token with an organisation reads, and acts on, only the alerts and cases of
+#: that organisation and the ones under it (``cert.accounts.access``); one without, all of them.
 SCOPES: dict[str, str] = {
     "read": N_("read alerts, cases and ingest health (GET /api/v1/alerts, /cases, /ingest/health)"),
     "triage": N_("acknowledge alerts and promote an alert to a case"),

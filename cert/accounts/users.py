@@ -4,6 +4,10 @@ Every change to an account is audited with the acting person. A change of passwo
 state ends every session of the account (``cert.accounts.sessions.end_all``). A deleted account
 keeps its row, marked deleted and without a usable password, so the audit trail that names it
 still names one account; its name stays taken.
+
+The roles and what each may see: ``cert.accounts.access``. A focal point belongs to an
+organisation of the constituency, a partner to a partner CERT (``organization``); CERT staff
+belong to no organisation.
 """
 
 from __future__ import annotations
@@ -18,14 +22,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cert.accounts import clock, sessions
+from cert.accounts.access import FOCAL_POINT, PARTNER, ROLES, needs_organization
 from cert.accounts.passwords import MIN_LENGTH, check_password
+from cert.constituency.directory import Constituency
 from cert.core.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
 from cert.storage import audit
 from cert.storage.models import User
 
-ROLES = ("analyst", "responder", "admin")
-# what each role may do; a higher role includes the lower ones
-ROLE_RANK = {"analyst": 1, "responder": 2, "admin": 3}
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
 DELETED_HASH = "!deleted"  # no argon2 hash: nothing verifies against it
 
@@ -33,19 +36,50 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
-def has_role(user_role: str, needed: str) -> bool:
-    return ROLE_RANK.get(user_role, 0) >= ROLE_RANK[needed]
-
-
 def _check_role(role: str) -> None:
     if role not in ROLES:
         raise InvalidInput(N_("Unknown role %(role)s (expected one of %(roles)s)."), role=role, roles=", ".join(ROLES))
 
 
+MAX_ORGANIZATION = 80
+
+
+def check_organization(role: str, organization: str | None, constituency: Constituency | None) -> str | None:
+    """The organisation an account of ``role`` will have (None for staff), or InvalidInput: a
+    focal point needs an organisation of the constituency (its id or name; the id is kept), a
+    partner the name of its partner CERT (not checked: there is no registry of partners yet),
+    and staff none (they see every organisation)."""
+    org = (organization or "").strip() or None
+    if not needs_organization(role):
+        if org is not None:
+            raise InvalidInput(N_("CERT staff see every organisation: only a focal point or a partner belongs to "
+                                  "one."))
+        return None
+    if org is None:
+        if role == FOCAL_POINT:
+            raise InvalidInput(N_("A focal point belongs to an organisation of the constituency: choose it."))
+        raise InvalidInput(N_("A partner belongs to a partner CERT: name it."))
+    if len(org) > MAX_ORGANIZATION:
+        raise InvalidInput(N_("An organisation is at most %(max)s characters."), max=MAX_ORGANIZATION)
+    if role == PARTNER:
+        return org
+    if constituency is None:
+        raise ValueError("checking a focal point's organisation needs the constituency")
+    found = constituency.by_id(org) or constituency.by_name(org)
+    if found is None:
+        raise InvalidInput(N_("No organisation %(organization)s in the constituency (known ids: %(known)s)."),
+                           organization=org, known=", ".join(o.id for o in constituency.organizations))
+    return found.id
+
+
 def create_user(s: Session, username: str, password: str, role: str, actor: str = "system",
-                remote_addr: str = "", *, min_length: int = MIN_LENGTH, must_change_password: bool = False) -> User:
+                remote_addr: str = "", *, min_length: int = MIN_LENGTH, must_change_password: bool = False,
+                organization: str | None = None, constituency: Constituency | None = None) -> User:
+    """A new local account. ``organization``: a focal point's (an organisation of ``constituency``)
+    or a partner's (its CERT); see ``check_organization``."""
     username = username.strip()
     _check_role(role)
+    organization = check_organization(role, organization, constituency)
     if not USERNAME.match(username):
         raise InvalidInput(N_("A username is 1 to 80 letters, digits, '.', '_', '@' or '-', starting with a "
                               "letter or digit."))
@@ -53,10 +87,11 @@ def create_user(s: Session, username: str, password: str, role: str, actor: str 
     if s.scalar(select(User).where(func.lower(User.username) == username.lower())):
         raise InvalidInput(N_("User %(name)s already exists."), name=username)
     user = User(username=username, password_hash=_hasher.hash(password), role=role,
-                must_change_password=must_change_password)
+                must_change_password=must_change_password, organization=organization)
     s.add(user)
     s.flush()
-    audit.record(s, actor, "user.create", "user", user.id, remote_addr, username=username, role=role)
+    audit.record(s, actor, "user.create", "user", user.id, remote_addr, username=username, role=role,
+                 organization=organization)
     return user
 
 
@@ -90,17 +125,22 @@ def _keep_an_admin(s: Session, user: User) -> None:
                        name=user.username)
 
 
-def set_role(s: Session, user: User, role: str, actor: str, remote_addr: str = "") -> User:
+def set_role(s: Session, user: User, role: str, actor: str, remote_addr: str = "", *,
+             organization: str | None = None, constituency: Constituency | None = None) -> User:
+    """Give the account ``role`` and ``organization`` (see ``check_organization``: staff have
+    none). A change of either ends every session of the account: what it may see changed."""
     _check_role(role)
-    if role == user.role:
+    organization = check_organization(role, organization, constituency)
+    if (role, organization) == (user.role, user.organization):
         return user
     if role != "admin":
         _keep_an_admin(s, user)
-    before = user.role
-    user.role = role
+    before, before_organization = user.role, user.organization
+    user.role, user.organization = role, organization
     ended = sessions.end_all(s, user.id, "role_changed")
     audit.record(s, actor, "user.role", "user", user.id, remote_addr, username=user.username,
-                 before=before, after=role, sessions_ended=ended)
+                 before=before, after=role, organization_before=before_organization, organization=organization,
+                 sessions_ended=ended)
     return user
 
 

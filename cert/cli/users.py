@@ -10,6 +10,7 @@ from typing import Any
 
 from cert.accounts import throttle
 from cert.accounts import users as accounts
+from cert.accounts.access import ROLES, needs_organization
 from cert.runtime.platform import Platform
 
 
@@ -22,7 +23,9 @@ def _actor() -> str:
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("username")
-    parser.add_argument("--role", choices=accounts.ROLES, default="analyst")
+    parser.add_argument("--role", choices=ROLES, default="analyst")
+    parser.add_argument("--organization", metavar="ORG", default=None,
+                        help="a focal point's organisation (an id of the constituency), a partner's CERT (its name)")
     parser.add_argument("--password", help="(prompted when absent)")
     parser.add_argument("--must-change-password", action="store_true",
                         help="the user sets a new password at the first login")
@@ -52,17 +55,21 @@ def register(sub: Any) -> None:
         sp.set_defaults(func=func)
     role = usub.add_parser("role", help="change the role of an account (its sessions end at once)")
     role.add_argument("username")
-    role.add_argument("role", choices=accounts.ROLES)
+    role.add_argument("role", choices=ROLES)
+    role.add_argument("--organization", metavar="ORG", default=None,
+                      help="the organisation of a focal point or partner (kept when absent); none for staff")
     role.set_defaults(func=cmd_role)
 
 
 def cmd_add(p: Platform, args: argparse.Namespace) -> int:
     password = args.password or getpass.getpass(f"Password for {args.username}: ")
     with p.db.session() as s:
-        accounts.create_user(s, args.username, password, args.role, _actor(),
-                             min_length=p.settings.password_min_length,
-                             must_change_password=args.must_change_password)
-    print(f"Created {args.role} {args.username}")
+        user = accounts.create_user(s, args.username, password, args.role, _actor(),
+                                    min_length=p.settings.password_min_length,
+                                    must_change_password=args.must_change_password,
+                                    organization=args.organization, constituency=p.constituency)
+        of = f" of {user.organization}" if user.organization else ""
+    print(f"Created {args.role} {args.username}{of}")
     return 0
 
 
@@ -74,7 +81,7 @@ def cmd_list(p: Platform, args: argparse.Namespace) -> int:
             extra = " (password to change)" if u.must_change_password else ""
             extra += f" (login {'locked' if lock.locked else 'delayed'} until {lock.until:%Y-%m-%d %H:%M} UTC)" \
                 if lock else ""
-            print(f"{u.username:24s} {u.role:10s} {state}{extra}")
+            print(f"{u.username:24s} {u.role:11s} {u.organization or '-':16s} {state}{extra}")
     return 0
 
 
@@ -94,8 +101,13 @@ def cmd_enable(p: Platform, args: argparse.Namespace) -> int:
 
 def cmd_role(p: Platform, args: argparse.Namespace) -> int:
     with p.db.session() as s:
-        accounts.set_role(s, accounts.get_user(s, args.username), args.role, _actor())
-    print(f"{args.username} is now {args.role}; its sessions are ended")
+        user = accounts.get_user(s, args.username)
+        organization = args.organization
+        if organization is None and needs_organization(args.role):
+            organization = user.organization
+        accounts.set_role(s, user, args.role, _actor(), organization=organization, constituency=p.constituency)
+        of = f" of {user.organization}" if user.organization else ""
+    print(f"{args.username} is now {args.role}{of}; its sessions are ended")
     return 0
 
 

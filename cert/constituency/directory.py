@@ -1,5 +1,9 @@
 """The constituency: the ministries and agencies a CERT serves, their networks and focal points.
 
+An organisation may name a ``parent`` (another organisation's id): a directorate under its
+ministry. ``scope_of`` gives an organisation with all its descendants, what a focal point of
+that organisation sees.
+
 Loaded from a TOML file (``constituency_file``); without one, the bundled demo constituency
 is used. IPs of an event are mapped to ``organization.*`` of the ministry that owns them. An
 event never names its own organisation: what it says in ``organization.*`` is the sender's
@@ -32,11 +36,37 @@ class Organization:
     name: str
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     focal_point: FocalPoint | None = None
+    parent: str | None = None  # the id of the organisation this one is part of
+
+
+def _check_hierarchy(organizations: list[Organization]) -> None:
+    """Ids are unique; a parent is a known organisation; no organisation is its own ancestor."""
+    by_id: dict[str, Organization] = {}
+    for org in organizations:
+        if org.id in by_id:
+            raise ConfigError(f"organisation id {org.id!r} is used twice")
+        by_id[org.id] = org
+    for org in organizations:
+        seen = {org.id}
+        parent = org.parent
+        while parent is not None:
+            if parent not in by_id:
+                raise ConfigError(f"organisation {org.id!r}: unknown parent {parent!r}")
+            if parent in seen:
+                raise ConfigError(f"organisation {org.id!r}: its parents form a cycle ({' > '.join(sorted(seen))})")
+            seen.add(parent)
+            parent = by_id[parent].parent
 
 
 class Constituency:
     def __init__(self, organizations: list[Organization]) -> None:
+        _check_hierarchy(organizations)
         self.organizations = organizations
+        children: dict[str, list[str]] = {}
+        for org in organizations:
+            if org.parent is not None:
+                children.setdefault(org.parent, []).append(org.id)
+        self._children = children
         # most specific network first
         self._nets = sorted(
             ((net, org) for org in organizations for net in org.networks),
@@ -63,11 +93,15 @@ class Constituency:
                         name=str(item["name"]),
                         networks=nets,
                         focal_point=FocalPoint(**fp) if fp else None,
+                        parent=str(item["parent"]) if item.get("parent") is not None else None,
                     )
                 )
             except (KeyError, ValueError, TypeError) as exc:
                 raise ConfigError(f"constituency file {path}: organization #{i + 1}: {exc}") from exc
-        return cls(orgs)
+        try:
+            return cls(orgs)
+        except ConfigError as exc:
+            raise ConfigError(f"constituency file {path}: {exc}") from exc
 
     def lookup(self, ip: str | None) -> Organization | None:
         if not ip:
@@ -97,6 +131,23 @@ class Constituency:
 
     def by_id(self, org_id: str | None) -> Organization | None:
         return next((o for o in self.organizations if o.id == org_id), None)
+
+    def scope_of(self, org_id: str) -> frozenset[str]:
+        """The ids of ``org_id`` and of every organisation under it (children, their children...);
+        empty when no organisation has that id."""
+        if self.by_id(org_id) is None:
+            return frozenset()
+        found, todo = {org_id}, [org_id]
+        while todo:
+            for child in self._children.get(todo.pop(), ()):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+        return frozenset(found)
+
+    def names_of(self, org_ids: frozenset[str]) -> frozenset[str]:
+        """The names of these organisations: what alerts and cases record as their organisation."""
+        return frozenset(o.name for o in self.organizations if o.id in org_ids)
 
     def find(self, ref: str) -> Organization:
         """The organisation with this id or name; InvalidInput naming the known ids otherwise."""

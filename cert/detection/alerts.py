@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from cert.core.contracts import Event, Hit, RuleOverrides
@@ -106,18 +107,26 @@ def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tu
     return new, updated
 
 
-def queue(s: Session, status: str | None = None, limit: int = 200, offset: int = 0) -> list[Alert]:
+def _visible(q: Select[Any], organizations: Collection[str] | None) -> Select[Any]:
+    """``q`` narrowed to the alerts recorded with one of ``organizations`` (None: all alerts; an
+    alert of no organisation is never in a narrowed view)."""
+    return q if organizations is None else q.where(Alert.organization.in_(sorted(organizations)))
+
+
+def queue(s: Session, status: str | None = None, limit: int = 200, offset: int = 0, *,
+          organizations: Collection[str] | None = None) -> list[Alert]:
     """A page of the triage queue, the most recently raised alerts first: an alert raised now over
-    old events (a late or back-filled log) comes before alerts raised earlier."""
-    q = select(Alert)
+    old events (a late or back-filled log) comes before alerts raised earlier. ``organizations``:
+    only the alerts of these (``cert.accounts.access.Scope.recorded``); None: all."""
+    q = _visible(select(Alert), organizations)
     if status:
         q = q.where(Alert.status == status)
     return list(s.scalars(q.order_by(Alert.created_at.desc(), Alert.id.desc()).offset(offset).limit(limit)))
 
 
-def count(s: Session, status: str | None = None) -> int:
-    """How many alerts the queue holds (with that status)."""
-    q = select(func.count()).select_from(Alert)
+def count(s: Session, status: str | None = None, *, organizations: Collection[str] | None = None) -> int:
+    """How many alerts the queue holds (with that status, of those organisations)."""
+    q = _visible(select(func.count()).select_from(Alert), organizations)
     if status:
         q = q.where(Alert.status == status)
     return int(s.scalar(q) or 0)
@@ -132,8 +141,10 @@ def acknowledge(s: Session, alert: Alert, actor: str, remote_addr: str = "") -> 
     return True
 
 
-def get_alert(s: Session, alert_id: int) -> Alert:
+def get_alert(s: Session, alert_id: int, *, organizations: Collection[str] | None = None) -> Alert:
+    """The alert; NotFound when there is none, or when it is not of ``organizations`` (the same
+    answer: whoever may not see an alert does not learn that it exists)."""
     alert = s.get(Alert, alert_id)
-    if alert is None:
+    if alert is None or (organizations is not None and alert.organization not in organizations):
         raise NotFound(f"alert {alert_id} does not exist")
     return alert

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from cert.accounts.users import has_role
+from cert.accounts.access import has_role
 from cert.constituency.directory import Constituency
 from cert.core.ecs import Event, get
 from cert.core.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -25,20 +25,31 @@ STATUSES = ("open", "contained", "closed")
 OBSERVABLE_TYPES = ("ip", "domain", "url", "user", "hostname", "user-agent", "md5", "sha1", "sha256", "email")
 
 
-def get_case(s: Session, case_id: int) -> Case:
+def get_case(s: Session, case_id: int, *, organizations: Collection[str] | None = None) -> Case:
+    """The case; NotFound when there is none, or when it is not of ``organizations`` (the same
+    answer: whoever may not see a case does not learn that it exists)."""
     case = s.get(Case, case_id)
-    if case is None:
+    if case is None or (organizations is not None and case.organization not in organizations):
         raise NotFound(f"case {case_id} does not exist")
     return case
 
 
-def list_cases(s: Session, limit: int = 200, offset: int = 0) -> list[Case]:
-    """A page of the cases, the most recent first."""
-    return list(s.scalars(select(Case).order_by(Case.id.desc()).offset(offset).limit(limit)))
+def _visible(q: Select[Any], organizations: Collection[str] | None) -> Select[Any]:
+    """``q`` narrowed to the cases recorded with one of ``organizations`` (None: all cases; a case
+    of no organisation is never in a narrowed view)."""
+    return q if organizations is None else q.where(Case.organization.in_(sorted(organizations)))
 
 
-def count_cases(s: Session) -> int:
-    return int(s.scalar(select(func.count()).select_from(Case)) or 0)
+def list_cases(s: Session, limit: int = 200, offset: int = 0, *,
+               organizations: Collection[str] | None = None) -> list[Case]:
+    """A page of the cases, the most recent first; ``organizations``: only the cases of these
+    (``cert.accounts.access.Scope.recorded``); None: all."""
+    q = _visible(select(Case), organizations)
+    return list(s.scalars(q.order_by(Case.id.desc()).offset(offset).limit(limit)))
+
+
+def count_cases(s: Session, *, organizations: Collection[str] | None = None) -> int:
+    return int(s.scalar(_visible(select(func.count()).select_from(Case), organizations)) or 0)
 
 
 def add_timeline(

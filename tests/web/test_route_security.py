@@ -215,3 +215,54 @@ def test_a_password_to_change_opens_only_the_change_form(platform: Platform) -> 
                     assert resp.headers["Location"].endswith("/account/password"), url
             checked += 1
     assert checked >= 30
+
+
+# ---- outsiders: focal points and partners are not staff ------------------------------------------
+
+#: what any logged-in person may reach, whatever the role: their own account
+OWN_ACCOUNT = frozenset({"auth.index", "auth.change_password", "auth.logout", "users_api.api_change_password",
+                         "api.me", "totp.account", "totp.account_enrol", "totp.account_confirm", "totp.account_disable",
+                         "totp.api_status",
+                         "totp.api_enrol", "totp.api_confirm", "totp.api_disable"})
+#: the reads a focal point may make, answered with its organisations' alerts and cases only
+FOCAL_POINT_READS = frozenset({"api.list_alerts", "api.get_alert", "api.list_cases", "api.get_case"})
+
+
+def test_own_account_endpoints_exist(platform: Platform) -> None:
+    app = create_app(platform=platform)
+    assert set(app.view_functions) >= OWN_ACCOUNT | FOCAL_POINT_READS
+    opened = {e for e, view in app.view_functions.items() if getattr(view, "focal_points", False)}
+    assert opened == FOCAL_POINT_READS
+
+
+@pytest.mark.parametrize(("role", "organization"), [("focal_point", "min-interieur"), ("partner", "CERT-XY")])
+def test_outsiders_are_refused_every_route_but_their_own_account(platform: Platform, role: str,
+                                                                 organization: str) -> None:
+    """A logged-in focal point or partner gets 403 on every console and API route, but for their
+    own account pages (and, for a focal point, the scoped reads of alerts and cases)."""
+    with platform.db.session() as s:
+        create_user(s, "dehors", "outsider-password-1", role, organization=organization,
+                    constituency=platform.constituency)
+    app = create_app(platform=platform)
+    client = app.test_client()
+    assert login(client, "dehors", "outsider-password-1").status_code == 302
+    app.config["WTF_CSRF_ENABLED"] = False  # the role check, not the CSRF check, must refuse
+    allowed = OWN_ACCOUNT | PUBLIC_ENDPOINTS | {"static"}
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in allowed:
+            continue
+        url = build_url(app, rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):  # type: ignore[operator]
+            resp = client.open(url, method=method)
+            if role == "focal_point" and rule.endpoint in FOCAL_POINT_READS:
+                assert resp.status_code in (200, 404), f"{role}: {method} {url} answered {resp.status_code}"
+            else:  # the ingest routes take an API token only: a session is no credential there (401)
+                expected = 401 if rule.endpoint.startswith("ingest_api.") else 403
+                assert resp.status_code == expected, f"{role}: {method} {url} answered {resp.status_code}"
+            checked += 1
+    assert checked >= 50
+    for url in ("/account/password", "/account/second-factor", "/api/v1/me", "/api/v1/me/totp"):
+        assert client.get(url).status_code == 200, url
+    assert client.get("/api/v1/me").get_json() == {"username": "dehors", "role": role,
+                                                   "organization": organization, "auth_source": "local"}
