@@ -19,6 +19,7 @@ from cert.core.errors import Forbidden, InvalidInput
 from cert.storage import audit
 from web.access import SessionUser, actor, platform, remote_addr
 from web.forms import LoginForm, PasswordChangeForm
+from web.login_session import home
 from web.second_factor import after_password
 
 bp = Blueprint("auth", __name__)
@@ -94,4 +95,4 @@ def change_password_page() -> ResponseReturnValue:
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    return redirect(url_for("alerts.queue"))
+    return redirect(home(current_user.role))

@@ -8,6 +8,7 @@ from flask_login import current_user, login_user
 from sqlalchemy.orm import Session
 
 from cert.accounts import sessions, throttle
+from cert.accounts.access import is_staff
 from cert.storage.models import User
 from web.access import SessionUser, remote_addr
 
@@ -25,4 +26,12 @@ def open_session(s: Session, user: User, next_url: str) -> str:
     sid = sessions.start(s, user, remote_addr(), user_agent())
     session.pop("csrf_token", None)
     login_user(SessionUser.from_model(user, sid))
-    return url_for("auth.change_password") if user.must_change_password else next_url
+    if user.must_change_password:
+        return url_for("auth.change_password")
+    return next_url if is_staff(user.role) else home(user.role)
+
+
+def home(role: str) -> str:
+    """Where a person lands: the alert queue for CERT staff; their own account page for focal
+    points and partners, who have no console view of their own yet."""
+    return url_for("alerts.queue") if is_staff(role) else url_for("totp.account")

@@ -13,7 +13,7 @@ import pytest
 from account_support import api_csrf, logged_in
 from flask import Flask
 from sqlalchemy import select
-from support import csrf_token
+from support import csrf_token, login
 
 from cert.accounts.tokens import create_token
 from cert.accounts.users import create_user
@@ -183,3 +183,15 @@ def test_cert_users_add_a_focal_point(tmp_path: Path, monkeypatch: pytest.Monkey
     assert main(["--data-dir", d, "users", "role", "pf", "focal_point", "--organization", "dgpn"]) == 0
     assert main(["--data-dir", d, "users", "list"]) == 0
     assert "dgpn" in capsys.readouterr().out
+
+
+def test_outsiders_land_on_their_account_page_and_staff_on_the_queue(app: Flask) -> None:
+    """A focal point or a partner has no console view of the CERT's alerts: after login, and from
+    the home page, they land on their own account page instead of a refusal."""
+    for username, landing in (("pf-interieur", "/account/second-factor"), ("cert-xy", "/account/second-factor"),
+                              ("ana", "/alerts/")):
+        client = app.test_client()
+        resp = login(client, username, PASSWORD)
+        assert resp.status_code == 302 and resp.headers["Location"].endswith(landing), username
+        assert client.get(landing).status_code == 200, username
+        assert client.get("/").headers["Location"].endswith(landing), username
