@@ -29,12 +29,10 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import contextlib
 import json
 import os
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -45,6 +43,11 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from node_process import HOST, NodeProcess, build_lock, cli_workdir, find_mvn, run_cli
+from node_process import free_port as free_port  # es_node.free_port, used by tests
+from node_process import stop_pid as stop_pid  # es_node.stop_pid, used by tests
+from node_process import tail as _tail  # noqa: F401 - es_node._tail, used by tests
+
 HERE = Path(__file__).resolve().parent
 ES_PROJECT = HERE / "es"
 POM = ES_PROJECT / "pom.xml"
@@ -54,7 +57,6 @@ LIB = TARGET / "lib"
 MAIN_CLASS = "org.vigie.esnode.EsNode"
 MAIN_CLASS_FILE = CLASSES / "org" / "vigie" / "esnode" / "EsNode.class"
 LOG_NAME = "es-node.log"
-HOST = "127.0.0.1"
 
 # JVM flags the official distribution sets (see server-cli SystemJvmOptions), plus
 # small-footprint/fast-startup choices for CI (2 cores): serial GC, C1 only.
@@ -80,7 +82,7 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _log(msg: str) -> None:
-    print(f"[es_node] {msg}", file=sys.stderr, flush=True)
+    EsNode.log(msg)
 
 
 # --------------------------------------------------------------------------- build
@@ -104,13 +106,6 @@ def is_built() -> bool:
     return all(src.stat().st_mtime <= built_at for src in _sources())
 
 
-def _find_mvn() -> str:
-    mvn = os.environ.get("MVN") or shutil.which("mvn")
-    if not mvn:
-        raise RuntimeError("Maven ('mvn') not found on PATH; install Maven 3.8+ or set MVN")
-    return mvn
-
-
 def _find_java() -> str:
     java_home = os.environ.get("JAVA_HOME")
     if java_home and (Path(java_home) / "bin" / "java").is_file():
@@ -121,31 +116,14 @@ def _find_java() -> str:
     return java
 
 
-@contextlib.contextmanager
-def _build_lock() -> Iterator[None]:
-    """Serialise concurrent builds (e.g. pytest-xdist workers) with an advisory file lock."""
-    TARGET.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - non-POSIX
-        yield
-        return
-    with open(TARGET / ".build.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def build(force: bool = False) -> None:
     """Compile the launcher and copy its runtime jars to scripts/es/target/lib (once)."""
     if not force and is_built():
         return
-    with _build_lock():
+    with build_lock(TARGET / ".build.lock"):
         if not force and is_built():  # another process built it while we waited
             return
-        cmd = [_find_mvn(), "-q", "-B", "-f", str(POM), "package", "dependency:copy-dependencies"]
+        cmd = [find_mvn(), "-q", "-B", "-f", str(POM), "package", "dependency:copy-dependencies"]
         _log("building Elasticsearch launcher: " + shlex.join(cmd))
         t0 = time.monotonic()
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
@@ -159,13 +137,6 @@ def build(force: bool = False) -> None:
 # --------------------------------------------------------------------------- process helpers
 
 
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         # Like Elasticsearch (network.tcp.reuse_address): TIME_WAIT leftovers do not count.
@@ -177,117 +148,23 @@ def _port_in_use(port: int) -> bool:
     return False
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); treat it as gone.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _is_our_java(pid: int) -> bool:
-    """Best-effort check that pid is an EsNode JVM (guards against pid reuse)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc (non-Linux): cannot verify, trust the pidfile
-    return MAIN_CLASS.encode() in cmdline
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"<no log: {exc}>"
-
-
 def _http_json(url: str, timeout: float) -> dict[str, object]:
     with _OPENER.open(url, timeout=timeout) as resp:
         data: dict[str, object] = json.loads(resp.read().decode())
         return data
 
 
-def stop_pid(pid: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """SIGTERM pid, wait up to timeout, then SIGKILL. Stops by pid only."""
-    if not _pid_alive(pid):
-        if proc is not None:
-            proc.poll()
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None:
-            if proc.poll() is not None:
-                return
-        elif not _pid_alive(pid):
-            return
-        time.sleep(0.1)
-    _log(f"pid {pid} still alive after {timeout:.0f}s, sending SIGKILL")
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    if proc is not None:
-        proc.wait(timeout=10)
-    else:
-        deadline = time.monotonic() + 10
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-
 # --------------------------------------------------------------------------- node
 
 
-class EsNode:
-    """A running Elasticsearch node started by :func:`start`."""
+class EsNode(NodeProcess):
+    """A running Elasticsearch node started by :func:`start`; :meth:`stop` SIGTERMs the JVM (a clean shutdown)."""
 
-    def __init__(
-        self,
-        port: int,
-        pid: int,
-        workdir: Path,
-        proc: subprocess.Popen[bytes] | None,
-        cleanup: bool,
-        startup_seconds: float,
-    ) -> None:
-        self.port = port
-        self.pid = pid
-        self.workdir = workdir
-        self.url = f"http://{HOST}:{port}"
-        self.log_path = workdir / LOG_NAME
-        self.startup_seconds = startup_seconds
-        self._proc = proc
-        self._cleanup = cleanup
-        self._stopped = False
-
-    def __repr__(self) -> str:
-        return f"EsNode(url={self.url!r}, pid={self.pid}, workdir={str(self.workdir)!r})"
-
-    def alive(self) -> bool:
-        if self._proc is not None:
-            return self._proc.poll() is None
-        return _pid_alive(self.pid)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM the JVM (clean Elasticsearch shutdown), SIGKILL after timeout. Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        stop_pid(self.pid, timeout=timeout, proc=self._proc)
-        if self._cleanup:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> EsNode:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    NAME = "Elasticsearch"
+    PROGRAM = "es_node"
+    LOG_NAME = LOG_NAME
+    PROCESS = f"an {MAIN_CLASS} process"
+    COMMAND_MARKERS = (MAIN_CLASS.encode(),)
 
 
 def start(
@@ -320,7 +197,6 @@ def start(
     workdir = Path(tempfile.mkdtemp(prefix="vigie-es-")) if workdir is None else Path(workdir)
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    log_path = workdir / LOG_NAME
 
     jvm = [f"-Xms{heap}", f"-Xmx{heap}", *BASE_JVM_OPTS]
     jvm += shlex.split(os.environ.get("VIGIE_ES_JAVA_OPTS", ""))
@@ -340,59 +216,25 @@ def start(
     ]
 
     t0 = time.monotonic()
-    with open(log_path, "ab") as log:
-        log.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%S')} {shlex.join(cmd)}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            start_new_session=detach,
-        )
-    node = EsNode(port, proc.pid, workdir, None if detach else proc, cleanup, 0.0)
+    proc = EsNode.launch(cmd, workdir, cwd=workdir, detach=detach)
+    node = EsNode(port, proc.pid, workdir, None if detach else proc, cleanup)
     if not detach:
         atexit.register(node.stop)
 
     health_url = f"{node.url}/_cluster/health?wait_for_status=yellow&timeout=5s"
-    deadline = t0 + timeout
-    last_error = "no attempt"
-    while True:
-        if proc.poll() is not None:
-            tail = _tail(log_path)
-            node.stop()
-            raise RuntimeError(
-                f"Elasticsearch exited with code {proc.returncode} during startup; log {log_path}:\n{tail}"
-            )
+
+    def unhealthy() -> str | None:
         try:
             health = _http_json(health_url, timeout=10)
-            if health.get("status") in ("green", "yellow"):
-                break
-            last_error = f"status {health.get('status')}"
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            last_error = repr(exc)
-        if time.monotonic() > deadline:
-            tail = _tail(log_path)
-            node.stop(timeout=10)
-            raise RuntimeError(
-                f"Elasticsearch not healthy after {timeout:.0f}s ({last_error}); log {log_path}:\n{tail}"
-            )
-        time.sleep(0.25)
+            return repr(exc)
+        return None if health.get("status") in ("green", "yellow") else f"status {health.get('status')}"
 
-    node.startup_seconds = time.monotonic() - t0
-    _log(f"Elasticsearch ready at {node.url} (pid {node.pid}) in {node.startup_seconds:.1f}s")
+    node.wait_ready(proc, unhealthy, started=t0, timeout=timeout, interval=0.25, ready="healthy")
     return node
 
 
 # --------------------------------------------------------------------------- CLI
-
-
-def _write_pidfile(path: Path, pid: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(f"{pid}\n")
-    tmp.replace(path)
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -402,11 +244,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
-    if args.detach and not args.pidfile:
-        raise SystemExit("--detach requires --pidfile")
-    workdir = Path(args.dir) if args.dir else None
-    if args.detach and workdir is None:
-        workdir = Path(tempfile.mkdtemp(prefix="vigie-es-"))
+    workdir = cli_workdir(args, prefix="vigie-es-")
     node = start(
         port=args.port,
         workdir=workdir,
@@ -418,59 +256,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
         detach=args.detach,
     )
     pidfile = Path(args.pidfile) if args.pidfile else None
-    if pidfile:
-        _write_pidfile(pidfile, node.pid)
-    print(node.url, flush=True)
-    if args.detach:
-        _log(f"detached; log {node.log_path}; stop with: {sys.argv[0]} stop --pidfile {pidfile}")
-        return 0
-
-    def _on_term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    # Explicit handlers: SIGINT may be inherited as "ignored" (e.g. started with & from a script).
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_term)
-    _log(f"running in foreground (log {node.log_path}); Ctrl-C to stop")
-    try:
-        while node.alive():
-            time.sleep(0.5)
-        _log("Elasticsearch exited on its own; log tail:\n" + _tail(node.log_path, 20))
-        return 1
-    except KeyboardInterrupt:
-        _log("stopping ...")
-        node.stop(timeout=args.stop_timeout)
-        _log("stopped")
-        return 0
-    finally:
-        if pidfile:
-            with contextlib.suppress(OSError):
-                pidfile.unlink()
-
-
-def _cmd_stop(args: argparse.Namespace) -> int:
-    if args.pid is not None:
-        pid, pidfile = args.pid, None
-    elif args.pidfile:
-        pidfile = Path(args.pidfile)
-        try:
-            pid = int(pidfile.read_text().split()[0])
-        except (OSError, ValueError, IndexError) as exc:
-            raise SystemExit(f"cannot read pid from {pidfile}: {exc}") from exc
-    else:
-        raise SystemExit("stop needs --pidfile or --pid")
-    if not _pid_alive(pid):
-        _log(f"pid {pid} is not running")
-    elif not _is_our_java(pid):
-        raise SystemExit(f"pid {pid} is not an {MAIN_CLASS} process; refusing to signal it")
-    else:
-        t0 = time.monotonic()
-        stop_pid(pid, timeout=args.timeout)
-        _log(f"stopped pid {pid} in {time.monotonic() - t0:.1f}s")
-    if pidfile:
-        with contextlib.suppress(OSError):
-            pidfile.unlink()
-    return 0
+    return node.serve(pidfile, detach=args.detach, stop_timeout=args.stop_timeout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -501,18 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.set_defaults(func=_cmd_start)
 
-    p = sub.add_parser("stop", help="stop a node started with --detach")
-    p.add_argument("--pidfile")
-    p.add_argument("--pid", type=int)
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds before SIGKILL")
-    p.set_defaults(func=_cmd_stop)
+    EsNode.add_stop_command(sub, "stop a node started with --detach", by_pid=True)
 
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except RuntimeError as exc:
-        _log(f"error: {exc}")
-        return 1
+    return run_cli(parser, argv, log=_log)
 
 
 if __name__ == "__main__":

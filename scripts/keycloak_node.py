@@ -46,8 +46,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,12 +53,15 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+
+from node_process import HOST, NodeProcess, build_lock, cli_workdir, find_mvn, run_cli
+from node_process import free_port as free_port  # keycloak_node.free_port, for callers
+from node_process import stop_pid as stop_pid  # keycloak_node.stop_pid, for callers
 
 VERSION = os.environ.get("VIGIE_KEYCLOAK_VERSION") or "26.7.3"
 ARTIFACT = "org.keycloak:keycloak-quarkus-dist:{version}:zip"
-HOST = "127.0.0.1"
 MIN_JAVA = 21
 LOG_NAME = "keycloak.log"
 # Build-time options, baked into lib/quarkus by ``kc.sh build`` (an --optimized start needs the same):
@@ -76,7 +77,7 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _log(msg: str) -> None:
-    print(f"[keycloak_node] {msg}", file=sys.stderr, flush=True)
+    KeycloakNode.log(msg)
 
 
 # --------------------------------------------------------------------------- Java and Maven
@@ -119,13 +120,6 @@ def find_java_home() -> Path:
     return Path(max(found)[1]).parent.parent
 
 
-def _find_mvn() -> str:
-    mvn = os.environ.get("MVN") or shutil.which("mvn")
-    if not mvn:
-        raise RuntimeError("Maven ('mvn') not found on PATH; install Maven 3.8+ or set MVN")
-    return mvn
-
-
 # --------------------------------------------------------------------------- the cached distribution
 
 
@@ -149,29 +143,11 @@ def is_built(version: str = VERSION) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _build_lock() -> Iterator[None]:
-    """Serialise concurrent builds (e.g. two test sessions) with an advisory file lock."""
-    root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - non-POSIX
-        yield
-        return
-    with open(root / ".keycloak.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _fetch_and_unpack(version: str) -> None:
     """``mvn dependency:copy`` the dist zip, unpack it beside the cache, then move it in place."""
     root = cache_root()
     with tempfile.TemporaryDirectory(prefix="keycloak-fetch-", dir=root) as tmp:
-        cmd = [_find_mvn(), "-q", "-B", "dependency:copy", f"-Dartifact={ARTIFACT.format(version=version)}",
+        cmd = [find_mvn(), "-q", "-B", "dependency:copy", f"-Dartifact={ARTIFACT.format(version=version)}",
                f"-DoutputDirectory={tmp}"]
         _log("fetching Keycloak: " + shlex.join(cmd))
         proc = subprocess.run(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -199,7 +175,7 @@ def build(version: str = VERSION, force: bool = False) -> Path:
     """Fetch, unpack and pre-build Keycloak ``version`` in the cache (once); return its home."""
     if not force and is_built(version):
         return home(version)
-    with _build_lock():
+    with build_lock(cache_root() / ".keycloak.lock"):
         if not force and is_built(version):
             return home(version)
         t0 = time.monotonic()
@@ -231,43 +207,6 @@ def _kc_env(java_home: Path) -> dict[str, str]:
 # --------------------------------------------------------------------------- process helpers
 
 
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _is_our_keycloak(pid: int) -> bool:
-    """Best-effort check that pid is a Keycloak launcher or JVM (guards against pid reuse)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
-    return b"kc.sh" in cmdline or b"quarkus-run.jar" in cmdline
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"<no log: {exc}>"
-
-
 def _http_status(url: str, timeout: float) -> int:
     try:
         with _OPENER.open(url, timeout=timeout) as resp:
@@ -276,83 +215,28 @@ def _http_status(url: str, timeout: float) -> int:
         return int(exc.code)
 
 
-def stop_pid(pid: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """SIGTERM pid (``kc.sh`` passes it on to the JVM), wait up to timeout, then SIGKILL. By pid only."""
-    if not _pid_alive(pid):
-        if proc is not None:
-            proc.poll()
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None:
-            if proc.poll() is not None:
-                return
-        elif not _pid_alive(pid):
-            return
-        time.sleep(0.1)
-    _log(f"pid {pid} still alive after {timeout:.0f}s, sending SIGKILL")
-    _kill_children(pid)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    if proc is not None:
-        proc.wait(timeout=10)
-
-
-def _kill_children(pid: int) -> None:
-    """SIGKILL the JVM that ``kc.sh`` (pid) started, which a SIGKILL of the shell would orphan."""
-    with contextlib.suppress(OSError, ValueError):
-        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(child), signal.SIGKILL)
-
-
 # --------------------------------------------------------------------------- node
 
 
-class KeycloakNode:
-    """A running Keycloak started by :func:`start`."""
+class KeycloakNode(NodeProcess):
+    """A running Keycloak started by :func:`start`; :meth:`stop` SIGTERMs ``kc.sh``, which passes it on to the JVM."""
+
+    NAME = "Keycloak"
+    PROGRAM = "keycloak_node"
+    LOG_NAME = LOG_NAME
+    PROCESS = "a Keycloak process"
+    COMMAND_MARKERS = (b"kc.sh", b"quarkus-run.jar")
+    # A SIGKILL of the kc.sh shell would orphan its JVM.
+    KILL_CHILDREN = True
 
     def __init__(self, port: int, management_port: int, pid: int, workdir: Path,
                  proc: subprocess.Popen[bytes] | None, cleanup: bool) -> None:
-        self.port = port
+        super().__init__(port, pid, workdir, proc, cleanup)
         self.management_port = management_port
-        self.pid = pid
-        self.workdir = workdir
-        self.url = f"http://{HOST}:{port}"
-        self.log_path = workdir / LOG_NAME
-        self.startup_seconds = 0.0
-        self._proc = proc
-        self._cleanup = cleanup
-        self._stopped = False
-
-    def __repr__(self) -> str:
-        return f"KeycloakNode(url={self.url!r}, pid={self.pid}, workdir={str(self.workdir)!r})"
 
     def issuer(self, realm: str) -> str:
         """The OpenID Connect issuer of ``realm`` (its discovery document is under it)."""
         return f"{self.url}/realms/{realm}"
-
-    def alive(self) -> bool:
-        if self._proc is not None:
-            return self._proc.poll() is None
-        return _pid_alive(self.pid)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM Keycloak (clean shutdown), SIGKILL after timeout. Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        stop_pid(self.pid, timeout=timeout, proc=self._proc)
-        if self._cleanup:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> KeycloakNode:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _lay_out(kc_home: Path, workdir: Path, realm_files: Sequence[Path]) -> Path:
@@ -400,7 +284,6 @@ def start(
     workdir.mkdir(parents=True, exist_ok=True)
     node_home = _lay_out(kc_home, workdir, realm_files)
     realms = [json.loads(Path(r).read_text(encoding="utf-8"))["realm"] for r in realm_files]
-    log_path = workdir / LOG_NAME
     cmd = [
         str(node_home / "bin" / "kc.sh"), "start", "--optimized",
         "--http-enabled=true", f"--http-host={HOST}", f"--http-port={port}",
@@ -410,38 +293,24 @@ def start(
     env = _kc_env(java_home)
     env["JAVA_OPTS"] += f" -Djava.io.tmpdir={node_home / 'data'}"
     t0 = time.monotonic()
-    with open(log_path, "ab") as log:
-        log.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%S')} JAVA_HOME={java_home} {shlex.join(cmd)}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(cmd, cwd=node_home, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=detach)
+    proc = KeycloakNode.launch(cmd, workdir, cwd=node_home, env=env, detach=detach, note=f"JAVA_HOME={java_home}")
     node = KeycloakNode(port, management_port, proc.pid, workdir, None if detach else proc, cleanup)
     if not detach:
         atexit.register(node.stop)
 
     checks = [f"http://{HOST}:{management_port}/health/ready"]
     checks += [f"{node.issuer(r)}/.well-known/openid-configuration" for r in realms]
-    deadline = t0 + timeout
-    last_error = "no attempt"
-    while True:
-        if proc.poll() is not None:
-            tail = _tail(log_path)
-            node.stop()
-            raise RuntimeError(f"Keycloak exited with code {proc.returncode} during startup; log {log_path}:\n{tail}")
+
+    def not_ready() -> str | None:
         try:
             statuses = [_http_status(url, timeout=5) for url in checks]
-            if all(s == 200 for s in statuses):
-                break
-            last_error = ", ".join(f"{u} -> {s}" for u, s in zip(checks, statuses, strict=True))
         except (urllib.error.URLError, OSError) as exc:
-            last_error = repr(exc)
-        if time.monotonic() > deadline:
-            tail = _tail(log_path)
-            node.stop(timeout=10)
-            raise RuntimeError(f"Keycloak not ready after {timeout:.0f}s ({last_error}); log {log_path}:\n{tail}")
-        time.sleep(0.5)
-    node.startup_seconds = time.monotonic() - t0
-    _log(f"Keycloak ready at {node.url} (pid {node.pid}) in {node.startup_seconds:.1f}s")
+            return repr(exc)
+        if all(s == 200 for s in statuses):
+            return None
+        return ", ".join(f"{u} -> {s}" for u, s in zip(checks, statuses, strict=True))
+
+    node.wait_ready(proc, not_ready, started=t0, timeout=timeout, interval=0.5)
     return node
 
 
@@ -460,58 +329,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
-    if args.detach and not args.pidfile:
-        raise SystemExit("--detach requires --pidfile")
-    workdir = Path(args.dir) if args.dir else None
-    if args.detach and workdir is None:
-        workdir = Path(tempfile.mkdtemp(prefix="vigie-keycloak-"))
+    workdir = cli_workdir(args, prefix="vigie-keycloak-")
     node = start([Path(r) for r in args.realm], port=args.port, management_port=args.management_port,
                  workdir=workdir, timeout=args.timeout, detach=args.detach, version=args.version)
     pidfile = Path(args.pidfile) if args.pidfile else None
-    if pidfile:
-        pidfile.parent.mkdir(parents=True, exist_ok=True)
-        pidfile.write_text(f"{node.pid}\n")
-    print(node.url, flush=True)
-    if args.detach:
-        _log(f"detached; log {node.log_path}; stop with: {sys.argv[0]} stop --pidfile {pidfile}")
-        return 0
-
-    def _on_term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_term)
-    _log(f"running in foreground (log {node.log_path}); Ctrl-C to stop")
-    try:
-        while node.alive():
-            time.sleep(0.5)
-        _log("Keycloak exited on its own; log tail:\n" + _tail(node.log_path, 20))
-        return 1
-    except KeyboardInterrupt:
-        node.stop()
-        return 0
-    finally:
-        if pidfile:
-            with contextlib.suppress(OSError):
-                pidfile.unlink()
-
-
-def _cmd_stop(args: argparse.Namespace) -> int:
-    pidfile = Path(args.pidfile)
-    try:
-        pid = int(pidfile.read_text().split()[0])
-    except (OSError, ValueError, IndexError) as exc:
-        raise SystemExit(f"cannot read pid from {pidfile}: {exc}") from exc
-    if not _pid_alive(pid):
-        _log(f"pid {pid} is not running")
-    elif not _is_our_keycloak(pid):
-        raise SystemExit(f"pid {pid} is not a Keycloak process; refusing to signal it")
-    else:
-        stop_pid(pid, timeout=args.timeout)
-        _log(f"stopped pid {pid}")
-    with contextlib.suppress(OSError):
-        pidfile.unlink()
-    return 0
+    return node.serve(pidfile, detach=args.detach)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -536,17 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--detach", action="store_true", help="return once ready, leave Keycloak running")
     p.set_defaults(func=_cmd_start)
 
-    p = sub.add_parser("stop", help="stop a Keycloak started with --detach")
-    p.add_argument("--pidfile", required=True)
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds before SIGKILL")
-    p.set_defaults(func=_cmd_stop)
+    KeycloakNode.add_stop_command(sub, "stop a Keycloak started with --detach", by_pid=False)
 
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except RuntimeError as exc:
-        _log(f"error: {exc}")
-        return 1
+    return run_cli(parser, argv, log=_log)
 
 
 if __name__ == "__main__":
