@@ -39,6 +39,7 @@ def token_json(t: ApiToken) -> dict[str, Any]:
 @requires("admin")
 @api_scope("admin")
 def index() -> ResponseReturnValue:
+    """The API tokens: name, scopes, organisation, expiry, last use, status (never a secret)."""
     with platform().db.session() as s:
         return jsonify({"items": [token_json(t) for t in list_tokens(s)]})
 
@@ -56,6 +57,8 @@ def _text(body: dict[str, Any], field: str, default: str = "") -> str:
 @requires("admin")
 @api_scope("admin")
 def create() -> ResponseReturnValue:
+    """Create a token (``name``, ``scopes``, ``organization``, ``expires``); 201 with its secret, shown
+    only in this answer."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidInput(_("The body must be a JSON object with: %(fields)s.",
@@ -78,5 +81,6 @@ def create() -> ResponseReturnValue:
 @requires("admin")
 @api_scope("admin")
 def revoke(name: str) -> ResponseReturnValue:
+    """Revoke a token: it is refused from now on."""
     with platform().db.session() as s:
         return jsonify(token_json(revoke_token(s, name, actor(), remote_addr())))

@@ -79,10 +79,24 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             found = sessions.validate(s, sid, session_policy)
             return access.SessionUser.from_model(found[1], sid) if found else None
 
-    from web import admin, alerts, api, api_tokens, auth, cases, ingest_api, oidc, rules, second_factor, tokens, users
+    from web import (
+        admin,
+        alerts,
+        api,
+        api_tokens,
+        auth,
+        cases,
+        ingest_api,
+        oidc,
+        openapi,
+        rules,
+        second_factor,
+        tokens,
+        users,
+    )
 
     for bp in (auth.bp, alerts.bp, cases.bp, admin.bp, api.bp, ingest_api.bp, tokens.bp, api_tokens.bp, rules.bp,
-               second_factor.bp, users.bp, users.api):
+               second_factor.bp, users.bp, users.api, openapi.bp):
         app.register_blueprint(bp)
     oidc.init_app(app, platform)  # single sign-on, when an OpenID Connect provider is configured
     api_auth.init_app(app)  # bearer tokens on /api/ and their scopes (see web/api_auth.py)

@@ -75,10 +75,13 @@ def _answer(parser: str) -> ResponseReturnValue:
 @bp.post("/ingest/<parser>")
 @requires_token("ingest")
 def ingest_lines(parser: str) -> ResponseReturnValue:
+    """Raw log lines (the body, one per line) through the named parser into the event store; per-line
+    errors in the answer, bad lines dead-lettered."""
     return _answer(parser)
 
 
 @bp.post("/events")
 @requires_token("ingest")
 def ingest_events() -> ResponseReturnValue:
+    """Events already in ECS (NDJSON, one event per line) into the event store."""
     return _answer("ecs")

@@ -278,6 +278,7 @@ def _code_from_body() -> str:
 @bp.get("/api/v1/me/totp")
 @session_only
 def api_status() -> ResponseReturnValue:
+    """The caller's second factor: enrolled or not, required for their role or not."""
     with platform().db.session() as s:
         me = _me(s)
         return jsonify(_status_json(totp.status(s, me), totp.required_for(platform().settings, me.role)))

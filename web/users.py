@@ -171,6 +171,7 @@ def _text(body: dict[str, Any], name: str, required: bool = True) -> str | None:
 @requires("admin")
 @api_scope("admin")
 def list_users() -> ResponseReturnValue:
+    """The accounts: role, organisation, status, open sessions."""
     with platform().db.session() as s:
         return {"items": [user_json(s, u) for u in accounts.list_users(s)]}
 
@@ -242,6 +243,7 @@ def api_reset_password(user_id: int) -> ResponseReturnValue:
 @requires("admin")
 @api_scope("admin")
 def api_unlock(user_id: int) -> ResponseReturnValue:
+    """Lift the login lock or delay of an account."""
     with platform().db.session() as s:
         user = accounts.get_user_by_id(s, user_id)
         throttle.unlock(s, user.username, actor(), remote_addr())

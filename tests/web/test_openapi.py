@@ -1,0 +1,54 @@
+"""The OpenAPI description: a valid OpenAPI 3.1 document that holds every /api/v1 route and
+method, each with its summary, the console role it needs and the token scope (or session only)."""
+
+from __future__ import annotations
+
+from flask import Flask
+from openapi_spec_validator import validate
+from support import login
+
+from cert.accounts.tokens import SCOPES, create_token
+from cert.accounts.users import create_user
+from cert.runtime.platform import Platform
+from web.app import create_app
+from web.openapi import build
+
+
+def test_the_description_is_valid_and_holds_every_api_route(platform: Platform) -> None:
+    app: Flask = create_app(platform=platform)
+    spec = build(app)
+    validate(spec)
+    seen = 0
+    for rule in app.url_map.iter_rules():
+        if not str(rule).startswith("/api/v1"):
+            continue
+        path = str(rule)
+        for arg in rule.arguments:
+            path = path.replace(f"<int:{arg}>", f"{{{arg}}}").replace(f"<{arg}>", f"{{{arg}}}")
+        view = app.view_functions[rule.endpoint]
+        for method in rule.methods - {"HEAD", "OPTIONS"}:  # type: ignore[operator]
+            op = spec["paths"][path][method.lower()]
+            assert op["summary"], f"{method} {path}: the view needs a docstring"
+            scope = getattr(view, "api_scope", None)
+            if scope in SCOPES:
+                assert op["security"][0] == {"bearer": [scope]}, f"{method} {path}"
+            else:
+                assert op["security"] == [{"session": []}], f"{method} {path}"
+            for param in op.get("parameters", []):
+                assert param["in"] == "path" and param["name"] in rule.arguments
+            seen += 1
+    assert seen >= 25
+    assert spec["paths"]["/api/v1/cases/{case_id}/tlp"]["post"]["x-vigie-scope"] == "write"
+
+
+def test_it_is_served_to_a_session_and_to_a_read_token(platform: Platform) -> None:
+    with platform.db.session() as s:
+        create_user(s, "ana", "a long analyst passphrase", "analyst")
+        _token, secret = create_token(s, "docs", "tests", actor="test", scopes=["read"])
+    app = create_app(platform=platform)
+    client = app.test_client()
+    assert client.get("/api/v1/openapi.json").status_code == 401
+    bearer = client.get("/api/v1/openapi.json", headers={"Authorization": f"Bearer {secret}"})
+    assert bearer.status_code == 200 and bearer.get_json()["openapi"] == "3.1.0"
+    assert login(client, "ana", "a long analyst passphrase").status_code == 302
+    assert "/api/v1/alerts" in client.get("/api/v1/openapi.json").get_json()["paths"]
