@@ -1,5 +1,5 @@
 """Second factor (TOTP) in the console: the second step of a login, enrolment with a QR code,
-the user's own page (enrol, disable), an admin reset, and their JSON API.
+the user's own page (enrol, new recovery codes, disable), an admin reset, and their JSON API.
 
 After a correct password, ``after_password`` logs the user in only if no second factor is
 enrolled nor required. Otherwise it keeps a short-lived marker in the session (the user id,
@@ -172,7 +172,7 @@ def _enrolment_view(enrolment: totp.Enrolment) -> dict[str, Any]:
 
 @bp.get("/account/second-factor")
 def account() -> ResponseReturnValue:
-    """Any logged-in user, on their own account: status, enrol, disable."""
+    """Any logged-in user, on their own account: status, enrol, new recovery codes, disable."""
     with platform().db.session() as s:
         me = _me(s)
         state = totp.status(s, me)
@@ -220,6 +220,23 @@ def account_disable() -> ResponseReturnValue:
     else:
         flash(_(totp.WRONG_CODE), "error")
     return redirect(url_for("totp.account"), 303)
+
+
+@bp.post("/account/second-factor/recovery-codes")
+def account_recovery_codes() -> ResponseReturnValue:
+    """A new set of recovery codes, with a current code of the application; shown once."""
+    form = CodeForm()
+    with platform().db.session() as s:
+        me = _me(s)
+        codes = totp.regenerate_recovery_codes(s, me, box(), form.code.data or "", remote_addr()) \
+            if form.validate_on_submit() else None
+        state = totp.status(s, me)
+        required = totp.required_for(platform().settings, me.role)
+    if codes is not None:
+        return render_template("totp_recovery.html", codes=codes, next=url_for("totp.account"), regenerated=True)
+    flash(_(totp.WRONG_CODE), "error")
+    return render_template("totp_account.html", state=state, required=required, form=CodeForm(formdata=None),
+                           button=ButtonForm()), 400
 
 
 # --------------------------------------------------------------------------- admins
@@ -316,6 +333,19 @@ def api_disable() -> ResponseReturnValue:
     if not done:
         return api_error(400, _(totp.WRONG_CODE))
     return "", 204
+
+
+@bp.post("/api/v1/me/totp/recovery-codes")
+@session_only
+def api_recovery_codes() -> ResponseReturnValue:
+    """``{"code": ...}``: a current code of the application; 201 with ten new recovery codes (shown
+    once), the old ones no longer work; 400 for a wrong code."""
+    code = _code_from_body()
+    with platform().db.session() as s:
+        codes = totp.regenerate_recovery_codes(s, _me(s), box(), code, remote_addr())
+    if codes is None:
+        return api_error(400, _(totp.WRONG_CODE))
+    return jsonify(recovery_codes=codes), 201
 
 
 @bp.delete("/api/v1/users/<int:user_id>/totp")

@@ -13,7 +13,8 @@ decrypt. Changing the secret key makes the stored secrets unreadable: the users 
 again after an admin reset. The secret is shown only during enrolment and never logged.
 
 Recovery codes are 16 random base-32 characters (80 bits): only a salted SHA-256 of each is
-kept; like the API tokens, a random secret this long needs no slow hash.
+kept; like the API tokens, a random secret this long needs no slow hash. The user may replace the
+whole set with a current code (``regenerate_recovery_codes``): the old codes stop working at once.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ def pending_enrolment(s: Session, user: User, box: SecretBox) -> Enrolment | Non
     return Enrolment(secret, pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER))
 
 
+TOO_MANY_FAILURES = N_("Too many wrong codes. Wait a few minutes, then try again.")
 WRONG_CODE = N_("This code is not valid. Check the clock of your device and type the current code.")
 
 
@@ -247,6 +249,25 @@ def disable(s: Session, user: User, box: SecretBox, code: str, remote_addr: str 
     _remove(s, user)
     audit.record(s, user.username, "totp.disable", "user", user.id, remote_addr)
     return True
+
+
+def regenerate_recovery_codes(s: Session, user: User, box: SecretBox, code: str, remote_addr: str = "",
+                              now: float | None = None) -> list[str] | None:
+    """A new set of recovery codes for the user, proven by a current code of the application (a
+    recovery code is not enough): the old codes stop working at once; the new ones, shown once, are
+    returned. None when the code is wrong (audited as a failed code); refused while too many wrong
+    codes were typed lately."""
+    row = _row(s, user)
+    if row is None or row.confirmed_at is None:
+        raise Conflict(N_("No second factor is active on this account."))
+    if too_many_failures(s, user, now):
+        raise InvalidInput(TOO_MANY_FAILURES)
+    if not _check_totp(row, box.open(user.id, row.secret), code, time.time() if now is None else now):
+        audit.record(s, user.username, "totp.failed", "user", user.id, remote_addr, step="recovery_codes")
+        return None
+    codes = _new_recovery_codes(s, user)
+    audit.record(s, user.username, "totp.recovery_codes", "user", user.id, remote_addr, codes=len(codes))
+    return codes
 
 
 def admin_reset(s: Session, user: User, actor: str, remote_addr: str = "") -> bool:

@@ -1,5 +1,5 @@
 """``cert users …``: the accounts of the console (add, list, disable, enable, role, reset-password,
-delete, unlock); ``cert useradd`` is ``cert users add``. Actions are audited with the actor
+totp-reset, delete, unlock); ``cert useradd`` is ``cert users add``. Actions are audited with the actor
 ``cli:<login name of the operator>``."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import argparse
 import getpass
 from typing import Any
 
-from cert.accounts import throttle
+from cert.accounts import throttle, totp
 from cert.accounts import users as accounts
 from cert.accounts.access import ROLES, needs_organization
 from cert.runtime.platform import Platform
@@ -37,7 +37,7 @@ def register(sub: Any) -> None:
     us.set_defaults(func=cmd_add)
 
     users = sub.add_parser("users", help="console accounts: add, list, disable, enable, role, reset-password, "
-                                         "delete, unlock")
+                                         "totp-reset, delete, unlock")
     usub = users.add_subparsers(dest="users_command", required=True)
     add = usub.add_parser("add", help="create a user")
     _add_arguments(add)
@@ -47,6 +47,8 @@ def register(sub: Any) -> None:
         ("disable", "disable an account (its sessions end at once)", cmd_disable),
         ("enable", "enable a disabled account", cmd_enable),
         ("reset-password", "set a random temporary password, to be changed at the next login", cmd_reset),
+        ("totp-reset", "remove the second factor of an account (a lost device): it enrols again at the next "
+                       "login if its role requires one", cmd_totp_reset),
         ("delete", "delete an account (the audit trail keeps its name)", cmd_delete),
         ("unlock", "lift the login delay or lock of an account name", cmd_unlock),
     ):
@@ -115,6 +117,14 @@ def cmd_reset(p: Platform, args: argparse.Namespace) -> int:
     with p.db.session() as s:
         temporary = accounts.reset_password(s, accounts.get_user(s, args.username), _actor())
     print(f"Temporary password of {args.username} (to be changed at the next login): {temporary}")
+    return 0
+
+
+def cmd_totp_reset(p: Platform, args: argparse.Namespace) -> int:
+    with p.db.session() as s:
+        removed = totp.admin_reset(s, accounts.get_user(s, args.username), _actor())
+    print(f"Removed the second factor of {args.username}; a new one is set up at the next login if the role "
+          "requires it" if removed else f"{args.username} has no second factor")
     return 0
 
 

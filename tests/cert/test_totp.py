@@ -161,6 +161,60 @@ def test_disable_needs_a_code_and_admin_reset_is_audited(platform: Platform) -> 
     assert "totp.disable" in actions(platform)
 
 
+def test_new_recovery_codes_replace_the_old_ones_and_need_a_current_code(platform: Platform) -> None:
+    uid = new_user(platform)
+    t0 = time.time()
+    secret, old = enrol(platform, uid, t0 - 2 * STEP)
+    otp = pyotp.TOTP(secret)
+    with platform.db.session() as s:
+        user = s.get(User, uid)
+        assert user is not None
+        wrong = f"{(int(otp.at(t0)) + 1) % 1_000_000:06d}"
+        assert totp.regenerate_recovery_codes(s, user, BOX, wrong, now=t0) is None
+        assert totp.regenerate_recovery_codes(s, user, BOX, old[0], now=t0) is None  # a recovery code is not enough
+    assert verify(platform, uid, old[1]) == "recovery"  # the refused attempts changed nothing
+    with platform.db.session() as s:
+        user = s.get(User, uid)
+        assert user is not None
+        new = totp.regenerate_recovery_codes(s, user, BOX, otp.at(t0), "192.0.2.7", now=t0)
+    assert new is not None and len(set(new)) == 10 and not set(new) & set(old)
+    assert verify(platform, uid, old[2]) is None  # the old codes stopped working at once
+    assert verify(platform, uid, new[0]) == "recovery"
+    assert verify(platform, uid, new[0]) is None  # and a new one works once
+    with platform.db.session() as s:
+        user = s.get(User, uid)
+        assert user is not None
+        assert totp.status(s, user).recovery_codes_left == 9
+        # the code just used cannot be used again to make yet another set
+        assert totp.regenerate_recovery_codes(s, user, BOX, otp.at(t0), now=t0) is None
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "totp.recovery_codes"))
+        assert entry is not None and entry.actor == "alice" and entry.object_id == str(uid)
+    for code in old:  # not one of them
+        assert verify(platform, uid, code) is None
+    trail = actions(platform)
+    assert trail.count("totp.recovery_codes") == 1 and trail.count("totp.failed") == 3
+
+
+def test_new_recovery_codes_need_an_active_second_factor_and_stop_after_many_wrong_codes(
+        platform: Platform) -> None:
+    uid = new_user(platform)
+    with platform.db.session() as s:
+        user = s.get(User, uid)
+        assert user is not None
+        with pytest.raises(Conflict):
+            totp.regenerate_recovery_codes(s, user, BOX, "123456")
+    secret, _ = enrol(platform, uid, time.time() - STEP)
+    good = pyotp.TOTP(secret).now()
+    wrong = f"{(int(good) + 1) % 1_000_000:06d}"
+    with platform.db.session() as s:
+        user = s.get(User, uid)
+        assert user is not None
+        for _ in range(totp.MAX_FAILURES):
+            assert totp.regenerate_recovery_codes(s, user, BOX, wrong) is None
+        with pytest.raises(InvalidInput):
+            totp.regenerate_recovery_codes(s, user, BOX, good)
+
+
 def test_five_wrong_codes_block_further_codes_for_a_while(platform: Platform) -> None:
     uid = new_user(platform)
     secret, _ = enrol(platform, uid, time.time() - STEP)

@@ -223,7 +223,8 @@ def test_a_password_to_change_opens_only_the_change_form(platform: Platform) -> 
 OWN_ACCOUNT = frozenset({"auth.index", "auth.change_password", "auth.logout", "users_api.api_change_password",
                          "api.me", "totp.account", "totp.account_enrol", "totp.account_confirm", "totp.account_disable",
                          "totp.api_status",
-                         "totp.api_enrol", "totp.api_confirm", "totp.api_disable"})
+                         "totp.api_enrol", "totp.api_confirm", "totp.api_disable",
+                         "totp.account_recovery_codes", "totp.api_recovery_codes"})
 #: the reads a focal point may make, answered with its organisations' alerts and cases only
 FOCAL_POINT_READS = frozenset({"api.list_alerts", "api.get_alert", "api.list_cases", "api.get_case"})
 

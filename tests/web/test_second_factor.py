@@ -198,6 +198,60 @@ def test_a_role_without_the_requirement_logs_in_with_the_password_and_may_enrol(
     assert "totp.disable" in actions(platform)
 
 
+def test_the_account_page_makes_new_recovery_codes_with_a_current_code(required: Any) -> None:
+    app, platform = required
+    c, secret, old = enrol_at_login(app)
+    page = c.get("/account/second-factor").get_data(as_text=True)
+    assert 'id="totp-recovery-codes"' in page and "Générer de nouveaux codes de secours" in page
+    url = "/account/second-factor/recovery-codes"
+    now = pyotp.TOTP(secret).now()
+    assert c.post(url, data={"code": now}).status_code == 400  # no CSRF token
+    wrong = c.post(url, data={"csrf_token": csrf_token(page), "code": f"{(int(now) + 1) % 1_000_000:06d}"})
+    assert wrong.status_code == 400 and "Ce code n&#39;est pas valide" in wrong.get_data(as_text=True)
+    assert c.post(url, data={"csrf_token": csrf_token(page), "code": old[0]}).status_code == 400
+    resp = c.post(url, data={"csrf_token": csrf_token(page), "code": now})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "les précédents ne fonctionnent plus" in html
+    codes = re.findall(r"<li>([a-z0-9-]{19})</li>", html)
+    assert len(codes) == 10 and not set(codes) & set(old)
+    assert "Codes de secours inutilisés : 10" in c.get("/account/second-factor").get_data(as_text=True)
+    for code, expected in ((old[1], 401), (codes[0], 302)):  # the old set is gone, the new one logs in
+        other = app.test_client()
+        login(other, "chef", PASSWORD)
+        code_page = other.get("/login/code").get_data(as_text=True)
+        assert other.post("/login/code", data={"csrf_token": csrf_token(code_page), "code": code}
+                          ).status_code == expected
+    assert actions(platform).count("totp.recovery_codes") == 1
+
+
+def test_api_makes_new_recovery_codes(required: Any) -> None:
+    app, platform = required
+    c, secret, old = enrol_at_login(app)
+    headers = {"X-CSRFToken": csrf_token(c.get("/account/second-factor").get_data(as_text=True))}
+    url = "/api/v1/me/totp/recovery-codes"
+    now = pyotp.TOTP(secret).now()
+    assert c.post(url, json={"code": now}).status_code == 400  # no CSRF token
+    assert c.post(url, json={}, headers=headers).status_code == 400
+    wrong = c.post(url, json={"code": f"{(int(now) + 1) % 1_000_000:06d}"}, headers=headers)
+    assert wrong.status_code == 400 and wrong.get_json()["error"] == "bad_request"
+    resp = c.post(url, json={"code": now}, headers=headers)
+    assert resp.status_code == 201
+    codes = resp.get_json()["recovery_codes"]
+    assert len(codes) == 10 and not set(codes) & set(old)
+    assert c.get("/api/v1/me/totp").get_json()["recovery_codes_left"] == 10
+    assert c.post(url, json={"code": now}, headers=headers).status_code == 400  # the code was used
+    with platform.db.session() as s:
+        user = s.scalar(select(User).where(User.username == "chef"))
+        assert user is not None
+        assert totp.verify(s, user, totp.SecretBox(platform.settings.effective_secret_key()), old[0]) is None
+        assert totp.verify(s, user, totp.SecretBox(platform.settings.effective_secret_key()), codes[0]) == "recovery"
+    # no second factor: nothing to replace
+    ana = app.test_client()
+    login(ana, "ana", PASSWORD)
+    ana_headers = {"X-CSRFToken": csrf_token(ana.get("/account/second-factor").get_data(as_text=True))}
+    assert ana.post(url, json={"code": now}, headers=ana_headers).status_code == 409
+
+
 def test_admin_resets_a_lost_device_and_the_user_enrols_again(required: Any) -> None:
     app, platform = required
     admin, _, _ = enrol_at_login(app)
