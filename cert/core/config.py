@@ -87,6 +87,9 @@ class Settings:
     oidc_scopes: str = "openid profile email"
     oidc_groups_claim: str = "groups"
     oidc_provider_name: str = "SSO"
+    # the callback URL registered at the provider (``https://<public host>/login/oidc/callback``),
+    # for a console behind a reverse proxy; empty: built from the request's host
+    oidc_redirect_uri: str = ""
     oidc_group_roles: dict[str, str] = field(default_factory=lambda: {
         "/vigie-analysts": "analyst", "/vigie-responders": "responder", "/vigie-admins": "admin"})
     oidc_group_organizations: dict[str, str] = field(default_factory=dict)
