@@ -69,10 +69,12 @@ class Settings:
     spool_max_mb: int = 1024  # on-disk queue (DATA_DIR/spool) while the event store is unreachable
     ingest_api_max_mb: int = 8  # largest body of POST /api/v1/ingest/<parser> and /api/v1/events (413 above)
     # console sessions: the cookie is sent over HTTPS only (``cert demo`` turns it off: plain http
-    # on the loopback); a session ends after this long without a request, or this long after login
+    # on the loopback); a session ends after this long without a request, or this long after login;
+    # the rows of ended or timed-out sessions are deleted this many days later (0: kept)
     session_cookie_secure: bool = True
     session_idle_minutes: int = 30
     session_max_hours: int = 12
+    session_retention_days: int = 30
     password_min_length: int = 12
     # roles that must log in with a second factor (TOTP); None: admin and responder in
     # production, none in embedded mode. ``none`` (environment) or ``[]`` (TOML) requires it of no role.
