@@ -19,7 +19,7 @@ from cert.core.errors import Forbidden, InvalidInput
 from cert.storage import audit
 from web.access import SessionUser, actor, platform, remote_addr
 from web.forms import LoginForm, PasswordChangeForm
-from web.login_session import home
+from web.login_session import home, start_session
 from web.second_factor import after_password
 
 bp = Blueprint("auth", __name__)
@@ -29,10 +29,6 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
     return url_for("alerts.queue")
-
-
-def _user_agent() -> str:
-    return (request.headers.get("User-Agent") or "")[:255]
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -79,7 +75,7 @@ def change_password_page() -> ResponseReturnValue:
                 user = get_user_by_id(s, int(current_user.id))
                 change_password(s, user, form.current.data or "", form.new.data or "", remote_addr(),
                                 p.settings.password_min_length)
-                sid = sessions.start(s, user, remote_addr(), _user_agent())
+                sid = start_session(s, user)
                 login_user(SessionUser.from_model(user, sid))
         except (InvalidInput, Forbidden) as exc:
             form.new.errors = [str(_(exc.message_id, **exc.params))]

@@ -9,12 +9,19 @@ from sqlalchemy.orm import Session
 
 from cert.accounts import sessions, throttle
 from cert.accounts.access import is_staff
+from cert.accounts.sessions import SessionPolicy
 from cert.storage.models import User
-from web.access import SessionUser, remote_addr
+from web.access import SessionUser, platform, remote_addr
 
 
 def user_agent() -> str:
     return (request.headers.get("User-Agent") or "")[:255]
+
+
+def start_session(s: Session, user: User) -> str:
+    """A new server-side session for ``user`` from this request's address and browser, under the
+    deployment's session policy (which also says how long old sessions' rows are kept)."""
+    return sessions.start(s, user, remote_addr(), user_agent(), SessionPolicy.from_settings(platform().settings))
 
 
 def open_session(s: Session, user: User, next_url: str) -> str:
@@ -23,7 +30,7 @@ def open_session(s: Session, user: User, next_url: str) -> str:
     throttle.record_success(s, user.username)
     if current_user.is_authenticated and getattr(current_user, "sid", ""):
         sessions.end(s, current_user.sid, "replaced")
-    sid = sessions.start(s, user, remote_addr(), user_agent())
+    sid = start_session(s, user)
     session.pop("csrf_token", None)
     login_user(SessionUser.from_model(user, sid))
     if user.must_change_password:

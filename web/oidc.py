@@ -4,14 +4,17 @@
 and a nonce kept in the session); ``/login/oidc/callback`` takes the code back, has Authlib
 check the state, exchange the code and verify the ID token (signature, issuer, audience, nonce),
 then maps the person's groups to a Vigie role and organisation (cert/accounts/external.py) and
-logs them in. Every outcome is audited. Local accounts keep logging in with their password
-beside it. Off while the setting ``oidc_issuer`` is empty (the routes answer 404).
+logs them in. The callback URL given to the provider is the setting ``oidc_redirect_uri`` when
+set (a console behind a reverse proxy), else built from the request's host. Every outcome is
+audited. Local accounts keep logging in with their password beside it. Off while the setting
+``oidc_issuer`` is empty (the routes answer 404).
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -54,6 +57,8 @@ def init_app(app: Flask, vigie: Platform) -> None:
     unknown = sorted(set(settings.oidc_group_organizations.values()) - organizations)
     if unknown:
         raise ConfigError(f"oidc_group_organizations: unknown organisation(s) {', '.join(unknown)}")
+    if settings.oidc_redirect_uri and urlsplit(settings.oidc_redirect_uri).scheme not in ("https", "http"):
+        raise ConfigError("oidc_redirect_uri must be a full http(s) URL (https://<host>/login/oidc/callback)")
     oauth = OAuth(app)
     app.extensions[EXTENSION] = oauth.register(
         "oidc",
@@ -76,6 +81,12 @@ def _settings() -> Settings:
     return platform().settings
 
 
+def redirect_uri(settings: Settings) -> str:
+    """The callback URL the provider sends the browser back to: ``oidc_redirect_uri`` when set,
+    else this console's callback route on the host the request came to."""
+    return settings.oidc_redirect_uri or url_for("oidc.callback", _external=True)
+
+
 def _refuse(message: str, username: str = "", reason: str = "") -> ResponseReturnValue:
     """Back to the login page with ``message``; the refusal is audited."""
     with platform().db.session() as s:
@@ -93,7 +104,7 @@ def login() -> ResponseReturnValue:
     client = _client()
     session[NEXT_KEY] = _safe_next(request.args.get("next"))
     try:
-        response: ResponseReturnValue = client.authorize_redirect(url_for("oidc.callback", _external=True))
+        response: ResponseReturnValue = client.authorize_redirect(redirect_uri(_settings()))
     except (requests.RequestException, AuthlibBaseError, ValueError, RuntimeError) as exc:
         log.warning("OpenID Connect provider unreachable: %s", type(exc).__name__)
         flash(_unreachable(), "error")

@@ -18,10 +18,11 @@ from cert.accounts import sessions, throttle
 from cert.accounts import users as accounts
 from cert.accounts.access import PARTNER, needs_organization
 from cert.core.errors import InvalidInput
-from cert.storage.models import User
+from cert.storage.models import User, UserSession
 from web.access import SessionUser, actor, platform, remote_addr, requires
 from web.api_auth import api_scope, session_only
 from web.forms import AcknowledgeForm, RoleForm, UserForm
+from web.login_session import start_session
 
 F = TypeVar("F", UserForm, RoleForm)
 
@@ -33,10 +34,14 @@ def user_page(form: UserForm | None = None, status: int = 200, temporary: tuple[
               ) -> ResponseReturnValue:
     """The users page: the accounts, their state and login lock, the actions, the creation form."""
     with platform().db.session() as s:
-        rows = [(u, throttle.locked(s, u.username), len(sessions.live_sessions(s, u.id)))
+        rows = [(u, throttle.locked(s, u.username), len(sessions.live_sessions(s, u.id, _policy())))
                 for u in accounts.list_users(s)]
     return render_template("users.html", rows=rows, form=form or organization_choices(UserForm(formdata=None)),
                            role_form=role_form, button=AcknowledgeForm(), temporary=temporary), status
+
+
+def _policy() -> sessions.SessionPolicy:
+    return sessions.SessionPolicy.from_settings(platform().settings)
 
 
 def organization_choices(form: F) -> F:
@@ -140,6 +145,30 @@ def reset_password(user_id: int) -> ResponseReturnValue:
     return user_page(temporary=(name, temporary))
 
 
+@bp.get("/<int:user_id>/sessions")
+@requires("admin")
+def user_sessions(user_id: int) -> ResponseReturnValue:
+    """The open sessions of an account (opened, last request, address, browser) and a button that
+    ends them all."""
+    with platform().db.session() as s:
+        user = accounts.get_user_by_id(s, user_id)
+        return render_template("user_sessions.html", user=user, live=sessions.live_sessions(s, user.id, _policy()),
+                               button=AcknowledgeForm())
+
+
+@bp.post("/<int:user_id>/sessions/end")
+@requires("admin")
+def end_sessions(user_id: int) -> ResponseReturnValue:
+    if not AcknowledgeForm().validate_on_submit():
+        return user_page(status=400)
+    with platform().db.session() as s:
+        user = accounts.get_user_by_id(s, user_id)
+        ended = accounts.end_sessions(s, user, actor(), remote_addr())
+        name = user.username
+    flash(_("%(count)s session(s) of %(name)s ended.", count=ended, name=name), "ok")
+    return redirect(url_for("users.user_sessions", user_id=user_id), 303)
+
+
 # ---------------------------------------------------------------- REST API
 
 
@@ -148,7 +177,7 @@ def user_json(s: Any, u: User) -> dict[str, Any]:
     return {"id": u.id, "username": u.username, "role": u.role, "organization": u.organization, "active": u.active,
             "must_change_password": u.must_change_password, "created_at": u.created_at.isoformat(),
             "login_refused_until": lock.until.isoformat() if lock else None, "login_locked": bool(lock and lock.locked),
-            "live_sessions": len(sessions.live_sessions(s, u.id))}
+            "live_sessions": len(sessions.live_sessions(s, u.id, _policy()))}
 
 
 def _body() -> dict[str, Any]:
@@ -250,6 +279,31 @@ def api_unlock(user_id: int) -> ResponseReturnValue:
         return user_json(s, user)
 
 
+def session_json(row: UserSession) -> dict[str, Any]:
+    return {"id": row.id, "created_at": row.created_at.isoformat(), "last_seen_at": row.last_seen_at.isoformat(),
+            "remote_addr": row.remote_addr, "user_agent": row.user_agent}
+
+
+@api.get("/users/<int:user_id>/sessions")
+@requires("admin")
+@api_scope("admin")
+def api_user_sessions(user_id: int) -> ResponseReturnValue:
+    """The account's open sessions (never their ids: only a digest of each is stored)."""
+    with platform().db.session() as s:
+        user = accounts.get_user_by_id(s, user_id)
+        return {"items": [session_json(row) for row in sessions.live_sessions(s, user.id, _policy())]}
+
+
+@api.post("/users/<int:user_id>/sessions/end")
+@requires("admin")
+@api_scope("admin")
+def api_end_sessions(user_id: int) -> ResponseReturnValue:
+    """End every open session of the account: ``{"ended": <how many were open>}``."""
+    with platform().db.session() as s:
+        user = accounts.get_user_by_id(s, user_id)
+        return {"ended": accounts.end_sessions(s, user, actor(), remote_addr())}
+
+
 @api.post("/account/password")
 @session_only
 def api_change_password() -> ResponseReturnValue:
@@ -261,6 +315,6 @@ def api_change_password() -> ResponseReturnValue:
         user = accounts.get_user_by_id(s, int(current_user.id))
         accounts.change_password(s, user, _text(body, "current") or "", _text(body, "new") or "", remote_addr(),
                                  p.settings.password_min_length)
-        sid = sessions.start(s, user, remote_addr(), (request.headers.get("User-Agent") or "")[:255])
+        sid = start_session(s, user)
         login_user(SessionUser.from_model(user, sid))
     return "", 204

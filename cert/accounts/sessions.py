@@ -5,7 +5,9 @@ browser's session cookie carries; only the SHA-256 of the id is stored. ``valida
 every request: the session must not be ended, its account must be live, and neither the idle
 nor the absolute timeout may have passed (``session_idle_minutes``, ``session_max_hours``; 0
 turns a timeout off). ``end`` ends one session (logout, a new login replacing it); ``end_all``
-ends every session of an account at once (password, role or state changed).
+ends every session of an account at once (password, role or state changed). ``purge`` deletes
+the rows of sessions ended or timed out more than ``session_retention_days`` ago; ``start`` runs
+it at most once an hour per process, ``cert users sessions-purge`` on demand.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from cert.accounts import clock
@@ -24,27 +26,48 @@ from cert.storage.models import User, UserSession
 
 TOUCH_EVERY = timedelta(seconds=15)  # last_seen_at is written at most this often per session
 MAX_TOKEN = 200
+PURGE_EVERY = timedelta(hours=1)  # how often ``start`` purges, at most
 
 
 @dataclass(frozen=True)
 class SessionPolicy:
     idle: timedelta | None = timedelta(minutes=30)
     max_age: timedelta | None = timedelta(hours=12)
+    retention: timedelta | None = timedelta(days=30)  # rows of finished sessions kept this long
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionPolicy:
         idle, hours = settings.session_idle_minutes, settings.session_max_hours
-        return cls(timedelta(minutes=idle) if idle > 0 else None, timedelta(hours=hours) if hours > 0 else None)
+        days = settings.session_retention_days
+        return cls(timedelta(minutes=idle) if idle > 0 else None, timedelta(hours=hours) if hours > 0 else None,
+                   timedelta(days=days) if days > 0 else None)
+
+
+class _PurgeSchedule:
+    """When this process last purged (``start`` purges at most every ``PURGE_EVERY``)."""
+
+    last: datetime | None = None
+
+    @classmethod
+    def due(cls, now: datetime) -> bool:
+        if cls.last is not None and cls.last <= now < cls.last + PURGE_EVERY:
+            return False
+        cls.last = now
+        return True
 
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def start(s: Session, user: User, remote_addr: str = "", user_agent: str = "") -> str:
-    """Open a session for ``user``; its id (to put in the cookie, never stored as such)."""
+def start(s: Session, user: User, remote_addr: str = "", user_agent: str = "",
+          policy: SessionPolicy | None = None) -> str:
+    """Open a session for ``user``; its id (to put in the cookie, never stored as such). With the
+    deployment's ``policy``, the rows of old sessions are purged first (at most once an hour)."""
     token = secrets.token_urlsafe(32)
     now = clock.now()
+    if policy is not None and policy.retention is not None and _PurgeSchedule.due(now):
+        purge(s, now, policy)
     s.add(UserSession(token_hash=digest(token), user_id=user.id, created_at=now, last_seen_at=now,
                       remote_addr=remote_addr[:64], user_agent=user_agent[:255], end_reason=""))
     s.flush()
@@ -105,6 +128,30 @@ def end_all(s: Session, user_id: int, reason: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def live_sessions(s: Session, user_id: int) -> list[UserSession]:
-    return list(s.scalars(select(UserSession).where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
-                          .order_by(UserSession.id)))
+def live_sessions(s: Session, user_id: int, policy: SessionPolicy | None = None) -> list[UserSession]:
+    """The account's sessions not ended, oldest first; with ``policy``, not timed out either."""
+    query = select(UserSession).where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+    if policy is not None:
+        now = clock.now()
+        if policy.idle is not None:
+            query = query.where(UserSession.last_seen_at > now - policy.idle)
+        if policy.max_age is not None:
+            query = query.where(UserSession.created_at > now - policy.max_age)
+    return list(s.scalars(query.order_by(UserSession.id)))
+
+
+def purge(s: Session, now: datetime, policy: SessionPolicy | None = None) -> int:
+    """Delete the rows of sessions that ended, or timed out without being ended (nobody came back
+    with their cookie), more than ``policy.retention`` before ``now``; how many were deleted. Live
+    sessions are kept whatever their age."""
+    policy = policy or SessionPolicy()
+    if policy.retention is None:
+        return 0
+    cutoff = now - policy.retention
+    finished: list[ColumnElement[bool]] = [UserSession.ended_at < cutoff]
+    if policy.idle is not None:
+        finished.append(and_(UserSession.ended_at.is_(None), UserSession.last_seen_at < cutoff - policy.idle))
+    if policy.max_age is not None:
+        finished.append(and_(UserSession.ended_at.is_(None), UserSession.created_at < cutoff - policy.max_age))
+    result = s.execute(delete(UserSession).where(or_(*finished)).execution_options(synchronize_session="fetch"))
+    return int(getattr(result, "rowcount", 0) or 0)

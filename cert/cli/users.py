@@ -1,5 +1,5 @@
 """``cert users …``: the accounts of the console (add, list, disable, enable, role, reset-password,
-totp-reset, delete, unlock); ``cert useradd`` is ``cert users add``. Actions are audited with the actor
+totp-reset, delete, unlock, sessions-purge); ``cert useradd`` is ``cert users add``. Actions are audited with the actor
 ``cli:<login name of the operator>``."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import argparse
 import getpass
 from typing import Any
 
-from cert.accounts import throttle, totp
+from cert.accounts import clock, sessions, throttle, totp
 from cert.accounts import users as accounts
 from cert.accounts.access import ROLES, needs_organization
 from cert.runtime.platform import Platform
@@ -37,7 +37,7 @@ def register(sub: Any) -> None:
     us.set_defaults(func=cmd_add)
 
     users = sub.add_parser("users", help="console accounts: add, list, disable, enable, role, reset-password, "
-                                         "totp-reset, delete, unlock")
+                                         "totp-reset, delete, unlock, sessions-purge")
     usub = users.add_subparsers(dest="users_command", required=True)
     add = usub.add_parser("add", help="create a user")
     _add_arguments(add)
@@ -61,6 +61,8 @@ def register(sub: Any) -> None:
     role.add_argument("--organization", metavar="ORG", default=None,
                       help="the organisation of a focal point or partner (kept when absent); none for staff")
     role.set_defaults(func=cmd_role)
+    usub.add_parser("sessions-purge", help="delete the rows of sessions ended or timed out more than "
+                                           "session_retention_days ago (for cron)").set_defaults(func=cmd_purge)
 
 
 def cmd_add(p: Platform, args: argparse.Namespace) -> int:
@@ -139,4 +141,15 @@ def cmd_unlock(p: Platform, args: argparse.Namespace) -> int:
     with p.db.session() as s:
         lifted = throttle.unlock(s, args.username, _actor())
     print(f"Unlocked {args.username}" if lifted else f"{args.username} was neither delayed nor locked")
+    return 0
+
+
+def cmd_purge(p: Platform, args: argparse.Namespace) -> int:
+    policy = sessions.SessionPolicy.from_settings(p.settings)
+    if policy.retention is None:
+        print("session_retention_days is 0: session rows are kept")
+        return 0
+    with p.db.session() as s:
+        deleted = sessions.purge(s, clock.now(), policy)
+    print(f"Deleted {deleted} session row(s) finished more than {p.settings.session_retention_days} days ago")
     return 0

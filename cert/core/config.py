@@ -69,10 +69,12 @@ class Settings:
     spool_max_mb: int = 1024  # on-disk queue (DATA_DIR/spool) while the event store is unreachable
     ingest_api_max_mb: int = 8  # largest body of POST /api/v1/ingest/<parser> and /api/v1/events (413 above)
     # console sessions: the cookie is sent over HTTPS only (``cert demo`` turns it off: plain http
-    # on the loopback); a session ends after this long without a request, or this long after login
+    # on the loopback); a session ends after this long without a request, or this long after login;
+    # the rows of ended or timed-out sessions are deleted this many days later (0: kept)
     session_cookie_secure: bool = True
     session_idle_minutes: int = 30
     session_max_hours: int = 12
+    session_retention_days: int = 30
     password_min_length: int = 12
     # roles that must log in with a second factor (TOTP); None: admin and responder in
     # production, none in embedded mode. ``none`` (environment) or ``[]`` (TOML) requires it of no role.
@@ -87,6 +89,9 @@ class Settings:
     oidc_scopes: str = "openid profile email"
     oidc_groups_claim: str = "groups"
     oidc_provider_name: str = "SSO"
+    # the callback URL registered at the provider (``https://<public host>/login/oidc/callback``),
+    # for a console behind a reverse proxy; empty: built from the request's host
+    oidc_redirect_uri: str = ""
     oidc_group_roles: dict[str, str] = field(default_factory=lambda: {
         "/vigie-analysts": "analyst", "/vigie-responders": "responder", "/vigie-admins": "admin"})
     oidc_group_organizations: dict[str, str] = field(default_factory=dict)

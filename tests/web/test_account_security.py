@@ -179,7 +179,12 @@ def _own_password(_admin: Any, _uid: int, user: Any) -> None:
     assert resp.status_code == 204, resp.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("change", [_change_role, _disable, _reset, _delete, _own_password])
+def _end_sessions(admin: Any, uid: int, _user: Any) -> None:
+    resp = admin.post(f"/api/v1/users/{uid}/sessions/end", headers=api_csrf(admin))
+    assert resp.status_code == 200 and resp.get_json() == {"ended": 2}  # the two logins (the thief holds a copy)
+
+
+@pytest.mark.parametrize("change", [_change_role, _disable, _reset, _delete, _own_password, _end_sessions])
 def test_a_copied_cookie_is_refused_after_an_account_change(app: Flask, platform: Platform, creds: dict[str, str],
                                                             change: Any) -> None:
     user = logged_in(app, "analyste", creds["analyste"])
@@ -197,6 +202,39 @@ def test_a_copied_cookie_is_refused_after_an_account_change(app: Flask, platform
     if change is _own_password:  # the browser that changed it got a new session
         assert user.get("/api/v1/alerts").status_code == 200
     assert admin.get("/api/v1/alerts").status_code == 200  # other accounts are untouched
+
+
+def test_an_admin_sees_a_users_sessions_and_ends_them(app: Flask, platform: Platform, creds: dict[str, str]) -> None:
+    user = client_from(app, "192.0.2.40")
+    user.environ_base["HTTP_USER_AGENT"] = "Firefox/140.0 (poste du SOC)"
+    assert login(user, "analyste", creds["analyste"]).status_code == 302
+    thief = copy_of(app, user)
+    thief.environ_base["HTTP_USER_AGENT"] = user.environ_base["HTTP_USER_AGENT"]
+    admin = logged_in(app, "admin", creds["admin"])
+    with platform.db.session() as s:
+        uid = accounts.get_user(s, "analyste").id
+
+    listed = admin.get(f"/api/v1/users/{uid}/sessions").get_json()["items"]
+    assert [(x["remote_addr"], x["user_agent"]) for x in listed] == [("192.0.2.40", "Firefox/140.0 (poste du SOC)")]
+    assert listed[0]["created_at"] and listed[0]["last_seen_at"] and "token_hash" not in listed[0]
+    assert user.get(f"/api/v1/users/{uid}/sessions").status_code == 403  # admins only
+    assert user.post(f"/admin/users/{uid}/sessions/end", data={"csrf_token": api_csrf(user)["X-CSRFToken"]}
+                     ).status_code == 403
+    assert thief.get("/api/v1/alerts").status_code == 200
+
+    assert f'href="/admin/users/{uid}/sessions"' in admin.get("/admin/users").get_data(as_text=True)
+    page = admin.get(f"/admin/users/{uid}/sessions").get_data(as_text=True)
+    assert "Sessions de analyste" in page and "192.0.2.40" in page and "Firefox/140.0 (poste du SOC)" in page
+    resp = admin.post(f"/admin/users/{uid}/sessions/end", data={"csrf_token": api_csrf(admin)["X-CSRFToken"]},
+                      follow_redirects=True)
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "1 session(s) de analyste fermée(s)." in text
+    assert "Aucune session ouverte." in text
+    assert thief.get("/api/v1/alerts").status_code == 401 and user.get("/alerts/").status_code == 302
+    assert admin.get(f"/api/v1/users/{uid}/sessions").get_json()["items"] == []
+    assert admin.get("/api/v1/alerts").status_code == 200  # the admin's own session is untouched
+    [entry] = audit_actions(platform, "session.end_all")
+    assert (entry.actor, entry.object_id, entry.details["sessions_ended"]) == ("admin", str(uid), 1)
 
 
 def test_login_opens_a_new_session_and_ends_the_previous_one(app: Flask, creds: dict[str, str]) -> None:

@@ -1,10 +1,16 @@
 """Single sign-on as configured, without a provider: the login page, the routes when it is off,
-an unreachable provider, a forged callback, and the checks of its settings."""
+an unreachable provider, a forged callback, the callback URL sent to the provider, and the checks
+of its settings."""
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -63,6 +69,55 @@ def test_a_forged_callback_is_refused_and_audited(settings: Settings) -> None:
         assert entry is not None and entry.details["source"] == "oidc"
         assert entry.details["reason"] == "mismatching_state"
     platform.close()
+
+
+@pytest.fixture
+def discovery(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An issuer on the loopback that serves only its discovery document (enough to build the
+    authorisation redirect); its URL."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            issuer = f"http://127.0.0.1:{self.server.server_address[1]}/realms/vigie"
+            body = json.dumps({"issuer": issuer, "authorization_endpoint": f"{issuer}/auth",
+                               "token_endpoint": f"{issuer}/token", "jwks_uri": f"{issuer}/certs"}).encode()
+            found = self.path == "/realms/vigie/.well-known/openid-configuration"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body if found else b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/realms/vigie"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def redirect_uri_sent(settings: Settings, host: str) -> str:
+    """The redirect_uri of the browser's trip to the provider, for a request that came to ``host``."""
+    app = create_app(settings=settings)
+    resp = app.test_client().get("/login/oidc", headers={"Host": host})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
+    location = urlsplit(resp.headers["Location"])
+    assert location.path.endswith("/realms/vigie/auth")
+    [uri] = parse_qs(location.query)["redirect_uri"]
+    return uri
+
+
+def test_the_callback_url_is_the_configured_one_behind_a_proxy(settings: Settings, discovery: str) -> None:
+    sso = replace(settings, oidc_issuer=discovery, oidc_client_id="vigie")
+    assert redirect_uri_sent(sso, "10.0.0.5:8000") == "http://10.0.0.5:8000/login/oidc/callback"  # the request's host
+    public = "https://vigie.cert.gouv.example/login/oidc/callback"
+    assert redirect_uri_sent(replace(sso, oidc_redirect_uri=public), "10.0.0.5:8000") == public
+    with pytest.raises(ConfigError, match="oidc_redirect_uri"):
+        create_app(settings=replace(sso, oidc_redirect_uri="vigie.cert.gouv.example/login/oidc/callback"))
 
 
 def test_mappings_to_unknown_roles_or_organisations_stop_the_start(settings: Settings) -> None:
