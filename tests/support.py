@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 
 from cert.core.config import Settings, load_settings
 from cert.runtime.platform import Platform
+from cert.storage.models import Alert, Case
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -131,3 +133,37 @@ def csrf_token(html: str) -> str:
 def login(client: Any, username: str, password: str) -> Any:
     page = client.get("/login").get_data(as_text=True)
     return client.post("/login", data={"username": username, "password": password, "csrf_token": csrf_token(page)})
+
+
+def route_calls(app: Any) -> list[tuple[str, str, str]]:
+    """(method, url, endpoint) of every route of a Flask app, each path argument given a sample
+    value (1 for ``int``, ``x`` otherwise): what the route-enumeration tests call."""
+    calls = []
+    for rule in app.url_map.iter_rules():
+        url = str(rule)
+        for arg in rule.arguments:
+            url = url.replace(f"<int:{arg}>", "1").replace(f"<path:{arg}>", "x").replace(f"<{arg}>", "x")
+        calls.extend((method, url, rule.endpoint) for method in sorted(rule.methods - {"HEAD", "OPTIONS"}))
+    return calls
+
+
+#: Organisations of the bundled constituency, as alerts and cases record them (by name).
+INTERIEUR, DGPN, JUSTICE = "Ministère de l'Intérieur", "Direction générale de la Police nationale", \
+    "Ministère de la Justice"
+
+
+def seed_by_organization(platform: Platform) -> dict[str | None, tuple[int, int]]:
+    """An alert and a case per organisation (and one of none): their ids by organisation."""
+    now = datetime.now(UTC)
+    out: dict[str | None, tuple[int, int]] = {}
+    with platform.db.session() as s:
+        for organization in (INTERIEUR, DGPN, JUSTICE, None):
+            case = Case(title=f"case {organization}", organization=organization, created_by="test")
+            s.add(case)
+            s.flush()
+            alert = Alert(rule_id="r", rule_title=f"alert {organization}", detector="sigma", severity="high",
+                          organization=organization, first_seen=now, last_seen=now)
+            s.add(alert)
+            s.flush()
+            out[organization] = (alert.id, case.id)
+    return out

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support import DGPN, INTERIEUR, JUSTICE, seed_by_organization
 
 from cert.accounts import totp
 from cert.accounts.access import Principal, can_see, has_role, is_staff, scope_of, visible_organizations
@@ -21,7 +21,7 @@ from cert.core.errors import ConfigError, Forbidden, InvalidInput, NotFound
 from cert.detection import alerts
 from cert.incidents import cases
 from cert.runtime.platform import Platform
-from cert.storage.models import Alert, Case, User
+from cert.storage.models import User
 
 
 def org(id_: str, parent: str | None = None) -> Organization:
@@ -88,29 +88,10 @@ def test_what_each_principal_sees() -> None:
 
 # ---- the services' filter --------------------------------------------------------------------------
 
-INTERIEUR, DGPN, JUSTICE = "Ministère de l'Intérieur", "Direction générale de la Police nationale", \
-    "Ministère de la Justice"
-
-
-def seed(platform: Platform) -> dict[str | None, tuple[int, int]]:
-    """An alert and a case per organisation (and one of none): their ids by organisation."""
-    now = datetime.now(UTC)
-    out: dict[str | None, tuple[int, int]] = {}
-    with platform.db.session() as s:
-        for organization in (INTERIEUR, DGPN, JUSTICE, None):
-            case = Case(title=f"case {organization}", organization=organization, created_by="test")
-            s.add(case)
-            s.flush()
-            alert = Alert(rule_id="r", rule_title=f"alert {organization}", detector="sigma", severity="high",
-                          organization=organization, first_seen=now, last_seen=now)
-            s.add(alert)
-            s.flush()
-            out[organization] = (alert.id, case.id)
-    return out
 
 
 def test_a_focal_point_of_a_ministry_sees_it_and_its_directorates_only(platform: Platform) -> None:
-    ids = seed(platform)
+    ids = seed_by_organization(platform)
     orgs = scope_of(Principal("focal_point", "min-interieur"), platform.constituency).recorded
     with platform.db.session() as s:
         assert {a.organization for a in alerts.queue(s, organizations=orgs)} == {INTERIEUR, DGPN}
@@ -132,7 +113,7 @@ def test_a_focal_point_of_a_ministry_sees_it_and_its_directorates_only(platform:
 
 
 def test_a_focal_point_of_a_directorate_does_not_see_its_ministry(platform: Platform) -> None:
-    seed(platform)
+    seed_by_organization(platform)
     orgs = scope_of(Principal("focal_point", "dgpn"), platform.constituency).recorded
     with platform.db.session() as s:
         assert [a.organization for a in alerts.queue(s, organizations=orgs)] == [DGPN]
@@ -140,7 +121,7 @@ def test_a_focal_point_of_a_directorate_does_not_see_its_ministry(platform: Plat
 
 
 def test_a_partner_sees_no_internal_alert_or_case(platform: Platform) -> None:
-    ids = seed(platform)
+    ids = seed_by_organization(platform)
     orgs = scope_of(Principal("partner", "CERT-XY"), platform.constituency).recorded
     assert orgs == frozenset()
     with platform.db.session() as s:

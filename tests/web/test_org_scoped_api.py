@@ -5,7 +5,6 @@ through the API, the console and the CLI, with their organisation checked."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,35 +12,16 @@ import pytest
 from account_support import api_csrf, logged_in
 from flask import Flask
 from sqlalchemy import select
-from support import csrf_token, login
+from support import DGPN, INTERIEUR, JUSTICE, csrf_token, login, seed_by_organization
 
 from cert.accounts.tokens import create_token
 from cert.accounts.users import create_user
 from cert.cli import main
 from cert.runtime.platform import Platform
-from cert.storage.models import Alert, Case, User
+from cert.storage.models import Alert, User
 from web.app import create_app
 
-INTERIEUR, DGPN, JUSTICE = "Ministère de l'Intérieur", "Direction générale de la Police nationale", \
-    "Ministère de la Justice"
 PASSWORD = "a-long-password-1"
-
-
-def seed(platform: Platform) -> dict[str | None, tuple[int, int]]:
-    """An alert and a case per organisation (and one of none): their ids by organisation."""
-    now = datetime.now(UTC)
-    out: dict[str | None, tuple[int, int]] = {}
-    with platform.db.session() as s:
-        for organization in (INTERIEUR, DGPN, JUSTICE, None):
-            case = Case(title=f"case {organization}", organization=organization, created_by="test")
-            s.add(case)
-            s.flush()
-            alert = Alert(rule_id="r", rule_title=f"alert {organization}", detector="sigma", severity="high",
-                          organization=organization, first_seen=now, last_seen=now)
-            s.add(alert)
-            s.flush()
-            out[organization] = (alert.id, case.id)
-    return out
 
 
 @pytest.fixture
@@ -62,7 +42,7 @@ def listed(client: Any, what: str, **headers: str) -> tuple[set[str | None], int
 
 
 def test_a_focal_point_reads_its_organisations_alerts_and_cases_only(platform: Platform, app: Flask) -> None:
-    ids = seed(platform)
+    ids = seed_by_organization(platform)
     fp = logged_in(app, "pf-interieur", PASSWORD)
     assert listed(fp, "alerts") == ({INTERIEUR, DGPN}, 2)  # its ministry and the directorate under it
     assert listed(fp, "cases") == ({INTERIEUR, DGPN}, 2)
@@ -89,7 +69,7 @@ def test_a_focal_point_reads_its_organisations_alerts_and_cases_only(platform: P
 
 
 def test_a_partner_reads_no_internal_alert_or_case(platform: Platform, app: Flask) -> None:
-    ids = seed(platform)
+    ids = seed_by_organization(platform)
     partner = logged_in(app, "cert-xy", PASSWORD)
     for url in ("/api/v1/alerts", "/api/v1/cases", f"/api/v1/alerts/{ids[JUSTICE][0]}",
                 f"/api/v1/cases/{ids[JUSTICE][1]}"):
@@ -104,7 +84,7 @@ def bearer(platform: Platform, name: str, scopes: list[str], organization: str |
 
 
 def test_a_token_of_an_organisation_reads_and_acts_on_its_alerts_and_cases_only(platform: Platform) -> None:
-    ids = seed(platform)
+    ids = seed_by_organization(platform)
     client = create_app(platform=platform).test_client()
     justice = bearer(platform, "soc-justice", ["read", "triage"], "min-justice")
     everything = bearer(platform, "siem", ["read"], None)
