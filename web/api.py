@@ -18,11 +18,20 @@ from cert.sharing.actions import change_case_tlp
 from cert.storage.models import Alert, Case, User
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api_auth import api_scope, session_only
+from web.api_spec import ApiModel, Response, body, query, spec
+from web.schemas.alerts import AlertOut, AlertPage, AlertQuery
+from web.schemas.common import PageQuery
+from web.schemas.incidents import CaseOut, CasePage, PromoteIn, TlpIn
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-MAX_LIMIT = 1000
-MAX_OFFSET = 2**63 - 1  # the SQL integer range
+
+
+class Me(ApiModel):
+    username: str
+    role: str
+    organization: str | None
+    auth_source: str
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -73,6 +82,7 @@ def page_json(items: list[dict[str, Any]], total: int, offset: int, limit: int) 
 
 @bp.get("/me")
 @session_only
+@spec.validate(resp=Response(HTTP_200=Me), tags=["accounts"])
 def me() -> ResponseReturnValue:
     """Who the caller is: username, role, organisation and how the account logs in."""
     with platform().db.session() as s:
@@ -86,13 +96,13 @@ def me() -> ResponseReturnValue:
 @bp.get("/alerts")
 @requires("analyst", focal_points=True)
 @api_scope("read")
+@spec.validate(query=AlertQuery, resp=Response(HTTP_200=AlertPage), tags=["alerts"])
 def list_alerts() -> ResponseReturnValue:
     """The alert queue, the most recently raised first, a page at a time (``limit``, ``offset``;
     ``status`` filters). A focal point, and a token with an organisation, get only the alerts of
     their organisations."""
-    limit = int_arg("limit", 100, 1, MAX_LIMIT)
-    offset = int_arg("offset", 0, 0, MAX_OFFSET)
-    status = request.args.get("status") or None
+    q = query(AlertQuery)
+    limit, offset, status = q.limit, q.offset, q.status or None
     orgs = visible_scope().recorded
     with platform().db.session() as s:
         total = alerts.count(s, status, organizations=orgs)
@@ -103,11 +113,12 @@ def list_alerts() -> ResponseReturnValue:
 @bp.get("/cases")
 @requires("analyst", focal_points=True)
 @api_scope("read")
+@spec.validate(query=PageQuery, resp=Response(HTTP_200=CasePage), tags=["incidents"])
 def list_cases() -> ResponseReturnValue:
     """The cases, the most recent first, a page at a time (``limit``, ``offset``); of their
     organisations only for a focal point and a token with an organisation."""
-    limit = int_arg("limit", 100, 1, MAX_LIMIT)
-    offset = int_arg("offset", 0, 0, MAX_OFFSET)
+    q = query(PageQuery)
+    limit, offset = q.limit, q.offset
     orgs = visible_scope().recorded
     with platform().db.session() as s:
         total = case_service.count_cases(s, organizations=orgs)
@@ -118,6 +129,7 @@ def list_cases() -> ResponseReturnValue:
 @bp.get("/alerts/<int:alert_id>")
 @requires("analyst", focal_points=True)
 @api_scope("read")
+@spec.validate(resp=Response(HTTP_200=AlertOut), tags=["alerts"])
 def get_alert(alert_id: int) -> ResponseReturnValue:
     """The alert; 404 for an alert of another organisation than a focal point's (or a token's)."""
     with platform().db.session() as s:
@@ -127,6 +139,7 @@ def get_alert(alert_id: int) -> ResponseReturnValue:
 @bp.post("/alerts/<int:alert_id>/acknowledge")
 @requires("analyst")
 @api_scope("triage")
+@spec.validate(resp=Response(HTTP_200=AlertOut), tags=["alerts"])
 def acknowledge_alert(alert_id: int) -> ResponseReturnValue:
     """A new alert becomes acknowledged (audited); an alert already past ``new`` is left as it is.
     Session-authenticated like the console: the CSRF token goes in the ``X-CSRFToken`` header."""
@@ -139,6 +152,7 @@ def acknowledge_alert(alert_id: int) -> ResponseReturnValue:
 @bp.get("/cases/<int:case_id>")
 @requires("analyst", focal_points=True)
 @api_scope("read")
+@spec.validate(resp=Response(HTTP_200=CaseOut), tags=["incidents"])
 def get_case(case_id: int) -> ResponseReturnValue:
     """The case; 404 for a case of another organisation than a focal point's (or a token's)."""
     with platform().db.session() as s:
@@ -161,13 +175,14 @@ def _json_body(*fields: str) -> dict[str, str]:
 @bp.post("/alerts/<int:alert_id>/promote")
 @requires("analyst")
 @api_scope("triage")
+@spec.validate(json=PromoteIn, resp=Response(HTTP_201=CaseOut), tags=["alerts"])
 def promote(alert_id: int) -> ResponseReturnValue:
     """Open a case from an alert: ``{"title": ..., "tlp": ...}``; 201 with the case, 409 with the
     case id when the alert is already in one."""
-    body = _json_body("title", "tlp")
+    wanted = body(PromoteIn)
     with platform().db.session() as s:
         alerts.get_alert(s, alert_id, organizations=visible_scope().recorded)  # 404 outside a token's organisation
-    opened = case_service.open_case(platform(), alert_id, actor(), body["title"] or None, body["tlp"] or "amber")
+    opened = case_service.open_case(platform(), alert_id, actor(), wanted.title or None, wanted.tlp or "amber")
     with platform().db.session() as s:
         answer = case_json(case_service.get_case(s, opened.case_id))
     if opened.raised_to is not None:
@@ -180,13 +195,14 @@ def promote(alert_id: int) -> ResponseReturnValue:
 @bp.post("/cases/<int:case_id>/tlp")
 @requires("analyst")
 @api_scope("write")
+@spec.validate(json=TlpIn, resp=Response(HTTP_200=CaseOut), tags=["incidents"])
 def set_tlp(case_id: int) -> ResponseReturnValue:
     """Change a case's TLP: ``{"tlp": ..., "reason": ...}``; lowering it needs the responder role
     and a reason (403, 400)."""
-    body = _json_body("tlp", "reason")
+    wanted = body(TlpIn)
     with platform().db.session() as s:
         case_service.get_case(s, case_id, organizations=visible_scope().recorded)  # 404 outside a token's organisation
-    change = change_case_tlp(platform(), case_id, body["tlp"], actor(), current_user.role, body["reason"],
+    change = change_case_tlp(platform(), case_id, wanted.tlp, actor(), current_user.role, wanted.reason,
                              remote_addr())
     with platform().db.session() as s:
         answer = case_json(case_service.get_case(s, case_id))

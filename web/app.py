@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     )
 
     for bp in (auth.bp, alerts.bp, cases.bp, admin.bp, api.bp, ingest_api.bp, tokens.bp, api_tokens.bp, rules.bp,
-               second_factor.bp, users.bp, users.api, openapi.bp):
+               second_factor.bp, users.bp, users.api, openapi.bp, openapi.pages):
         app.register_blueprint(bp)
     oidc.init_app(app, platform)  # single sign-on, when an OpenID Connect provider is configured
     api_auth.init_app(app)  # bearer tokens on /api/ and their scopes (see web/api_auth.py)
@@ -121,6 +121,8 @@ def _select_locale() -> str:
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return str(chosen)
+    if request.path.startswith("/api/"):  # an API client says its language in Accept-Language
+        return request.accept_languages.best_match(LANGUAGES, default="fr") or "fr"
     return "fr"
 
 

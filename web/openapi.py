@@ -1,56 +1,56 @@
-"""The OpenAPI 3.1 description of the REST API (``GET /api/v1/openapi.json``), made from the
-routes themselves so that it cannot drift from them: every ``/api/v1`` route and method, its path
-parameters, the view's docstring (summary and description), who may call it (the console role a
-session needs, ``x-vigie-role``; the scope a bearer token needs, or none for a person's own
-settings) and the error answers every route shares."""
+"""The OpenAPI 3.1 description of the REST API (``GET /api/v1/openapi.json``) and its readable
+page in the console (``GET /docs/api``). SpecTree makes it from the routes and the request and response models
+each view declares (``web.api_spec``), so it cannot drift from them; added here: who may call each
+operation (the console role a session needs, ``x-vigie-role``; the scope a bearer token needs, or
+none for a person's own settings) and the error answers every route shares."""
 
 from __future__ import annotations
 
-import re
+import copy
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, current_app, jsonify, render_template
 from flask.typing import ResponseReturnValue
 
-import cert
 from web.access import requires
 from web.api_auth import SESSION_ONLY, api_scope
+from web.api_spec import spec
 
-bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
+bp = Blueprint("api_docs", __name__, url_prefix="/api/v1")
+pages = Blueprint("api_pages", __name__, url_prefix="/docs")
 
 API_PREFIX = "/api/v1"
-_PARAM = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")
 _ERROR = {"$ref": "#/components/schemas/Error"}
-_STATUS = {"POST": "201 or 200", "DELETE": "204 or 200"}
+_METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def _errors() -> dict[str, Any]:
     described = {"400": "The request is not valid (the message says why).",
                  "401": "No session, or an unknown, expired or revoked API token.",
                  "403": "The role or the token's scope does not allow it.",
-                 "404": "No such object (or not one the caller may see)."}
+                 "404": "No such object (or not one the caller may see).",
+                 "409": "The object's state does not allow it (the message says why)."}
     return {code: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
             for code, text in described.items()}
 
 
-def _operation(app: Flask, endpoint: str, method: str, params: list[dict[str, Any]]) -> dict[str, Any]:
-    view = app.view_functions[endpoint]
-    doc = (view.__doc__ or "").strip()
-    summary, _sep, description = doc.partition("\n")
+def _views_by_operation(app: Flask) -> dict[tuple[str, str], tuple[str, Any]]:
+    out: dict[tuple[str, str], tuple[str, Any]] = {}
+    for rule in app.url_map.iter_rules():
+        if str(rule).startswith(API_PREFIX):
+            path = str(rule)
+            for arg in rule.arguments:
+                path = path.replace(f"<int:{arg}>", f"{{{arg}}}").replace(f"<{arg}>", f"{{{arg}}}")
+            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
+                out[(path, method.lower())] = (rule.endpoint, app.view_functions[rule.endpoint])
+    return out
+
+
+def _secure(op: dict[str, Any], endpoint: str, method: str, view: Any) -> None:
+    op["operationId"] = f"{endpoint.replace('.', '_')}_{method}"
+    if not op.get("description"):
+        op.pop("description", None)
     scope = getattr(view, "api_scope", None)
-    op: dict[str, Any] = {
-        "operationId": f"{endpoint.replace('.', '_')}_{method.lower()}",
-        "summary": " ".join(summary.split()),
-        "tags": [endpoint.split(".")[0]],
-        "responses": {"200": {"description": f"Done ({_STATUS.get(method, '200')}).",
-                              "content": {"application/json": {"schema": {"type": "object"}}}}, **_errors()},
-    }
-    if description.strip():
-        op["description"] = " ".join(description.split())
-    if params:
-        op["parameters"] = params
-    if method in ("POST", "PATCH", "PUT"):
-        op["requestBody"] = {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}
     role = getattr(view, "required_role", None)
     if isinstance(role, str):
         op["x-vigie-role"] = role
@@ -59,24 +59,36 @@ def _operation(app: Flask, endpoint: str, method: str, params: list[dict[str, An
     elif isinstance(scope, str):
         op["security"] = [{"bearer": [scope]}, {"session": []}]
         op["x-vigie-scope"] = scope
-    return op
+    responses = op.setdefault("responses", {})
+    if not any(code.startswith("2") for code in responses):  # a view that declares no answer model
+        responses["200"] = {"description": "Done.", "content": {"application/json": {"schema": {"type": "object"}}}}
+    responses.pop("422", None)  # a request that fails validation is a 400 (web.api_spec)
+    responses.update(_errors())
 
 
 def build(app: Flask) -> dict[str, Any]:
     """The description of every ``/api/v1`` route of ``app``."""
+    with app.app_context():
+        generated = copy.deepcopy(spec.spec)
+    views = _views_by_operation(app)
     paths: dict[str, dict[str, Any]] = {}
-    for rule in sorted(app.url_map.iter_rules(), key=lambda r: str(r)):
-        if not str(rule).startswith(API_PREFIX):
+    for path, item in generated.get("paths", {}).items():
+        if not path.startswith(API_PREFIX):
             continue
-        params = [{"name": m["name"], "in": "path", "required": True,
-                   "schema": {"type": "integer", "minimum": 0} if m["conv"] == "int" else {"type": "string"}}
-                  for m in _PARAM.finditer(str(rule))]
-        path = _PARAM.sub(lambda m: "{" + m["name"] + "}", str(rule))
-        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(app, rule.endpoint, method, params)
+        for method, op in item.items():
+            if method in _METHODS and (path, method) in views:
+                endpoint, view = views[(path, method)]
+                _secure(op, endpoint, method, view)
+        paths[path] = item
+    schemas = dict(generated.get("components", {}).get("schemas", {}))
+    schemas.pop("ValidationError", None)
+    schemas.pop("ValidationErrorElement", None)
+    schemas["Error"] = {"type": "object", "required": ["error", "message", "status"],
+                        "properties": {"error": {"type": "string"}, "message": {"type": "string"},
+                                       "status": {"type": "integer"}}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Vigie", "version": cert.__version__,
+        "info": {"title": "Vigie", "version": generated["info"]["version"],
                  "description": "The REST API of Vigie. Errors answer {error, message, status}; messages are "
                                 "in the caller's language (Accept-Language or ?lang=)."},
         "servers": [{"url": "/"}],
@@ -89,9 +101,7 @@ def build(app: Flask) -> dict[str, Any]:
                 "session": {"type": "apiKey", "in": "cookie", "name": "session",
                             "description": "The console's session; unsafe methods also need the X-CSRFToken header."},
             },
-            "schemas": {"Error": {"type": "object", "required": ["error", "message", "status"],
-                                  "properties": {"error": {"type": "string"}, "message": {"type": "string"},
-                                                 "status": {"type": "integer"}}}},
+            "schemas": schemas,
         },
     }
 
@@ -102,3 +112,10 @@ def build(app: Flask) -> dict[str, Any]:
 def openapi() -> ResponseReturnValue:
     """The OpenAPI 3.1 description of this API."""
     return jsonify(build(current_app))
+
+
+@pages.get("/api")
+@requires("analyst")
+def docs() -> ResponseReturnValue:
+    """A readable page of this API: every operation, its parameters, body and answers."""
+    return render_template("api_docs.html", doc=build(current_app))

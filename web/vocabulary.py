@@ -20,9 +20,16 @@ def _label(tag: object) -> str:
     return "TLP:" + str(tag).upper()
 
 
-def timeline_message(kind: str, message: str, data: dict[str, Any] | None) -> str:
-    """A timeline entry in the reader's language, from its kind and data; the stored (English)
-    message for kinds without a translation, and for entries written before their data was kept."""
+def timeline_message(kind: str, message: str, data: dict[str, Any] | None, message_id: str = "",
+                     params: dict[str, Any] | None = None) -> str:
+    """A timeline entry in the reader's language: its message id translated and filled with its
+    values; for entries written before messages had ids, from its kind and data, else the stored
+    (English) message."""
+    if message_id and params:
+        try:
+            return str(_(message_id, **params))
+        except (KeyError, ValueError, TypeError):  # a catalogue entry whose placeholders do not match
+            return message
     d = data or {}
     if kind == "tlp" and "to" in d:
         text = str(_("TLP changed from %(old)s to %(new)s", old=_label(d.get("from")), new=_label(d["to"])))
@@ -34,4 +41,6 @@ def timeline_message(kind: str, message: str, data: dict[str, Any] | None) -> st
         return str(_("MISP event %(uuid)s withdrawn from the feed: the case is now %(tlp)s, above the feed's "
                      "ceiling %(ceiling)s.", uuid=d["event_uuid"], tlp=_label(d.get("tlp")),
                      ceiling=_label(d.get("ceiling"))))
+    if message_id and message_id == message:
+        return str(_(message_id))
     return message

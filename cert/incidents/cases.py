@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,9 +53,21 @@ def count_cases(s: Session, *, organizations: Collection[str] | None = None) -> 
 
 
 def add_timeline(
-    s: Session, case: Case, actor: str, kind: str, message: str, data: dict[str, Any] | None = None
+    s: Session, case: Case, actor: str, kind: str, message: str, data: dict[str, Any] | None = None, *,
+    params: Mapping[str, object] | None = None,
 ) -> TimelineEntry:
-    entry = TimelineEntry(case_id=case.id, actor=actor, kind=kind, message=message, data=data or {})
+    """Put an entry on the case's timeline. ``message`` is a message id: English text marked with
+    ``N_`` whose ``%(name)s`` placeholders are filled from ``params``; it is stored with its values
+    and shown in the reader's language (``web.vocabulary.timeline_message``). Free text someone
+    typed (a comment) goes in ``params``, never in the message id."""
+    values = {k: v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+              for k, v in (params or {}).items()}
+    try:
+        text = message % values if values else message
+    except (KeyError, ValueError, TypeError):
+        text = message
+    entry = TimelineEntry(case_id=case.id, actor=actor, kind=kind, message=text, message_id=message,
+                          params=values, data=data or {})
     s.add(entry)
     case.timeline.append(entry)
     return entry

@@ -34,11 +34,18 @@ def test_the_description_is_valid_and_holds_every_api_route(platform: Platform) 
                 assert op["security"][0] == {"bearer": [scope]}, f"{method} {path}"
             else:
                 assert op["security"] == [{"session": []}], f"{method} {path}"
-            for param in op.get("parameters", []):
-                assert param["in"] == "path" and param["name"] in rule.arguments
+            path_params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert path_params == set(rule.arguments), f"{method} {path}"
+            assert "422" not in op["responses"] and op["responses"]["400"]["content"]["application/json"][
+                "schema"] == {"$ref": "#/components/schemas/Error"}
             seen += 1
     assert seen >= 25
     assert spec["paths"]["/api/v1/cases/{case_id}/tlp"]["post"]["x-vigie-scope"] == "write"
+    listing = spec["paths"]["/api/v1/alerts"]["get"]
+    assert listing["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/AlertPage"}
+    limit = next(p for p in listing["parameters"] if p["name"] == "limit")
+    assert limit["in"] == "query" and limit["schema"]["maximum"] == 1000
 
 
 def test_it_is_served_to_a_session_and_to_a_read_token(platform: Platform) -> None:
@@ -52,3 +59,18 @@ def test_it_is_served_to_a_session_and_to_a_read_token(platform: Platform) -> No
     assert bearer.status_code == 200 and bearer.get_json()["openapi"] == "3.1.0"
     assert login(client, "ana", "a long analyst passphrase").status_code == 302
     assert "/api/v1/alerts" in client.get("/api/v1/openapi.json").get_json()["paths"]
+
+
+def test_a_request_that_does_not_fit_its_model_is_a_400_naming_the_field_in_french(platform: Platform) -> None:
+    with platform.db.session() as s:
+        _token, secret = create_token(s, "triage", "tests", actor="test", scopes=["read", "triage", "write"])
+    client = create_app(platform=platform).test_client()
+    auth = {"Authorization": f"Bearer {secret}"}
+    bad_query = client.get("/api/v1/alerts?limit=0", headers=auth)
+    assert bad_query.status_code == 400
+    assert bad_query.get_json()["message"].startswith("La requête n'est pas valide") and "limit" in bad_query.get_json()["message"]
+    wrong_type = client.post("/api/v1/cases/1/tlp", json={"tlp": 3, "%(x)s": 1}, headers=auth)
+    assert wrong_type.status_code == 400 and wrong_type.get_json()["status"] == 400
+    assert "tlp" in wrong_type.get_json()["message"] and "%(x)s" in wrong_type.get_json()["message"]
+    english = client.get("/api/v1/alerts?limit=x", headers={**auth, "Accept-Language": "en"})
+    assert english.status_code == 400 and "limit: must be a whole number" in english.get_json()["message"]

@@ -2,10 +2,23 @@
 ``Base.metadata`` (Alembic and the application see them all); the names are re-exported here."""
 
 from cert.storage.models.accounts import LoginThrottle, User, UserSession
-from cert.storage.models.alerts import Alert, DetectionRun
+from cert.storage.models.alerts import Alert, DetectionRun, SavedFilter
 from cert.storage.models.audit import AuditEntry
 from cert.storage.models.base import utcnow
-from cert.storage.models.incidents import Case, Observable, TimelineEntry
+from cert.storage.models.incidents import (
+    Attachment,
+    Case,
+    CaseOrganization,
+    Comment,
+    Countermeasure,
+    CustodyEntry,
+    IncidentReport,
+    IncidentTemplate,
+    Observable,
+    ReportLink,
+    Task,
+    TimelineEntry,
+)
 from cert.storage.models.indicators import FileScan, Indicator, IndicatorGeneration
 from cert.storage.models.ingest import DeadLetter, DeadLetterCount, IngestMinute, IngestSource
 from cert.storage.models.response import PlaybookRun
@@ -14,8 +27,40 @@ from cert.storage.models.tokens import ApiToken
 from cert.storage.models.totp import RecoveryCode, UserTotp
 
 __all__ = [
-    "Alert", "ApiToken", "AuditEntry", "Case", "DeadLetter", "DeadLetterCount", "DetectionRun", "FileScan",
-    "HuntMatch", "HuntRun", "Indicator", "IndicatorGeneration", "IngestMinute", "IngestSource", "LoginThrottle",
-    "Observable", "PlaybookRun", "RecoveryCode", "RuleChange", "RuleException", "RuleSetting", "TimelineEntry", "User",
-    "UserSession", "UserTotp", "utcnow",
+    "Alert",
+    "ApiToken",
+    "Attachment",
+    "AuditEntry",
+    "Case",
+    "CaseOrganization",
+    "Comment",
+    "Countermeasure",
+    "CustodyEntry",
+    "DeadLetter",
+    "DeadLetterCount",
+    "DetectionRun",
+    "FileScan",
+    "HuntMatch",
+    "HuntRun",
+    "IncidentReport",
+    "IncidentTemplate",
+    "Indicator",
+    "IndicatorGeneration",
+    "IngestMinute",
+    "IngestSource",
+    "LoginThrottle",
+    "Observable",
+    "PlaybookRun",
+    "RecoveryCode",
+    "ReportLink",
+    "RuleChange",
+    "RuleException",
+    "RuleSetting",
+    "SavedFilter",
+    "Task",
+    "TimelineEntry",
+    "User",
+    "UserSession",
+    "UserTotp",
+    "utcnow",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cert.storage.db import Base
@@ -14,13 +14,18 @@ from cert.storage.models.base import utcnow
 
 class Alert(Base):
     __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_status_created", "status", "created_at"),
+        Index("ix_alerts_severity_created", "severity", "created_at"),
+        Index("ix_alerts_organization_created", "organization", "created_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     rule_id: Mapped[str] = mapped_column(String(100), index=True)
     rule_title: Mapped[str] = mapped_column(String(300))
     detector: Mapped[str] = mapped_column(String(40))
     severity: Mapped[str] = mapped_column(String(20))  # informational | low | medium | high | critical
     group_key: Mapped[str] = mapped_column(String(300), default="")
-    source_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source_ip: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     organization: Mapped[str | None] = mapped_column(String(200), nullable=True)
     attack: Mapped[list[str]] = mapped_column(JSON, default=list)
     entities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -32,7 +37,29 @@ class Alert(Base):
     status: Mapped[str] = mapped_column(String(20), default="new")  # new | acknowledged | promoted | closed
     #: the TLP of the alert's title and evidence (an indicator hit carries the indicator's)
     tlp: Mapped[str] = mapped_column(String(20), default="clear", server_default="clear")
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True, index=True)
+    assignee: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    #: on closing: false-positive | benign | duplicate | true-positive, with a comment
+    close_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    close_comment: Mapped[str] = mapped_column(Text, default="", server_default="")
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+
+
+class SavedFilter(Base):
+    """A named filter of a list (the alert queue, the incidents), the owner's or shared with all."""
+
+    __tablename__ = "saved_filters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(80), index=True)
+    view: Mapped[str] = mapped_column(String(20), default="alerts")  # alerts | incidents
+    name: Mapped[str] = mapped_column(String(100))
+    #: the query-string parameters of the filter
+    query: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    shared: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class DetectionRun(Base):

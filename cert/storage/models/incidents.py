@@ -1,11 +1,13 @@
-"""Cases, their observables and their timeline."""
+"""Incidents (``cases``), what they are made of (observables, timeline, comments, tasks,
+countermeasures, attachments with their chain of custody, affected organisations), the incident
+reports they come from, and the templates they may be opened from."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, String, Text, UniqueConstraint, true
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cert.storage.db import Base
@@ -17,19 +19,40 @@ class Case(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open | contained | closed
-    severity: Mapped[str] = mapped_column(String(20), default="medium")
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)  # open | contained | closed
+    severity: Mapped[str] = mapped_column(String(20), default="medium", index=True)
     tlp: Mapped[str] = mapped_column(String(20), default="amber")
     #: the highest TLP of what the title and description were derived from; lowering the case's
     #: TLP never lowers it, and no exit sends the title above it (``cert.core.tlp.may_leave``)
     title_tlp: Mapped[str] = mapped_column(String(20), default="clear", server_default="clear")
     pap: Mapped[str] = mapped_column(String(10), default="amber")
     rsit_class: Mapped[str] = mapped_column(String(60), default="")
-    organization: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the organisation primarily concerned; every affected one is in ``affected``
+    organization: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     created_by: Mapped[str] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     misp_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    assignee: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    #: ATT&CK technique ids (``T1110``, ``T1059.001``)
+    attack: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: the template it was opened from (``IncidentTemplate.key``), if any
+    template: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    #: on closing: true-positive | false-positive | benign | duplicate
+    resolution: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    resolution_comment: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: the incident this one was merged into (it is then closed as a duplicate)
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    #: the SLA clocks: when the first evidence was seen, and when the incident was acknowledged,
+    #: contained and resolved (closed); None while it has not happened
+    detected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    contained_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow,
+                                                        nullable=True, index=True)
+    affected: Mapped[list[CaseOrganization]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="CaseOrganization.organization"
+    )
     observables: Mapped[list[Observable]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="Observable.id"
     )
@@ -40,7 +63,7 @@ class Case(Base):
 
 class Observable(Base):
     __tablename__ = "observables"
-    __table_args__ = (UniqueConstraint("case_id", "type", "value"),)
+    __table_args__ = (UniqueConstraint("case_id", "type", "value"), Index("ix_observables_type_value", "type", "value"))
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(30))  # ip | domain | url | user | hostname | md5 | sha256 ...
@@ -51,6 +74,8 @@ class Observable(Base):
     valid: Mapped[bool] = mapped_column(default=True, server_default=true())
     invalid_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
     comment: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=True)
     case: Mapped[Case] = relationship(back_populates="observables")
 
 
@@ -61,6 +86,152 @@ class TimelineEntry(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     actor: Mapped[str] = mapped_column(String(80))
     kind: Mapped[str] = mapped_column(String(40))  # created | note | alert | playbook | export | status
+    #: the English text, for the logs and for entries written before messages had ids
     message: Mapped[str] = mapped_column(Text)
+    #: the message id (an ``N_``-marked English text with ``%(name)s`` placeholders) and its values:
+    #: shown in the reader's language (``cert.incidents.timeline.render``)
+    message_id: Mapped[str] = mapped_column(Text, default="", server_default="")
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     case: Mapped[Case] = relationship(back_populates="timeline")
+
+
+class CaseOrganization(Base):
+    """An organisation an incident concerns (the primary one included)."""
+
+    __tablename__ = "case_organizations"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    organization: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+    case: Mapped[Case] = relationship(back_populates="affected")
+
+
+class Comment(Base):
+    __tablename__ = "case_comments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Task(Base):
+    """An investigation step (RTIR's investigations): who does it, by when, and where it stands."""
+
+    __tablename__ = "case_tasks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    assignee: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | in-progress | done | cancelled
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Countermeasure(Base):
+    """A containment or remediation action on a target (an address blocked, a domain sinkholed, an
+    account disabled), recorded by hand or driven by a playbook, with its state."""
+
+    __tablename__ = "case_countermeasures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    #: block-ip | block-domain | sinkhole | disable-account | reset-password | isolate-host | takedown |
+    #: patch | other
+    kind: Mapped[str] = mapped_column(String(30))
+    target: Mapped[str] = mapped_column(String(2048), default="")
+    #: the organisation that acts on it (a ministry), if not the CERT
+    organization: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: proposed | requested | in-progress | done | failed | impossible | reverted
+    status: Mapped[str] = mapped_column(String(20), default="proposed")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    playbook_run_id: Mapped[int | None] = mapped_column(ForeignKey("playbook_runs.id"), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Attachment(Base):
+    """A file attached to an incident, stored under the data directory (never the web root) by its
+    stored name; its SHA-256 and its chain of custody (``CustodyEntry``) go with it."""
+
+    __tablename__ = "case_attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    stored_name: Mapped[str] = mapped_column(String(300))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")
+    tlp: Mapped[str] = mapped_column(String(20), default="amber")
+    uploaded_by: Mapped[str] = mapped_column(String(80))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: the file scanner's outcome (matched rules, error)
+    scan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CustodyEntry(Base):
+    """Who added, downloaded or removed an attachment, when, and from where."""
+
+    __tablename__ = "attachment_custody"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attachment_id: Mapped[int] = mapped_column(ForeignKey("case_attachments.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(20))  # added | downloaded | removed
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+
+
+class IncidentReport(Base):
+    """A report of an incident as it came in (RTIR's incident reports): from an alert, the API, the
+    console, e-mail or the public web form. It is linked to one or more incidents, or rejected."""
+
+    __tablename__ = "incident_reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))  # alert | api | console | email | web-form
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    reporter: Mapped[str] = mapped_column(String(300), default="")  # a name or an address
+    organization: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    tlp: Mapped[str] = mapped_column(String(20), default="amber")
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True)  # new | linked | rejected
+    rejection_reason: Mapped[str] = mapped_column(Text, default="")
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_by: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class ReportLink(Base):
+    __tablename__ = "incident_report_links"
+    report_id: Mapped[int] = mapped_column(ForeignKey("incident_reports.id", ondelete="CASCADE"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True, index=True)
+    linked_by: Mapped[str] = mapped_column(String(80))
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IncidentTemplate(Base):
+    """What an incident of one kind starts with: severity, TLP and PAP, RSIT class, tasks and the
+    playbooks to offer."""
+
+    __tablename__ = "incident_templates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    #: the name in each language: {"fr": ..., "en": ...}
+    names: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    rsit_class: Mapped[str] = mapped_column(String(60), default="")
+    severity: Mapped[str] = mapped_column(String(20), default="medium")
+    tlp: Mapped[str] = mapped_column(String(20), default="amber")
+    pap: Mapped[str] = mapped_column(String(10), default="amber")
+    #: [{"title": {"fr": ..., "en": ...}, "description": {...}, "due_hours": N}]
+    tasks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    playbooks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_by: Mapped[str] = mapped_column(String(80), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
