@@ -210,7 +210,7 @@ def _filtered(q: Select[Any], filters: ReportFilter, organizations: Collection[s
                                source=filters.source[:30], expected=", ".join(SOURCES))
         q = q.where(IncidentReport.source == filters.source)
     if filters.organization:
-        q = q.where(IncidentReport.organization == filters.organization)
+        q = q.where(IncidentReport.organization == _one_line(filters.organization))
     text = _one_line(filters.text or "")
     if len(text) > MAX_SEARCH:
         raise InvalidInput(N_("A search is at most %(max)s characters."), max=MAX_SEARCH)

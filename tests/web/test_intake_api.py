@@ -15,7 +15,9 @@ from support import DGPN, INTERIEUR, JUSTICE, seed_by_organization
 
 from cert.accounts.tokens import create_token
 from cert.accounts.users import create_user
+from cert.incidents.cases import add_observable
 from cert.runtime.platform import Platform
+from cert.sharing.actions import publish
 from cert.storage.models import Alert, AuditEntry, Case
 from web.app import create_app
 
@@ -142,6 +144,7 @@ def test_the_list_filters_and_pages(platform: Platform, app: Flask) -> None:
     assert listed("source=alert") == []
     assert listed("limit=1&offset=1") == [first]
     assert client.get("/api/v1/incident-reports?status=open").status_code == 400
+    assert listed("organization=%00") == [] and listed("q=%00%ED") == []  # nothing a database refuses reaches it
 
 
 def test_linking_to_two_incidents_shows_on_both_french_timelines(platform: Platform, app: Flask) -> None:
@@ -241,3 +244,22 @@ def test_the_report_of_an_alert(platform: Platform, app: Flask) -> None:
     assert again.get_json()["message"] == f"L'alerte n° {alert_id} a déjà le signalement d'incident n° {report['id']}."
     scoped = token(platform, "triage-interieur", ["triage"], organization="min-interieur")
     assert client.post(f"/api/v1/alerts/{ids[JUSTICE][0]}/report", headers=scoped).status_code == 404
+
+
+def test_a_tlp_raise_by_a_report_withdraws_the_incidents_misp_event(platform: Platform, app: Flask) -> None:
+    with platform.db.session() as s:
+        case = Case(title="scan", tlp="green", created_by="test")
+        s.add(case)
+        s.flush()
+        add_observable(s, case, "ip", "203.0.113.77", tlp="green")
+        case_id = case.id
+    uuid = publish(platform, case_id, "ana", "misp-feed").reference
+    feed = platform.settings.feed_dir
+    assert (feed / f"{uuid}.json").exists()
+    client, csrf = analyst(app)
+    report = file(client, csrf, subject="Indicateur rouge d'un partenaire", tlp="red").get_json()["id"]
+    resp = client.post(f"/api/v1/incident-reports/{report}/links", json={"incidents": [case_id]}, headers=csrf)
+    assert resp.status_code == 200 and resp.get_json()["tlp_raised"][0]["new"] == "red"
+    assert not (feed / f"{uuid}.json").exists()  # the case may no longer leave: its event is withdrawn
+    page = client.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert f"Événement MISP {uuid} retiré du flux : le dossier est maintenant TLP:RED" in page
