@@ -32,9 +32,10 @@ PREFIX = "vigie_"
 #: that organisation and the ones under it (``cert.accounts.access``); one without, all of them.
 SCOPES: dict[str, str] = {
     "read": N_("read alerts, cases and ingest health (GET /api/v1/alerts, /cases, /ingest/health)"),
-    "triage": N_("acknowledge alerts and promote an alert to a case"),
+    "triage": N_("acknowledge alerts, promote an alert to a case; link, reject and reopen incident reports"),
     "write": N_("change cases: notes, status, TLP (raising it; lowering it needs a responder), export"),
-    "ingest": N_("send events: POST /api/v1/ingest/<parser> and /api/v1/events"),
+    "ingest": N_("send events and incident reports: POST /api/v1/ingest/<parser>, /api/v1/events and "
+                  "/api/v1/incident-reports"),
     "admin": N_("administer API tokens and users: list, create, revoke"),
 }
 DEFAULT_SCOPES = ("ingest",)

@@ -203,8 +203,9 @@ OWN_ACCOUNT = frozenset({"auth.index", "auth.change_password", "auth.logout", "u
                          "totp.api_status",
                          "totp.api_enrol", "totp.api_confirm", "totp.api_disable",
                          "totp.account_recovery_codes", "totp.api_recovery_codes"})
-#: the reads a focal point may make, answered with its organisations' alerts and cases only
-FOCAL_POINT_READS = frozenset({"api.list_alerts", "api.get_alert", "api.list_cases", "api.get_case"})
+#: the reads a focal point may make, answered with its organisations' alerts, cases and incident reports only
+FOCAL_POINT_READS = frozenset({"api.list_alerts", "api.get_alert", "api.list_cases", "api.get_case",
+                               "intake_api.list_reports", "intake_api.get_report"})
 
 
 def test_own_account_endpoints_exist(platform: Platform) -> None:

@@ -194,6 +194,8 @@ class IncidentReport(Base):
     console, e-mail or the public web form. It is linked to one or more incidents, or rejected."""
 
     __tablename__ = "incident_reports"
+    #: an alert has one report at most
+    __table_args__ = (Index("uq_incident_reports_alert_id", "alert_id", unique=True),)
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(20))  # alert | api | console | email | web-form
     subject: Mapped[str] = mapped_column(String(300))
