@@ -106,8 +106,10 @@ def _problem(error: dict[str, Any]) -> str:
 
 
 def _where(error: dict[str, Any]) -> str:
-    loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
-    return ".".join(loc) or _("the body")
+    loc = [str(part) for part in error.get("loc", ())]
+    if len(loc) > 1 and loc[0] in ("body", "query", "path"):  # where, when the validator says it
+        loc = loc[1:]
+    return ".".join(loc) or str(_("the body"))
 
 
 def _refuse(req: Request, resp: Any, err: Exception | None, instance: Any, *_rest: Any) -> None:
