@@ -78,6 +78,9 @@ def test_the_pdf_is_marked_tlp_amber_on_every_page_and_in_french_by_default(plat
     assert len(pages) >= 3
     for number, text in enumerate(pages, 1):
         assert "TLP:AMBER" in text, f"page {number} has no TLP marking"
+    for page in PdfReader(io.BytesIO(resp.data)).pages:  # TLP 2.0 colours: #FFC000 on black
+        drawing = page.get_contents().get_data()
+        assert b"1 0.752941 0 rg" in drawing and b"0 0 0 rg" in drawing
     everything = "\n".join(pages)
     assert "Rançongiciel au greffe de Lyon" in everything
     assert "Chronologie" in everything and "Observables" in everything and "Contre-mesures" in everything
