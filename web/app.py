@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         api_tokens,
         auth,
         cases,
+        documents,
         ingest_api,
         intake_api,
         oidc,
@@ -97,8 +98,13 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         users,
     )
 
-    for bp in (auth.bp, alerts.bp, cases.bp, admin.bp, api.bp, ingest_api.bp, tokens.bp, api_tokens.bp, rules.bp,
-               second_factor.bp, users.bp, users.api, openapi.bp, openapi.pages, reports_console.bp, intake_api.bp):
+    blueprints = (
+        auth.bp, alerts.bp, cases.bp, admin.bp, api.bp, ingest_api.bp, tokens.bp, api_tokens.bp, rules.bp,
+        second_factor.bp, users.bp, users.api, openapi.bp, openapi.pages,
+        reports_console.bp, intake_api.bp,
+        documents.bp, documents.api,
+    )
+    for bp in blueprints:
         app.register_blueprint(bp)
     oidc.init_app(app, platform)  # single sign-on, when an OpenID Connect provider is configured
     api_auth.init_app(app)  # bearer tokens on /api/ and their scopes (see web/api_auth.py)
@@ -118,13 +124,20 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
 def _select_locale() -> str:
     lang = request.args.get("lang")
+    if request.path.startswith("/api/"):
+        # an API call's language is the request's own (?lang=, else Accept-Language), never kept
+        # in the session: writing it would hand a bearer client a session cookie
+        if lang in LANGUAGES:
+            return str(lang)
+        chosen = session.get("lang")
+        if chosen in LANGUAGES:
+            return str(chosen)
+        return request.accept_languages.best_match(LANGUAGES, default="fr") or "fr"
     if lang in LANGUAGES:
         session["lang"] = lang
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return str(chosen)
-    if request.path.startswith("/api/"):  # an API client says its language in Accept-Language
-        return request.accept_languages.best_match(LANGUAGES, default="fr") or "fr"
     return "fr"
 
 

@@ -74,3 +74,14 @@ def test_a_request_that_does_not_fit_its_model_is_a_400_naming_the_field_in_fren
     assert "tlp" in wrong_type.get_json()["message"] and "%(x)s" in wrong_type.get_json()["message"]
     english = client.get("/api/v1/alerts?limit=x", headers={**auth, "Accept-Language": "en"})
     assert english.status_code == 400 and "limit: must be a whole number" in english.get_json()["message"]
+
+
+def test_lang_on_an_api_call_answers_in_that_language_and_hands_out_no_cookie(platform: Platform) -> None:
+    with platform.db.session() as s:
+        _token, secret = create_token(s, "reader", "tests", actor="test", scopes=["read"])
+    client = create_app(platform=platform).test_client()
+    auth = {"Authorization": f"Bearer {secret}"}
+    english = client.get("/api/v1/alerts?limit=0&lang=en", headers=auth)
+    assert english.status_code == 400 and "limit: must be at least 1" in english.get_json()["message"]
+    assert "Set-Cookie" not in english.headers
+    assert client.get("/api/v1/alerts", headers=auth).status_code == 200

@@ -203,9 +203,14 @@ OWN_ACCOUNT = frozenset({"auth.index", "auth.change_password", "auth.logout", "u
                          "totp.api_status",
                          "totp.api_enrol", "totp.api_confirm", "totp.api_disable",
                          "totp.account_recovery_codes", "totp.api_recovery_codes"})
-#: the reads a focal point may make, answered with its organisations' alerts, cases and incident reports only
-FOCAL_POINT_READS = frozenset({"api.list_alerts", "api.get_alert", "api.list_cases", "api.get_case",
-                               "intake_api.list_reports", "intake_api.get_report"})
+#: the reads a focal point may make, answered with its organisations' data only
+FOCAL_POINT_READS = frozenset({
+    "api.list_alerts", "api.get_alert", "api.list_cases", "api.get_case",
+    "intake_api.list_reports", "intake_api.get_report",
+    "documents.incident_pdf", "documents.incident_html", "documents.monthly_form",
+    "documents.monthly_pdf", "documents.monthly_html",
+    "documents_api.incident_report_document", "documents_api.monthly_report_document",
+})
 
 
 def test_own_account_endpoints_exist(platform: Platform) -> None:
