@@ -54,6 +54,15 @@ def _invalid_target(kind: str, target: str) -> InvalidInput:
                         target=target[:200])
 
 
+def _domain(text: str) -> str:
+    """A domain name, normalised; an IP address is not one (though its labels look like one's)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return normalize_domain(text)
+    raise InvalidInput(N_("%(target)s is not a valid target."), target=text[:200])
+
+
 def check_target(kind: str, target: str) -> str:
     """The target in its stored form, checked against ``kind`` (InvalidInput saying what it needs)."""
     if kind not in KINDS:
@@ -70,7 +79,7 @@ def check_target(kind: str, target: str) -> str:
         if kind == "block-ip":
             return normalize("ip", target)[1]
         if kind in ("block-domain", "sinkhole"):
-            return normalize_domain(target)
+            return _domain(target)
         if kind in ("disable-account", "reset-password"):
             check_observable("user", target)
         elif kind == "isolate-host":
@@ -82,7 +91,7 @@ def check_target(kind: str, target: str) -> str:
             if "/" in target or ":" in target:
                 check_observable("url", target)
             else:
-                return normalize_domain(target)
+                return _domain(target)
     except InvalidInput:
         raise _invalid_target(kind, target) from None
     return target
