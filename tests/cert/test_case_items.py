@@ -74,7 +74,7 @@ def test_a_task_goes_to_an_active_staff_account_with_a_zoned_due_date(platform: 
                 tasks.add_task(s, case, "ana", "x", assignee=who)
             assert err.value.params["name"] == who
         with pytest.raises(InvalidInput, match="time zone"):
-            tasks.add_task(s, case, "ana", "x", due_at=datetime(2030, 1, 1, 12, 0))  # noqa: DTZ001
+            tasks.add_task(s, case, "ana", "x", due_at=datetime(2030, 1, 1, 12, 0))
         with pytest.raises(InvalidInput):
             tasks.add_task(s, case, "ana", "   ")
         set_active(s, _user(s, "rita"), False, "chef")
