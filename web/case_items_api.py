@@ -1,8 +1,8 @@
 """REST API of what an incident is made of: its tasks, countermeasures, observables (with their
 sightings), comments and attachments (with their chain of custody), under
-``/api/v1/incidents/{id}/...``. Reading needs the ``read`` scope, changing ``write``; a focal
-point, or a token bound to an organisation, reads only the incidents of its organisations (404
-for the others)."""
+``/api/v1/incidents/{id}/...``. Reading needs the ``read`` scope, changing ``write``; a token
+bound to an organisation reaches only the incidents of its organisations (404 for the others).
+These are CERT staff's routes: a focal point is refused them (403)."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def _out(model: type[Any], data: dict[str, Any], status: int = 200) -> ResponseR
 # ---- tasks ----------------------------------------------------------------------------------------
 
 @bp.get("/tasks")
-@requires("analyst", focal_points=True)
+@requires("analyst")
 @api_scope("read")
 @spec.validate(resp=ApiResponse(HTTP_200=TaskList), tags=TAGS)
 def list_tasks(case_id: int) -> ResponseReturnValue:
@@ -161,7 +161,7 @@ def delete_task(case_id: int, task_id: int) -> ResponseReturnValue:
 # ---- countermeasures ------------------------------------------------------------------------------
 
 @bp.get("/countermeasures")
-@requires("analyst", focal_points=True)
+@requires("analyst")
 @api_scope("read")
 @spec.validate(resp=ApiResponse(HTTP_200=CountermeasureList), tags=TAGS)
 def list_countermeasures(case_id: int) -> ResponseReturnValue:
@@ -221,7 +221,7 @@ def delete_countermeasure(case_id: int, cm_id: int) -> ResponseReturnValue:
 # ---- observables ----------------------------------------------------------------------------------
 
 @bp.get("/observables")
-@requires("analyst", focal_points=True)
+@requires("analyst")
 @api_scope("read")
 @spec.validate(resp=ApiResponse(HTTP_200=ObservableList), tags=TAGS)
 def list_observables(case_id: int) -> ResponseReturnValue:
@@ -302,7 +302,7 @@ def observable_sightings(case_id: int, observable_id: int) -> ResponseReturnValu
 # ---- comments -------------------------------------------------------------------------------------
 
 @bp.get("/comments")
-@requires("analyst", focal_points=True)
+@requires("analyst")
 @api_scope("read")
 @spec.validate(resp=ApiResponse(HTTP_200=CommentList), tags=TAGS)
 def list_comments(case_id: int) -> ResponseReturnValue:
@@ -350,7 +350,7 @@ def delete_comment(case_id: int, comment_id: int) -> ResponseReturnValue:
 # ---- attachments ----------------------------------------------------------------------------------
 
 @bp.get("/attachments")
-@requires("analyst", focal_points=True)
+@requires("analyst")
 @api_scope("read")
 @spec.validate(query=AttachmentQuery, resp=ApiResponse(HTTP_200=AttachmentList), tags=TAGS)
 def list_attachments(case_id: int) -> ResponseReturnValue:
@@ -382,7 +382,7 @@ def upload_attachment(case_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/attachments/<int:attachment_id>/custody")
-@requires("analyst", focal_points=True)
+@requires("analyst")
 @api_scope("read")
 @spec.validate(resp=ApiResponse(HTTP_200=CustodyList), tags=TAGS)
 def attachment_custody(case_id: int, attachment_id: int) -> ResponseReturnValue:
