@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         api,
         api_tokens,
         auth,
+        case_items,
+        case_items_api,
         cases,
         documents,
         ingest_api,
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         second_factor.bp, users.bp, users.api, openapi.bp, openapi.pages,
         reports_console.bp, intake_api.bp,
         documents.bp, documents.api,
+        case_items.bp, case_items_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -15,6 +15,7 @@ from cert.incidents.attachments import upload_to_case
 from cert.response.playbooks import load_playbooks, start_run
 from cert.sharing.actions import change_case_tlp, publish
 from cert.storage.models import Alert, PlaybookRun
+from web import case_items
 from web.access import actor, platform, remote_addr, requires
 from web.forms import NoteForm, PlaybookForm, StatusForm, TlpForm, UploadForm
 from web.paging import Pager
@@ -53,7 +54,7 @@ def show(case_id: int) -> ResponseReturnValue:
         "case.html", case=case, observables=observables, timeline=timeline, runs=runs, alerts=linked,
         pending=pending, note_form=NoteForm(), status_form=StatusForm(status=case.status),
         tlp_form=TlpForm(tlp=case.tlp), playbook_form=_playbook_form(), upload_form=UploadForm(),
-        lang=str(get_locale() or "fr"),
+        lang=str(get_locale() or "fr"), **case_items.sections(case_id),
     )
 
 

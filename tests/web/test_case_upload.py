@@ -51,14 +51,14 @@ def upload(client: Any, name: str, data: bytes, token: bool = True) -> Any:
     form: dict[str, Any] = {"file": (io.BytesIO(data), name)}
     if token:
         form["csrf_token"] = csrf_token(page)
-    return client.post("/cases/1/files", data=form, content_type="multipart/form-data")
+    return client.post("/cases/1/attachments", data=form, content_type="multipart/form-data")
 
 
 def test_a_web_shell_upload_is_stored_scanned_and_raises_an_alert_on_the_case(client: Any, plat: Platform) -> None:
     page = client.get("/cases/1").get_data(as_text=True)
-    assert 'enctype="multipart/form-data"' in page and 'action="/cases/1/files"' in page
+    assert 'enctype="multipart/form-data"' in page and 'action="/cases/1/attachments"' in page
     resp = upload(client, "..\\..\\wwwroot\\<img src=x>shell.aspx", CHOPPER)
-    assert resp.status_code == 303 and resp.headers["Location"].endswith("/cases/1")
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/cases/1#attachments")
     stored = list((plat.settings.data_dir / "cases" / "1").iterdir())
     assert len(stored) == 1 and re.fullmatch(r"\d{8}T\d{6}-[A-Za-z0-9._-]+shell\.aspx", stored[0].name)
     assert stored[0].read_bytes() == CHOPPER and stored[0].stat().st_mode & 0o777 == 0o600
@@ -97,12 +97,12 @@ def test_a_clean_file_only_goes_to_the_timeline(client: Any, plat: Platform) -> 
 def test_refused_uploads(client: Any, plat: Platform) -> None:
     assert upload(client, "a.php", b"x", token=False).status_code == 400  # CSRF
     too_big = upload(client, "dump.bin", b"\x00" * (1024 * 1024 + 1))
-    assert too_big.status_code == 400 and "larger than 1 MB" in too_big.get_data(as_text=True)
+    assert too_big.status_code == 400 and "plus de 1 Mo" in too_big.get_data(as_text=True)
     assert upload(client, "empty.txt", b"").status_code == 400
     folder = plat.settings.data_dir / "cases" / "1"
     assert not folder.exists() or list(folder.iterdir()) == []  # nothing partial left behind
     page = client.get("/cases/1").get_data(as_text=True)
-    resp = client.post("/cases/999/files", data={"csrf_token": csrf_token(page), "file": (io.BytesIO(b"x"), "a")},
+    resp = client.post("/cases/999/attachments", data={"csrf_token": csrf_token(page), "file": (io.BytesIO(b"x"), "a")},
                        content_type="multipart/form-data")
     assert resp.status_code == 404
 
