@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from sqlalchemy import select
 
-from cert.core.errors import InvalidInput
+from cert.core.errors import N_, InvalidInput
 from cert.detection.files import ScanOutcome, max_bytes, record, scanner_for
 from cert.incidents.cases import add_observable, add_timeline, get_case
 from cert.runtime.platform import Platform
@@ -45,14 +45,14 @@ def _store_upload(folder: Path, name: str, stream: IO[bytes], limit: int) -> Pat
             while chunk := stream.read(1 << 20):
                 size += len(chunk)
                 if size > limit:
-                    raise InvalidInput(f"the file is larger than {limit // (1024 * 1024)} MB")
+                    raise InvalidInput(N_("The file is larger than %(mb)s MB."), mb=limit // (1024 * 1024))
                 out.write(chunk)
     except BaseException:
         target.unlink(missing_ok=True)
         raise
     if size == 0:
         target.unlink(missing_ok=True)
-        raise InvalidInput("the file is empty")
+        raise InvalidInput(N_("The file is empty."))
     return target
 
 
@@ -71,14 +71,20 @@ def upload_to_case(p: Platform, case_id: int, filename: str, stream: IO[bytes], 
         fields["organization.name"] = organization  # the alert names the ministry of the case
     outcome = record(p, result, scanner, f"case:{case_id}", fields=fields)
     rules = [m.rule for m in result.matches]
-    summary = (f"YARA scan failed: {result.error}" if result.error
-               else f"YARA: {', '.join(rules)}" if rules else "YARA: no rule matched")
+    if result.error:
+        message = N_("File %(name)s uploaded (%(size)s bytes, SHA-256 %(sha256)s). YARA scan failed: %(error)s")
+    elif rules:
+        message = N_("File %(name)s uploaded (%(size)s bytes, SHA-256 %(sha256)s). YARA: %(rules)s")
+    else:
+        message = N_("File %(name)s uploaded (%(size)s bytes, SHA-256 %(sha256)s). YARA: no rule matched")
     with p.db.session() as s:
         case = get_case(s, case_id)
-        add_timeline(s, case, actor, "file", f"File {name} uploaded ({result.size} bytes, SHA-256 {result.sha256}). "
-                     f"{summary}", {"file": target.name, "sha256": result.sha256, "size": result.size,
-                                    "matches": [m.as_dict() for m in result.matches], "error": result.error,
-                                    "alert_ids": outcome.alert_ids})
+        add_timeline(s, case, actor, "file", message,
+                     {"file": target.name, "sha256": result.sha256, "size": result.size,
+                      "matches": [m.as_dict() for m in result.matches], "error": result.error,
+                      "alert_ids": outcome.alert_ids},
+                     params={"name": name, "size": result.size, "sha256": result.sha256, "error": result.error,
+                             "rules": ", ".join(rules)})
         if result.sha256:
             add_observable(s, case, "sha256", result.sha256, ioc=bool(rules), comment=f"uploaded file {name}")
         for alert in s.scalars(select(Alert).where(Alert.id.in_(outcome.alert_ids))):
