@@ -137,10 +137,9 @@ def add_timeline(
         text = message % english if english else message
     except (KeyError, ValueError, TypeError):
         text = message
-    entry = TimelineEntry(case_id=case.id, actor=actor, kind=kind, message=text, message_id=message,
-                          params=values, data=data or {})
+    entry = TimelineEntry(actor=actor, kind=kind, message=text, message_id=message, params=values, data=data or {})
+    case.timeline.append(entry)  # loads the timeline first when it was not; saved with the case
     s.add(entry)
-    case.timeline.append(entry)
     return entry
 
 

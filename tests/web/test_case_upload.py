@@ -97,7 +97,7 @@ def test_a_clean_file_only_goes_to_the_timeline(client: Any, plat: Platform) -> 
 def test_refused_uploads(client: Any, plat: Platform) -> None:
     assert upload(client, "a.php", b"x", token=False).status_code == 400  # CSRF
     too_big = upload(client, "dump.bin", b"\x00" * (1024 * 1024 + 1))
-    assert too_big.status_code == 400 and "larger than 1 MB" in too_big.get_data(as_text=True)
+    assert too_big.status_code == 400 and "Le fichier dépasse 1 Mo." in too_big.get_data(as_text=True)
     assert upload(client, "empty.txt", b"").status_code == 400
     folder = plat.settings.data_dir / "cases" / "1"
     assert not folder.exists() or list(folder.iterdir()) == []  # nothing partial left behind
