@@ -133,7 +133,7 @@ def test_alert_to_case_with_timeline_and_audit(db: Database) -> None:
         case = get_case(s, case_id)
         entries = case.timeline
         assert [e.kind for e in entries] == ["created", "note"]
-        assert entries[0].message.startswith(f"Case opened from alert #{alert_id}")
+        assert entries[0].message.startswith(f"Incident opened from alert #{alert_id}")
         assert entries[0].data == {"alert_id": alert_id, "rule_id": "test-rule", "count": 2}
         assert entries[1].message == "Source blocked at the national gateway."
         assert entries[1].actor == "fatou.intervenante"

@@ -15,10 +15,11 @@ from cert.core.errors import N_, InvalidInput, NotFound
 from cert.detection import alerts
 from cert.incidents import cases as case_service
 from cert.sharing.actions import change_case_tlp
-from cert.storage.models import Alert, Case, User
+from cert.storage.models import Alert, User
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api_auth import api_scope, session_only
 from web.api_spec import ApiModel, Response, body, query, spec
+from web.incidents_api import case_json, case_summary_json
 from web.schemas.alerts import AlertOut, AlertPage, AlertQuery
 from web.schemas.common import PageQuery
 from web.schemas.incidents import CaseOut, CasePage, PromoteIn, TlpIn
@@ -54,24 +55,6 @@ def alert_json(a: Alert) -> dict[str, Any]:
         "source_ip": a.source_ip, "organization": a.organization, "count": a.count, "attack": a.attack,
         "tlp": a.tlp, "first_seen": a.first_seen.isoformat(), "last_seen": a.last_seen.isoformat(),
         "raised_at": a.created_at.isoformat(), "case_id": a.case_id, "event_ids": a.event_ids,
-    }
-
-
-def case_summary_json(c: Case) -> dict[str, Any]:
-    return {
-        "id": c.id, "title": c.title, "title_tlp": c.title_tlp, "status": c.status, "severity": c.severity,
-        "tlp": c.tlp, "pap": c.pap, "rsit": c.rsit_class, "organization": c.organization, "misp_uuid": c.misp_uuid,
-        "created_at": c.created_at.isoformat(),
-    }
-
-
-def case_json(c: Case) -> dict[str, Any]:
-    return {
-        **case_summary_json(c),
-        "observables": [{"type": o.type, "value": o.value, "tlp": o.tlp, "ioc": o.ioc, "valid": o.valid,
-                         "invalid_reason": o.invalid_reason} for o in c.observables],
-        "timeline": [{"at": t.at.isoformat(), "actor": t.actor, "kind": t.kind, "message": t.message}
-                     for t in c.timeline],
     }
 
 

@@ -89,6 +89,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         case_items_api,
         cases,
         documents,
+        incident_templates,
+        incidents_api,
         ingest_api,
         intake_api,
         oidc,
@@ -106,6 +108,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         reports_console.bp, intake_api.bp,
         documents.bp, documents.api,
         case_items.bp, case_items_api.bp,
+        incidents_api.bp, incident_templates.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

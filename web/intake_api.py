@@ -23,9 +23,10 @@ from cert.incidents.reports import LinkOutcome, ReportDraft, ReportFilter, TlpRa
 from cert.sharing.target import targets
 from cert.storage.models import Case, IncidentReport
 from web.access import actor, platform, remote_addr, requires, visible_scope
-from web.api import case_json, page_json
+from web.api import page_json
 from web.api_auth import api_scope
 from web.api_spec import Response, body, query, spec
+from web.incidents_api import case_json
 from web.schemas.incidents import CaseOut
 from web.schemas.intake import LinksIn, OpenIncidentIn, RejectIn, ReportIn, ReportOut, ReportPage, ReportQuery
 

@@ -3,6 +3,7 @@ they are extracted into the catalogue and translated; timeline entries rendered 
 
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -20,6 +21,20 @@ def _label(tag: object) -> str:
     return "TLP:" + str(tag).upper()
 
 
+def _values(params: dict[str, Any]) -> dict[str, Any]:
+    """A timeline entry's values for the reader: text in each language in theirs, vocabulary
+    words (keys ending in ``_term``) translated."""
+    lang = str(get_locale() or "fr")
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            value = value.get(lang) or value.get("en") or next(iter(value.values()), "")
+        elif key.endswith("_term") and isinstance(value, str) and value:
+            value = _(value)
+        out[key] = value
+    return out
+
+
 def timeline_message(kind: str, message: str, data: dict[str, Any] | None, message_id: str = "",
                      params: dict[str, Any] | None = None) -> str:
     """A timeline entry in the reader's language: its message id translated and filled with its
@@ -27,7 +42,7 @@ def timeline_message(kind: str, message: str, data: dict[str, Any] | None, messa
     (English) message."""
     if message_id and params:
         try:
-            return str(_(message_id, **params))
+            return str(_(message_id, **_values(params)))
         except (KeyError, ValueError, TypeError):  # a catalogue entry whose placeholders do not match
             return message
     d = data or {}

@@ -30,6 +30,12 @@ def cmd_init(p: Platform, args: argparse.Namespace) -> int:
     p.settings.data_dir.mkdir(parents=True, exist_ok=True)
     p.db.upgrade()
     print(f"Database ready ({p.settings.mode} mode): {p.settings.redacted()['database_url'] or 'embedded SQLite'}")
+    from cert.incidents.templates import ensure_defaults
+
+    with p.db.session() as s:
+        added = ensure_defaults(s, "cli:init")
+    if added:
+        print(f"Incident templates added: {', '.join(added)}")
     import os
 
     admin_pw = os.environ.get("CERT_ADMIN_PASSWORD")

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from cert.accounts.users import create_user
 from cert.core.lines import read_lines
+from cert.incidents.templates import ensure_defaults as ensure_default_templates
 from cert.pipeline.ingestor import Ingestor, IngestSummary
 from cert.runtime.platform import Platform
 from cert.storage.models import User
@@ -47,6 +48,7 @@ def ensure_demo_users(platform: Platform) -> dict[str, str]:
             if s.scalar(select(User).where(User.username == username)) is None:
                 known[username] = secrets.token_urlsafe(12)
                 create_user(s, username, known[username], role, "demo")
+        ensure_default_templates(s, "demo")  # the incident templates a fresh platform starts with
     cred_file.write_text("".join(f"{u} {p}\n" for u, p in known.items()))
     cred_file.chmod(0o600)
     return known

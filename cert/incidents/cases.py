@@ -1,4 +1,6 @@
-"""Cases: promotion from alerts, observables, timeline, status; every change leaves an entry."""
+"""Incidents (cases): lookup and lists with their filters, promotion from alerts, observables,
+timeline, TLP and notes; every change leaves a timeline entry. Editing the other fields, closing
+and reopening: ``cert.incidents.lifecycle``; merging: ``cert.incidents.merge``."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from cert.accounts.access import has_role
@@ -19,37 +21,100 @@ from cert.core.observables import check_observable
 from cert.core.tlp import PAP, TLP, highest
 from cert.runtime.platform import Platform
 from cert.storage import audit
-from cert.storage.models import Alert, Case, Observable, TimelineEntry
+from cert.storage.models import Alert, Case, CaseOrganization, Observable, TimelineEntry
 
 STATUSES = ("open", "contained", "closed")
+SEVERITIES = ("informational", "low", "medium", "high", "critical")
+#: the orders an incident list may be sorted in (a leading ``-``: descending)
+SORTS = ("id", "-id", "severity", "-severity", "status", "-status", "updated", "-updated", "title", "-title")
 OBSERVABLE_TYPES = ("ip", "domain", "url", "user", "hostname", "user-agent", "md5", "sha1", "sha256", "email")
 
 
 def get_case(s: Session, case_id: int, *, organizations: Collection[str] | None = None) -> Case:
-    """The case; NotFound when there is none, or when it is not of ``organizations`` (the same
-    answer: whoever may not see a case does not learn that it exists)."""
+    """The case; NotFound when there is none, or when neither its organisation nor one of the
+    organisations it affects is of ``organizations`` (the same answer: whoever may not see a case
+    does not learn that it exists)."""
     case = s.get(Case, case_id)
-    if case is None or (organizations is not None and case.organization not in organizations):
-        raise NotFound(f"case {case_id} does not exist")
+    if case is None or not visible_to(case, organizations):
+        raise NotFound(N_("Incident #%(id)s does not exist."), id=case_id)
     return case
 
 
+def visible_to(case: Case, organizations: Collection[str] | None) -> bool:
+    """Whether a case is in the view of ``organizations`` (None: everything)."""
+    if organizations is None:
+        return True
+    return case.organization in organizations or any(a.organization in organizations for a in case.affected)
+
+
 def _visible(q: Select[Any], organizations: Collection[str] | None) -> Select[Any]:
-    """``q`` narrowed to the cases recorded with one of ``organizations`` (None: all cases; a case
-    of no organisation is never in a narrowed view)."""
-    return q if organizations is None else q.where(Case.organization.in_(sorted(organizations)))
+    """``q`` narrowed to the cases recorded with, or affecting, one of ``organizations`` (None: all
+    cases; a case of no organisation is never in a narrowed view)."""
+    if organizations is None:
+        return q
+    orgs = sorted(organizations)
+    affecting = select(CaseOrganization.case_id).where(CaseOrganization.organization.in_(orgs))
+    return q.where(or_(Case.organization.in_(orgs), Case.id.in_(affecting)))
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What an incident list is narrowed to; an empty field does not narrow it."""
+
+    status: str = ""
+    severity: str = ""
+    organization: str = ""
+    assignee: str = ""
+    rsit: str = ""
+    tlp: str = ""
+    text: str = ""
+    sort: str = "-id"
+
+    def apply(self, q: Select[Any]) -> Select[Any]:
+        if self.status:
+            q = q.where(Case.status == self.status)
+        if self.severity:
+            q = q.where(Case.severity == self.severity)
+        if self.organization:
+            affecting = select(CaseOrganization.case_id).where(CaseOrganization.organization == self.organization)
+            q = q.where(or_(Case.organization == self.organization, Case.id.in_(affecting)))
+        if self.assignee:
+            q = q.where(Case.assignee == self.assignee)
+        if self.rsit:  # a type, or a whole class
+            q = q.where(Case.rsit_class == self.rsit if ":" in self.rsit
+                        else Case.rsit_class.startswith(self.rsit + ":", autoescape=True))
+        if self.tlp:
+            q = q.where(Case.tlp == TLP.parse(self.tlp).tag_value)
+        if self.text.strip():
+            q = q.where(Case.title.icontains(self.text.strip()[:200], autoescape=True))
+        return q
+
+    def order(self, q: Select[Any]) -> Select[Any]:
+        sort = self.sort if self.sort in SORTS else "-id"
+        column: Any = {"id": Case.id, "severity": _severity_rank(), "status": Case.status,
+                       "updated": Case.updated_at, "title": Case.title}[sort.lstrip("-")]
+        return q.order_by(column.desc() if sort.startswith("-") else column.asc(), Case.id.desc())
+
+
+def _severity_rank() -> Any:
+    from sqlalchemy import case as sql_case
+
+    return sql_case({name: rank for rank, name in enumerate(SEVERITIES)}, value=Case.severity, else_=-1)
 
 
 def list_cases(s: Session, limit: int = 200, offset: int = 0, *,
-               organizations: Collection[str] | None = None) -> list[Case]:
-    """A page of the cases, the most recent first; ``organizations``: only the cases of these
-    (``cert.accounts.access.Scope.recorded``); None: all."""
-    q = _visible(select(Case), organizations)
-    return list(s.scalars(q.order_by(Case.id.desc()).offset(offset).limit(limit)))
+               organizations: Collection[str] | None = None, filters: CaseFilter | None = None) -> list[Case]:
+    """A page of the cases, the most recent first unless ``filters`` sorts them otherwise;
+    ``organizations``: only the cases of these (``cert.accounts.access.Scope.recorded``); None: all."""
+    f = filters or CaseFilter()
+    q = f.order(f.apply(_visible(select(Case), organizations)))
+    return list(s.scalars(q.offset(offset).limit(limit)))
 
 
-def count_cases(s: Session, *, organizations: Collection[str] | None = None) -> int:
-    return int(s.scalar(_visible(select(func.count()).select_from(Case), organizations)) or 0)
+def count_cases(s: Session, *, organizations: Collection[str] | None = None,
+                filters: CaseFilter | None = None) -> int:
+    f = filters or CaseFilter()
+    return int(s.scalar(f.apply(_visible(select(func.count()).select_from(Case), organizations))) or 0)
 
 
 def add_timeline(
@@ -59,17 +124,22 @@ def add_timeline(
     """Put an entry on the case's timeline. ``message`` is a message id: English text marked with
     ``N_`` whose ``%(name)s`` placeholders are filled from ``params``; it is stored with its values
     and shown in the reader's language (``web.vocabulary.timeline_message``). Free text someone
-    typed (a comment) goes in ``params``, never in the message id."""
-    values = {k: v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
-              for k, v in (params or {}).items()}
+    typed (a comment) goes in ``params``, never in the message id. A value may be text in each
+    language (``{"fr": ..., "en": ...}``): it is shown in the reader's."""
+    values: dict[str, Any] = {}
+    for k, v in (params or {}).items():
+        if isinstance(v, Mapping):
+            values[k] = {str(lang): str(text) for lang, text in v.items()}
+        else:
+            values[k] = v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+    english = {k: v.get("en", "") if isinstance(v, dict) else v for k, v in values.items()}
     try:
-        text = message % values if values else message
+        text = message % english if english else message
     except (KeyError, ValueError, TypeError):
         text = message
-    entry = TimelineEntry(case_id=case.id, actor=actor, kind=kind, message=text, message_id=message,
-                          params=values, data=data or {})
+    entry = TimelineEntry(actor=actor, kind=kind, message=text, message_id=message, params=values, data=data or {})
+    case.timeline.append(entry)  # loads the timeline first when it was not; saved with the case
     s.add(entry)
-    case.timeline.append(entry)
     return entry
 
 
@@ -80,10 +150,11 @@ def add_observable(
     that is not one of its type (``check_observable``) is kept as evidence, marked invalid with
     the reason, and is never an indicator."""
     if type_ not in OBSERVABLE_TYPES:
-        raise InvalidInput(f"unknown observable type {type_!r} (expected one of {', '.join(OBSERVABLE_TYPES)})")
+        raise InvalidInput(N_("Unknown observable type %(type)s (expected one of %(types)s)."), type=type_[:40],
+                           types=", ".join(OBSERVABLE_TYPES))
     value = value.strip()[:2048]
     if not value:
-        raise InvalidInput("an observable needs a value")
+        raise InvalidInput(N_("An observable needs a value."))
     tlp_label = TLP.parse(tlp or case.tlp).tag_value
     if any(o.type == type_ and o.value == value for o in case.observables):
         return None
@@ -182,7 +253,7 @@ def promote_alert(
     label = highest(chosen, alert_tlp)
     case = Case(
         title=(title or alert.rule_title)[:300],
-        description=f"Promoted from alert #{alert.id} ({alert.rule_id}).",
+        description="",
         severity=alert.severity,
         tlp=label.tag_value,
         title_tlp=alert_tlp.tag_value,
@@ -190,21 +261,26 @@ def promote_alert(
         rsit_class=rsit_for(alert),
         organization=alert.organization,
         created_by=actor,
+        detected_at=alert.first_seen,
+        acknowledged_at=datetime.now(UTC),  # promoting an alert is an analyst's action on it
     )
+    if alert.organization:
+        case.affected.append(CaseOrganization(organization=alert.organization))
     s.add(case)
     s.flush()
     alert.case_id = case.id
     alert.status = "promoted"
-    add_timeline(s, case, actor, "created", f"Case opened from alert #{alert.id}: {alert.rule_title}",
-                 {"alert_id": alert.id, "rule_id": alert.rule_id, "count": alert.count})
+    add_timeline(s, case, actor, "created", N_("Incident opened from alert #%(alert)s: %(rule)s"),
+                 {"alert_id": alert.id, "rule_id": alert.rule_id, "count": alert.count},
+                 params={"alert": alert.id, "rule": alert.rule_title})
     if label is not chosen:
         sources = tlp_raisers(alert, chosen)
         add_timeline(s, case, actor, "tlp_raised",
-                     f"TLP raised from {chosen.label} to {label.label} because of indicator source(s) "
-                     f"{', '.join(sources) or '?'}",
-                     {"from": chosen.tag_value, "to": label.tag_value, "sources": sources, "alert_id": alert.id})
+                     N_("TLP raised from %(old)s to %(new)s because of the indicator from %(sources)s."),
+                     {"from": chosen.tag_value, "to": label.tag_value, "sources": sources, "alert_id": alert.id},
+                     params={"old": chosen.label, "new": label.label, "sources": ", ".join(sources) or "?"})
     for type_, value, ioc in observables_from_events(evidence, constituency):
-        add_observable(s, case, type_, value, ioc=ioc, comment=f"from alert #{alert.id}")
+        add_observable(s, case, type_, value, ioc=ioc, comment=f"alert #{alert.id}")
     audit.record(s, actor, "case.create", "case", case.id, alert_id=alert.id)
     return case
 
@@ -241,17 +317,6 @@ def rsit_for(alert: Alert) -> str:
     return ""
 
 
-def set_status(s: Session, case: Case, status: str, actor: str) -> None:
-    if status not in STATUSES:
-        raise InvalidInput(f"unknown case status {status!r} (expected one of {', '.join(STATUSES)})")
-    if status == case.status:
-        return
-    old, case.status = case.status, status
-    case.closed_at = datetime.now(UTC) if status == "closed" else None
-    add_timeline(s, case, actor, "status", f"Status changed from {old} to {status}", {"from": old, "to": status})
-    audit.record(s, actor, "case.status", "case", case.id, status=status)
-
-
 def set_tlp(s: Session, case: Case, tlp: str, actor: str, role: str, reason: str = "",
             remote_addr: str = "") -> tuple[TLP, TLP]:
     """Change a case's TLP; returns (old, new). Raising it is open to every analyst. Lowering it
@@ -269,19 +334,24 @@ def set_tlp(s: Session, case: Case, tlp: str, actor: str, role: str, reason: str
     if len(reason) > 1000:
         raise InvalidInput(N_("A reason is at most %(max)s characters."), max=1000)
     case.tlp = new.tag_value
-    add_timeline(s, case, actor, "tlp",
-                 f"TLP changed from {old.label} to {new.label}" + (f": {reason}" if reason else ""),
-                 {"from": old.tag_value, "to": new.tag_value, "reason": reason})
+    data = {"from": old.tag_value, "to": new.tag_value, "reason": reason}
+    if reason:
+        add_timeline(s, case, actor, "tlp", N_("TLP changed from %(old)s to %(new)s. Reason: %(reason)s"), data,
+                     params={"old": old.label, "new": new.label, "reason": reason})
+    else:
+        add_timeline(s, case, actor, "tlp", N_("TLP changed from %(old)s to %(new)s"), data,
+                     params={"old": old.label, "new": new.label})
     audit.record(s, actor, "case.tlp.lower" if lowering else "case.tlp", "case", case.id, remote_addr,
                  tlp=new.tag_value, previous=old.tag_value, reason=reason)
     return old, new
 
 
 def add_note(s: Session, case: Case, actor: str, text: str) -> None:
+    """A note on the timeline: the text as typed, in every language."""
     text = text.strip()
     if not text:
-        raise InvalidInput("a note cannot be empty")
+        raise InvalidInput(N_("A note cannot be empty."))
     if len(text) > 20000:
-        raise InvalidInput("a note is at most 20,000 characters")
-    add_timeline(s, case, actor, "note", text)
+        raise InvalidInput(N_("A note is at most %(max)s characters."), max=20000)
+    add_timeline(s, case, actor, "note", N_("%(text)s"), params={"text": text})
     audit.record(s, actor, "case.note", "case", case.id)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import yaml
 from sqlalchemy.orm import Session
 
-from cert.core.errors import Forbidden, InvalidInput, NotFound, VigieError
+from cert.core.errors import N_, Forbidden, InvalidInput, NotFound, VigieError
 from cert.core.registry import Registry
 from cert.core.tlp import PAP
 from cert.incidents.cases import add_timeline, get_case
@@ -131,7 +131,8 @@ def request_run(platform: Platform, s: Session, case: Case, playbook_id: str, ac
     run = PlaybookRun(case_id=case.id, playbook=playbook_id, requested_by=actor)
     s.add(run)
     s.flush()
-    add_timeline(s, case, actor, "playbook", f"Playbook {playbook_id} queued", {"run_id": run.id})
+    add_timeline(s, case, actor, "playbook", N_("Playbook %(playbook)s queued"), {"run_id": run.id},
+                 params={"playbook": playbook_id})
     audit.record(s, actor, "playbook.run", "case", case.id, playbook=playbook_id, run_id=run.id)
     return run
 
@@ -179,8 +180,8 @@ def execute_run(platform: Platform, run_id: int) -> str:
                 message = f"unexpected error: {type(exc).__name__}: {exc}"
                 entry = {"step": pstep.step, "status": "failed", "message": message, "data": {}}
                 status, error = "failed", f"step {index} ({pstep.step}): {message}"
-            add_timeline(s, case, f"playbook:{run.playbook}", "playbook",
-                         f"[{pstep.step}] {entry['message']}", {"run_id": run_id, **entry["data"]})
+            add_timeline(s, case, f"playbook:{run.playbook}", "playbook", N_("[%(step)s] %(result)s"),
+                         {"run_id": run_id, **entry["data"]}, params={"step": pstep.step, "result": entry["message"]})
         results.append(entry)
         if status == "failed":
             break

@@ -108,7 +108,7 @@ def test_a_focal_point_of_a_ministry_sees_it_and_its_directorates_only(platform:
             alert_id, case_id = ids[organization]
             with pytest.raises(NotFound, match=f"alert {alert_id} does not exist"):
                 alerts.get_alert(s, alert_id, organizations=orgs)
-            with pytest.raises(NotFound, match=f"case {case_id} does not exist"):
+            with pytest.raises(NotFound, match=f"Incident #{case_id} does not exist"):
                 cases.get_case(s, case_id, organizations=orgs)
 
 

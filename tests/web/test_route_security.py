@@ -210,6 +210,7 @@ FOCAL_POINT_READS = frozenset({
     "documents.incident_pdf", "documents.incident_html", "documents.monthly_form",
     "documents.monthly_pdf", "documents.monthly_html",
     "documents_api.incident_report_document", "documents_api.monthly_report_document",
+    "incidents_api.list_incidents", "incidents_api.get_incident",
 })
 
 

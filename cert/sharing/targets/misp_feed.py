@@ -34,7 +34,7 @@ from pymisp import MISPAttribute, MISPEvent, MISPOrganisation
 from sqlalchemy.orm import Session
 
 from cert.core.config import Settings
-from cert.core.errors import Forbidden, InvalidInput
+from cert.core.errors import N_, Forbidden, InvalidInput
 from cert.core.observables import NOT_IDS, check_observable
 from cert.core.tlp import PAP, TLP, may_leave, shareable_text
 from cert.incidents.cases import add_timeline
@@ -199,9 +199,10 @@ def export_case(s: Session, case: Case, settings: Settings, actor: str, feed_dir
     n = len(event.attributes)
     add_timeline(
         s, case, actor, "export",
-        f"{'Updated' if updated else 'Exported'} MISP event {event.uuid} "
-        f"({n} indicator(s), {withheld} withheld by TLP)",
+        N_("Updated MISP event %(uuid)s (%(n)s indicator(s), %(withheld)s withheld by TLP)") if updated
+        else N_("Exported MISP event %(uuid)s (%(n)s indicator(s), %(withheld)s withheld by TLP)"),
         {"event_uuid": str(event.uuid), "file": path.name, "tlp": case.tlp},
+        params={"uuid": str(event.uuid), "n": n, "withheld": withheld},
     )
     audit.record(s, actor, "case.export.misp", "case", case.id, event_uuid=str(event.uuid), indicators=n)
     return ExportResult(str(event.uuid), path, n, withheld, updated)
@@ -225,9 +226,10 @@ def withdraw_if_not_shareable(s: Session, case: Case, settings: Settings, actor:
     rebuild_metadata(directory)
     add_timeline(
         s, case, actor, "withdrawn",
-        f"MISP event {case.misp_uuid} withdrawn from the feed: the case is now {case_tlp.label}, "
-        f"above the feed's ceiling {ceiling.label}",
+        N_("MISP event %(uuid)s withdrawn from the feed: the case is now %(tlp)s, above the feed's ceiling "
+           "%(ceiling)s."),
         {"event_uuid": case.misp_uuid, "tlp": case_tlp.tag_value, "ceiling": ceiling.tag_value},
+        params={"uuid": case.misp_uuid, "tlp": case_tlp.label, "ceiling": ceiling.label},
     )
     audit.record(s, actor, "case.withdraw.misp", "case", case.id, event_uuid=case.misp_uuid, tlp=case_tlp.tag_value)
     return True
