@@ -92,11 +92,13 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         rules,
         second_factor,
         tokens,
+        triage,
+        triage_api,
         users,
     )
 
     for bp in (auth.bp, alerts.bp, cases.bp, admin.bp, api.bp, ingest_api.bp, tokens.bp, api_tokens.bp, rules.bp,
-               second_factor.bp, users.bp, users.api, openapi.bp, openapi.pages):
+               second_factor.bp, users.bp, users.api, openapi.bp, openapi.pages, triage.bp, triage_api.bp):
         app.register_blueprint(bp)
     oidc.init_app(app, platform)  # single sign-on, when an OpenID Connect provider is configured
     api_auth.init_app(app)  # bearer tokens on /api/ and their scopes (see web/api_auth.py)
