@@ -8,10 +8,11 @@ an alert of another organisation is never selected, whatever the filter says.
 What the database does with each filter: severity, status, organisation, rule, exact source
 address and assignee are equalities on indexed columns (``ix_alerts_*``), the time range is a
 range on ``created_at`` (indexed), and the default order (raised time, then id) walks the
-``created_at`` index, so a page stops as soon as it has its rows. A network (CIDR) is one
-prefix per octet-aligned block for IPv4 (at most 128), and the matching known addresses for
-IPv6. The ATT&CK tactic and the text search ``q`` are ``LIKE`` matches over the alert's JSON and
-text columns: they read the rows the other filters leave."""
+``created_at`` index, so a page stops as soon as it has its rows. An IPv4 network (CIDR) is
+its addresses when it lies within a /24 (an indexed lookup), else one textual prefix per
+octet-aligned block (at most 128); an IPv6 network, the matching addresses the alerts hold
+(read from the address index). The ATT&CK tactic and the text search ``q`` are ``LIKE``
+matches over the alert's JSON and text columns: they read the rows the other filters leave."""
 
 from __future__ import annotations
 
@@ -186,6 +187,8 @@ def _source_clause(s: Session, net: ipaddress.IPv4Network | ipaddress.IPv6Networ
     bits = -(-net.prefixlen // 8) * 8  # the next octet boundary: each block is a textual prefix
     if not bits:
         return Alert.source_ip.like("%.%.%.%")
+    if bits == 32:  # a network within one /24: its addresses (at most 128), an indexed lookup
+        return Alert.source_ip.in_([str(a) for a in net])
     prefixes = [".".join(str(sub.network_address).split(".")[: bits // 8]) + "."
                 for sub in net.subnets(new_prefix=bits)]
     return or_(*(Alert.source_ip.like(p + "%") for p in prefixes))
