@@ -25,7 +25,7 @@ NOT_NEW = N_("no longer new")
 ALREADY_CLOSED = N_("already closed")
 NOT_CLOSED = N_("not closed")
 IN_INCIDENT = N_("in an incident")
-SAME_ASSIGNEE = N_("already assigned so")
+SAME_ASSIGNEE = N_("already with this assignee")
 
 
 @dataclass
