@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_datetime, get_timezone, ngettext
+from flask_babel import format_datetime, get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -100,13 +100,13 @@ def _selected() -> list[int]:
 
 def _done(action: str, n: int) -> str:
     texts = {
-        "acknowledge": ngettext("%(num)s alert acknowledged.", "%(num)s alerts acknowledged.", n),
-        "assign": ngettext("%(num)s alert assigned.", "%(num)s alerts assigned.", n),
-        "unassign": ngettext("%(num)s alert unassigned.", "%(num)s alerts unassigned.", n),
-        "close": ngettext("%(num)s alert closed.", "%(num)s alerts closed.", n),
-        "reopen": ngettext("%(num)s alert reopened.", "%(num)s alerts reopened.", n),
+        "acknowledge": _("Alerts acknowledged: %(num)s.", num=n),
+        "assign": _("Alerts assigned: %(num)s.", num=n),
+        "unassign": _("Alerts unassigned: %(num)s.", num=n),
+        "close": _("Alerts closed: %(num)s.", num=n),
+        "reopen": _("Alerts reopened: %(num)s.", num=n),
     }
-    return str(texts[action])
+    return texts[action]
 
 
 @bp.post("/bulk")

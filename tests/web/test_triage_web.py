@@ -133,7 +133,7 @@ def test_bulk_close_as_false_positive_in_the_console(app: Flask, platform: Platf
         audited = s.scalars(select(AuditEntry.object_id).where(AuditEntry.action == "alert.close")).all()
     assert sorted(int(i) for i in audited) == sorted(chosen)
     after = client.get(resp.headers["Location"]).get_data(as_text=True)
-    assert "12 alertes fermées." in after and "faux positif" in after
+    assert "Alertes fermées : 12." in after and "faux positif" in after
     # assign to an unknown user: refused, nothing changes
     before = snapshot(platform)
     resp = client.post("/alerts/bulk", data={**form, "action": "assign", "assignee": "personne",
