@@ -106,7 +106,7 @@ def _done(action: str, n: int) -> str:
         "close": _("Alerts closed: %(num)s.", num=n),
         "reopen": _("Alerts reopened: %(num)s.", num=n),
     }
-    return texts[action]
+    return str(texts[action])
 
 
 @bp.post("/bulk")
