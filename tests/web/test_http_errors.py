@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from support import login
 
-import cert.detection.alerts
+import cert.detection.triage
 from cert.demo import ensure_demo_users
 from cert.runtime.platform import Platform
 from web.app import create_app
@@ -78,7 +78,7 @@ def test_an_api_500_is_json_and_shows_no_internals(app: Flask, platform: Platfor
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("database said: <script>secret</script>")
 
-    monkeypatch.setattr(cert.detection.alerts, "queue", broken)
+    monkeypatch.setattr(cert.detection.triage, "search", broken)
     resp = client.get("/api/v1/alerts")
     assert resp.status_code == 500 and resp.is_json
     body = resp.get_json()
