@@ -170,10 +170,6 @@ class AlertFilter:
         """This filter with some criteria replaced (a group's row expands into its alerts)."""
         return replace(self, **changes)
 
-    @property
-    def is_empty(self) -> bool:
-        return not any(k not in ("sort",) for k in self.to_args())
-
 
 def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
