@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_login import current_user
 
+from cert.accounts.access import has_role
 from cert.core.errors import Conflict
-from cert.detection import alerts
+from cert.detection import alerts, saved_filters, triage
 from cert.incidents.cases import open_case
-from web.access import actor, platform, remote_addr, requires
+from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.forms import AcknowledgeForm, PromoteForm
 from web.paging import Pager
+from web.triage import TACTICS, BulkForm, DeleteFilterForm, SaveFilterForm
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 
@@ -21,11 +26,45 @@ bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 @bp.get("/")
 @requires("analyst")
 def queue() -> ResponseReturnValue:
-    status = request.args.get("status") or None
+    """The triage queue: filtered, sorted and paged on the server, or grouped by source address or
+    by rule (``view=source`` / ``view=rule``); ``saved=<id>`` applies a saved filter."""
+    me = actor()
+    orgs = visible_scope().recorded
     with platform().db.session() as s:
-        pager = Pager.from_request(alerts.count(s, status))
-        items = alerts.queue(s, status=status, limit=pager.per_page, offset=pager.offset)
-    return render_template("alerts.html", alerts=items, status=status, pager=pager)
+        if request.args.get("saved", "").isdigit():
+            saved = saved_filters.get(s, int(request.args["saved"]), me)
+            args: dict[str, Any] = saved_filters.as_filter(saved).to_args()
+            return redirect(url_for("alerts.queue", **args), 303)
+        wanted = triage.AlertFilter.from_args(request.args.to_dict(flat=False), me=me)
+        view = request.args.get("view", "")
+        groups: list[triage.Group] = []
+        items = []
+        if view in triage.GROUPINGS:
+            pager = Pager.from_request(triage.count_groups(s, wanted, view, organizations=orgs))
+            groups = triage.groups(s, wanted, view, limit=pager.per_page, offset=pager.offset, organizations=orgs)
+        else:
+            view = ""
+            pager = Pager.from_request(triage.count(s, wanted, organizations=orgs))
+            items = triage.search(s, wanted, limit=pager.per_page, offset=pager.offset, organizations=orgs)
+        mine = saved_filters.visible(s, me)
+        back = urlencode(wanted.to_args(), doseq=True)
+        return render_template(
+            "alerts.html", alerts=items, groups=groups, view=view, pager=pager, f=wanted, saved=mine,
+            back=back, severities=triage.SEVERITIES, statuses=triage.STATUSES, tactics=TACTICS,
+            bulk_form=BulkForm(back=back), save_form=SaveFilterForm(back=back),
+            delete_form=DeleteFilterForm(back=back), is_admin=has_role(str(current_user.role), "admin"),
+            sort_url=lambda key: _sort_url(wanted, key, view),
+        )
+
+
+def _sort_url(wanted: triage.AlertFilter, key: str, view: str) -> str:
+    """The queue sorted by ``key``: descending first, ascending when it is already so sorted."""
+    args: dict[str, Any] = wanted.to_args()
+    descending = not (wanted.sort == key and wanted.descending)
+    args["sort"] = ("-" if descending else "") + key
+    if view:
+        args["view"] = view
+    return url_for("alerts.queue", **args)
 
 
 @bp.get("/<int:alert_id>")

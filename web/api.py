@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from cert.core.errors import N_, InvalidInput, NotFound
-from cert.detection import alerts
+from cert.detection import alerts, triage
 from cert.incidents import cases as case_service
 from cert.sharing.actions import change_case_tlp
 from cert.storage.models import Alert, User
@@ -55,6 +55,10 @@ def alert_json(a: Alert) -> dict[str, Any]:
         "source_ip": a.source_ip, "organization": a.organization, "count": a.count, "attack": a.attack,
         "tlp": a.tlp, "first_seen": a.first_seen.isoformat(), "last_seen": a.last_seen.isoformat(),
         "raised_at": a.created_at.isoformat(), "case_id": a.case_id, "event_ids": a.event_ids,
+        "assignee": a.assignee, "acknowledged_by": a.acknowledged_by, "close_reason": a.close_reason,
+        "close_comment": a.close_comment or "", "closed_by": a.closed_by,
+        "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
+        "closed_at": a.closed_at.isoformat() if a.closed_at else None,
     }
 
 
@@ -81,16 +85,16 @@ def me() -> ResponseReturnValue:
 @api_scope("read")
 @spec.validate(query=AlertQuery, resp=Response(HTTP_200=AlertPage), tags=["alerts"])
 def list_alerts() -> ResponseReturnValue:
-    """The alert queue, the most recently raised first, a page at a time (``limit``, ``offset``;
-    ``status`` filters). A focal point, and a token with an organisation, get only the alerts of
-    their organisations."""
+    """The alert queue, a page at a time (``limit``, ``offset``), filtered and sorted on the
+    server (the most recently raised first by default). A focal point, and a token with an
+    organisation, get only the alerts of their organisations."""
     q = query(AlertQuery)
-    limit, offset, status = q.limit, q.offset, q.status or None
     orgs = visible_scope().recorded
+    wanted = triage.AlertFilter.from_args(q.args(), me=actor())
     with platform().db.session() as s:
-        total = alerts.count(s, status, organizations=orgs)
-        items = [alert_json(a) for a in alerts.queue(s, status, limit, offset, organizations=orgs)]
-    return jsonify(page_json(items, total, offset, limit))
+        total = triage.count(s, wanted, organizations=orgs)
+        items = [alert_json(a) for a in triage.search(s, wanted, limit=q.limit, offset=q.offset, organizations=orgs)]
+    return jsonify(page_json(items, total, q.offset, q.limit))
 
 
 @bp.get("/cases")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request, session
+from flask import Flask, current_app, g, jsonify, render_template, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel
 from flask_babel import gettext as _
@@ -99,6 +99,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         rules,
         second_factor,
         tokens,
+        triage,
+        triage_api,
         users,
     )
 
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         documents.bp, documents.api,
         case_items.bp, case_items_api.bp,
         incidents_api.bp, incident_templates.bp,
+        triage.bp, triage_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)
@@ -180,6 +183,26 @@ def _default_message(status: int) -> str:
     return str(messages.get(status, _("The request could not be completed.")))
 
 
+class NotFoundPage(HTTPException):
+    code = 404
+
+
+def _matches_another_method(exc: HTTPException) -> bool:
+    """Whether a 405's URL is a route for one of the methods it names. Werkzeug answers 405 when
+    a route of another method has the same pattern even if the URL's id is out of range for all
+    of them (``RowIdConverter``): that URL is no route at all, a 404."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    for method in getattr(exc, "valid_methods", None) or ():
+        if method in ("HEAD", "OPTIONS"):
+            continue
+        try:
+            adapter.match(method=method)
+        except HTTPException:
+            continue
+        return True
+    return False
+
+
 def _register_errors(app: Flask) -> None:
     def answer(status: int, message: str) -> ResponseReturnValue:
         if _wants_json():
@@ -215,6 +238,8 @@ def _register_errors(app: Flask) -> None:
 
     def http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
+        if status == 405 and not _matches_another_method(exc):
+            status, exc = 404, NotFoundPage()
         custom = exc.description and exc.description != type(exc).description
         return answer(status, str(exc.description) if custom else _default_message(status))
 

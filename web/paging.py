@@ -50,6 +50,6 @@ class Pager:
 
     def url(self, page: int) -> str:
         """This list at another page, with the same filters."""
-        args: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(), "page": page}
+        args: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(flat=False), "page": page}
         args.pop("lang", None)
         return url_for(str(request.endpoint), **args)

@@ -137,6 +137,7 @@ def acknowledge(s: Session, alert: Alert, actor: str, remote_addr: str = "") -> 
     if alert.status != "new":
         return False
     alert.status = "acknowledged"
+    alert.acknowledged_at, alert.acknowledged_by = datetime.now(UTC), actor
     audit.record(s, actor, "alert.acknowledge", "alert", alert.id, remote_addr)
     return True
 

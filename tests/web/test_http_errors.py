@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from support import login
 
-import cert.detection.alerts
+import cert.detection.triage
 from cert.demo import ensure_demo_users
 from cert.runtime.platform import Platform
 from web.app import create_app
@@ -48,7 +48,7 @@ def test_ids_past_the_sql_integer_range_answer_404_on_every_route(app: Flask, pl
         url = rule
         for arg in ints:
             url = url.replace(f"<int:{arg}>", str(big))
-        url = url.replace("<rule_id>", "some-rule")
+        url = url.replace("<rule_id>", "some-rule").replace("<direction>", "up")
         assert "<" not in url, f"argument left in {url}"
         resp = client.open(url, method=method)
         assert resp.status_code == 404, f"{method} {url} answered {resp.status_code}"
@@ -78,7 +78,7 @@ def test_an_api_500_is_json_and_shows_no_internals(app: Flask, platform: Platfor
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("database said: <script>secret</script>")
 
-    monkeypatch.setattr(cert.detection.alerts, "queue", broken)
+    monkeypatch.setattr(cert.detection.triage, "search", broken)
     resp = client.get("/api/v1/alerts")
     assert resp.status_code == 500 and resp.is_json
     body = resp.get_json()

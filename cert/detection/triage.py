@@ -1,0 +1,359 @@
+"""The triage queue: which alerts a filter selects, in which order, a page at a time, and the
+same alerts grouped by source address or by rule.
+
+A filter is read from query-string parameters (``AlertFilter.from_args``), the same for the
+console, the API and saved filters. Every query takes ``organizations`` (``Scope.recorded``):
+an alert of another organisation is never selected, whatever the filter says.
+
+What the database does with each filter: severity, status, organisation, rule, exact source
+address and assignee are equalities on indexed columns (``ix_alerts_*``), the time range is a
+range on ``created_at`` (indexed), and the default order (raised time, then id) walks the
+``created_at`` index, so a page stops as soon as it has its rows. An IPv4 network (CIDR) is
+its addresses when it lies within a /24 (an indexed lookup), else one textual prefix per
+octet-aligned block (at most 128); an IPv6 network, the matching addresses the alerts hold
+(read from the address index). The ATT&CK tactic and the text search ``q`` are ``LIKE``
+matches over the alert's JSON and text columns: they read the rows the other filters leave."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, case, cast, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from cert.core.errors import N_, InvalidInput, NotFound
+from cert.storage.models import Alert
+
+SEVERITIES = ("informational", "low", "medium", "high", "critical")
+STATUSES = ("new", "acknowledged", "promoted", "closed")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
+#: the orders of the queue
+SORTS = ("raised", "last_seen", "severity", "count", "rule")
+GROUPINGS = ("source", "rule")
+UNASSIGNED, ME = "unassigned", "me"
+MAX_VALUES = 50  # values of one multi-valued parameter
+MAX_TEXT = 200
+MAX_V6_ADDRESSES = 5000
+
+
+def _many(args: Mapping[str, Sequence[str]], name: str) -> tuple[str, ...]:
+    """The values of a parameter given several times or comma-separated, blanks dropped."""
+    out: list[str] = []
+    for raw in args.get(name, ()):
+        out.extend(part.strip() for part in str(raw).split(",") if part.strip())
+    if len(out) > MAX_VALUES:
+        raise InvalidInput(N_("%(name)s takes at most %(max)s values."), name=name, max=MAX_VALUES)
+    return tuple(dict.fromkeys(out))
+
+
+def _one(args: Mapping[str, Sequence[str]], name: str) -> str:
+    values = [str(v).strip() for v in args.get(name, ()) if str(v).strip()]
+    value = values[0] if values else ""
+    if len(value) > MAX_TEXT:
+        raise InvalidInput(N_("%(name)s is at most %(max)s characters."), name=name, max=MAX_TEXT)
+    return value
+
+
+def _when(args: Mapping[str, Sequence[str]], name: str) -> datetime | None:
+    raw = _one(args, name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(N_("%(name)s must be a date and time (ISO 8601), not %(value)s."), name=name,
+                           value=raw) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _known(values: tuple[str, ...], allowed: Sequence[str], name: str) -> tuple[str, ...]:
+    for v in values:
+        if v not in allowed:
+            raise InvalidInput(N_("%(name)s must be one of %(allowed)s, not %(value)s."), name=name,
+                               allowed=", ".join(allowed), value=v)
+    return values
+
+
+def _network(raw: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    if not raw:
+        return None
+    try:
+        return ipaddress.ip_network(raw, strict=False)
+    except ValueError:
+        raise InvalidInput(N_("The source address must be an IP address or a network (CIDR), not %(value)s."),
+                           value=raw) from None
+
+
+def tactic_key(raw: str) -> str:
+    """An ATT&CK tactic or technique in the spelling the alerts' tags use: ``Credential Access``,
+    ``credential-access`` and ``attack.credential_access`` give ``credential_access``;
+    ``T1110.001`` gives ``t1110.001``."""
+    return raw.strip().lower().removeprefix("attack.").replace("-", "_").replace(" ", "_")
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """What the analyst asks of the queue; an empty filter selects every alert in scope."""
+
+    severity: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    organization: str = ""
+    rule: str = ""
+    source: str = ""
+    assignee: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    tactic: str = ""
+    q: str = ""
+    sort: str = "raised"
+    descending: bool = True
+    #: the user ``assignee="me"`` stands for
+    me: str = field(default="", compare=False)
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Sequence[str]], me: str = "") -> AlertFilter:
+        """The filter of query-string parameters (each name with its list of values): ``severity``,
+        ``status`` (several, repeated or comma-separated), ``organization``, ``rule``, ``source``
+        (an address or a network), ``assignee`` (a user name, ``unassigned`` or ``me``), ``from``
+        and ``to`` (ISO 8601, on the time the alert was raised), ``tactic``, ``q``, ``sort``
+        (``raised``, ``last_seen``, ``severity``, ``count``, ``rule``; ``-`` first for descending,
+        the default for ``raised``) . An invalid value is an ``InvalidInput`` naming it."""
+        sort = _one(args, "sort") or "-raised"
+        descending = sort.startswith("-")
+        sort = sort.removeprefix("-")
+        _known((sort,), SORTS, "sort")
+        source = _one(args, "source")
+        _network(source)
+        found = cls(
+            severity=_known(_many(args, "severity"), SEVERITIES, "severity"),
+            status=_known(_many(args, "status"), STATUSES, "status"),
+            organization=_one(args, "organization"),
+            rule=_one(args, "rule"),
+            source=source,
+            assignee=_one(args, "assignee"),
+            since=_when(args, "from"),
+            until=_when(args, "to"),
+            tactic=tactic_key(_one(args, "tactic")),
+            q=_one(args, "q"),
+            sort=sort,
+            descending=descending,
+            me=me,
+        )
+        if found.since and found.until and found.since > found.until:
+            raise InvalidInput(N_("The start of the time range is after its end."))
+        return found
+
+    def to_args(self) -> dict[str, list[str]]:
+        """The query-string parameters of this filter (the inverse of ``from_args``), only those set."""
+        out: dict[str, list[str]] = {}
+        if self.severity:
+            out["severity"] = list(self.severity)
+        if self.status:
+            out["status"] = list(self.status)
+        for name, value in (("organization", self.organization), ("rule", self.rule), ("source", self.source),
+                            ("assignee", self.assignee), ("tactic", self.tactic), ("q", self.q)):
+            if value:
+                out[name] = [value]
+        if self.since:
+            out["from"] = [self.since.isoformat()]
+        if self.until:
+            out["to"] = [self.until.isoformat()]
+        if (self.sort, self.descending) != ("raised", True):
+            out["sort"] = [("-" if self.descending else "") + self.sort]
+        return out
+
+    def narrowed(self, **changes: Any) -> AlertFilter:
+        """This filter with some criteria replaced (a group's row expands into its alerts)."""
+        return replace(self, **changes)
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _source_clause(s: Session, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> ColumnElement[bool]:
+    if net.num_addresses == 1:
+        return Alert.source_ip == str(net.network_address)
+    if isinstance(net, ipaddress.IPv6Network):
+        return Alert.source_ip.in_(_v6_addresses(s, net))
+    bits = -(-net.prefixlen // 8) * 8  # the next octet boundary: each block is a textual prefix
+    if not bits:
+        return Alert.source_ip.like("%.%.%.%")
+    if bits == 32:  # a network within one /24: its addresses (at most 128), an indexed lookup
+        return Alert.source_ip.in_([str(a) for a in net])
+    prefixes = [".".join(str(sub.network_address).split(".")[: bits // 8]) + "."
+                for sub in net.subnets(new_prefix=bits)]
+    return or_(*(Alert.source_ip.like(p + "%") for p in prefixes))
+
+
+def _v6_addresses(s: Session, net: ipaddress.IPv6Network) -> list[str]:
+    """The IPv6 source addresses the alerts hold within ``net`` (read from the address index)."""
+    found: list[str] = []
+    for value in s.scalars(select(Alert.source_ip).where(Alert.source_ip.like("%:%")).distinct()):
+        try:
+            address = ipaddress.ip_address(value or "")
+        except ValueError:
+            continue
+        if isinstance(address, ipaddress.IPv6Address) and address in net and value:
+            found.append(value)
+        if len(found) > MAX_V6_ADDRESSES:
+            raise InvalidInput(N_("The network %(value)s holds too many addresses: choose a smaller one."),
+                               value=str(net))
+    return found
+
+
+def _tactic_clause(key: str) -> ColumnElement[bool]:
+    tags = func.lower(func.replace(func.replace(cast(Alert.attack, String), "-", "_"), " ", "_"))
+    if key[:1] == "t" and key[1:5].isdigit():  # a technique: its sub-techniques too
+        return or_(tags.like(f'%"attack.{key}"%'), tags.like(f'%"attack.{key}.%'), tags.like(f'%"{key}"%'))
+    return or_(tags.like(f'%"attack.{key}"%'), tags.like(f'%"{key}"%'))
+
+
+def _text_clause(q: str) -> ColumnElement[bool]:
+    pattern = _like(q.lower())
+    columns = (Alert.rule_title, Alert.rule_id, Alert.source_ip, Alert.organization, cast(Alert.entities, String))
+    return or_(*(func.lower(c).like(pattern, escape="\\") for c in columns))
+
+
+def where(s: Session, f: AlertFilter, organizations: Collection[str] | None) -> list[ColumnElement[bool]]:
+    """The SQL conditions of a filter within ``organizations`` (None: every organisation)."""
+    out: list[ColumnElement[bool]] = []
+    if organizations is not None:
+        out.append(Alert.organization.in_(sorted(organizations)))
+    if f.severity:
+        out.append(Alert.severity.in_(f.severity))
+    if f.status:
+        out.append(Alert.status.in_(f.status))
+    if f.organization:
+        out.append(Alert.organization == f.organization)
+    if f.rule:
+        out.append(Alert.rule_id == f.rule)
+    net = _network(f.source)
+    if net is not None:
+        out.append(_source_clause(s, net))
+    if f.assignee == UNASSIGNED:
+        out.append(Alert.assignee.is_(None))
+    elif f.assignee == ME:
+        out.append(Alert.assignee == (f.me or None))
+    elif f.assignee:
+        out.append(Alert.assignee == f.assignee)
+    if f.since:
+        out.append(Alert.created_at >= f.since)
+    if f.until:
+        out.append(Alert.created_at <= f.until)
+    if f.tactic:
+        out.append(_tactic_clause(f.tactic))
+    if f.q:
+        out.append(_text_clause(f.q))
+    return out
+
+
+def severity_rank(column: Any = Alert.severity) -> Any:
+    return case(SEVERITY_RANK, value=column, else_=0)
+
+
+def _order(f: AlertFilter) -> list[Any]:
+    key: Any = {"raised": Alert.created_at, "last_seen": Alert.last_seen, "severity": severity_rank(),
+                "count": Alert.count, "rule": Alert.rule_title}[f.sort]
+    if f.sort == "raised":
+        return [Alert.created_at.desc(), Alert.id.desc()] if f.descending else [Alert.created_at, Alert.id]
+    return [key.desc() if f.descending else key.asc(), Alert.created_at.desc(), Alert.id.desc()]
+
+
+def search(s: Session, f: AlertFilter, *, limit: int = 50, offset: int = 0,
+           organizations: Collection[str] | None = None) -> list[Alert]:
+    """A page of the alerts the filter selects, in its order (ties: the most recently raised first)."""
+    q = select(Alert).where(*where(s, f, organizations)).order_by(*_order(f))
+    return list(s.scalars(q.offset(offset).limit(limit)))
+
+
+def count(s: Session, f: AlertFilter, *, organizations: Collection[str] | None = None) -> int:
+    """How many alerts the filter selects."""
+    return int(s.scalar(select(func.count()).select_from(Alert).where(*where(s, f, organizations))) or 0)
+
+
+@dataclass(frozen=True)
+class Group:
+    """The alerts of one source address or one rule, as one row of the grouped view."""
+
+    key: str | None
+    label: str
+    alerts: int
+    events: int
+    severity: str
+    first_seen: datetime
+    last_seen: datetime
+    statuses: dict[str, int]
+    #: the queue's filter narrowed to this group (None for the alerts of no source address)
+    expand: AlertFilter | None
+
+
+def _group_column(by: str) -> Any:
+    if by not in GROUPINGS:
+        raise InvalidInput(N_("%(name)s must be one of %(allowed)s, not %(value)s."), name="group",
+                           allowed=", ".join(GROUPINGS), value=by)
+    return Alert.source_ip if by == "source" else Alert.rule_id
+
+
+def groups(s: Session, f: AlertFilter, by: str, *, limit: int = 50, offset: int = 0,
+           organizations: Collection[str] | None = None) -> list[Group]:
+    """A page of groups of the alerts the filter selects, the group seen last first."""
+    column = _group_column(by)
+    conditions = where(s, f, organizations)
+    rank = func.max(severity_rank())
+    rows = s.execute(
+        select(column, func.count(), func.coalesce(func.sum(Alert.count), 0), rank, func.min(Alert.first_seen),
+               func.max(Alert.last_seen), func.max(Alert.rule_title))
+        .where(*conditions).group_by(column)
+        .order_by(func.max(Alert.last_seen).desc(), column).offset(offset).limit(limit)
+    ).all()
+    keys = [r[0] for r in rows]
+    statuses: dict[str | None, dict[str, int]] = {k: {} for k in keys}
+    if keys:
+        in_page = or_(column.in_([k for k in keys if k is not None]),
+                      column.is_(None) if None in keys else false())
+        for key, status, n in s.execute(select(column, Alert.status, func.count()).where(*conditions, in_page)
+                                        .group_by(column, Alert.status)):
+            statuses.setdefault(key, {})[status] = int(n)
+    names = {rank: name for name, rank in SEVERITY_RANK.items()}
+    out = []
+    for key, n, events, top, first, last, title in rows:
+        if by == "source":
+            expand = f.narrowed(source=key) if key else None
+            label = key or ""
+        else:
+            expand = f.narrowed(rule=key)
+            label = title or key
+        out.append(Group(key, label, int(n), int(events), names.get(int(top or 0), "informational"),
+                         _aware(first), _aware(last), statuses.get(key, {}), expand))
+    return out
+
+
+def count_groups(s: Session, f: AlertFilter, by: str, *, organizations: Collection[str] | None = None) -> int:
+    column = _group_column(by)
+    inner = select(column).where(*where(s, f, organizations)).group_by(column).subquery()
+    return int(s.scalar(select(func.count()).select_from(inner)) or 0)
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def by_ids(s: Session, ids: Iterable[int], organizations: Collection[str] | None) -> list[Alert]:
+    """The alerts of ``ids`` within ``organizations``, in the order of ``ids``; NotFound naming the
+    ids that are not (an alert of another organisation is as absent as one that never was)."""
+    wanted = list(dict.fromkeys(int(i) for i in ids))
+    if not wanted:
+        raise InvalidInput(N_("Select at least one alert."))
+    q = select(Alert).where(Alert.id.in_(wanted))
+    if organizations is not None:
+        q = q.where(Alert.organization.in_(sorted(organizations)))
+    found = {a.id: a for a in s.scalars(q)}
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise NotFound(N_("No such alert: %(ids)s."), ids=", ".join(f"#{i}" for i in missing))
+    return [found[i] for i in wanted]
