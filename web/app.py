@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         api_tokens,
         auth,
         cases,
+        dashboard,
+        dashboard_api,
         ingest_api,
         oidc,
         openapi,
@@ -96,7 +98,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     )
 
     for bp in (auth.bp, alerts.bp, cases.bp, admin.bp, api.bp, ingest_api.bp, tokens.bp, api_tokens.bp, rules.bp,
-               second_factor.bp, users.bp, users.api, openapi.bp, openapi.pages):
+               second_factor.bp, users.bp, users.api, openapi.bp, openapi.pages, dashboard.bp, dashboard_api.bp):
         app.register_blueprint(bp)
     oidc.init_app(app, platform)  # single sign-on, when an OpenID Connect provider is configured
     api_auth.init_app(app)  # bearer tokens on /api/ and their scopes (see web/api_auth.py)
