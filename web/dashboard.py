@@ -32,7 +32,7 @@ RSIT_CLASSES = {
     "information-content-security": _l("Information content security"), "fraud": _l("Fraud"),
     "vulnerable": _l("Vulnerable"), "other": _l("Other"), "test": _l("Test"),
 }
-CLOCK_LABELS = {"acknowledge": _l("Acknowledge"), "contain": _l("Contain"), "resolve": _l("Resolve")}
+CLOCK_LABELS = {"acknowledge": _l("Acknowledgement"), "contain": _l("Containment"), "resolve": _l("Resolution")}
 STATE_LABELS = {"met": _l("met"), "breached": _l("breached"), "running": _l("running"), "overdue": _l("overdue")}
 DURATION_LABELS = {"detect": _l("Time to detect"), "acknowledge": _l("Time to acknowledge"),
                    "contain": _l("Time to contain"), "resolve": _l("Time to resolve")}

@@ -204,7 +204,9 @@ OWN_ACCOUNT = frozenset({"auth.index", "auth.change_password", "auth.logout", "u
                          "totp.api_enrol", "totp.api_confirm", "totp.api_disable",
                          "totp.account_recovery_codes", "totp.api_recovery_codes"})
 #: the reads a focal point may make, answered with its organisations' alerts and cases only
-FOCAL_POINT_READS = frozenset({"api.list_alerts", "api.get_alert", "api.list_cases", "api.get_case"})
+FOCAL_POINT_READS = frozenset({"api.list_alerts", "api.get_alert", "api.list_cases", "api.get_case",
+                               "dashboard_api.get_metrics", "dashboard_api.get_dashboard",
+                               "dashboard_api.incident_sla_clocks", "dashboard_api.alert_sla_clocks"})
 
 
 def test_own_account_endpoints_exist(platform: Platform) -> None:
