@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from html import unescape
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from typing import Any
 
 import pytest
@@ -94,7 +94,7 @@ def test_chart_data_is_json_in_the_readers_language(client: FlaskClient) -> None
     per_day = charts["alerts-per-day"]
     assert per_day["stacked"] is True and len(per_day["labels"]) == 8  # the 8 days 7 days up to now touch
     assert sum(sum(ds["data"]) for ds in per_day["datasets"]) == 7
-    assert [ds["label"] for ds in per_day["datasets"]][0] == "critique"
+    assert [ds["label"] for ds in per_day["datasets"]] == ["critique", "élevée", "moyenne", "faible", "information"]
     assert charts["sla-compliance"]["labels"] == ["Prise en compte", "Confinement", "Résolution"]
     assert [ds["label"] for ds in charts["attack"]["datasets"]] == ["Couverte par une règle active",
                                                                     "Non couverte par une règle active"]
