@@ -88,6 +88,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         case_items,
         case_items_api,
         cases,
+        dashboard,
+        dashboard_api,
         documents,
         incident_templates,
         incidents_api,
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         case_items.bp, case_items_api.bp,
         incidents_api.bp, incident_templates.bp,
         triage.bp, triage_api.bp,
+        dashboard.bp, dashboard_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

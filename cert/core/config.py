@@ -24,6 +24,11 @@ ENV_PREFIX = "CERT_"
 OPTIONAL_LISTS = frozenset({"totp_required_roles"})
 # settings never shown or logged: redacted() prints *** instead
 SECRET_SETTINGS = frozenset({"secret_key", "oidc_client_secret"})
+#: the severities an SLA target is set for, least urgent first
+SLA_SEVERITIES = ("informational", "low", "medium", "high", "critical")
+#: settings holding an SLA target in minutes per severity; a file or the environment may set some
+#: severities only, the others keep their defaults
+SLA_SETTINGS = frozenset({"sla_acknowledge_minutes", "sla_contain_minutes", "sla_resolve_minutes"})
 
 
 def _default_rules_dir() -> Path:
@@ -32,6 +37,22 @@ def _default_rules_dir() -> Path:
 
 def _default_playbooks_dir() -> Path:
     return PROJECT_ROOT / "playbooks"
+
+
+def _minutes(critical: int, high: int, medium: int, low: int, informational: int) -> dict[str, int]:
+    return {"critical": critical, "high": high, "medium": medium, "low": low, "informational": informational}
+
+
+def _default_sla_acknowledge() -> dict[str, int]:
+    return _minutes(15, 60, 4 * 60, 24 * 60, 3 * 24 * 60)
+
+
+def _default_sla_contain() -> dict[str, int]:
+    return _minutes(4 * 60, 8 * 60, 24 * 60, 3 * 24 * 60, 14 * 24 * 60)
+
+
+def _default_sla_resolve() -> dict[str, int]:
+    return _minutes(24 * 60, 3 * 24 * 60, 7 * 24 * 60, 14 * 24 * 60, 30 * 24 * 60)
 
 
 @dataclass(frozen=True)
@@ -95,6 +116,12 @@ class Settings:
     oidc_group_roles: dict[str, str] = field(default_factory=lambda: {
         "/vigie-analysts": "analyst", "/vigie-responders": "responder", "/vigie-admins": "admin"})
     oidc_group_organizations: dict[str, str] = field(default_factory=dict)
+    # SLA targets per severity, in minutes from an incident's opening (an alert's raising): to
+    # acknowledge it, to contain it, to resolve (close) it. TOML: ``[sla_acknowledge_minutes]``
+    # ``critical = 10``; environment: ``CERT_SLA_ACKNOWLEDGE_MINUTES='{"critical": 10}'``
+    sla_acknowledge_minutes: dict[str, int] = field(default_factory=_default_sla_acknowledge)
+    sla_contain_minutes: dict[str, int] = field(default_factory=_default_sla_contain)
+    sla_resolve_minutes: dict[str, int] = field(default_factory=_default_sla_resolve)
     rq_queue: str = "vigie"
     web_app: str = "web.app:create_app"
 
@@ -153,8 +180,29 @@ class Settings:
         return out
 
 
+def _sla_minutes(name: str, raw: Any, current: dict[str, int]) -> dict[str, int]:
+    """An SLA table: the defaults with the severities given replaced by whole minutes above 0."""
+    table = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(table, dict):
+        raise TypeError("expected a table of severities to minutes")
+    unknown = sorted(str(k) for k in table if k not in SLA_SEVERITIES)
+    if unknown:
+        raise ValueError(f"unknown severity {', '.join(unknown)} (expected {', '.join(SLA_SEVERITIES)})")
+    out = dict(current)
+    for severity, value in table.items():
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise TypeError(f"{severity}: expected whole minutes")
+        minutes = int(value)
+        if minutes <= 0:
+            raise ValueError(f"{severity}: the target must be above 0 minutes")
+        out[str(severity)] = minutes
+    return out
+
+
 def _coerce(name: str, raw: Any, current: Any) -> Any:
     try:
+        if name in SLA_SETTINGS:
+            return _sla_minutes(name, raw, current)
         if isinstance(current, bool):
             if isinstance(raw, bool):
                 return raw

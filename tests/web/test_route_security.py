@@ -211,6 +211,7 @@ FOCAL_POINT_READS = frozenset({
     "documents.monthly_pdf", "documents.monthly_html",
     "documents_api.incident_report_document", "documents_api.monthly_report_document",
     "incidents_api.list_incidents", "incidents_api.get_incident",
+    "dashboard_api.get_metrics", "dashboard_api.get_dashboard", "dashboard_api.incident_sla_clocks", "dashboard_api.alert_sla_clocks",
 })
 
 

@@ -18,6 +18,8 @@ class Alert(Base):
         Index("ix_alerts_status_created", "status", "created_at"),
         Index("ix_alerts_severity_created", "severity", "created_at"),
         Index("ix_alerts_organization_created", "organization", "created_at"),
+        #: covering index of the dashboard's counts per day and per rule (cert.incidents.metrics)
+        Index("ix_alerts_created_metrics", "created_at", "severity", "organization", "rule_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     rule_id: Mapped[str] = mapped_column(String(100), index=True)

@@ -1,0 +1,441 @@
+"""Incident-handling metrics over a period: times to detect, acknowledge, contain and resolve
+(mean and median), incidents opened and closed, SLA compliance per clock, alerts per day by
+severity, open incidents per organisation, the rules that raised the most alerts, and the ATT&CK
+techniques seen against those the active rules cover.
+
+Every figure is an SQL aggregate (``GROUP BY``, ``count``, ``avg``) over a bounded period, on
+indexed columns (alerts: ``created_at`` with severity, organisation and rule; incidents:
+``created_at``); Python only shapes the groups. Durations and days are computed by the database
+(``seconds_between``, ``utc_day``), written for SQLite and PostgreSQL alike.
+
+Which incidents count: those opened (``created_at``) in the period, for the durations and the SLA
+compliance; ``closed`` counts those closed in the period; open incidents are those not closed now.
+An organisation filter, and a reader's scope, match the incident's or alert's recorded
+organisation (``organization``), as the lists do.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from cert.core.config import SLA_SEVERITIES, Settings
+from cert.core.errors import N_, InvalidInput
+from cert.incidents.cases import attack_tag
+from cert.incidents.sla import CLOCKS, ClockName, SlaPolicy, aware
+from cert.storage.models import Alert, Case
+
+#: the periods the console offers, in days
+PERIODS = (7, 30, 90)
+MAX_PERIOD_DAYS = 366
+#: the durations measured, each from one timestamp of an incident to another
+DURATIONS = ("detect", "acknowledge", "contain", "resolve")
+#: severities from the most urgent, the order of charts and tables
+SEVERITY_ORDER = tuple(reversed(SLA_SEVERITIES))
+TOP_RULES = 10
+_ID_CHUNK = 500
+
+
+# ---- portable SQL: durations in seconds, days in UTC ------------------------------------------------
+
+class seconds_between(FunctionElement[float]):
+    """``end - start`` in seconds (a float), in SQL."""
+
+    type = Float()
+    name = "seconds_between"
+    inherit_cache = True
+
+
+@compiles(seconds_between)
+def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+
+
+class utc_day(FunctionElement[str]):
+    """The UTC day of a timestamp as ``YYYY-MM-DD`` text, in SQL."""
+
+    type = String()
+    name = "utc_day"
+    inherit_cache = True
+
+
+@compiles(utc_day)
+def _day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite keeps timestamps as UTC text: the day is its first ten characters
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
+
+
+@compiles(utc_day, "postgresql")
+def _day_postgresql(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+
+# ---- the question asked ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MetricsQuery:
+    """A period ``[start, end)`` and filters. ``scope``: the organisations the reader may see
+    (None: all); ``organization``, ``rsit`` (a class, or a class:type), ``severity``: the filters
+    chosen. Alerts have no RSIT class: the filter narrows the incidents' figures only."""
+
+    start: datetime
+    end: datetime
+    scope: frozenset[str] | None = None
+    organization: str | None = None
+    rsit: str | None = None
+    severity: str | None = None
+
+    @classmethod
+    def last_days(cls, days: int, now: datetime | None = None, **filters: Any) -> MetricsQuery:
+        """The ``days`` days up to ``now``."""
+        if not 1 <= days <= MAX_PERIOD_DAYS:
+            raise InvalidInput(N_("The period must be between %(low)s and %(high)s days."), low=1,
+                               high=MAX_PERIOD_DAYS)
+        end = aware(now or datetime.now(UTC))
+        return cls(end - timedelta(days=days), end, **filters)
+
+    @property
+    def days(self) -> list[date]:
+        """Each UTC day the period touches, oldest first."""
+        first, last = self.start.astimezone(UTC).date(), (self.end - timedelta(microseconds=1)).astimezone(UTC).date()
+        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _organizations(q: MetricsQuery, column: QueryableAttribute[str | None]) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if q.scope is not None:
+        where.append(column.in_(sorted(q.scope)))
+    if q.organization:
+        where.append(column == q.organization)
+    return where
+
+
+def _case_filters(q: MetricsQuery) -> list[ColumnElement[bool]]:
+    where = _organizations(q, Case.organization)
+    if q.severity:
+        where.append(Case.severity == q.severity)
+    if q.rsit:
+        where.append(or_(Case.rsit_class == q.rsit, Case.rsit_class.like(q.rsit.replace("%", "") + ":%")))
+    return where
+
+
+def _opened(q: MetricsQuery) -> list[ColumnElement[bool]]:
+    return [Case.created_at >= q.start, Case.created_at < q.end, *_case_filters(q)]
+
+
+def _alert_filters(q: MetricsQuery) -> list[ColumnElement[bool]]:
+    where = [Alert.created_at >= q.start, Alert.created_at < q.end, *_organizations(q, Alert.organization)]
+    if q.severity:
+        where.append(Alert.severity == q.severity)
+    return where
+
+
+# ---- durations ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Duration:
+    """Seconds from one step of incidents to another: how many incidents have both, mean, median."""
+
+    count: int
+    mean: float | None
+    median: float | None
+
+
+def _span(name: str) -> tuple[ColumnElement[datetime | None], ColumnElement[datetime | None]]:
+    """The (from, to) timestamps of a duration."""
+    spans: dict[str, tuple[Any, Any]] = {
+        "detect": (Case.detected_at, Case.created_at),
+        "acknowledge": (Case.created_at, Case.acknowledged_at),
+        "contain": (Case.created_at, Case.contained_at),
+        "resolve": (Case.created_at, Case.closed_at),
+    }
+    return spans[name]
+
+
+def _median(s: Session, where: Sequence[ColumnElement[bool]], seconds: ColumnElement[float], count: int) -> float:
+    """The median of ``seconds`` over ``count`` rows: the middle one, or the mean of the two."""
+    middle = s.execute(select(seconds).where(*where).order_by(seconds).offset((count - 1) // 2)
+                       .limit(2 - count % 2)).scalars().all()
+    return sum(float(v) for v in middle) / len(middle)
+
+
+def durations(s: Session, q: MetricsQuery) -> dict[str, Duration]:
+    """Mean and median time to detect (first evidence to opening), acknowledge, contain and
+    resolve (opening to each), over the incidents opened in the period that reached the step."""
+    spans = {name: seconds_between(*_span(name)) for name in DURATIONS}
+    # one pass for every count and mean (a duration is NULL where a step is missing: not counted)
+    row = s.execute(select(*(agg(spans[name]) for name in DURATIONS for agg in (func.count, func.avg)))
+                    .where(*_opened(q))).one()
+    out: dict[str, Duration] = {}
+    for i, name in enumerate(DURATIONS):
+        begin, finish = _span(name)
+        count, mean = int(row[2 * i] or 0), row[2 * i + 1]
+        where = [*_opened(q), begin.is_not(None), finish.is_not(None)]
+        median = _median(s, where, spans[name], count) if count else None
+        out[name] = Duration(count, None if mean is None else round(float(mean), 1),
+                             None if median is None else round(median, 1))
+    return out
+
+
+# ---- counts, SLA compliance -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Compliance:
+    """How many incidents met, breached or are past (overdue) or within (running) one clock's target;
+    ``percent``: met among those decided (met, breached, overdue), None when none is."""
+
+    met: int = 0
+    breached: int = 0
+    overdue: int = 0
+    running: int = 0
+
+    @property
+    def decided(self) -> int:
+        return self.met + self.breached + self.overdue
+
+    @property
+    def percent(self) -> float | None:
+        return round(100.0 * self.met / self.decided, 1) if self.decided else None
+
+
+def incident_counts(s: Session, q: MetricsQuery) -> tuple[int, int]:
+    """(incidents opened in the period, incidents closed in the period)."""
+    opened = s.scalar(select(func.count()).select_from(Case).where(*_opened(q)))
+    closed = s.scalar(select(func.count()).select_from(Case).where(
+        Case.closed_at >= q.start, Case.closed_at < q.end, *_case_filters(q)))
+    return int(opened or 0), int(closed or 0)
+
+
+def _stop(clock: ClockName) -> ColumnElement[datetime | None] | QueryableAttribute[datetime | None]:
+    """When the clock stopped, as ``cert.incidents.sla.stopped_at`` says, in SQL."""
+    if clock == "acknowledge":
+        return func.coalesce(Case.acknowledged_at, Case.contained_at, Case.closed_at)
+    if clock == "contain":
+        return func.coalesce(Case.contained_at, Case.closed_at)
+    return Case.closed_at
+
+
+def _target_seconds(policy: SlaPolicy, clock: ClockName) -> ColumnElement[float]:
+    """The clock's target in seconds for each incident's severity."""
+    whens = [(Case.severity == sev, policy.target(clock, sev).total_seconds()) for sev in SLA_SEVERITIES]
+    return case(*whens, else_=policy.target(clock, "medium").total_seconds())
+
+
+def sla_compliance(s: Session, q: MetricsQuery, policy: SlaPolicy, now: datetime | None = None
+                   ) -> dict[ClockName, Compliance]:
+    """Per clock, the incidents opened in the period by SLA state at ``now``."""
+    now = aware(now or datetime.now(UTC))
+    columns = []
+    for clock in CLOCKS:
+        stop, target = _stop(clock), _target_seconds(policy, clock)
+        taken = seconds_between(Case.created_at, stop)
+        so_far = seconds_between(Case.created_at, _timestamp(now))
+        columns += [
+            func.sum(case((and_(stop.is_not(None), taken <= target), 1), else_=0)),
+            func.sum(case((and_(stop.is_not(None), taken > target), 1), else_=0)),
+            func.sum(case((and_(stop.is_(None), so_far > target), 1), else_=0)),
+            func.sum(case((and_(stop.is_(None), so_far <= target), 1), else_=0)),
+        ]
+    row = s.execute(select(*columns).where(*_opened(q))).one()
+    values = [int(v or 0) for v in row]
+    return {clock: Compliance(*values[4 * i: 4 * i + 4]) for i, clock in enumerate(CLOCKS)}
+
+
+def _timestamp(moment: datetime) -> ColumnElement[datetime]:
+    """``moment`` as an SQL value of the incidents' timestamp type."""
+    return literal(moment, Case.created_at.type)
+
+
+# ---- alerts ---------------------------------------------------------------------------------------
+
+def alerts_per_day(s: Session, q: MetricsQuery) -> dict[str, dict[str, int]]:
+    """{severity: {"YYYY-MM-DD": alerts raised that UTC day}} for every day of the period (0
+    included), the severities most urgent first."""
+    day = utc_day(Alert.created_at)
+    rows = s.execute(select(day, Alert.severity, func.count()).where(*_alert_filters(q))
+                     .group_by(day, Alert.severity)).all()
+    days = [d.isoformat() for d in q.days]
+    severities = list(SEVERITY_ORDER) + sorted({r[1] for r in rows} - set(SEVERITY_ORDER))
+    out = {sev: dict.fromkeys(days, 0) for sev in severities}
+    for when, severity, count in rows:
+        if when in out[severity]:
+            out[severity][when] = int(count)
+    return out
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    rule_id: str
+    title: str
+    alerts: int
+
+
+def _rule_groups(s: Session, q: MetricsQuery) -> list[tuple[str, int, int]]:
+    """(rule id, alerts in the period, id of its latest alert), the most alerts first."""
+    n = func.count().label("n")
+    rows = s.execute(select(Alert.rule_id, n, func.max(Alert.id)).where(*_alert_filters(q))
+                     .group_by(Alert.rule_id).order_by(n.desc(), Alert.rule_id)).all()
+    return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+
+def _latest(s: Session, ids: Iterable[int]) -> dict[str, tuple[str, list[str]]]:
+    """{rule id: (title, ATT&CK tags)} of the given alerts."""
+    ids = list(ids)
+    out: dict[str, tuple[str, list[str]]] = {}
+    for i in range(0, len(ids), _ID_CHUNK):
+        for rule_id, title, attack in s.execute(select(Alert.rule_id, Alert.rule_title, Alert.attack)
+                                                .where(Alert.id.in_(ids[i:i + _ID_CHUNK]))):
+            out[rule_id] = (title, list(attack or []))
+    return out
+
+
+def technique(tag: str) -> str | None:
+    """The ATT&CK technique id of a tag (``attack.t1110.001``: ``T1110``), None for a tactic."""
+    name = attack_tag(tag)
+    return name.upper() if len(name) == 5 and name[0] == "t" and name[1:].isdigit() else None
+
+
+def _techniques(tags: Iterable[str]) -> set[str]:
+    return {t for t in (technique(tag) for tag in tags) if t}
+
+
+@dataclass(frozen=True)
+class TechniqueSeen:
+    technique: str
+    alerts: int = 0
+    incidents: int = 0
+    covered: bool = False
+
+
+@dataclass(frozen=True)
+class AlertFigures:
+    top_rules: list[RuleCount]
+    #: {technique: alerts of the period tagged with it}
+    techniques: dict[str, int]
+    total: int
+
+
+def alert_figures(s: Session, q: MetricsQuery, top: int = TOP_RULES) -> AlertFigures:
+    """The rules that raised the most alerts in the period, and the ATT&CK techniques of the
+    period's alerts (each rule's tags as its latest alert of the period carries them)."""
+    groups = _rule_groups(s, q)
+    latest = _latest(s, (g[2] for g in groups))
+    techniques: dict[str, int] = {}
+    for rule_id, count, _last in groups:
+        for t in _techniques(latest.get(rule_id, ("", []))[1]):
+            techniques[t] = techniques.get(t, 0) + count
+    top_rules = [RuleCount(rule_id, latest.get(rule_id, (rule_id, []))[0], count) for rule_id, count, _ in groups[:top]]
+    return AlertFigures(top_rules, techniques, sum(g[1] for g in groups))
+
+
+def incident_techniques(s: Session, q: MetricsQuery) -> dict[str, int]:
+    """{technique: incidents opened in the period with it}."""
+    text = cast(Case.attack, String)
+    rows = s.execute(select(text, func.count()).where(*_opened(q)).group_by(text)).all()
+    out: dict[str, int] = {}
+    for raw, count in rows:
+        try:
+            tags = json.loads(raw) if raw else []
+        except ValueError:
+            continue
+        if not isinstance(tags, list):
+            continue
+        for t in _techniques(str(tag) for tag in tags):
+            out[t] = out.get(t, 0) + int(count)
+    return out
+
+
+def open_by_organization(s: Session, q: MetricsQuery) -> list[tuple[str | None, int]]:
+    """(organisation, incidents not closed now), the most first; None: of no organisation."""
+    rows = s.execute(select(Case.organization, func.count()).where(Case.status != "closed", *_case_filters(q))
+                     .group_by(Case.organization)).all()
+    found = [(r[0], int(r[1])) for r in rows]
+    return sorted(found, key=lambda r: (-r[1], r[0] is None, r[0] or ""))
+
+
+# ---- ATT&CK coverage of the active rules ------------------------------------------------------------
+
+def covered_techniques(catalogue: Iterable[dict[str, Any]], disabled: Collection[str]) -> set[str]:
+    """The ATT&CK techniques the enabled rules of a detectors' catalogue are tagged with."""
+    out: set[str] = set()
+    for rule in catalogue:
+        if rule.get("id") in disabled:
+            continue
+        out |= _techniques(str(t) for t in (rule.get("attack") or rule.get("tags") or ()))
+    return out
+
+
+def active_rule_techniques(s: Session, settings: Settings) -> set[str]:
+    """The techniques the active rules (loaded, not disabled by an analyst) cover."""
+    from cert.detection.overrides import load_overrides
+    from cert.detection.run import build_detectors
+
+    disabled = load_overrides(s).disabled
+    return covered_techniques((r for engine in build_detectors(settings) for r in engine.catalogue()), disabled)
+
+
+def technique_rows(alert_techniques: dict[str, int], case_techniques: dict[str, int],
+                   covered: set[str]) -> list[TechniqueSeen]:
+    """Each technique seen in alerts or incidents, with whether an active rule covers it; the
+    most seen first."""
+    seen = set(alert_techniques) | set(case_techniques)
+    rows = [TechniqueSeen(t, alert_techniques.get(t, 0), case_techniques.get(t, 0), t in covered) for t in seen]
+    return sorted(rows, key=lambda r: (-(r.alerts + r.incidents), r.technique))
+
+
+# ---- everything at once -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Metrics:
+    """The figures of one period and filter."""
+
+    query: MetricsQuery
+    opened: int
+    closed: int
+    durations: dict[str, Duration]
+    compliance: dict[ClockName, Compliance]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    metrics: Metrics
+    alerts_per_day: dict[str, dict[str, int]]
+    open_by_organization: list[tuple[str | None, int]]
+    alerts: AlertFigures
+    techniques: list[TechniqueSeen]
+    covered: set[str] = field(default_factory=set)
+
+    @property
+    def covered_seen(self) -> int:
+        return sum(1 for t in self.techniques if t.covered)
+
+
+def metrics(s: Session, q: MetricsQuery, policy: SlaPolicy, now: datetime | None = None) -> Metrics:
+    opened, closed = incident_counts(s, q)
+    return Metrics(q, opened, closed, durations(s, q), sla_compliance(s, q, policy, now or q.end))
+
+
+def dashboard(s: Session, q: MetricsQuery, settings: Settings, now: datetime | None = None) -> Dashboard:
+    """The dashboard's figures: the metrics, alerts per day, open incidents per organisation, top
+    rules, and the techniques seen against those covered."""
+    figures = alert_figures(s, q)
+    covered = active_rule_techniques(s, settings)
+    rows = technique_rows(figures.techniques, incident_techniques(s, q), covered)
+    return Dashboard(metrics(s, q, SlaPolicy.from_settings(settings), now), alerts_per_day(s, q),
+                     open_by_organization(s, q), figures, rows, covered)
