@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -18,6 +19,7 @@ from cert.incidents.cases import open_case
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.forms import AcknowledgeForm, PromoteForm
 from web.paging import Pager
+from web.reports_console import FromAlertForm
 from web.triage import TACTICS, BulkForm, DeleteFilterForm, SaveFilterForm
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
@@ -51,7 +53,8 @@ def queue() -> ResponseReturnValue:
         return render_template(
             "alerts.html", alerts=items, groups=groups, view=view, pager=pager, f=wanted, saved=mine,
             back=back, severities=triage.SEVERITIES, statuses=triage.STATUSES, tactics=TACTICS,
-            bulk_form=BulkForm(back=back), save_form=SaveFilterForm(back=back),
+            bulk_form=BulkForm(back=back).fill_templates(s, str(get_locale() or "fr")),
+            save_form=SaveFilterForm(back=back),
             delete_form=DeleteFilterForm(back=back), is_admin=has_role(str(current_user.role), "admin"),
             sort_url=lambda key: _sort_url(wanted, key, view),
         )
@@ -76,7 +79,8 @@ def show(alert_id: int) -> ResponseReturnValue:
     evidence = p.events.get(alert.event_ids)
     pretty = [json.dumps(e, indent=2, ensure_ascii=False, sort_keys=True) for e in evidence]
     return render_template("alert.html", alert=alert, evidence=zip(evidence, pretty, strict=True),
-                           form=PromoteForm(title=alert.rule_title), ack_form=AcknowledgeForm())
+                           form=PromoteForm(title=alert.rule_title), ack_form=AcknowledgeForm(),
+                           bulk_form=BulkForm(), report_form=FromAlertForm())
 
 
 @bp.post("/<int:alert_id>/acknowledge")

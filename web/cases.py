@@ -13,13 +13,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cert.core.errors import N_, InvalidInput
 from cert.incidents import cases as case_service
 from cert.incidents import lifecycle, rsit
 from cert.incidents.attachments import upload_to_case
 from cert.incidents.merge import merge
+from cert.incidents.reports import reports_for_case
 from cert.response.playbooks import load_playbooks, start_run
 from cert.sharing.actions import change_case_tlp, publish
 from cert.storage.models import Alert, PlaybookRun
@@ -38,6 +39,10 @@ from web.incident_forms import (
 from web.paging import Pager
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
+
+#: the alerts listed on an incident's page, the most recent first (the queue filtered on the
+#: incident shows them all)
+ALERTS_SHOWN = 200
 
 SORT_LABELS = [("-id", _l("Newest first")), ("id", _l("Oldest first")), ("-severity", _l("Most severe first")),
                ("-updated", _l("Last changed first")), ("title", _l("Title"))]
@@ -125,7 +130,11 @@ def show(case_id: int) -> ResponseReturnValue:
         observables, timeline = list(case.observables), list(case.timeline)
         affected = [a.organization for a in case.affected]
         runs = list(s.scalars(select(PlaybookRun).where(PlaybookRun.case_id == case_id).order_by(PlaybookRun.id)))
-        linked = list(s.scalars(select(Alert).where(Alert.case_id == case_id)))
+        linked = list(s.scalars(select(Alert).where(Alert.case_id == case_id).order_by(Alert.id.desc())
+                                .limit(ALERTS_SHOWN)))
+        linked_total = len(linked) if len(linked) < ALERTS_SHOWN else int(
+            s.scalar(select(func.count()).select_from(Alert).where(Alert.case_id == case_id)) or 0)
+        reports = reports_for_case(s, case_id)
         primary_first = ([case.organization] if case.organization else []) + \
             [o for o in affected if o != case.organization]
         edit_form = IncidentFields(formdata=None, title=case.title, description=case.description,
@@ -136,6 +145,7 @@ def show(case_id: int) -> ResponseReturnValue:
     pending = any(r.status in ("queued", "running") for r in runs)
     return render_template(
         "case.html", case=case, observables=observables, timeline=timeline, runs=runs, alerts=linked,
+        alerts_total=linked_total, reports=reports,
         affected=primary_first, pending=pending, note_form=NoteForm(),
         status_form=StatusForm(status=case.status), tlp_form=TlpForm(tlp=case.tlp), playbook_form=_playbook_form(),
         upload_form=UploadForm(), edit_form=edit_form, close_form=CloseForm(),

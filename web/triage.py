@@ -11,11 +11,12 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_datetime, get_timezone
+from flask_babel import format_datetime, get_locale, get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
@@ -25,6 +26,7 @@ from cert.core.errors import N_, InvalidInput
 from cert.detection import saved_filters, triage, triage_actions
 from cert.incidents import cases as case_service
 from cert.incidents import from_alerts
+from cert.incidents.templates import list_templates, name_in
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.forms import TLP_CHOICES
 
@@ -55,6 +57,12 @@ class BulkForm(FlaskForm):
     case_id = IntegerField(_l("Incident #"), validators=[Optional(), NumberRange(min=1, max=2**63 - 1)])
     title = StringField(_l("Incident title"), validators=[Length(max=300)])
     tlp = SelectField("TLP", choices=TLP_CHOICES, default="amber")
+    # the incident templates (set by the view; the service checks the key)
+    template = SelectField(_l("Template"), choices=[("", "—")], default="", validate_choice=False)
+
+    def fill_templates(self, s: Session, lang: str) -> BulkForm:
+        self.template.choices = [("", "—")] + [(t.key, name_in(t, lang)) for t in list_templates(s)]
+        return self
 
 
 class SaveFilterForm(FlaskForm):
@@ -83,6 +91,10 @@ def queue_args(back: str) -> MultiDict[str, str]:
 
 
 def back_to_queue(back: str) -> ResponseReturnValue:
+    """Back to the queue as it was filtered; to the alert's page when the action came from there."""
+    origin = request.form.get("from_alert", "")
+    if origin.isdigit() and len(origin) <= 18:
+        return redirect(url_for("alerts.show", alert_id=int(origin)), 303)
     args: dict[str, Any] = queue_args(back).to_dict(flat=False)
     return redirect(url_for("alerts.queue", **args), 303)
 
@@ -130,6 +142,7 @@ def bulk() -> ResponseReturnValue:
         if action == "open":
             case = from_alerts.open_incident(s, chosen, who, p.events.get, p.constituency,
                                              title=form.title.data or "", tlp=form.tlp.data or "amber",
+                                             template=form.template.data or "", lang=str(get_locale() or "fr"),
                                              remote_addr=addr)
             flash(_("Incident #%(id)s opened from %(num)s alerts.", id=case.id, num=len(chosen)), "ok")
             return redirect(url_for("cases.show", case_id=case.id), 303)

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -154,7 +155,8 @@ def incident_from_alerts() -> ResponseReturnValue:
     with p.db.session() as s:
         chosen = triage.by_ids(s, wanted.ids, visible_scope().recorded)
         case = from_alerts.open_incident(s, chosen, actor(), p.events.get, p.constituency, title=wanted.title,
-                                         tlp=wanted.tlp, remote_addr=remote_addr())
+                                         tlp=wanted.tlp, remote_addr=remote_addr(), template=wanted.template,
+                                         lang=str(get_locale() or "fr"))
         case_id = case.id
     with p.db.session() as s:
         return jsonify(case_json(case_service.get_case(s, case_id))), 201

@@ -25,6 +25,8 @@ from cert.incidents.cases import (
     rsit_for,
     tlp_raisers,
 )
+from cert.incidents.lifecycle import add_template_tasks
+from cert.incidents.templates import get_template
 from cert.storage import audit
 from cert.storage.models import Alert, Case, CaseOrganization
 
@@ -96,11 +98,13 @@ def _link(s: Session, case: Case, alerts: Sequence[Alert], evidence: Evidence, c
 
 
 def open_incident(s: Session, alerts: Sequence[Alert], actor: str, evidence: Evidence, constituency: Constituency,
-                  *, title: str = "", tlp: str = "amber", remote_addr: str = "") -> Case:
+                  *, title: str = "", tlp: str = "amber", remote_addr: str = "", template: str = "",
+                  lang: str = "fr") -> Case:
     """One incident from many alerts: severity the highest of theirs, the organisation theirs if
     they share one (else the most frequent, every one of them affected), detected when the first
-    of them was first seen. An alert already in an incident is a Conflict naming them all (the
-    incident is not opened)."""
+    of them was first seen. From a ``template``: its PAP and RSIT class, its TLP if higher than
+    ``tlp``, and its tasks (in ``lang``). An alert already in an incident is a Conflict naming them
+    all (the incident is not opened)."""
     if not alerts:
         raise InvalidInput(N_("Select at least one alert."))
     taken = [a for a in alerts if a.case_id is not None]
@@ -111,7 +115,8 @@ def open_incident(s: Session, alerts: Sequence[Alert], actor: str, evidence: Evi
     title = title.strip() or alerts[0].rule_title
     if len(title) > 300:
         raise InvalidInput(N_("A title is at most %(max)s characters."), max=300)
-    chosen = TLP.parse(tlp)
+    tpl = get_template(s, template) if template else None
+    chosen = highest(TLP.parse(tlp), TLP.parse(tpl.tlp)) if tpl else TLP.parse(tlp)
     severity = max((a.severity for a in alerts), key=lambda sev: SEVERITY_RANK.get(sev, 0))
     orgs = Counter(a.organization for a in alerts if a.organization)
     primary = sorted(orgs.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] if orgs else None
@@ -120,11 +125,14 @@ def open_incident(s: Session, alerts: Sequence[Alert], actor: str, evidence: Evi
         derived = highest(derived, alert_tlp(alert))
     case = Case(
         title=title, description="", severity=severity, tlp=chosen.tag_value, title_tlp=derived.tag_value,
-        pap=PAP.AMBER.name.lower(), rsit_class=next((r for r in map(rsit_for, alerts) if r), ""),
-        organization=primary, created_by=actor, attack=_techniques(alerts),
+        pap=PAP.parse(tpl.pap).name.lower() if tpl else PAP.AMBER.name.lower(),
+        rsit_class=(tpl.rsit_class if tpl and tpl.rsit_class else next((r for r in map(rsit_for, alerts) if r), "")),
+        organization=primary, created_by=actor, attack=_techniques(alerts), template=tpl.key if tpl else None,
     )
     s.add(case)
     s.flush()
+    if tpl is not None:
+        add_template_tasks(s, case, tpl, actor, lang, datetime.now(UTC))
     ids = ", ".join(f"#{a.id}" for a in alerts)
     add_timeline(s, case, actor, "created", N_("Incident opened from %(count)s alert(s): %(alerts)s."),
                  {"alert_ids": [a.id for a in alerts]}, params={"count": len(alerts), "alerts": ids})

@@ -24,7 +24,7 @@ from cert.incidents import rsit
 from cert.incidents.cases import SEVERITIES, STATUSES, add_timeline
 from cert.incidents.templates import get_template, name_in
 from cert.storage import audit
-from cert.storage.models import Case, CaseOrganization, Task, User
+from cert.storage.models import Case, CaseOrganization, IncidentTemplate, Task, User
 
 #: how an incident ends, and its label (a message id)
 RESOLUTIONS = {
@@ -286,6 +286,19 @@ def reopen(s: Session, case: Case, actor: str, remote_addr: str = "") -> None:
     audit.record(s, actor, "case.reopen", "case", case.id, remote_addr, previous=previous)
 
 
+def add_template_tasks(s: Session, case: Case, tpl: IncidentTemplate, actor: str, lang: str,
+                       stamp: datetime) -> None:
+    """The template's tasks on the incident, written in ``lang`` (the opener's language), each due
+    its ``due_hours`` after ``stamp``."""
+    for position, task in enumerate(tpl.tasks):
+        texts, details = task.get("title") or {}, task.get("description") or {}
+        hours = task.get("due_hours")
+        s.add(Task(case_id=case.id, title=str(texts.get(lang) or texts.get("en") or texts.get("fr") or "?")[:300],
+                   description=str(details.get(lang) or details.get("en") or details.get("fr") or ""),
+                   due_at=stamp + timedelta(hours=int(hours)) if hours is not None else None,
+                   created_by=actor, position=position))
+
+
 @dataclass(frozen=True)
 class NewIncident:
     """An incident opened by hand: what the analyst chose; a template fills what is left empty."""
@@ -337,12 +350,7 @@ def open_incident(s: Session, new: NewIncident, actor: str, constituency: Consti
     if assignee:
         add_timeline(s, case, actor, "assignee", N_("Assigned to %(assignee)s"), {"assignee": assignee},
                      params={"assignee": assignee})
-    for position, task in enumerate(tpl.tasks if tpl else []):
-        texts, details = task.get("title") or {}, task.get("description") or {}
-        hours = task.get("due_hours")
-        s.add(Task(case_id=case.id, title=str(texts.get(lang) or texts.get("en") or texts.get("fr") or "?")[:300],
-                   description=str(details.get(lang) or details.get("en") or details.get("fr") or ""),
-                   due_at=stamp + timedelta(hours=int(hours)) if hours is not None else None,
-                   created_by=actor, position=position))
+    if tpl is not None:
+        add_template_tasks(s, case, tpl, actor, lang, stamp)
     audit.record(s, actor, "case.create", "case", case.id, remote_addr, template=case.template)
     return case

@@ -137,6 +137,7 @@ class FromAlertsIn(ApiModel):
     ids: AlertIds
     title: str = Field("", max_length=300, description="The incident's title (the first alert's rule if none).")
     tlp: Tlp = "amber"
+    template: str = Field("", max_length=80, description="The key of the incident template to open it from, if any.")
 
 
 class LinkIn(ApiModel):
