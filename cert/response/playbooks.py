@@ -29,8 +29,21 @@ PHASES = ("preparation", "detection", "containment", "eradication", "recovery", 
 
 @dataclass(frozen=True)
 class StepResult:
+    """What a step did: ``message`` is a message id (``N_``-marked English with ``%(name)s``
+    placeholders, starting with ``[%(step)s]``, the step's name) filled from ``params``, shown on
+    the timeline in the reader's language."""
+
     message: str
     data: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The result in English (the run's record, the logs)."""
+        try:
+            return self.message % self.params
+        except (KeyError, ValueError, TypeError):
+            return self.message
 
 
 @dataclass
@@ -168,20 +181,29 @@ def execute_run(platform: Platform, run_id: int) -> str:
             entry: dict[str, Any]
             try:
                 if case_pap.value > step.needs_pap.value:
-                    raise Forbidden(
-                        f"step {pstep.step} needs {step.needs_pap.label} or less restrictive; case is {case_pap.label}"
-                    )
+                    raise Forbidden(N_("[%(step)s] needs %(needed)s or less restrictive; the incident is %(pap)s."),
+                                    step=pstep.step, needed=step.needs_pap.label, pap=case_pap.label)
                 res = step.run(StepContext(platform, s, case, run.requested_by, dict(pstep.params)))
-                entry = {"step": pstep.step, "status": "done", "message": res.message, "data": res.data}
+                said, values = res.message, {**res.params, "step": pstep.step}
+                entry = {"step": pstep.step, "status": "done", "message": StepResult(said, {}, values).text,
+                         "data": res.data}
             except VigieError as exc:
                 entry = {"step": pstep.step, "status": "failed", "message": str(exc), "data": {}}
                 status, error = "failed", f"step {index} ({pstep.step}): {exc}"
+                if exc.message_id.startswith("[%(step)s]"):
+                    said, values = exc.message_id, {k: v for k, v in exc.params.items()
+                                                    if isinstance(v, (str, int, float, bool))}
+                else:  # an error of the core, in English: shown as it is
+                    said, values = N_("[%(step)s] failed: %(error)s"), {"step": pstep.step, "error": str(exc)}
             except Exception as exc:  # noqa: BLE001 - job boundary: an unexpected failure is recorded on the run
                 message = f"unexpected error: {type(exc).__name__}: {exc}"
                 entry = {"step": pstep.step, "status": "failed", "message": message, "data": {}}
                 status, error = "failed", f"step {index} ({pstep.step}): {message}"
-            add_timeline(s, case, f"playbook:{run.playbook}", "playbook", N_("[%(step)s] %(result)s"),
-                         {"run_id": run_id, **entry["data"]}, params={"step": pstep.step, "result": entry["message"]})
+                said, values = N_("[%(step)s] unexpected error: %(error)s"), {
+                    "step": pstep.step, "error": f"{type(exc).__name__}: {exc}"}
+            add_timeline(s, case, f"playbook:{run.playbook}", "playbook", said,
+                         {"run_id": run_id, "step": pstep.step, "status": entry["status"], **entry["data"]},
+                         params=values)
         results.append(entry)
         if status == "failed":
             break

@@ -11,7 +11,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from cert.core.errors import Forbidden, InvalidInput
+from cert.core.errors import N_, Forbidden, InvalidInput
 from cert.core.tlp import PAP, TLP, may_leave, shareable_text
 from cert.response.playbooks import Step, StepContext, StepResult, steps
 
@@ -26,10 +26,12 @@ class NotifyFocalPoint(Step):
         ceiling = TLP.parse(str(ctx.params.get("tlp_ceiling", "amber")))
         case_tlp = TLP.parse(case.tlp)
         if not may_leave(case_tlp, ceiling):
-            raise Forbidden(f"case is {case_tlp.label}, above the focal point's ceiling {ceiling.label}: not sent")
+            raise Forbidden(N_("[%(step)s] the incident is %(tlp)s, above the focal point's ceiling %(ceiling)s: "
+                               "not sent."), step=self.name, tlp=case_tlp.label, ceiling=ceiling.label)
         org = ctx.platform.constituency.by_name(case.organization)
         if org is None or org.focal_point is None:
-            raise InvalidInput(f"no focal point known for organisation {case.organization!r}")
+            raise InvalidInput(N_("[%(step)s] no focal point known for the organisation %(organization)s."),
+                               step=self.name, organization=case.organization or "-")
         shared = [o for o in case.observables if o.valid and may_leave(TLP.parse(o.tlp), ceiling)]
         title = shareable_text(case.title, TLP.parse(case.title_tlp), ceiling, f"Incident #{case.id} — {org.name}")
         msg = EmailMessage()
@@ -56,7 +58,8 @@ class NotifyFocalPoint(Step):
         path = outbox / f"case-{case.id}-{msg['Message-ID'].strip('<>').split('@')[0]}.eml"
         path.write_bytes(bytes(msg))
         return StepResult(
-            f"Notification to {org.focal_point.name} ({org.name}) queued in the outbox "
-            f"with {len(shared)} observable(s)",
+            N_("[%(step)s] Notification to %(name)s (%(organization)s) queued in the outbox with %(count)s "
+               "observable(s)."),
             {"recipient": org.focal_point.email, "file": path.name, "observables": len(shared)},
+            {"name": org.focal_point.name, "organization": org.name, "count": len(shared)},
         )

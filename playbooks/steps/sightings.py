@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from cert.core.ecs import get
+from cert.core.errors import N_
 from cert.core.tlp import PAP
 from cert.response.playbooks import Step, StepContext, StepResult, steps
 from cert.storage.events import EventQuery
@@ -38,7 +39,9 @@ class Sightings(Step):
             datasets = Counter(str(get(e, "event.dataset")) for e in events)
             data[f"{obs.type}:{obs.value}"] = {"events": total, "organizations": dict(orgs), "datasets": dict(datasets)}
             where = ", ".join(f"{o} ({n})" for o, n in orgs.most_common(3)) or "-"
-            lines.append(f"- {obs.type} {obs.value}: {total} event(s); organisations: {where}")
+            lines.append(f"{obs.type} {obs.value}: {total} ({where})")
         if not lines:
-            return StepResult("No observable to look up", {})
-        return StepResult(f"Sightings in our event store over {days} days:\n" + "\n".join(lines), {"sightings": data})
+            return StepResult(N_("[%(step)s] No observable to look up."))
+        return StepResult(N_("[%(step)s] Events holding each observable over the last %(days)s days "
+                             "(organisations): %(lines)s"),
+                          {"sightings": data}, {"days": days, "lines": "; ".join(lines)})

@@ -89,8 +89,14 @@ def test_full_case_flow_promote_playbook_export(app: Flask, demo: Any, tmp_path:
     assert resp.status_code == 303
     platform.jobs.wait()
     page = c.get(case_url).get_data(as_text=True)
-    assert "[sightings]" in page and "ip 203.0.113.66: 20 event(s)" in page
-    assert "[notify_focal_point]" in page and "Fatou Ndiaye" in page
+    # each step's result on the timeline, in the reader's language
+    assert "[sightings] Événements contenant chaque observable sur les 365 derniers jours" in page
+    assert "ip 203.0.113.66: 20 (" in page
+    assert "[notify_focal_point] Notification à Fatou Ndiaye" in page
+    english = c.get(case_url + "?lang=en").get_data(as_text=True)
+    assert "[sightings] Events holding each observable over the last 365 days" in english
+    assert "[notify_focal_point] Notification to Fatou Ndiaye" in english
+    c.get(case_url + "?lang=fr")
     eml = list(platform.settings.outbox_dir.glob("*.eml"))
     assert len(eml) == 1 and "TLP:AMBER" in eml[0].read_text()
 
