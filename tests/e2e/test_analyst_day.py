@@ -373,6 +373,7 @@ def test_analyst_day(lang: str, day_console: DayConsole, browser_context: Any, t
     assert w.timeline in "".join(texts), f"the report is not in {lang}: {texts[0][:300]!r}"
     assert page.url == case_url
     clean("report")
+    page.screenshot(path=str(tmp_path / f"incident-{lang}.png"), full_page=True)
 
     # 8. the dashboard: charts drawn, tables with numbers
     page.locator("header nav a", has_text=w.dashboard).click()
