@@ -307,12 +307,13 @@ def test_console_end_to_end(console: Console, browser_page: Any, tmp_path: Path)
     assert rows.count() >= 4, f"too few alerts in the queue: {rows.all_inner_texts()}{diag()}"
     for row in rows.all():
         cells = row.locator("td").all_inner_texts()
-        assert len(cells) == 8 and all(c.strip() for c in cells[:6]), f"incomplete row {cells}"
+        # select, raised, last seen, severity, rule, ministry, source IP, count, assignee, status, SLA
+        assert len(cells) == 11 and all(c.strip() for c in cells[1:8]), f"incomplete row {cells}"
     brute = rows.filter(has_text=BRUTE_FORCE)
     expect(brute).to_have_count(1)
     cells = brute.locator("td").all_inner_texts()
-    assert cells[2].strip() in ("élevée", "critique"), cells  # severity, in French
-    assert [c.strip() for c in cells[3:6]] == [BRUTE_FORCE, MINISTRY, ATTACKER_IP], cells
+    assert cells[3].strip() in ("élevée", "critique"), cells  # severity, in French
+    assert [c.strip() for c in cells[4:7]] == [BRUTE_FORCE, MINISTRY, ATTACKER_IP], cells
 
     # hostile log content is shown as text and never runs
     page.locator("table#alert-queue a", has_text="Cross-Site Scripting").first.click()
@@ -342,7 +343,7 @@ def test_console_end_to_end(console: Console, browser_page: Any, tmp_path: Path)
     promote.locator("button[type=submit]").click()
     page.wait_for_url(re.compile(r"/cases/\d+$"))
     case_url = page.url
-    expect(page.locator("h1")).to_contain_text("Case #")
+    expect(page.locator("h1")).to_contain_text("Incident #")
     expect(page.locator("table#observables")).to_contain_text(ATTACKER_IP)
 
     # 4. run the playbook and wait for it (the page refreshes itself every 2 s while it runs)
