@@ -18,20 +18,15 @@ from cert.sharing.actions import change_case_tlp
 from cert.storage.models import Alert, Case, User
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api_auth import api_scope, session_only
-from web.api_spec import ApiModel, Response, body, query, spec
+from web.api_spec import Response, body, query, spec
+from web.schemas.accounts import Me
 from web.schemas.alerts import AlertOut, AlertPage, AlertQuery
 from web.schemas.common import PageQuery
 from web.schemas.incidents import CaseOut, CasePage, PromoteIn, TlpIn
+from web.schemas.ingest import IngestHealth
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-
-
-class Me(ApiModel):
-    username: str
-    role: str
-    organization: str | None
-    auth_source: str
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -212,6 +207,7 @@ def set_tlp(case_id: int) -> ResponseReturnValue:
 @bp.get("/ingest/health")
 @requires("analyst")
 @api_scope("read")
+@spec.validate(resp=Response(HTTP_200=IngestHealth), tags=["ingest"])
 def ingest_health() -> ResponseReturnValue:
     """Per source: rates, lags, dead letters by reason; the spool (embedded mode)."""
     from cert.pipeline.health import health_json, spool_status

@@ -19,25 +19,47 @@ that does not fit its model is a 400 in the reader's language that names the fie
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import json
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
-from flask import Request, request
+from flask import Request, current_app, request
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from spectree import Response, SpecTree
+from werkzeug.exceptions import UnsupportedMediaType
 
 import cert
 from cert.core.errors import N_, InvalidInput
 
-__all__ = ["ApiModel", "Page", "Response", "body", "query", "spec"]
+__all__ = ["ApiModel", "Error", "Page", "QueryModel", "Response", "body", "query", "raw_body", "spec"]
 
 M = TypeVar("M", bound=BaseModel)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ApiModel(BaseModel):
     """Base of every request and response model: unknown fields in a request are refused."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Error(BaseModel):
+    """Every error answer of the API: ``{error, message, status}``, the message in the reader's
+    language; a 409 may add what it is about (the id of the incident an alert is in...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="A code: bad_request, unauthorized, forbidden, not_found, conflict...")
+    message: str = Field(description="For a person, in the caller's language.")
+    status: int
+
+
+class QueryModel(ApiModel):
+    """Base of every query-string model: ``lang`` chooses the language of the answer's messages,
+    as on every page of the console."""
+
+    lang: Literal["fr", "en"] | None = Field(None, description="The language of messages (else Accept-Language).")
 
 
 class Page(ApiModel):
@@ -62,6 +84,17 @@ def query(model: type[M]) -> M:
     if not isinstance(value, model):
         raise TypeError(f"the view reads a {model.__name__} query it did not declare")
     return value
+
+
+def raw_body(*media_types: str, description: str) -> Callable[[F], F]:
+    """Route decorator: the view reads a body that is not JSON (log lines...), as a string of one of
+    ``media_types``; the OpenAPI description (``web.openapi``) shows it as the request body."""
+
+    def deco(view: F) -> F:
+        view.raw_body = (media_types, description)  # type: ignore[attr-defined]
+        return view
+
+    return deco
 
 
 def _problem(error: dict[str, Any]) -> str:
@@ -110,9 +143,58 @@ def _where(error: dict[str, Any]) -> str:
     return ".".join(loc) or _("the body")
 
 
+JSON_TYPES = ("application/json",)
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype in JSON_TYPES or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _check_json_body(req: Request) -> None:
+    """A view that declares a JSON body gets one: a JSON object, sent as ``application/json``, with
+    text that a database can store (no NUL, no lone surrogate). SpecTree alone would read a
+    malformed or non-JSON body as ``{}``."""
+    data = req.get_data(cache=True)  # over MAX_CONTENT_LENGTH: 413
+    if (data or req.mimetype) and not _is_json(req.mimetype):
+        raise UnsupportedMediaType(_("The body must be JSON (Content-Type: application/json)."))
+    if not data:
+        return
+    try:
+        value = current_app.json.loads(data)
+        if isinstance(value, dict):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate (\ud800) fails here
+    except (ValueError, UnicodeError):
+        raise InvalidInput(N_("The body is not valid JSON.")) from None
+    if not isinstance(value, dict):
+        raise InvalidInput(N_("The body must be a JSON object."))
+    if _has_nul(value):
+        raise InvalidInput(N_("Text may not contain the NUL character."))
+
+
+def _declares_json(req: Request) -> bool:
+    view = current_app.view_functions.get(req.endpoint or "")
+    metadata = spec.get_function_metadata(view) if view is not None else None
+    return metadata is not None and metadata.json is not None
+
+
 def _refuse(req: Request, resp: Any, err: Exception | None, instance: Any, *_rest: Any) -> None:
-    """SpecTree's ``before`` hook: a request that fails validation becomes an ``InvalidInput``,
-    answered like every 400 of the API, in the reader's language."""
+    """SpecTree's ``before`` hook: a body that is not a JSON object where the view declares one is a
+    415 or a 400; a request that fails validation becomes an ``InvalidInput``, answered like every
+    400 of the API, in the reader's language."""
+    if req.method not in ("GET", "HEAD", "DELETE") and _declares_json(req):
+        _check_json_body(req)
+    if any("\x00" in key or "\x00" in value for key, value in req.args.items(multi=True)):
+        raise InvalidInput(N_("Text may not contain the NUL character."))
     if not isinstance(err, ValidationError):
         return
     problems = [f"{_where(dict(e))}: {_problem(dict(e))}" for e in err.errors(include_url=False)[:10]]
@@ -127,6 +209,7 @@ spec = SpecTree(
     path="api/v1/spectree",
     before=_refuse,
     validation_error_status=400,
+    validation_error_model=Error,
     annotations=False,  # views read their models with body() and query()
     naming_strategy=lambda model: model.__name__,
     nested_naming_strategy=lambda _parent, child: child,
