@@ -18,7 +18,7 @@ from cert.sharing.actions import change_case_tlp
 from cert.storage.models import Alert, Case, User
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api_auth import api_scope, session_only
-from web.api_spec import Response, body, query, spec
+from web.api_spec import Response, body, iso, query, spec
 from web.schemas.accounts import Me
 from web.schemas.alerts import AlertOut, AlertPage, AlertQuery
 from web.schemas.common import PageQuery
@@ -47,8 +47,8 @@ def alert_json(a: Alert) -> dict[str, Any]:
     return {
         "id": a.id, "rule_id": a.rule_id, "rule": a.rule_title, "severity": a.severity, "status": a.status,
         "source_ip": a.source_ip, "organization": a.organization, "count": a.count, "attack": a.attack,
-        "tlp": a.tlp, "first_seen": a.first_seen.isoformat(), "last_seen": a.last_seen.isoformat(),
-        "raised_at": a.created_at.isoformat(), "case_id": a.case_id, "event_ids": a.event_ids,
+        "tlp": a.tlp, "first_seen": iso(a.first_seen), "last_seen": iso(a.last_seen),
+        "raised_at": iso(a.created_at), "case_id": a.case_id, "event_ids": a.event_ids,
     }
 
 
@@ -56,7 +56,7 @@ def case_summary_json(c: Case) -> dict[str, Any]:
     return {
         "id": c.id, "title": c.title, "title_tlp": c.title_tlp, "status": c.status, "severity": c.severity,
         "tlp": c.tlp, "pap": c.pap, "rsit": c.rsit_class, "organization": c.organization, "misp_uuid": c.misp_uuid,
-        "created_at": c.created_at.isoformat(),
+        "created_at": iso(c.created_at),
     }
 
 
@@ -65,7 +65,7 @@ def case_json(c: Case) -> dict[str, Any]:
         **case_summary_json(c),
         "observables": [{"type": o.type, "value": o.value, "tlp": o.tlp, "ioc": o.ioc, "valid": o.valid,
                          "invalid_reason": o.invalid_reason} for o in c.observables],
-        "timeline": [{"at": t.at.isoformat(), "actor": t.actor, "kind": t.kind, "message": t.message}
+        "timeline": [{"at": iso(t.at), "actor": t.actor, "kind": t.kind, "message": t.message}
                      for t in c.timeline],
     }
 

@@ -21,27 +21,49 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar, overload
 
 from flask import Request, current_app, request
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from spectree import Response, SpecTree
 from werkzeug.exceptions import UnsupportedMediaType
 
 import cert
 from cert.core.errors import N_, InvalidInput
 
-__all__ = ["ApiModel", "Error", "Page", "QueryModel", "Response", "body", "query", "raw_body", "spec"]
+__all__ = ["ApiModel", "Error", "Page", "QueryModel", "Response", "body", "iso", "query", "raw_body", "spec"]
 
 M = TypeVar("M", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ApiModel(BaseModel):
-    """Base of every request and response model: unknown fields in a request are refused."""
+    """Base of every request and response model: unknown fields in a request are refused, and a
+    date and time has its time zone (RFC 3339, as ``format: date-time`` says): write answers'
+    dates with ``iso``."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _zoned(cls, value: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError(_("needs its time zone (2030-01-31T09:00:00+01:00, or Z for UTC)"))
+        return value
+
+
+@overload
+def iso(moment: datetime) -> str: ...
+@overload
+def iso(moment: None) -> None: ...
+def iso(moment: datetime | None) -> str | None:
+    """A date and time of the database as RFC 3339 text, with its offset: the embedded database
+    gives them back without one, in UTC."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).isoformat()
 
 
 class Error(BaseModel):
@@ -86,12 +108,12 @@ def query(model: type[M]) -> M:
     return value
 
 
-def raw_body(*media_types: str, description: str) -> Callable[[F], F]:
+def raw_body(*media_types: str, description: str, example: str = "") -> Callable[[F], F]:
     """Route decorator: the view reads a body that is not JSON (log lines...), as a string of one of
     ``media_types``; the OpenAPI description (``web.openapi``) shows it as the request body."""
 
     def deco(view: F) -> F:
-        view.raw_body = (media_types, description)  # type: ignore[attr-defined]
+        view.raw_body = (media_types, description, example)  # type: ignore[attr-defined]
         return view
 
     return deco

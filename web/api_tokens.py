@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, jsonify
@@ -18,21 +17,17 @@ from cert.accounts.tokens import DEFAULT_LIFETIME, create_token, list_tokens, re
 from cert.storage.models.tokens import ApiToken
 from web.access import actor, platform, remote_addr, requires
 from web.api_auth import api_scope
-from web.api_spec import Response, body, spec
+from web.api_spec import Response, body, iso, spec
 from web.schemas.tokens import TokenCreated, TokenIn, TokenList, TokenOut
 
 bp = Blueprint("api_tokens", __name__, url_prefix="/api/v1/tokens")
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
 def token_json(t: ApiToken) -> dict[str, Any]:
     return {"name": t.name, "owner": t.owner, "scopes": list(t.scope_list), "organization": t.organization,
-            "created_by": t.created_by, "created_at": _iso(t.created_at), "expires_at": _iso(t.expires_at),
-            "last_used_at": _iso(t.last_used_at), "last_used_from": t.last_used_from, "status": status(t),
-            "revoked_at": _iso(t.revoked_at)}
+            "created_by": t.created_by, "created_at": iso(t.created_at), "expires_at": iso(t.expires_at),
+            "last_used_at": iso(t.last_used_at), "last_used_from": t.last_used_from, "status": status(t),
+            "revoked_at": iso(t.revoked_at)}
 
 
 @bp.get("")

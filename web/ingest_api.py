@@ -83,7 +83,8 @@ ANSWERS = Response(HTTP_200=(IngestResult, "Every line was stored (or was alread
 
 @bp.post("/ingest/<parser>")
 @requires_token("ingest")
-@raw_body("text/plain", description="Log lines, one event per line, as the parser reads them.")
+@raw_body("text/plain", description="Log lines, one event per line, as the parser reads them.",
+          example="Jan 12 06:25:43 gw sshd[2714]: Failed password for root from 203.0.113.7 port 52011 ssh2\n")
 @spec.validate(resp=ANSWERS, tags=["ingest"],
                path_parameter_descriptions={"parser": "A parser of this installation (linux.auth, syslog...)."})
 def ingest_lines(parser: str) -> ResponseReturnValue:
@@ -94,7 +95,9 @@ def ingest_lines(parser: str) -> ResponseReturnValue:
 
 @bp.post("/events")
 @requires_token("ingest")
-@raw_body("application/x-ndjson", "text/plain", description="Events in ECS, one JSON object per line.")
+@raw_body("application/x-ndjson", "text/plain", description="Events in ECS, one JSON object per line.",
+          example='{"@timestamp": "2030-01-31T08:00:00Z", "event": {"category": ["authentication"]}, '
+                  '"source": {"ip": "203.0.113.7"}}\n')
 @spec.validate(resp=ANSWERS, tags=["ingest"])
 def ingest_events() -> ResponseReturnValue:
     """Events already in ECS (NDJSON, one event per line) into the event store."""

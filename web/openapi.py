@@ -7,6 +7,7 @@ none for a person's own settings) and the error answers every route shares."""
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template
@@ -34,6 +35,7 @@ TAGS = {"alerts": "The alert queue and triage.",
         "tokens": "API tokens.",
         "api": "This description."}
 
+_GENERATING = threading.Lock()
 ROW_ID = {"type": "integer", "format": "int64", "minimum": 0, "maximum": 2**63 - 1}
 
 
@@ -55,9 +57,10 @@ def _raw_body(op: dict[str, Any], view: Any) -> None:
     declared = getattr(view, "raw_body", None)
     if declared is None:
         return
-    media_types, description = declared
+    media_types, description, example = declared
+    schema = {"type": "string", "minLength": 1, **({"examples": [example]} if example else {})}
     op["requestBody"] = {"required": True, "description": description,
-                         "content": {media: {"schema": {"type": "string"}} for media in media_types}}
+                         "content": {media: {"schema": schema} for media in media_types}}
 
 
 def _parameters(op: dict[str, Any]) -> None:
@@ -110,9 +113,16 @@ def _secure(op: dict[str, Any], endpoint: str, method: str, view: Any) -> None:
 
 def build(app: Flask) -> dict[str, Any]:
     """The description of every ``/api/v1`` route of ``app``."""
-    with app.app_context():
-        # SpecTree caches one description per process (``spec.spec``); this one is of ``app``'s routes
-        generated = copy.deepcopy(spec._generate_spec())
+    with app.app_context(), _GENERATING:
+        # SpecTree caches one description per process (``spec.spec``), made from the first app; this
+        # one is of ``app``'s routes. Making it moves the nested models out of ``spec.models``: it
+        # works on a copy.
+        models = spec.models
+        spec.models = copy.deepcopy(models)
+        try:
+            generated = spec._generate_spec()
+        finally:
+            spec.models = models
     views = _views_by_operation(app)
     paths: dict[str, dict[str, Any]] = {}
     for path, item in generated.get("paths", {}).items():

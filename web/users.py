@@ -21,7 +21,7 @@ from cert.core.errors import InvalidInput
 from cert.storage.models import User, UserSession
 from web.access import SessionUser, actor, platform, remote_addr, requires
 from web.api_auth import api_scope, session_only
-from web.api_spec import Response, body, spec
+from web.api_spec import Response, body, iso, spec
 from web.forms import AcknowledgeForm, RoleForm, UserForm
 from web.login_session import start_session
 from web.schemas.accounts import (
@@ -186,8 +186,8 @@ def end_sessions(user_id: int) -> ResponseReturnValue:
 def user_json(s: Any, u: User) -> dict[str, Any]:
     lock = throttle.locked(s, u.username)
     return {"id": u.id, "username": u.username, "role": u.role, "organization": u.organization, "active": u.active,
-            "must_change_password": u.must_change_password, "created_at": u.created_at.isoformat(),
-            "login_refused_until": lock.until.isoformat() if lock else None, "login_locked": bool(lock and lock.locked),
+            "must_change_password": u.must_change_password, "created_at": iso(u.created_at),
+            "login_refused_until": iso(lock.until) if lock else None, "login_locked": bool(lock and lock.locked),
             "live_sessions": len(sessions.live_sessions(s, u.id, _policy()))}
 
 
@@ -286,7 +286,7 @@ def api_unlock(user_id: int) -> ResponseReturnValue:
 
 
 def session_json(row: UserSession) -> dict[str, Any]:
-    return {"id": row.id, "created_at": row.created_at.isoformat(), "last_seen_at": row.last_seen_at.isoformat(),
+    return {"id": row.id, "created_at": iso(row.created_at), "last_seen_at": iso(row.last_seen_at),
             "remote_addr": row.remote_addr, "user_agent": row.user_agent}
 
 

@@ -3,6 +3,8 @@ method, each with its summary, the console role it needs and the token scope (or
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -17,7 +19,6 @@ from web.access import requires
 from web.api_auth import api_scope
 from web.app import create_app
 from web.openapi import build
-
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -69,6 +70,9 @@ def test_the_description_is_valid_and_holds_every_api_route(platform: Platform) 
             assert not query or "lang" in query, f"{method} {path}: its query model derives from QueryModel"
             seen += 1
     assert seen >= 25
+    assert build(app) == spec, "the description is the same each time it is made"
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(spec)))
+    assert refs and refs <= spec["components"]["schemas"].keys(), refs - spec["components"]["schemas"].keys()
     assert spec["paths"]["/api/v1/cases/{case_id}/tlp"]["post"]["x-vigie-scope"] == "write"
     listing = spec["paths"]["/api/v1/alerts"]["get"]
     assert listing["responses"]["200"]["content"]["application/json"]["schema"] == {

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
+from cert.accounts.tokens import NAME, SCOPES
 from web.api_spec import ApiModel
 
 
@@ -32,9 +33,15 @@ class TokenCreated(TokenOut):
 
 
 class TokenIn(ApiModel):
-    name: str = Field(max_length=200, description="1 to 80 letters, digits, '.', '_' or '-'.")
+    """The patterns and scope names are those ``cert.accounts.tokens`` checks (its messages say
+    what is wrong, in the reader's language), shown in the description."""
+
+    name: str = Field(max_length=200, description="1 to 80 letters, digits, '.', '_' or '-'.",
+                      json_schema_extra={"pattern": NAME.pattern})
     owner: str | None = Field(None, max_length=200, description="Who answers for its use (the name if none).")
-    scopes: list[str] = Field(["ingest"], max_length=10, description="Among read, triage, write, ingest, admin.")
+    scopes: list[str] = Field(["ingest"], max_length=10, description="At least one scope.",
+                              json_schema_extra={"minItems": 1, "items": {"type": "string", "enum": list(SCOPES)}})
     organization: str | None = Field(None, max_length=200, description="The organisation it acts for.")
     expires: str | None = Field(None, max_length=40, description=(
-        "A lifetime (90d, 12h, 1y), a future date (2030-01-31), or never (90d if none)."))
+        "A lifetime in hours, days or weeks (12h, 90d, 26w), a future date (2030-01-31, its midnight UTC), or "
+        "never; 90d if none."), json_schema_extra={"pattern": r"^(\d{1,5}[hdw]|\d{4}-\d{2}-\d{2}|never)$"})
