@@ -14,8 +14,8 @@ A view declares what it reads and answers::
 
 Authentication and authorisation (``requires``, ``api_scope``) run before validation. A request
 that does not fit its model is a 400 in the reader's language that names the field
-(``{error, message, status, fields}``); a view's answer that does not fit its model is a defect
-(SpecTree answers 500, and the schemathesis test finds it)."""
+(``{error, message, status}``); a view's answer that does not fit its model is a defect, logged
+and answered 500 (the schemathesis test finds them)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from flask import Request, current_app, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from spectree import Response, SpecTree
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import InternalServerError, UnsupportedMediaType
 
 import cert
 from cert.core.errors import N_, InvalidInput
@@ -223,6 +223,14 @@ def _refuse(req: Request, resp: Any, err: Exception | None, instance: Any, *_res
     raise InvalidInput(N_("The request is not valid: %(problems)s."), problems="; ".join(problems))
 
 
+def _answered(req: Request, resp: Any, err: Exception | None, instance: Any, *_rest: Any) -> None:
+    """SpecTree's ``after`` hook: an answer that breaks its model is a defect, logged with what
+    broke; the client gets the API's usual 500, without the answer's data."""
+    if err is not None:
+        current_app.logger.error("the answer of %s %s breaks its model: %s", req.method, req.path, err)
+        raise InternalServerError()
+
+
 spec = SpecTree(
     "flask",
     mode="greedy",
@@ -230,6 +238,7 @@ spec = SpecTree(
     version=cert.__version__,
     path="api/v1/spectree",
     before=_refuse,
+    after=_answered,
     validation_error_status=400,
     validation_error_model=Error,
     annotations=False,  # views read their models with body() and query()

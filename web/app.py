@@ -145,13 +145,20 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
 def _select_locale() -> str:
     lang = request.args.get("lang")
+    if request.path.startswith("/api/"):
+        # an API client says its language per request (?lang=, else Accept-Language); the API sets
+        # no cookie: the console's choice applies to the console's own API calls
+        if lang in LANGUAGES:
+            return str(lang)
+        chosen = session.get("lang") if request.cookies else None
+        if chosen in LANGUAGES:
+            return str(chosen)
+        return request.accept_languages.best_match(LANGUAGES, default="fr") or "fr"
     if lang in LANGUAGES:
         session["lang"] = lang
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return str(chosen)
-    if request.path.startswith("/api/"):  # an API client says its language in Accept-Language
-        return request.accept_languages.best_match(LANGUAGES, default="fr") or "fr"
     return "fr"
 
 

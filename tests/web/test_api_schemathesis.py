@@ -146,7 +146,8 @@ def schemathesis(live: Live, doc: dict[str, Any], tmp_path: Path, name: str, max
     started = time.monotonic()
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=max_time + 90, check=False, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=max_time + 90, check=False, env=env,
+                          cwd=tmp_path)  # its own files (.schemathesis/) out of the tree
     output = f"{done.stdout}\n{done.stderr}\n({time.monotonic() - started:.0f} s)"
     print(output)  # shown by pytest -rP: what was tested, the seed, the time
     assert done.returncode == 0, output
