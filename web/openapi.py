@@ -12,8 +12,11 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
+from cert.accounts.tokens import SCOPES
 from cert.core.parser import parsers
+from web import api_docs
 from web.access import requires
 from web.api_auth import SESSION_ONLY, api_scope
 from web.api_spec import Error, Response, spec
@@ -173,4 +176,7 @@ def openapi() -> ResponseReturnValue:
 @requires("analyst")
 def docs() -> ResponseReturnValue:
     """A readable page of this API: every operation, its parameters, body and answers."""
-    return render_template("api_docs.html", doc=build(current_app))
+    doc = build(current_app)
+    groups, models = api_docs.page(doc)
+    scopes = [(name, _(text)) for name, text in SCOPES.items()]
+    return render_template("api_docs.html", doc=doc, groups=groups, models=models, scopes=scopes)
