@@ -29,7 +29,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # the ``error`` field of an API error answer, by status
 API_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 409: "conflict", 413: "too_large", 500: "internal_error"}
+              405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+              500: "internal_error"}
 
 
 def api_error(status: int, message: str) -> tuple[Response, int]:

@@ -18,21 +18,16 @@ from cert.sharing.actions import change_case_tlp
 from cert.storage.models import Alert, User
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api_auth import api_scope, session_only
-from web.api_spec import ApiModel, Response, body, query, spec
+from web.api_spec import Response, body, iso, query, spec
 from web.incidents_api import case_json, case_summary_json
+from web.schemas.accounts import Me
 from web.schemas.alerts import AlertOut, AlertPage, AlertQuery
 from web.schemas.common import PageQuery
 from web.schemas.incidents import CaseOut, CasePage, PromoteIn, TlpIn
+from web.schemas.ingest import IngestHealth
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-
-
-class Me(ApiModel):
-    username: str
-    role: str
-    organization: str | None
-    auth_source: str
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -53,12 +48,12 @@ def alert_json(a: Alert) -> dict[str, Any]:
     return {
         "id": a.id, "rule_id": a.rule_id, "rule": a.rule_title, "severity": a.severity, "status": a.status,
         "source_ip": a.source_ip, "organization": a.organization, "count": a.count, "attack": a.attack,
-        "tlp": a.tlp, "first_seen": a.first_seen.isoformat(), "last_seen": a.last_seen.isoformat(),
-        "raised_at": a.created_at.isoformat(), "case_id": a.case_id, "event_ids": a.event_ids,
+        "tlp": a.tlp, "first_seen": iso(a.first_seen), "last_seen": iso(a.last_seen),
+        "raised_at": iso(a.created_at), "case_id": a.case_id, "event_ids": a.event_ids,
         "assignee": a.assignee, "acknowledged_by": a.acknowledged_by, "close_reason": a.close_reason,
         "close_comment": a.close_comment or "", "closed_by": a.closed_by,
-        "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
-        "closed_at": a.closed_at.isoformat() if a.closed_at else None,
+        "acknowledged_at": iso(a.acknowledged_at) if a.acknowledged_at else None,
+        "closed_at": iso(a.closed_at) if a.closed_at else None,
     }
 
 
@@ -199,6 +194,7 @@ def set_tlp(case_id: int) -> ResponseReturnValue:
 @bp.get("/ingest/health")
 @requires("analyst")
 @api_scope("read")
+@spec.validate(resp=Response(HTTP_200=IngestHealth), tags=["ingest"])
 def ingest_health() -> ResponseReturnValue:
     """Per source: rates, lags, dead letters by reason; the spool (embedded mode)."""
     from cert.pipeline.health import health_json, spool_status

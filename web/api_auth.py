@@ -113,6 +113,10 @@ def authenticate_bearer() -> ResponseReturnValue | None:
             return _unauthorized(_("The API token is unknown, expired or revoked."))
         principal = TokenPrincipal(token.id, token.name, token.scope_list, token.organization)
     g.api_token = principal  # the request's user from now on (``token_user``), whatever the session holds
+    # Flask-Login's user of this request, set here so that a cookie sent beside the token is never
+    # read (its session protection would otherwise drop the request's user for a session without
+    # a login, a language choice alone)
+    g._login_user = principal
     if request.endpoint is None:
         return None  # no such route (404) or method (405): Flask answers
     needed = route_scope(request.endpoint)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g, jsonify, render_template, request, session
+from flask import Flask, g, jsonify, render_template, request, session
+from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel
 from flask_babel import gettext as _
@@ -31,9 +32,25 @@ PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
 MAX_ROW_ID = 2**63 - 1
 
 
+def digits_up_to(limit: int) -> str:
+    """A regular expression for the decimal numbers from 0 to ``limit``."""
+    top = str(limit)
+    alternatives = [rf"\d{{1,{len(top) - 1}}}"] if len(top) > 1 else []
+    for i, digit in enumerate(top):
+        if digit != "0":
+            rest = len(top) - i - 1
+            alternatives.append(f"{top[:i]}[0-{int(digit) - 1}]" + (rf"\d{{{rest}}}" if rest else ""))
+    alternatives.append(top)
+    return "(?:" + "|".join(alternatives) + ")"
+
+
 class RowIdConverter(IntegerConverter):
     """``<int:...>`` in every route: a row id, so 0 to ``MAX_ROW_ID``. A larger number does not
-    match the route (404), instead of overflowing the database driver."""
+    match the route (404), instead of overflowing the database driver. The range is in the
+    regular expression: Werkzeug checks a rule's methods before its converters, so a number only
+    ``max`` refused would be a 405 where another method of the path has a rule of its own."""
+
+    regex = digits_up_to(MAX_ROW_ID)
 
     def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min", 0)
@@ -41,10 +58,22 @@ class RowIdConverter(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, where a body nested too deeply to parse is invalid JSON (a 400), like any
+    other, instead of a RecursionError."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> Flask:
     platform = platform or Platform(settings or load_settings())
     settings = platform.settings
     app = Flask(__name__)
+    app.json = JSONProvider(app)
     app.config.update(
         SECRET_KEY=settings.effective_secret_key(),
         SESSION_COOKIE_HTTPONLY=True,
@@ -137,11 +166,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 def _select_locale() -> str:
     lang = request.args.get("lang")
     if request.path.startswith("/api/"):
-        # an API call's language is the request's own (?lang=, else Accept-Language), never kept
-        # in the session: writing it would hand a bearer client a session cookie
+        # an API client says its language per request (?lang=, else Accept-Language); the API sets
+        # no cookie: the console's choice applies to the console's own API calls
         if lang in LANGUAGES:
             return str(lang)
-        chosen = session.get("lang")
+        chosen = session.get("lang") if request.cookies else None
         if chosen in LANGUAGES:
             return str(chosen)
         return request.accept_languages.best_match(LANGUAGES, default="fr") or "fr"
@@ -181,29 +210,10 @@ def _default_message(status: int) -> str:
         404: _("This page or object does not exist."),
         405: _("This method is not allowed here."),
         413: _("The request is too large."),
+        415: _("This type of body is not accepted here."),
         500: _("Internal error: the request could not be completed. The error has been logged."),
     }
     return str(messages.get(status, _("The request could not be completed.")))
-
-
-class NotFoundPage(HTTPException):
-    code = 404
-
-
-def _matches_another_method(exc: HTTPException) -> bool:
-    """Whether a 405's URL is a route for one of the methods it names. Werkzeug answers 405 when
-    a route of another method has the same pattern even if the URL's id is out of range for all
-    of them (``RowIdConverter``): that URL is no route at all, a 404."""
-    adapter = current_app.url_map.bind_to_environ(request.environ)
-    for method in getattr(exc, "valid_methods", None) or ():
-        if method in ("HEAD", "OPTIONS"):
-            continue
-        try:
-            adapter.match(method=method)
-        except HTTPException:
-            continue
-        return True
-    return False
 
 
 def _register_errors(app: Flask) -> None:
@@ -240,14 +250,15 @@ def _register_errors(app: Flask) -> None:
         return answer(400, _("CSRF check failed: %(reason)s", reason=exc.description))
 
     def http_error(exc: HTTPException) -> ResponseReturnValue:
+        """Under /api/, every HTTP error is JSON; the console has pages for the usual ones and
+        Werkzeug's answer for the others."""
         status = exc.code or 500
-        if status == 405 and not _matches_another_method(exc):
-            status, exc = 404, NotFoundPage()
+        if not _wants_json() and status not in (400, 403, 404, 405, 413):
+            return exc
         custom = exc.description and exc.description != type(exc).description
         return answer(status, str(exc.description) if custom else _default_message(status))
 
-    for code in (400, 403, 404, 405, 413):
-        app.register_error_handler(code, http_error)
+    app.register_error_handler(HTTPException, http_error)
 
     @app.errorhandler(500)
     def internal(_exc: HTTPException) -> ResponseReturnValue:

@@ -21,7 +21,7 @@ from cert.storage.models import Attachment, Case, Comment, Countermeasure, Custo
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api_auth import api_scope
 from web.api_spec import Response as ApiResponse
-from web.api_spec import body, query, spec
+from web.api_spec import body, query, raw_answer, spec
 from web.schemas.case_items import (
     AttachmentList,
     AttachmentOut,
@@ -396,6 +396,8 @@ def attachment_custody(case_id: int, attachment_id: int) -> ResponseReturnValue:
 @bp.get("/attachments/<int:attachment_id>/download")
 @requires("analyst")
 @api_scope("read")
+@raw_answer("application/octet-stream", description="The file as it was attached (its SHA-256 checked first); "
+            "a file changed since is refused with 409.")
 def download_attachment(case_id: int, attachment_id: int) -> ResponseReturnValue:
     """Download an attachment (``application/octet-stream``); the download goes into its chain of
     custody. A file whose SHA-256 no longer matches is refused (409), and the refusal recorded."""

@@ -27,6 +27,8 @@ from flask_babel import gettext as _
 from cert.pipeline.bulk import ingest_body
 from web.access import api_error, platform
 from web.api_auth import TokenPrincipal, api_scope
+from web.api_spec import Response, raw_body, spec
+from web.schemas.ingest import IngestResult
 
 bp = Blueprint("ingest_api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,8 +74,19 @@ def _answer(parser: str) -> ResponseReturnValue:
     return jsonify(result.as_dict()), status
 
 
+#: 200: every line stored; 202: some wait in the spool; 400: some were dead-lettered (the others are stored)
+ANSWERS = Response(HTTP_200=(IngestResult, "Every line was stored (or was already)."),
+                   HTTP_202=(IngestResult, "Some lines wait in the spool: the event store is down."),
+                   HTTP_400=(IngestResult, "Some lines were dead-lettered (the others are stored); "
+                                           "or the request is not valid (an error)."))
+
+
 @bp.post("/ingest/<parser>")
 @requires_token("ingest")
+@raw_body("text/plain", description="Log lines, one event per line, as the parser reads them.",
+          example="Jan 12 06:25:43 gw sshd[2714]: Failed password for root from 203.0.113.7 port 52011 ssh2\n")
+@spec.validate(resp=ANSWERS, tags=["ingest"],
+               path_parameter_descriptions={"parser": "A parser of this installation (linux.auth, syslog...)."})
 def ingest_lines(parser: str) -> ResponseReturnValue:
     """Raw log lines (the body, one per line) through the named parser into the event store; per-line
     errors in the answer, bad lines dead-lettered."""
@@ -82,6 +95,10 @@ def ingest_lines(parser: str) -> ResponseReturnValue:
 
 @bp.post("/events")
 @requires_token("ingest")
+@raw_body("application/x-ndjson", "text/plain", description="Events in ECS, one JSON object per line.",
+          example='{"@timestamp": "2030-01-31T08:00:00Z", "event": {"category": ["authentication"]}, '
+                  '"source": {"ip": "203.0.113.7"}}\n')
+@spec.validate(resp=ANSWERS, tags=["ingest"])
 def ingest_events() -> ResponseReturnValue:
     """Events already in ECS (NDJSON, one event per line) into the event store."""
     return _answer("ecs")

@@ -17,7 +17,7 @@ from typing import Any
 
 import qrcode
 import qrcode.image.svg
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -29,12 +29,14 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from cert.accounts import throttle, totp
-from cert.core.errors import N_, InvalidInput, NotFound
+from cert.core.errors import N_, NotFound
 from cert.storage import audit
 from cert.storage.models import User
 from web.access import actor, api_error, platform, remote_addr, requires
 from web.api_auth import api_scope, session_only
+from web.api_spec import Response, body, spec
 from web.login_session import open_session
+from web.schemas.accounts import CodeIn, RecoveryCodes, TotpEnrolment, TotpStatus
 
 bp = Blueprint("totp", __name__)
 
@@ -284,16 +286,9 @@ def _status_json(state: totp.Status, required: bool) -> dict[str, Any]:
             "recovery_codes_left": state.recovery_codes_left}
 
 
-def _code_from_body() -> str:
-    body = request.get_json(silent=True)
-    code = body.get("code") if isinstance(body, dict) else None
-    if not isinstance(code, str) or not code.strip():
-        raise InvalidInput(_("The body must be a JSON object with: %(fields)s.", fields="code"))
-    return code
-
-
 @bp.get("/api/v1/me/totp")
 @session_only
+@spec.validate(resp=Response(HTTP_200=TotpStatus), tags=["accounts"])
 def api_status() -> ResponseReturnValue:
     """The caller's second factor: enrolled or not, required for their role or not."""
     with platform().db.session() as s:
@@ -303,6 +298,7 @@ def api_status() -> ResponseReturnValue:
 
 @bp.post("/api/v1/me/totp")
 @session_only
+@spec.validate(resp=Response(HTTP_201=TotpEnrolment), tags=["accounts"])
 def api_enrol() -> ResponseReturnValue:
     """Start an enrolment: 201 with the secret, its ``otpauth://`` URI and the QR code (SVG data URI).
     The secret is in this answer only."""
@@ -313,9 +309,10 @@ def api_enrol() -> ResponseReturnValue:
 
 @bp.post("/api/v1/me/totp/confirm")
 @session_only
+@spec.validate(json=CodeIn, resp=Response(HTTP_200=RecoveryCodes), tags=["accounts"])
 def api_confirm() -> ResponseReturnValue:
     """``{"code": ...}``: activate the enrolment; 200 with the ten recovery codes (shown once)."""
-    code = _code_from_body()
+    code = body(CodeIn).code
     with platform().db.session() as s:
         codes = totp.confirm_enrolment(s, _me(s), box(), code, remote_addr())
     if codes is None:
@@ -325,9 +322,10 @@ def api_confirm() -> ResponseReturnValue:
 
 @bp.post("/api/v1/me/totp/disable")
 @session_only
+@spec.validate(json=CodeIn, resp=Response(HTTP_204=None), tags=["accounts"])
 def api_disable() -> ResponseReturnValue:
     """``{"code": ...}``: a current code or a recovery code; 204."""
-    code = _code_from_body()
+    code = body(CodeIn).code
     with platform().db.session() as s:
         done = totp.disable(s, _me(s), box(), code, remote_addr())
     if not done:
@@ -337,10 +335,11 @@ def api_disable() -> ResponseReturnValue:
 
 @bp.post("/api/v1/me/totp/recovery-codes")
 @session_only
+@spec.validate(json=CodeIn, resp=Response(HTTP_201=RecoveryCodes), tags=["accounts"])
 def api_recovery_codes() -> ResponseReturnValue:
     """``{"code": ...}``: a current code of the application; 201 with ten new recovery codes (shown
     once), the old ones no longer work; 400 for a wrong code."""
-    code = _code_from_body()
+    code = body(CodeIn).code
     with platform().db.session() as s:
         codes = totp.regenerate_recovery_codes(s, _me(s), box(), code, remote_addr())
     if codes is None:
@@ -351,6 +350,7 @@ def api_recovery_codes() -> ResponseReturnValue:
 @bp.delete("/api/v1/users/<int:user_id>/totp")
 @api_scope("admin")
 @requires("admin")
+@spec.validate(resp=Response(HTTP_204=None), tags=["accounts"])
 def api_admin_reset(user_id: int) -> ResponseReturnValue:
     """An admin removes a user's second factor (audited); 204, 404 for an unknown user."""
     _reset(user_id)

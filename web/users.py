@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
@@ -21,8 +21,19 @@ from cert.core.errors import InvalidInput
 from cert.storage.models import User, UserSession
 from web.access import SessionUser, actor, platform, remote_addr, requires
 from web.api_auth import api_scope, session_only
+from web.api_spec import Response, body, iso, spec
 from web.forms import AcknowledgeForm, RoleForm, UserForm
 from web.login_session import start_session
+from web.schemas.accounts import (
+    Ended,
+    PasswordIn,
+    SessionList,
+    UserIn,
+    UserList,
+    UserOut,
+    UserPatch,
+    UserWithPassword,
+)
 
 F = TypeVar("F", UserForm, RoleForm)
 
@@ -175,30 +186,15 @@ def end_sessions(user_id: int) -> ResponseReturnValue:
 def user_json(s: Any, u: User) -> dict[str, Any]:
     lock = throttle.locked(s, u.username)
     return {"id": u.id, "username": u.username, "role": u.role, "organization": u.organization, "active": u.active,
-            "must_change_password": u.must_change_password, "created_at": u.created_at.isoformat(),
-            "login_refused_until": lock.until.isoformat() if lock else None, "login_locked": bool(lock and lock.locked),
+            "must_change_password": u.must_change_password, "created_at": iso(u.created_at),
+            "login_refused_until": iso(lock.until) if lock else None, "login_locked": bool(lock and lock.locked),
             "live_sessions": len(sessions.live_sessions(s, u.id, _policy()))}
-
-
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput(_("The body must be a JSON object."))
-    return body
-
-
-def _text(body: dict[str, Any], name: str, required: bool = True) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or (required and not value):
-        raise InvalidInput(_("%(field)s must be text.", field=name))
-    return value
 
 
 @api.get("/users")
 @requires("admin")
 @api_scope("admin")
+@spec.validate(resp=Response(HTTP_200=UserList), tags=["accounts"])
 def list_users() -> ResponseReturnValue:
     """The accounts: role, organisation, status, open sessions."""
     with platform().db.session() as s:
@@ -208,58 +204,67 @@ def list_users() -> ResponseReturnValue:
 @api.post("/users")
 @requires("admin")
 @api_scope("admin")
+@spec.validate(json=UserIn, resp=Response(HTTP_201=UserOut), tags=["accounts"])
 def create_user() -> ResponseReturnValue:
     """``{"username", "password", "role", "organization"?, "must_change_password"?}``: 201 with the
     account. A focal point needs ``organization`` (an organisation id of the constituency), a
     partner the name of its CERT; staff have none."""
-    body = _body()
-    must_change = body.get("must_change_password", False)
-    if not isinstance(must_change, bool):
-        raise InvalidInput(_("%(field)s must be true or false.", field="must_change_password"))
+    wanted = body(UserIn)
     p = platform()
     with p.db.session() as s:
-        user = accounts.create_user(s, _text(body, "username") or "", _text(body, "password") or "",
-                                    _text(body, "role") or "", actor(), remote_addr(),
-                                    min_length=p.settings.password_min_length, must_change_password=must_change,
-                                    organization=_text(body, "organization", required=False),
-                                    constituency=p.constituency)
+        user = accounts.create_user(s, wanted.username, wanted.password, wanted.role, actor(), remote_addr(),
+                                    min_length=p.settings.password_min_length,
+                                    must_change_password=wanted.must_change_password,
+                                    organization=wanted.organization, constituency=p.constituency)
         return user_json(s, user), 201
 
 
-@api.route("/users/<int:user_id>", methods=["GET", "PATCH", "DELETE"])
+@api.get("/users/<int:user_id>")
 @requires("admin")
 @api_scope("admin")
+@spec.validate(resp=Response(HTTP_200=UserOut), tags=["accounts"])
 def user(user_id: int) -> ResponseReturnValue:
-    """GET: the account. PATCH ``{"role"?, "organization"?, "active"?}``: the account after the
-    change (without ``organization``, a focal point or partner keeps theirs). DELETE:
-    204 (the account is marked deleted; the audit trail keeps its name)."""
+    """The account."""
+    with platform().db.session() as s:
+        return user_json(s, accounts.get_user_by_id(s, user_id))
+
+
+@api.patch("/users/<int:user_id>")
+@requires("admin")
+@api_scope("admin")
+@spec.validate(json=UserPatch, resp=Response(HTTP_200=UserOut), tags=["accounts"])
+def update_user(user_id: int) -> ResponseReturnValue:
+    """``{"role"?, "organization"?, "active"?}``: the account after the change (without
+    ``organization``, a focal point or partner keeps theirs)."""
+    change = body(UserPatch)
     with platform().db.session() as s:
         found = accounts.get_user_by_id(s, user_id)
-        if request.method == "DELETE":
-            accounts.delete_user(s, found, actor(), remote_addr())
-            return "", 204
-        if request.method == "PATCH":
-            _update(s, found, _body())
+        if change.role is not None or "organization" in change.model_fields_set:
+            role = change.role or found.role
+            organization = (change.organization if "organization" in change.model_fields_set
+                            else found.organization if needs_organization(role) else None)
+            accounts.set_role(s, found, role, actor(), remote_addr(), organization=organization,
+                              constituency=platform().constituency)
+        if change.active is not None:
+            accounts.set_active(s, found, change.active, actor(), remote_addr())
         return user_json(s, found)
 
 
-def _update(s: Any, found: User, body: dict[str, Any]) -> None:
-    role, active = _text(body, "role", required=False), body.get("active")
-    if active is not None and not isinstance(active, bool):
-        raise InvalidInput(_("%(field)s must be true or false.", field="active"))
-    if role is not None or "organization" in body:
-        role = role or found.role
-        organization = (_text(body, "organization", required=False) if "organization" in body
-                        else found.organization if needs_organization(role) else None)
-        accounts.set_role(s, found, role, actor(), remote_addr(), organization=organization,
-                          constituency=platform().constituency)
-    if active is not None:
-        accounts.set_active(s, found, active, actor(), remote_addr())
+@api.delete("/users/<int:user_id>")
+@requires("admin")
+@api_scope("admin")
+@spec.validate(resp=Response(HTTP_204=None), tags=["accounts"])
+def delete_user(user_id: int) -> ResponseReturnValue:
+    """204: the account is marked deleted (the audit trail keeps its name)."""
+    with platform().db.session() as s:
+        accounts.delete_user(s, accounts.get_user_by_id(s, user_id), actor(), remote_addr())
+    return "", 204
 
 
 @api.post("/users/<int:user_id>/reset-password")
 @requires("admin")
 @api_scope("admin")
+@spec.validate(resp=Response(HTTP_200=UserWithPassword), tags=["accounts"])
 def api_reset_password(user_id: int) -> ResponseReturnValue:
     """A temporary password (shown in this answer only) to change at the next login."""
     with platform().db.session() as s:
@@ -271,6 +276,7 @@ def api_reset_password(user_id: int) -> ResponseReturnValue:
 @api.post("/users/<int:user_id>/unlock")
 @requires("admin")
 @api_scope("admin")
+@spec.validate(resp=Response(HTTP_200=UserOut), tags=["accounts"])
 def api_unlock(user_id: int) -> ResponseReturnValue:
     """Lift the login lock or delay of an account."""
     with platform().db.session() as s:
@@ -280,13 +286,14 @@ def api_unlock(user_id: int) -> ResponseReturnValue:
 
 
 def session_json(row: UserSession) -> dict[str, Any]:
-    return {"id": row.id, "created_at": row.created_at.isoformat(), "last_seen_at": row.last_seen_at.isoformat(),
+    return {"id": row.id, "created_at": iso(row.created_at), "last_seen_at": iso(row.last_seen_at),
             "remote_addr": row.remote_addr, "user_agent": row.user_agent}
 
 
 @api.get("/users/<int:user_id>/sessions")
 @requires("admin")
 @api_scope("admin")
+@spec.validate(resp=Response(HTTP_200=SessionList), tags=["accounts"])
 def api_user_sessions(user_id: int) -> ResponseReturnValue:
     """The account's open sessions (never their ids: only a digest of each is stored)."""
     with platform().db.session() as s:
@@ -297,6 +304,7 @@ def api_user_sessions(user_id: int) -> ResponseReturnValue:
 @api.post("/users/<int:user_id>/sessions/end")
 @requires("admin")
 @api_scope("admin")
+@spec.validate(resp=Response(HTTP_200=Ended), tags=["accounts"])
 def api_end_sessions(user_id: int) -> ResponseReturnValue:
     """End every open session of the account: ``{"ended": <how many were open>}``."""
     with platform().db.session() as s:
@@ -306,15 +314,15 @@ def api_end_sessions(user_id: int) -> ResponseReturnValue:
 
 @api.post("/account/password")
 @session_only
+@spec.validate(json=PasswordIn, resp=Response(HTTP_204=None), tags=["accounts"])
 def api_change_password() -> ResponseReturnValue:
     """One's own password: ``{"current", "new"}``. Every session of the account ends; this client
     gets a new one (in the answer's cookie)."""
-    body = _body()
+    wanted = body(PasswordIn)
     p = platform()
     with p.db.session() as s:
         user = accounts.get_user_by_id(s, int(current_user.id))
-        accounts.change_password(s, user, _text(body, "current") or "", _text(body, "new") or "", remote_addr(),
-                                 p.settings.password_min_length)
+        accounts.change_password(s, user, wanted.current, wanted.new, remote_addr(), p.settings.password_min_length)
         sid = start_session(s, user)
         login_user(SessionUser.from_model(user, sid))
     return "", 204

@@ -152,7 +152,9 @@ def spool_status(settings: Settings) -> SpoolStatus:
 def health_json(items: list[SourceHealth], spool: SpoolStatus | None = None) -> dict[str, object]:
     """The health view as JSON (the REST API)."""
     def ts(dt: datetime | None) -> str | None:
-        return dt.isoformat() if dt else None
+        if dt is None:
+            return None
+        return (dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)).isoformat()  # the embedded database: UTC
 
     def secs(td: timedelta | None) -> float | None:
         return round(td.total_seconds(), 3) if td is not None else None

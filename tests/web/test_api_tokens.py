@@ -102,7 +102,7 @@ def test_rest_token_admin_by_an_admin_token(app: Flask, platform: Platform) -> N
 @pytest.mark.parametrize(("body", "message"), [
     ({"name": "x", "scopes": ["root"]}, "Portée de jeton inconnue : root"),
     ({"name": "x", "scopes": []}, "au moins une portée"),
-    ({"name": "x", "scopes": "read"}, "scopes doit être une liste"),
+    ({"name": "x", "scopes": "read"}, "scopes: doit être une liste"),
     ({"name": "x", "expires": "yesterday"}, "Une expiration est une durée"),
     ({"name": "x", "expires": "2001-01-01"}, "doit être dans le futur"),
     ({"name": "x", "expires": "99999d"}, "5 ans au plus"),

@@ -3,6 +3,11 @@ method, each with its summary, the console role it needs and the token scope (or
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
+import pytest
 from flask import Flask
 from openapi_spec_validator import validate
 from support import login
@@ -10,8 +15,30 @@ from support import login
 from cert.accounts.tokens import SCOPES, create_token
 from cert.accounts.users import create_user
 from cert.runtime.platform import Platform
+from web.access import requires
+from web.api_auth import api_scope
 from web.app import create_app
 from web.openapi import build
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def assert_typed_success(spec: dict[str, Any], method: str, path: str, op: dict[str, Any]) -> None:
+    """Every operation declares what it answers when it succeeds: a model of its own (a component
+    schema), a declared non-JSON media type, or a 204 without a body."""
+    successes = {code: answer for code, answer in op["responses"].items() if code.startswith("2")}
+    assert successes, f"{method.upper()} {path}: no 2xx answer declared (resp=Response(HTTP_200=Model))"
+    for code, answer in successes.items():
+        content = answer.get("content")
+        if code == "204":
+            assert not content, f"{method.upper()} {path}: a 204 has no body"
+            continue
+        assert content, f"{method.upper()} {path}: the {code} answer has no declared content"
+        for media, described in content.items():
+            if media == "application/json":
+                ref = described.get("schema", {}).get("$ref", "")
+                assert ref.startswith("#/components/schemas/"), f"{method.upper()} {path}: {code} is untyped"
+                assert ref.rsplit("/", 1)[-1] in spec["components"]["schemas"], ref
 
 
 def test_the_description_is_valid_and_holds_every_api_route(platform: Platform) -> None:
@@ -36,10 +63,16 @@ def test_the_description_is_valid_and_holds_every_api_route(platform: Platform) 
                 assert op["security"] == [{"session": []}], f"{method} {path}"
             path_params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
             assert path_params == set(rule.arguments), f"{method} {path}"
-            assert "422" not in op["responses"] and op["responses"]["400"]["content"]["application/json"][
-                "schema"] == {"$ref": "#/components/schemas/Error"}
+            bad_request = op["responses"]["400"]["content"]["application/json"]["schema"]
+            assert "422" not in op["responses"] and ERROR in (bad_request, *bad_request.get("anyOf", [])), path
+            assert_typed_success(spec, method, path, op)
+            query = [p["name"] for p in op.get("parameters", []) if p["in"] == "query"]
+            assert not query or "lang" in query, f"{method} {path}: its query model derives from QueryModel"
             seen += 1
     assert seen >= 25
+    assert build(app) == spec, "the description is the same each time it is made"
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(spec)))
+    assert refs and refs <= spec["components"]["schemas"].keys(), refs - spec["components"]["schemas"].keys()
     assert spec["paths"]["/api/v1/cases/{case_id}/tlp"]["post"]["x-vigie-scope"] == "write"
     listing = spec["paths"]["/api/v1/alerts"]["get"]
     assert listing["responses"]["200"]["content"]["application/json"]["schema"] == {
@@ -85,3 +118,21 @@ def test_lang_on_an_api_call_answers_in_that_language_and_hands_out_no_cookie(pl
     assert english.status_code == 400 and "limit: must be at least 1" in english.get_json()["message"]
     assert "Set-Cookie" not in english.headers
     assert client.get("/api/v1/alerts", headers=auth).status_code == 200
+
+
+def test_an_operation_without_a_typed_answer_fails_the_check(platform: Platform) -> None:
+    app: Flask = create_app(platform=platform)
+
+    @requires("analyst")
+    @api_scope("read")
+    def untyped() -> dict[str, str]:
+        """An answer no model describes."""
+        return {"free": "form"}
+
+    app.add_url_rule("/api/v1/untyped", view_func=untyped)
+    spec = build(app)
+    op = spec["paths"]["/api/v1/untyped"]["get"]
+    with pytest.raises(AssertionError, match="no 2xx answer declared"):
+        assert_typed_success(spec, "get", "/api/v1/untyped", op)
+    typed = spec["paths"]["/api/v1/alerts"]["get"]
+    assert_typed_success(spec, "get", "/api/v1/alerts", typed)

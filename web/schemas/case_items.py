@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from web.api_spec import ApiModel
+from web.api_spec import ApiModel, QueryModel
 from web.schemas.common import Tlp
 
 TaskStatus = Literal["open", "in-progress", "done", "cancelled"]
@@ -182,5 +182,5 @@ class AttachmentList(ApiModel):
     items: list[AttachmentOut]
 
 
-class AttachmentQuery(ApiModel):
+class AttachmentQuery(QueryModel):
     removed: bool = Field(False, description="Include the attachments taken off the incident.")

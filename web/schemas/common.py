@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from web.api_spec import ApiModel
+from web.api_spec import ApiModel, QueryModel
 
 #: a TLP 2.0 label as written by people and tools (``amber``, ``TLP:AMBER+STRICT``, ``white``); the
 #: core refuses an unknown one with a 400 that lists the labels
@@ -19,7 +19,7 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 2**63 - 1  # the SQL integer range
 
 
-class PageQuery(ApiModel):
+class PageQuery(QueryModel):
     """``limit`` and ``offset`` of a list."""
 
     limit: int = Field(100, ge=1, le=MAX_LIMIT, description="How many items at most.")

@@ -7,14 +7,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from web.api_spec import ApiModel
+from web.api_spec import ApiModel, QueryModel
 from web.schemas.common import Severity
 
 ClockName = Literal["acknowledge", "contain", "resolve"]
 State = Literal["met", "breached", "running", "overdue"]
 
 
-class MetricsQueryIn(ApiModel):
+class MetricsQueryIn(QueryModel):
     """A period up to now and filters."""
 
     period: int = Field(30, ge=1, le=366, description="How many days up to now.")

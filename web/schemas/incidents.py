@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from web.api_spec import ApiModel, Page
+from web.api_spec import ApiModel, Page, QueryModel
 from web.schemas.common import MAX_LIMIT, MAX_OFFSET, Pap, Severity, Tlp
 
 
@@ -87,7 +87,7 @@ Resolution = Literal["true-positive", "false-positive", "benign", "duplicate"]
 Sort = Literal["id", "-id", "severity", "-severity", "status", "-status", "updated", "-updated", "title", "-title"]
 
 
-class IncidentQuery(ApiModel):
+class IncidentQuery(QueryModel):
     """Filters, order and page of the incident list."""
 
     limit: int = Field(100, ge=1, le=MAX_LIMIT, description="How many items at most.")
