@@ -17,7 +17,7 @@ from cert.incidents.metrics import Dashboard, Metrics, MetricsQuery
 from cert.incidents.sla import SlaPolicy, SlaStatus, alert_sla, incident_sla
 from web.access import platform, requires, visible_scope
 from web.api_auth import api_scope
-from web.api_spec import Response, query, spec
+from web.api_spec import Response, iso, query, spec
 from web.schemas.dashboard import DashboardOut, MetricsOut, MetricsQueryIn, SlaOut
 
 bp = Blueprint("dashboard_api", __name__, url_prefix="/api/v1")
@@ -59,10 +59,10 @@ def dashboard_json(d: Dashboard) -> dict[str, Any]:
 
 def sla_json(sla: SlaStatus) -> dict[str, Any]:
     return {
-        "severity": sla.severity, "now": sla.now.isoformat(), "overdue": sla.overdue, "breached": sla.breached,
+        "severity": sla.severity, "now": iso(sla.now), "overdue": sla.overdue, "breached": sla.breached,
         "clocks": [{"clock": c.clock, "state": c.state, "target_seconds": c.target.total_seconds(),
-                    "started_at": c.started_at.isoformat(), "due_at": c.due_at.isoformat(),
-                    "stopped_at": c.stopped_at.isoformat() if c.stopped_at else None,
+                    "started_at": iso(c.started_at), "due_at": iso(c.due_at),
+                    "stopped_at": iso(c.stopped_at) if c.stopped_at else None,
                     "elapsed_seconds": c.elapsed.total_seconds(),
                     "remaining_seconds": None if c.remaining is None else c.remaining.total_seconds()}
                    for c in sla.clocks],

@@ -19,7 +19,7 @@ from cert.sharing.actions import change_case_tlp
 from cert.storage.models import Case, IncidentTemplate
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api_auth import api_scope
-from web.api_spec import Response, body, query, spec
+from web.api_spec import Response, body, iso, query, spec
 from web.schemas.incidents import (
     CaseOut,
     CasePage,
@@ -41,7 +41,7 @@ bp = Blueprint("incidents_api", __name__, url_prefix="/api/v1")
 
 
 def _at(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+    return iso(value) if value is not None else None
 
 
 def case_summary_json(c: Case) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def case_summary_json(c: Case) -> dict[str, Any]:
         else "", "organization": c.organization, "organizations": [a.organization for a in c.affected],
         "assignee": c.assignee, "attack": list(c.attack or []), "resolution": c.resolution,
         "resolution_comment": c.resolution_comment or "", "merged_into": c.merged_into, "template": c.template,
-        "misp_uuid": c.misp_uuid, "created_at": c.created_at.isoformat(), "acknowledged_at": _at(c.acknowledged_at),
+        "misp_uuid": c.misp_uuid, "created_at": iso(c.created_at), "acknowledged_at": _at(c.acknowledged_at),
         "contained_at": _at(c.contained_at), "closed_at": _at(c.closed_at), "updated_at": _at(c.updated_at),
     }
 
@@ -63,7 +63,7 @@ def case_json(c: Case) -> dict[str, Any]:
         **case_summary_json(c),
         "observables": [{"type": o.type, "value": o.value, "tlp": o.tlp, "ioc": o.ioc, "valid": o.valid,
                          "invalid_reason": o.invalid_reason} for o in c.observables],
-        "timeline": [{"at": t.at.isoformat(), "actor": t.actor, "kind": t.kind,
+        "timeline": [{"at": iso(t.at), "actor": t.actor, "kind": t.kind,
                       "message": timeline_message(t.kind, t.message, t.data, t.message_id, t.params),
                       "message_id": t.message_id or "", "params": dict(t.params or {})} for t in c.timeline],
     }

@@ -25,7 +25,7 @@ from cert.storage.models import Case, IncidentReport
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api import page_json
 from web.api_auth import api_scope
-from web.api_spec import Response, body, query, spec
+from web.api_spec import Response, body, iso, query, spec
 from web.incidents_api import case_json
 from web.schemas.incidents import CaseOut
 from web.schemas.intake import LinksIn, OpenIncidentIn, RejectIn, ReportIn, ReportOut, ReportPage, ReportQuery
@@ -48,16 +48,16 @@ def withdrawal_hook(who: str) -> TlpRaiseHook:
 def summary_json(r: IncidentReport) -> dict[str, Any]:
     return {"id": r.id, "source": r.source, "subject": r.subject, "reporter": r.reporter,
             "organization": r.organization, "tlp": r.tlp, "status": r.status, "alert_id": r.alert_id,
-            "received_at": r.received_at.isoformat()}
+            "received_at": iso(r.received_at)}
 
 
 def report_json(s: Session, r: IncidentReport) -> dict[str, Any]:
     """The report with the incidents it is linked to that the caller may see."""
     linked = reports.linked_incidents(s, r.id, organizations=visible_scope().recorded)
     return {**summary_json(r), "body": r.body, "rejection_reason": r.rejection_reason, "created_by": r.created_by,
-            "updated_at": r.updated_at.isoformat(),
+            "updated_at": iso(r.updated_at),
             "incidents": [{"id": c.id, "title": c.title, "tlp": c.tlp, "status": c.status, "linked_by": link.linked_by,
-                           "linked_at": link.linked_at.isoformat()} for c, link in linked]}
+                           "linked_at": iso(link.linked_at)} for c, link in linked]}
 
 
 def raises_json(outcome: LinkOutcome) -> list[dict[str, Any]]:

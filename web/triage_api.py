@@ -22,7 +22,7 @@ from cert.storage.models import SavedFilter
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api import alert_json
 from web.api_auth import api_scope
-from web.api_spec import Response, body, query, spec
+from web.api_spec import Response, body, iso, query, spec
 from web.incidents_api import case_json
 from web.schemas.alerts import (
     AlertOut,
@@ -46,7 +46,7 @@ bp = Blueprint("triage_api", __name__, url_prefix="/api/v1")
 
 def group_json(g: triage.Group) -> dict[str, Any]:
     return {"key": g.key, "label": g.label, "alerts": g.alerts, "events": g.events, "severity": g.severity,
-            "first_seen": g.first_seen.isoformat(), "last_seen": g.last_seen.isoformat(), "statuses": g.statuses,
+            "first_seen": iso(g.first_seen), "last_seen": iso(g.last_seen), "statuses": g.statuses,
             "expand": g.expand.to_args() if g.expand is not None else None}
 
 
