@@ -211,14 +211,14 @@ def test_failing_step_marks_the_run_failed(production: Production) -> None:
         assert run.status == "failed"
         index = [st.step for st in book.steps].index("notify_focal_point") + 1
         assert run.error.startswith(f"step {index} (notify_focal_point): ")
-        assert "no focal point known for organisation 'Agence sans point focal'" in run.error
+        assert "no focal point known for the organisation Agence sans point focal" in run.error
         assert run.results[-1]["status"] == "failed" and run.finished_at is not None
         assert [r["status"] for r in run.results[:-1]] == ["done"] * (index - 1)
 
         timeline = get_case(s, case_id).timeline
         failed = [e for e in timeline if e.message.startswith("[notify_focal_point]")]
         assert len(failed) == 1
-        assert "no focal point known for organisation 'Agence sans point focal'" in failed[0].message
+        assert "no focal point known for the organisation Agence sans point focal" in failed[0].message
     assert not production.settings.outbox_dir.exists() or not any(production.settings.outbox_dir.iterdir())
 
 

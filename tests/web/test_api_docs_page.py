@@ -69,7 +69,7 @@ def test_and_in_english(platform: Platform) -> None:
     _app, client = analyst(platform)
     html = client.get("/docs/api?lang=en").get_data(as_text=True)  # type: ignore[attr-defined]
     assert "<h2>Alerts</h2>" in html and "Parameters" in html and "Token scope" in html and "Answers" in html
-    assert "Authorization: Bearer" in html and "acknowledge alerts and promote an alert to a case" in html
+    assert "Authorization: Bearer" in html and "acknowledge alerts, promote an alert to a case" in html
 
 
 def test_it_needs_a_login(platform: Platform) -> None:
