@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from cert.accounts.access import has_role
 from cert.constituency.directory import Constituency
@@ -104,10 +104,11 @@ def _severity_rank() -> Any:
 
 def list_cases(s: Session, limit: int = 200, offset: int = 0, *,
                organizations: Collection[str] | None = None, filters: CaseFilter | None = None) -> list[Case]:
-    """A page of the cases, the most recent first unless ``filters`` sorts them otherwise;
+    """A page of the cases, the most recent first unless ``filters`` sorts them otherwise, with
+    their affected organisations (read in one statement for the page);
     ``organizations``: only the cases of these (``cert.accounts.access.Scope.recorded``); None: all."""
     f = filters or CaseFilter()
-    q = f.order(f.apply(_visible(select(Case), organizations)))
+    q = f.order(f.apply(_visible(select(Case).options(selectinload(Case.affected)), organizations)))
     return list(s.scalars(q.offset(offset).limit(limit)))
 
 
