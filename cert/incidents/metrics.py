@@ -19,7 +19,8 @@ organisation (``organization``), as the lists do.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+import math
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,7 +35,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from cert.core.config import SLA_SEVERITIES, Settings
 from cert.core.errors import N_, InvalidInput
-from cert.incidents.cases import attack_tag
+from cert.incidents.cases import STATUSES, attack_tag
 from cert.incidents.sla import CLOCKS, ClockName, SlaPolicy, aware
 from cert.storage.models import Alert, AlertDayCount, AlertDayRuleCount, AlertRollupDay, AlertRollupMark, Case
 
@@ -46,6 +47,8 @@ DURATIONS = ("detect", "acknowledge", "contain", "resolve")
 #: severities from the most urgent, the order of charts and tables
 SEVERITY_ORDER = tuple(reversed(SLA_SEVERITIES))
 TOP_RULES = 10
+#: the statuses of an incident not closed (an equality the status index answers)
+NOT_CLOSED = tuple(status for status in STATUSES if status != "closed")
 _ID_CHUNK = 500
 
 
@@ -175,29 +178,28 @@ def _span(name: str) -> tuple[ColumnElement[datetime | None], ColumnElement[date
     return spans[name]
 
 
-def _median(s: Session, where: Sequence[ColumnElement[bool]], seconds: ColumnElement[float], count: int) -> float:
-    """The median of ``seconds`` over ``count`` rows: the middle one, or the mean of the two."""
-    middle = s.execute(select(seconds).where(*where).order_by(seconds).offset((count - 1) // 2)
-                       .limit(2 - count % 2)).scalars().all()
-    return sum(float(v) for v in middle) / len(middle)
+def _summary(values: list[float]) -> Duration:
+    """Count, mean and median (the middle value, or the mean of the middle two) of durations."""
+    if not values:
+        return Duration(0, None, None)
+    values.sort()
+    n = len(values)
+    middle = values[(n - 1) // 2: n // 2 + 1]
+    return Duration(n, round(math.fsum(values) / n, 1), round(math.fsum(middle) / len(middle), 1))
 
 
 def durations(s: Session, q: MetricsQuery) -> dict[str, Duration]:
     """Mean and median time to detect (first evidence to opening), acknowledge, contain and
-    resolve (opening to each), over the incidents opened in the period that reached the step."""
-    spans = {name: seconds_between(*_span(name)) for name in DURATIONS}
-    # one pass for every count and mean (a duration is NULL where a step is missing: not counted)
-    row = s.execute(select(*(agg(spans[name]) for name in DURATIONS for agg in (func.count, func.avg)))
-                    .where(*_opened(q))).one()
-    out: dict[str, Duration] = {}
-    for i, name in enumerate(DURATIONS):
-        begin, finish = _span(name)
-        count, mean = int(row[2 * i] or 0), row[2 * i + 1]
-        where = [*_opened(q), begin.is_not(None), finish.is_not(None)]
-        median = _median(s, where, spans[name], count) if count else None
-        out[name] = Duration(count, None if mean is None else round(float(mean), 1),
-                             None if median is None else round(median, 1))
-    return out
+    resolve (opening to each), over the incidents opened in the period that reached the step.
+    One pass reads every duration of those incidents, in seconds (NULL where a step is
+    missing: not counted); the means and medians are taken from them."""
+    found: dict[str, list[float]] = {name: [] for name in DURATIONS}
+    lists = [found[name] for name in DURATIONS]
+    for row in s.execute(select(*(seconds_between(*_span(name)) for name in DURATIONS)).where(*_opened(q))):
+        for values, seconds in zip(lists, row, strict=True):
+            if seconds is not None:
+                values.append(float(seconds))
+    return {name: _summary(found[name]) for name in DURATIONS}
 
 
 # ---- counts, SLA compliance -----------------------------------------------------------------------
@@ -512,7 +514,7 @@ def incident_techniques(s: Session, q: MetricsQuery) -> dict[str, int]:
 
 def open_by_organization(s: Session, q: MetricsQuery) -> list[tuple[str | None, int]]:
     """(organisation, incidents not closed now), the most first; None: of no organisation."""
-    rows = s.execute(select(Case.organization, func.count()).where(Case.status != "closed", *_case_filters(q))
+    rows = s.execute(select(Case.organization, func.count()).where(Case.status.in_(NOT_CLOSED), *_case_filters(q))
                      .group_by(Case.organization)).all()
     found = [(r[0], int(r[1])) for r in rows]
     return sorted(found, key=lambda r: (-r[1], r[0] is None, r[0] or ""))

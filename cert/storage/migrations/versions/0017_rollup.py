@@ -1,4 +1,4 @@
-"""rollup: alerts counted per finished UTC day, severity, organisation and rule (and per day,
+"""rollup: an index of incidents by status and organisation; alerts counted per finished UTC day, severity, organisation and rule (and per day,
 severity and rule), the days counted, and the alert id they were checked against
 
 Revision ID: 0017_rollup
@@ -16,6 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index("ix_cases_status_organization", "cases", ["status", "organization"])
     op.create_table(
         "alert_day_counts",
         sa.Column("day", sa.String(10), primary_key=True),
@@ -52,3 +53,4 @@ def downgrade() -> None:
     op.drop_index("ix_alert_day_counts_organization_day", table_name="alert_day_counts")
     op.drop_table("alert_day_counts")
     op.drop_table("alert_day_rule_counts")
+    op.drop_index("ix_cases_status_organization", table_name="cases")
