@@ -156,7 +156,8 @@ def main() -> None:
            "PYTHONPATH": str(ROOT)}
     if args.mode == "production":
         env["CERT_DATABASE_URL"] = url
-        cmd = [sys.executable, "-m", "gunicorn", "--workers=2", f"--bind=127.0.0.1:{port}", "web.app:create_app()"]
+        cmd = [sys.executable, "-m", "gunicorn", "--workers=2", "--timeout=300", f"--bind=127.0.0.1:{port}",
+               "web.app:create_app()"]
     else:
         cmd = [sys.executable, "-m", "cert.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
