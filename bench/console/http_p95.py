@@ -67,13 +67,13 @@ def pages(rnd: random.Random, n_cases: int, orgs: list[str]) -> dict[str, list[s
                                "&from=2026-03-01T00:00:00Z&to=2026-09-01T00:00:00Z"],
         "queue, page 2": ["/alerts/?page=2"],
         "queue, deep page": ["/alerts/?page=500", "/alerts/?page=5000"],
-        "queue, last page": ["/alerts/?page=last"],
+        "queue, last page": ["/alerts/?page=20000"],
         "search": ["/alerts/?q=Mimikatz", "/alerts/?q=203.0.113.7", "/alerts/?q=portail"],
-        "grouped by rule": ["/alerts/groups?by=rule"],
-        "grouped by source": ["/alerts/groups?by=source"],
+        "grouped by rule": ["/alerts/?view=rule"],
+        "grouped by source": ["/alerts/?view=source"],
         "incidents list": ["/cases/", "/cases/?status=open"],
         "incident page": [f"/cases/{i}" for i in ids],
-        "dashboard": ["/dashboard/", "/dashboard/?days=90"],
+        "dashboard": ["/dashboard", "/dashboard?period=90"],
         "API queue": ["/api/v1/alerts?limit=100", "/api/v1/alerts?severity=high&limit=100"],
         "API incident": [f"/api/v1/incidents/{i}" for i in ids],
     }
@@ -156,7 +156,8 @@ def main() -> None:
            "PYTHONPATH": str(ROOT)}
     if args.mode == "production":
         env["CERT_DATABASE_URL"] = url
-        cmd = [sys.executable, "-m", "gunicorn", "--workers=2", f"--bind=127.0.0.1:{port}", "web.app:create_app()"]
+        cmd = [sys.executable, "-m", "gunicorn", "--workers=2", "--timeout=300", f"--bind=127.0.0.1:{port}",
+               "web.app:create_app()"]
     else:
         cmd = [sys.executable, "-m", "cert.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -104,7 +104,8 @@ def _severity_rank() -> Any:
 
 def list_cases(s: Session, limit: int = 200, offset: int = 0, *,
                organizations: Collection[str] | None = None, filters: CaseFilter | None = None) -> list[Case]:
-    """A page of the cases, the most recent first unless ``filters`` sorts them otherwise;
+    """A page of the cases, the most recent first unless ``filters`` sorts them otherwise, with
+    their affected organisations (read in one statement for the page);
     ``organizations``: only the cases of these (``cert.accounts.access.Scope.recorded``); None: all."""
     f = filters or CaseFilter()
     q = f.order(f.apply(_visible(select(Case), organizations))).options(selectinload(Case.affected))

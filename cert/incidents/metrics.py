@@ -5,8 +5,10 @@ techniques seen against those the active rules cover.
 
 Every figure is an SQL aggregate (``GROUP BY``, ``count``, ``avg``) over a bounded period, on
 indexed columns (alerts: ``created_at`` with severity, organisation and rule; incidents:
-``created_at``); Python only shapes the groups. Durations and days are computed by the database
-(``seconds_between``, ``utc_day``), written for SQLite and PostgreSQL alike.
+``created_at``); Python only shapes the groups. The alerts of a period's finished days are
+counted from a daily roll-up (``refresh_rollup``), the rest from the alerts. Durations and days
+are computed by the database (``seconds_between``, ``utc_day``), written for SQLite and
+PostgreSQL alike.
 
 Which incidents count: those opened (``created_at``) in the period, for the durations and the SLA
 compliance; ``closed`` counts those closed in the period; open incidents are those not closed now.
@@ -17,12 +19,15 @@ organisation (``organization``), as the lists do.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+import math
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Float, String, and_, case, cast, delete, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -30,9 +35,9 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from cert.core.config import SLA_SEVERITIES, Settings
 from cert.core.errors import N_, InvalidInput
-from cert.incidents.cases import attack_tag
+from cert.incidents.cases import STATUSES, attack_tag
 from cert.incidents.sla import CLOCKS, ClockName, SlaPolicy, aware
-from cert.storage.models import Alert, Case
+from cert.storage.models import Alert, AlertDayCount, AlertDayRuleCount, AlertRollupDay, AlertRollupMark, Case
 
 #: the periods the console offers, in days
 PERIODS = (7, 30, 90)
@@ -42,6 +47,8 @@ DURATIONS = ("detect", "acknowledge", "contain", "resolve")
 #: severities from the most urgent, the order of charts and tables
 SEVERITY_ORDER = tuple(reversed(SLA_SEVERITIES))
 TOP_RULES = 10
+#: the statuses of an incident not closed (an equality the status index answers)
+NOT_CLOSED = tuple(status for status in STATUSES if status != "closed")
 _ID_CHUNK = 500
 
 
@@ -139,8 +146,11 @@ def _opened(q: MetricsQuery) -> list[ColumnElement[bool]]:
     return [Case.created_at >= q.start, Case.created_at < q.end, *_case_filters(q)]
 
 
-def _alert_filters(q: MetricsQuery) -> list[ColumnElement[bool]]:
-    where = [Alert.created_at >= q.start, Alert.created_at < q.end, *_organizations(q, Alert.organization)]
+def _alert_filters(q: MetricsQuery, start: datetime | None = None, end: datetime | None = None
+                   ) -> list[ColumnElement[bool]]:
+    """The alerts of the query raised in ``[start, end)`` (by default the query's period)."""
+    where = [Alert.created_at >= (start or q.start), Alert.created_at < (end or q.end),
+             *_organizations(q, Alert.organization)]
     if q.severity:
         where.append(Alert.severity == q.severity)
     return where
@@ -168,29 +178,28 @@ def _span(name: str) -> tuple[ColumnElement[datetime | None], ColumnElement[date
     return spans[name]
 
 
-def _median(s: Session, where: Sequence[ColumnElement[bool]], seconds: ColumnElement[float], count: int) -> float:
-    """The median of ``seconds`` over ``count`` rows: the middle one, or the mean of the two."""
-    middle = s.execute(select(seconds).where(*where).order_by(seconds).offset((count - 1) // 2)
-                       .limit(2 - count % 2)).scalars().all()
-    return sum(float(v) for v in middle) / len(middle)
+def _summary(values: list[float]) -> Duration:
+    """Count, mean and median (the middle value, or the mean of the middle two) of durations."""
+    if not values:
+        return Duration(0, None, None)
+    values.sort()
+    n = len(values)
+    middle = values[(n - 1) // 2: n // 2 + 1]
+    return Duration(n, round(math.fsum(values) / n, 1), round(math.fsum(middle) / len(middle), 1))
 
 
 def durations(s: Session, q: MetricsQuery) -> dict[str, Duration]:
     """Mean and median time to detect (first evidence to opening), acknowledge, contain and
-    resolve (opening to each), over the incidents opened in the period that reached the step."""
-    spans = {name: seconds_between(*_span(name)) for name in DURATIONS}
-    # one pass for every count and mean (a duration is NULL where a step is missing: not counted)
-    row = s.execute(select(*(agg(spans[name]) for name in DURATIONS for agg in (func.count, func.avg)))
-                    .where(*_opened(q))).one()
-    out: dict[str, Duration] = {}
-    for i, name in enumerate(DURATIONS):
-        begin, finish = _span(name)
-        count, mean = int(row[2 * i] or 0), row[2 * i + 1]
-        where = [*_opened(q), begin.is_not(None), finish.is_not(None)]
-        median = _median(s, where, spans[name], count) if count else None
-        out[name] = Duration(count, None if mean is None else round(float(mean), 1),
-                             None if median is None else round(median, 1))
-    return out
+    resolve (opening to each), over the incidents opened in the period that reached the step.
+    One pass reads every duration of those incidents, in seconds (NULL where a step is
+    missing: not counted); the means and medians are taken from them."""
+    found: dict[str, list[float]] = {name: [] for name in DURATIONS}
+    lists = [found[name] for name in DURATIONS]
+    for row in s.execute(select(*(seconds_between(*_span(name)) for name in DURATIONS)).where(*_opened(q))):
+        for values, seconds in zip(lists, row, strict=True):
+            if seconds is not None:
+                values.append(float(seconds))
+    return {name: _summary(found[name]) for name in DURATIONS}
 
 
 # ---- counts, SLA compliance -----------------------------------------------------------------------
@@ -264,18 +273,146 @@ def _timestamp(moment: datetime) -> ColumnElement[datetime]:
 
 # ---- alerts ---------------------------------------------------------------------------------------
 
-def alerts_per_day(s: Session, q: MetricsQuery) -> dict[str, dict[str, int]]:
+# A period's alerts are counted from the roll-up (``AlertDayCount``, ``AlertDayRuleCount``) for its
+# whole UTC days that are finished, and from the alerts themselves for the rest: the part of the
+# first day the period starts in, and the days not finished. A day is rolled up the first time a
+# period asks for it; an alert that arrives later for a rolled-up day (its id is above the mark)
+# makes that day rolled up again. Alerts are never deleted, and their raised time, severity,
+# organisation and rule never change, so the roll-up stays equal to counting the alerts.
+
+#: a day is rolled up once it ended this long ago (a detection run writing at midnight is over)
+ROLLUP_GRACE = timedelta(hours=1)
+_DAY = timedelta(days=1)
+
+
+def _midnight(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A period as the days read from the roll-up (``first`` to ``stop`` excluded, None: none)
+    and the spans counted from the alerts."""
+
+    rolled: tuple[date, date] | None
+    live: list[tuple[datetime, datetime]]
+
+
+def _split(q: MetricsQuery, now: datetime) -> _Split:
+    start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
+    first = start.date() if start == _midnight(start.date()) else start.date() + _DAY
+    stop = min(end.date(), (now - ROLLUP_GRACE).astimezone(UTC).date())
+    if first >= stop:
+        return _Split(None, [(start, end)])
+    live = [(a, b) for a, b in ((start, _midnight(first)), (_midnight(stop), end)) if a < b]
+    return _Split((first, stop), live)
+
+
+def _insert_new(s: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert rows, leaving those another process inserted first (same keys, same counts)."""
+    if not rows:
+        return
+    make = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for i in range(0, len(rows), _ID_CHUNK):
+        s.execute(make(table).on_conflict_do_nothing(), rows[i:i + _ID_CHUNK])
+
+
+def refresh_rollup(s: Session, first: date, stop: date, now: datetime | None = None) -> None:
+    """Roll up the finished UTC days from ``first`` to ``stop`` (excluded) that are not, after
+    forgetting the rolled-up days an alert arrived for since the last check. Idempotent."""
+    now = aware(now or datetime.now(UTC))
+    stop = min(stop, (now - ROLLUP_GRACE).astimezone(UTC).date())
+    top = int(s.scalar(select(func.max(Alert.id))) or 0)
+    mark = s.get(AlertRollupMark, 1)
+    through = mark.through_id if mark is not None else 0
+    if top > through:
+        cutoff = _midnight((now - ROLLUP_GRACE).astimezone(UTC).date())
+        late = list(s.scalars(select(utc_day(Alert.created_at)).where(Alert.id > through, Alert.created_at < cutoff)
+                              .distinct()))
+        for i in range(0, len(late), _ID_CHUNK):
+            chunk = late[i:i + _ID_CHUNK]
+            for table in (AlertDayCount, AlertDayRuleCount, AlertRollupDay):
+                s.execute(delete(table).where(table.day.in_(chunk)))
+        if mark is None:
+            _insert_new(s, AlertRollupMark, [{"id": 1, "through_id": top}])
+        else:
+            mark.through_id = top
+    if first >= stop:
+        return
+    keys = [(first + timedelta(days=i)).isoformat() for i in range((stop - first).days)]
+    done = set(s.scalars(select(AlertRollupDay.day).where(AlertRollupDay.day >= keys[0],
+                                                          AlertRollupDay.day <= keys[-1])))
+    missing = [k for k in keys if k not in done]
+    if not missing:
+        return
+    day, organization = utc_day(Alert.created_at), func.coalesce(Alert.organization, "")
+    rows = s.execute(select(day, Alert.severity, organization, Alert.rule_id, func.count(), func.max(Alert.id))
+                     .where(Alert.created_at >= _midnight(date.fromisoformat(missing[0])),
+                            Alert.created_at < _midnight(date.fromisoformat(missing[-1]) + _DAY))
+                     .group_by(day, Alert.severity, organization, Alert.rule_id)).all()
+    wanted = set(missing)
+    full: list[dict[str, Any]] = []
+    per_rule: dict[tuple[str, str, str], list[int]] = {}
+    for when, severity, org, rule_id, n, last in rows:
+        if when not in wanted:
+            continue
+        full.append({"day": when, "severity": severity, "organization": org, "rule_id": rule_id,
+                     "alerts": int(n), "last_id": int(last)})
+        sums = per_rule.setdefault((when, severity, rule_id), [0, 0])
+        sums[0] += int(n)
+        sums[1] = max(sums[1], int(last))
+    _insert_new(s, AlertDayCount, full)
+    _insert_new(s, AlertDayRuleCount, [{"day": k[0], "severity": k[1], "rule_id": k[2], "alerts": v[0],
+                                        "last_id": v[1]} for k, v in per_rule.items()])
+    _insert_new(s, AlertRollupDay, [{"day": k, "rolled_at": now} for k in missing])
+    s.flush()
+
+
+def _rollup_table(q: MetricsQuery) -> Any:
+    """The roll-up a query reads: per organisation when it narrows to some, else summed over them."""
+    return AlertDayCount if q.scope is not None or q.organization else AlertDayRuleCount
+
+
+def _rollup_filters(q: MetricsQuery, table: Any, first: date, stop: date) -> list[ColumnElement[bool]]:
+    where = [table.day >= first.isoformat(), table.day < stop.isoformat()]
+    if table is AlertDayCount:
+        where += _organizations(q, AlertDayCount.organization)
+    if q.severity:
+        where.append(table.severity == q.severity)
+    return where
+
+
+def _rolled(s: Session, q: MetricsQuery, now: datetime | None) -> _Split:
+    """The query's split, its roll-up days brought up to date."""
+    split = _split(q, aware(now or datetime.now(UTC)))
+    if split.rolled is not None:
+        refresh_rollup(s, *split.rolled, now)
+    return split
+
+
+def alerts_per_day(s: Session, q: MetricsQuery, now: datetime | None = None) -> dict[str, dict[str, int]]:
     """{severity: {"YYYY-MM-DD": alerts raised that UTC day}} for every day of the period (0
-    included), the severities most urgent first."""
+    included), the severities most urgent first. ``now``: the clock that says which days are
+    finished (the roll-up's)."""
+    split = _rolled(s, q, now)
+    counts: dict[tuple[str, str], int] = {}
     day = utc_day(Alert.created_at)
-    rows = s.execute(select(day, Alert.severity, func.count()).where(*_alert_filters(q))
-                     .group_by(day, Alert.severity)).all()
+    for start, end in split.live:
+        for when, severity, n in s.execute(select(day, Alert.severity, func.count())
+                                           .where(*_alert_filters(q, start, end)).group_by(day, Alert.severity)):
+            counts[(when, severity)] = counts.get((when, severity), 0) + int(n)
+    if split.rolled is not None:
+        table = _rollup_table(q)
+        for when, severity, n in s.execute(select(table.day, table.severity, func.sum(table.alerts))
+                                           .where(*_rollup_filters(q, table, *split.rolled))
+                                           .group_by(table.day, table.severity)):
+            counts[(when, severity)] = counts.get((when, severity), 0) + int(n)
     days = [d.isoformat() for d in q.days]
-    severities = list(SEVERITY_ORDER) + sorted({r[1] for r in rows} - set(SEVERITY_ORDER))
+    severities = list(SEVERITY_ORDER) + sorted({sev for _d, sev in counts} - set(SEVERITY_ORDER))
     out = {sev: dict.fromkeys(days, 0) for sev in severities}
-    for when, severity, count in rows:
+    for (when, severity), n in counts.items():
         if when in out[severity]:
-            out[severity][when] = int(count)
+            out[severity][when] = n
     return out
 
 
@@ -286,12 +423,26 @@ class RuleCount:
     alerts: int
 
 
-def _rule_groups(s: Session, q: MetricsQuery) -> list[tuple[str, int, int]]:
+def _rule_groups(s: Session, q: MetricsQuery, now: datetime | None = None) -> list[tuple[str, int, int]]:
     """(rule id, alerts in the period, id of its latest alert), the most alerts first."""
-    n = func.count().label("n")
-    rows = s.execute(select(Alert.rule_id, n, func.max(Alert.id)).where(*_alert_filters(q))
-                     .group_by(Alert.rule_id).order_by(n.desc(), Alert.rule_id)).all()
-    return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+    split = _rolled(s, q, now)
+    found: dict[str, list[int]] = {}
+
+    def add(rule_id: str, n: int, last: int) -> None:
+        sums = found.setdefault(str(rule_id), [0, 0])
+        sums[0] += int(n)
+        sums[1] = max(sums[1], int(last))
+
+    for start, end in split.live:
+        for row in s.execute(select(Alert.rule_id, func.count(), func.max(Alert.id))
+                             .where(*_alert_filters(q, start, end)).group_by(Alert.rule_id)):
+            add(*row)
+    if split.rolled is not None:
+        table = _rollup_table(q)
+        for row in s.execute(select(table.rule_id, func.sum(table.alerts), func.max(table.last_id))
+                             .where(*_rollup_filters(q, table, *split.rolled)).group_by(table.rule_id)):
+            add(*row)
+    return sorted(((rule_id, n, last) for rule_id, (n, last) in found.items()), key=lambda r: (-r[1], r[0]))
 
 
 def _latest(s: Session, ids: Iterable[int]) -> dict[str, tuple[str, list[str]]]:
@@ -331,10 +482,10 @@ class AlertFigures:
     total: int
 
 
-def alert_figures(s: Session, q: MetricsQuery, top: int = TOP_RULES) -> AlertFigures:
+def alert_figures(s: Session, q: MetricsQuery, top: int = TOP_RULES, now: datetime | None = None) -> AlertFigures:
     """The rules that raised the most alerts in the period, and the ATT&CK techniques of the
     period's alerts (each rule's tags as its latest alert of the period carries them)."""
-    groups = _rule_groups(s, q)
+    groups = _rule_groups(s, q, now)
     latest = _latest(s, (g[2] for g in groups))
     techniques: dict[str, int] = {}
     for rule_id, count, _last in groups:
@@ -363,9 +514,13 @@ def incident_techniques(s: Session, q: MetricsQuery) -> dict[str, int]:
 
 def open_by_organization(s: Session, q: MetricsQuery) -> list[tuple[str | None, int]]:
     """(organisation, incidents not closed now), the most first; None: of no organisation."""
-    rows = s.execute(select(Case.organization, func.count()).where(Case.status != "closed", *_case_filters(q))
-                     .group_by(Case.organization)).all()
-    found = [(r[0], int(r[1])) for r in rows]
+    # grouped by status too, the order of the (status, organisation) index: it alone is read
+    counts: dict[str | None, int] = {}
+    for _status, org, n in s.execute(select(Case.status, Case.organization, func.count())
+                                     .where(Case.status.in_(NOT_CLOSED), *_case_filters(q))
+                                     .group_by(Case.status, Case.organization)):
+        counts[org] = counts.get(org, 0) + int(n)
+    found = list(counts.items())
     return sorted(found, key=lambda r: (-r[1], r[0] is None, r[0] or ""))
 
 

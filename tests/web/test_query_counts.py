@@ -16,7 +16,7 @@ from support import login
 from cert.accounts.users import create_user
 from cert.incidents.cases import add_observable, add_timeline
 from cert.runtime.platform import Platform
-from cert.storage.models import Alert, Case, Comment, Task
+from cert.storage.models import Alert, Case, CaseOrganization, Comment, IncidentReport, Task
 from web.app import create_app
 
 PASSWORD = "a long analyst passphrase"
@@ -36,18 +36,35 @@ def counted(platform: Platform) -> Iterator[list[str]]:
         event.remove(platform.db.engine, "before_cursor_execute", count)
 
 
+ORGS = ("Ministère de l'Intérieur", "Ministère de la Justice", "Ministère de la Santé")
+SEVERITIES = ("critical", "high", "medium", "low", "informational")
+
+
 def seed(platform: Platform, n: int) -> int:
-    """``n`` alerts, ``n`` incidents, and one incident with ``n`` of each of its items; its id."""
+    """``n`` alerts (of ``n`` rules and addresses, over a few days), ``n`` incidents of several
+    organisations, ``n`` incident reports, and one incident with ``n`` of each of its items; its id."""
     now = datetime.now(UTC)
     with platform.db.session() as s:
-        big = Case(title="big", organization="Ministère de l'Intérieur", created_by="test")
+        big = Case(title="big", organization=ORGS[0], created_by="test")
         s.add(big)
         s.flush()
         for i in range(n):
-            s.add(Case(title=f"case {i}", organization="Ministère de l'Intérieur", created_by="test"))
-            s.add(Alert(rule_id=f"r{i % 7}", rule_title=f"rule {i % 7}", detector="sigma", severity="high",
-                        source_ip=f"203.0.113.{i + 1}", organization="Ministère de l'Intérieur", case_id=big.id,
+            org = ORGS[i % len(ORGS)]
+            opened = now - timedelta(days=i % 10, hours=1)
+            case = Case(title=f"case {i}", organization=org, created_by="test", severity=SEVERITIES[i % 5],
+                        assignee=f"analyst{i}", attack=[f"T{1000 + i}"], created_at=opened,
+                        acknowledged_at=opened + timedelta(minutes=i + 1),
+                        closed_at=opened + timedelta(minutes=30 + i) if i % 2 else None,
+                        status="closed" if i % 2 else "open")
+            s.add(case)
+            s.flush()
+            s.add(CaseOrganization(case_id=case.id, organization=ORGS[(i + 1) % len(ORGS)]))
+            s.add(Alert(rule_id=f"r{i}", rule_title=f"rule {i}", detector="sigma", severity=SEVERITIES[i % 5],
+                        source_ip=f"203.0.113.{i + 1}", organization=org, case_id=big.id,
+                        attack=[f"attack.t{1000 + i}"], created_at=now - timedelta(days=i % 10),
                         first_seen=now - timedelta(minutes=i), last_seen=now, status="promoted"))
+            s.add(IncidentReport(source="email", subject=f"report {i}", reporter=f"pf{i}@gouv.example",
+                                 organization=org, created_by="test"))
             add_observable(s, big, "ip", f"198.51.100.{i + 1}")
             add_timeline(s, big, "test", "note", "%(text)s", params={"text": f"note {i}"})
             s.add(Task(case_id=big.id, title=f"task {i}", created_by="test"))
@@ -55,7 +72,8 @@ def seed(platform: Platform, n: int) -> int:
         return big.id
 
 
-PAGES = ("/alerts/", "/cases/", "/cases/{big}", "/api/v1/alerts", "/api/v1/cases", "/api/v1/cases/{big}")
+PAGES = ("/alerts/", "/alerts/?view=rule", "/alerts/?view=source", "/cases/", "/cases/{big}", "/intake/",
+         "/dashboard", "/api/v1/alerts", "/api/v1/cases", "/api/v1/cases/{big}")
 
 
 @pytest.mark.parametrize("page", PAGES)

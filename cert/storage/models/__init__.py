@@ -2,7 +2,15 @@
 ``Base.metadata`` (Alembic and the application see them all); the names are re-exported here."""
 
 from cert.storage.models.accounts import LoginThrottle, User, UserSession
-from cert.storage.models.alerts import Alert, DetectionRun, SavedFilter
+from cert.storage.models.alerts import (
+    Alert,
+    AlertDayCount,
+    AlertDayRuleCount,
+    AlertRollupDay,
+    AlertRollupMark,
+    DetectionRun,
+    SavedFilter,
+)
 from cert.storage.models.audit import AuditEntry
 from cert.storage.models.base import utcnow
 from cert.storage.models.incidents import (
@@ -28,6 +36,10 @@ from cert.storage.models.totp import RecoveryCode, UserTotp
 
 __all__ = [
     "Alert",
+    "AlertDayCount",
+    "AlertDayRuleCount",
+    "AlertRollupDay",
+    "AlertRollupMark",
     "ApiToken",
     "Attachment",
     "AuditEntry",

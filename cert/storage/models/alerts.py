@@ -77,3 +77,47 @@ class DetectionRun(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="running")
+
+
+class AlertDayCount(Base):
+    """How many alerts were raised on one finished UTC day with one severity, of one organisation
+    (``""``: of none), by one rule, and the id of the last of them: the dashboard's counts over a
+    period read these rows instead of the alerts (``cert.detection.rollup``)."""
+
+    __tablename__ = "alert_day_counts"
+    __table_args__ = (Index("ix_alert_day_counts_organization_day", "organization", "day"),)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    severity: Mapped[str] = mapped_column(String(20), primary_key=True)
+    organization: Mapped[str] = mapped_column(String(200), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    alerts: Mapped[int] = mapped_column(Integer)
+    last_id: Mapped[int] = mapped_column(Integer)
+
+
+class AlertDayRuleCount(Base):
+    """The same counts as ``AlertDayCount`` summed over the organisations: what a reader who sees
+    every organisation, without an organisation filter, reads."""
+
+    __tablename__ = "alert_day_rule_counts"
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    severity: Mapped[str] = mapped_column(String(20), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    alerts: Mapped[int] = mapped_column(Integer)
+    last_id: Mapped[int] = mapped_column(Integer)
+
+
+class AlertRollupDay(Base):
+    """A UTC day whose alerts are counted in ``AlertDayCount`` and ``AlertDayRuleCount``."""
+
+    __tablename__ = "alert_rollup_days"
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    rolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AlertRollupMark(Base):
+    """The highest alert id the rolled-up days were checked against (one row): an alert above it
+    raised on a rolled-up day makes that day counted again."""
+
+    __tablename__ = "alert_rollup_mark"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    through_id: Mapped[int] = mapped_column(Integer, default=0)

@@ -16,6 +16,8 @@ from cert.storage.models.base import utcnow
 
 class Case(Base):
     __tablename__ = "cases"
+    #: the open incidents per organisation (the dashboard) read this index alone
+    __table_args__ = (Index("ix_cases_status_organization", "status", "organization"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
