@@ -1,5 +1,6 @@
-"""rollup: an index of incidents by status and organisation; alerts counted per finished UTC day, severity, organisation and rule (and per day,
-severity and rule), the days counted, and the alert id they were checked against
+"""rollup: an index of incidents by status and organisation; alerts counted per finished UTC day,
+severity, organisation and rule (and per day, severity and rule), the days counted, and the alert
+id they were checked against
 
 Revision ID: 0017_rollup
 Revises: 0016_metrics
