@@ -16,6 +16,7 @@ server's floor: no database, no template).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import re
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +130,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mode", choices=("embedded", "production"), default="embedded")
     ap.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "vigie-scale")
-    ap.add_argument("--pg-url", default="", help="PostgreSQL URL (production mode)")
+    ap.add_argument("--pg-url", default="", help="PostgreSQL URL (production mode); none: a private PostgreSQL "
+                    "(Debian's, as the tests start it) in a temporary directory, stopped at the end")
     ap.add_argument("--alerts", type=int, default=1_000_000)
     ap.add_argument("--incidents", type=int, default=100_000)
     ap.add_argument("--requests", type=int, default=40)
@@ -137,8 +140,38 @@ def main() -> None:
 
     orgs = organisations()
     data_dir: Path = args.data_dir / args.mode
-    url = args.pg_url if args.mode == "production" else f"sqlite:///{data_dir / 'vigie.sqlite3'}"
-    if not args.reuse:
+    with contextlib.ExitStack() as stack:
+        url = args.pg_url
+        if args.mode == "production" and not url:
+            if args.reuse:
+                raise SystemExit("--reuse needs --pg-url in production mode")
+            url = stack.enter_context(private_postgres())
+        elif args.mode == "embedded":
+            url = f"sqlite:///{data_dir / 'vigie.sqlite3'}"
+        run(args, orgs, data_dir, url)
+
+
+@contextlib.contextmanager
+def private_postgres() -> Iterator[str]:
+    """A PostgreSQL of its own, started like the tests start theirs, and its database's URL."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from servers import start_postgres
+
+    workdir = Path(tempfile.mkdtemp(prefix="vigie-bench-pg-"))
+    server = start_postgres(workdir)
+    try:
+        yield server.create_database("vigie_bench")
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, orgs: list[str], data_dir: Path, url: str) -> None:
+    if args.reuse:  # the data of an earlier run, brought to the code's schema (its migrations backfill)
+        db = Database(url)
+        db.upgrade()
+        db.dispose()
+    else:
         shutil.rmtree(data_dir, ignore_errors=True)
         data_dir.mkdir(parents=True)
         write_constituency(data_dir / "constituency.toml", orgs)
