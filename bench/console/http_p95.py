@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -40,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench.console.generate import generate, organisations, write_constituency
 from cert.accounts.users import create_user
 from cert.storage.db import Database
+from cert.storage.models import User
 
 PASSWORD = "bench analyst passphrase 2026"  # noqa: S105 (a throw-away account of the benchmark)
 
@@ -170,6 +172,9 @@ def run(args: argparse.Namespace, orgs: list[str], data_dir: Path, url: str) -> 
     if args.reuse:  # the data of an earlier run, brought to the code's schema (its migrations backfill)
         db = Database(url)
         db.upgrade()
+        with db.session() as s:
+            if s.scalar(select(User).where(User.username == "bench")) is None:
+                create_user(s, "bench", PASSWORD, "analyst")
         db.dispose()
     else:
         shutil.rmtree(data_dir, ignore_errors=True)
