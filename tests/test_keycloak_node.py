@@ -22,7 +22,10 @@ def _listening(pid: int) -> set[tuple[str, int]]:
     """The (address, port) pairs TCP sockets of ``pid`` listen on (Linux /proc)."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:  # a descriptor the running JVM closed since the listing
+            continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
     found = set()
