@@ -133,7 +133,8 @@ def test_250_attacking_addresses_are_one_row_by_rule(platform: Platform, seeded:
         assert brute.first_seen == START - timedelta(minutes=5)
         assert brute.last_seen == START + timedelta(minutes=10 * 249)
         assert brute.expand is not None
-        assert brute.expand.to_args() == {"rule": ["ssh-bruteforce"], "from": [week.since.isoformat()]}
+        assert brute.expand.to_args() == {"rule": ["ssh-bruteforce"], "from": [week.since.isoformat()],
+                                          "to": [(START + timedelta(days=3)).isoformat()]}
         # by source: one row per address (the beacons, of no address, are one row)
         assert triage.count_groups(s, week, "source") == 250 + 30 + 20 + 1
         narrowed = triage.group_window(AlertFilter.from_args({"rule": ["ssh-bruteforce"],

@@ -131,7 +131,8 @@ def test_the_window_defaults_to_the_last_7_days_and_refuses_a_longer_range() -> 
     until = NOW - timedelta(days=30)
     only_end = triage.group_window(AlertFilter(until=until), now=NOW)
     assert (only_end.since, only_end.until) == (until - timedelta(days=7), until)
-    assert triage.group_window(AlertFilter(since=NOW - timedelta(days=3)), now=NOW).since == NOW - timedelta(days=3)
+    from_only = triage.group_window(AlertFilter(since=NOW - timedelta(days=3)), now=NOW)
+    assert (from_only.since, from_only.until) == (NOW - timedelta(days=3), NOW)
     for too_long in (AlertFilter(since=NOW - timedelta(days=8)),
                      AlertFilter(since=NOW - timedelta(days=40), until=NOW - timedelta(days=32, seconds=1))):
         with pytest.raises(InvalidInput) as exc:
