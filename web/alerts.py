@@ -11,14 +11,15 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
 from cert.accounts.access import has_role
-from cert.core.errors import Conflict
+from cert.core.errors import Conflict, InvalidInput
 from cert.detection import alerts, saved_filters, triage
 from cert.incidents.cases import open_case
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.forms import AcknowledgeForm, PromoteForm
-from web.paging import Pager
+from web.paging import PER_PAGE, Pager
 from web.reports_console import FromAlertForm
 from web.triage import TACTICS, BulkForm, DeleteFilterForm, SaveFilterForm
 
@@ -41,9 +42,17 @@ def queue() -> ResponseReturnValue:
         view = request.args.get("view", "")
         groups: list[triage.Group] = []
         items = []
+        window = request.args.get("window", "")
+        grouped = wanted
+        window_error = ""
         if view in triage.GROUPINGS:
-            pager = Pager.from_request(triage.count_groups(s, wanted, view, organizations=orgs))
-            groups = triage.groups(s, wanted, view, limit=pager.per_page, offset=pager.offset, organizations=orgs)
+            try:
+                grouped = triage.group_window(wanted, window)
+            except InvalidInput as exc:
+                window_error = str(_(exc.message_id, **exc.params))
+                pager = Pager.from_request(0)
+            else:
+                pager, groups = _group_page(s, grouped, view, orgs)
         else:
             view = ""
             pager = Pager.from_request(triage.count(s, wanted, organizations=orgs))
@@ -52,12 +61,25 @@ def queue() -> ResponseReturnValue:
         back = urlencode(wanted.to_args(), doseq=True)
         return render_template(
             "alerts.html", alerts=items, groups=groups, view=view, pager=pager, f=wanted, saved=mine,
+            grouped=grouped, window=window, windows=triage.GROUP_WINDOWS, window_error=window_error,
+            max_days=triage.MAX_GROUP_SPAN.days,
             back=back, severities=triage.SEVERITIES, statuses=triage.STATUSES, tactics=TACTICS,
             bulk_form=BulkForm(back=back).fill_templates(s, str(get_locale() or "fr")),
             save_form=SaveFilterForm(back=back),
             delete_form=DeleteFilterForm(back=back), is_admin=has_role(str(current_user.role), "admin"),
             sort_url=lambda key: _sort_url(wanted, key, view),
-        )
+        ), 400 if window_error else 200
+
+
+def _group_page(s: Session, f: triage.AlertFilter, view: str, orgs: frozenset[str] | None,
+                ) -> tuple[Pager, list[triage.Group]]:
+    """The page of groups ``?page=N`` asks for; past the last page, the last page."""
+    asked = Pager(max(request.args.get("page", 1, type=int) or 1, 1), PER_PAGE, 0)
+    groups, total = triage.groups(s, f, view, limit=asked.per_page, offset=asked.offset, organizations=orgs)
+    pager = Pager.from_request(total)
+    if pager.offset != asked.offset:
+        groups, total = triage.groups(s, f, view, limit=pager.per_page, offset=pager.offset, organizations=orgs)
+    return pager, groups
 
 
 def _sort_url(wanted: triage.AlertFilter, key: str, view: str) -> str:

@@ -60,17 +60,17 @@ def saved_json(f: SavedFilter) -> dict[str, Any]:
 @api_scope("read")
 @spec.validate(query=GroupQuery, resp=Response(HTTP_200=GroupPage), tags=["alerts"])
 def alert_groups() -> ResponseReturnValue:
-    """The alerts the filters select, one row per source address or per rule (``by``), the group
-    seen last first: how many alerts and events, the highest severity, first and last seen, the
-    statuses, and the queue's filter narrowed to the group (``expand``)."""
+    """The alerts the filters select within at most 7 days (by default the last 7 days), one row
+    per source address or per rule (``by``), the group seen last first: how many alerts and
+    events, the highest severity, first and last seen, the statuses, and the queue's filter
+    narrowed to the group (``expand``). A longer time range is a 400."""
     q = query(GroupQuery)
     orgs = visible_scope().recorded
-    wanted = triage.AlertFilter.from_args(q.args(), me=actor())
+    wanted = triage.group_window(triage.AlertFilter.from_args(q.args(), me=actor()), q.window)
     with platform().db.session() as s:
-        total = triage.count_groups(s, wanted, q.by, organizations=orgs)
-        items = [group_json(g) for g in triage.groups(s, wanted, q.by, limit=q.limit, offset=q.offset,
-                                                      organizations=orgs)]
-    return jsonify({"by": q.by, "items": items, "total": total, "offset": q.offset, "limit": q.limit})
+        found, total = triage.groups(s, wanted, q.by, limit=q.limit, offset=q.offset, organizations=orgs)
+    return jsonify({"by": q.by, "items": [group_json(g) for g in found], "total": total, "offset": q.offset,
+                    "limit": q.limit, "since": iso(wanted.since), "until": iso(wanted.until)})
 
 
 def _bulk_json(action: str, result: triage_actions.BulkResult) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from cert.storage.db import Database
 from cert.storage.models import User
 
 PASSWORD = "bench analyst passphrase 2026"  # noqa: S105 (a throw-away account of the benchmark)
+LAST_WEEK = "from=2026-11-24T00:00:00%2B00:00&to=2026-12-01T00:00:00%2B00:00"  # the grouped view's longest range
 
 
 def free_port() -> int:
@@ -73,8 +74,11 @@ def pages(rnd: random.Random, n_cases: int, orgs: list[str]) -> dict[str, list[s
         "queue, deep page": ["/alerts/?page=500", "/alerts/?page=5000"],
         "queue, last page": ["/alerts/?page=20000"],
         "search": ["/alerts/?q=Mimikatz", "/alerts/?q=203.0.113.7", "/alerts/?q=portail"],
-        "grouped by rule": ["/alerts/?view=rule"],
-        "grouped by source": ["/alerts/?view=source"],
+        # the last 7 days (the default), and the data's last week (the generated data ends on 2026-12-01)
+        "grouped by rule": ["/alerts/?view=rule", f"/alerts/?view=rule&{LAST_WEEK}", "/alerts/?view=rule&page=2"
+                            f"&{LAST_WEEK}"],
+        "grouped by source": ["/alerts/?view=source", f"/alerts/?view=source&{LAST_WEEK}",
+                              f"/alerts/?view=source&page=40&{LAST_WEEK}"],
         "incidents list": ["/cases/", "/cases/?status=open"],
         "incident page": [f"/cases/{i}" for i in ids],
         "dashboard": ["/dashboard", "/dashboard?period=90"],

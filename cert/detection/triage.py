@@ -19,10 +19,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, cast, false, func, or_, select
+from sqlalchemy import ColumnElement, String, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from cert.core.errors import N_, InvalidInput, NotFound
@@ -292,6 +292,42 @@ class Group:
     expand: AlertFilter | None
 
 
+#: the spans the grouped view offers, by name, the first the default
+GROUP_WINDOWS = {"7d": timedelta(days=7), "24h": timedelta(hours=24)}
+#: the longest time range the grouped view groups
+MAX_GROUP_SPAN = timedelta(days=7)
+
+
+def group_window(f: AlertFilter, window: str = "", *, now: datetime | None = None) -> AlertFilter:
+    """The filter the grouped view reads: ``f`` with a time range of at most ``MAX_GROUP_SPAN``.
+    Without ``from`` or ``to``, the alerts raised in the last ``window`` (``GROUP_WINDOWS``, the
+    last 7 days by default); with ``to`` alone, the 7 days before it; with ``from`` alone, from
+    then until ``now``. A longer range is an ``InvalidInput`` that says how long it may be.
+
+    The grouped view is about recent activity: bounded in time, its ``GROUP BY`` reads the range
+    of the ``created_at`` index instead of every alert. Both ends are set: with the start alone,
+    SQLite's planner estimates a quarter of the table and walks the grouping column's index
+    (every alert) to skip a sort."""
+    if window and window not in GROUP_WINDOWS:
+        raise InvalidInput(N_("%(name)s must be one of %(allowed)s, not %(value)s."), name="window",
+                           allowed=", ".join(GROUP_WINDOWS), value=window)
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    if f.since is None and f.until is None:
+        return f.narrowed(since=now - GROUP_WINDOWS[window or next(iter(GROUP_WINDOWS))], until=now)
+    until = f.until or now
+    since = f.since or until - MAX_GROUP_SPAN
+    if until - since > MAX_GROUP_SPAN:
+        raise InvalidInput(N_("The grouped view covers at most %(days)s days of alerts: choose a shorter time range, "
+                              "or use the queue (one row per alert) for a longer one."),
+                           days=MAX_GROUP_SPAN.days)
+    return f.narrowed(since=since, until=until)
+
+
+def _bounded(f: AlertFilter) -> None:
+    if f.since is None:
+        raise InvalidInput(N_("The grouped view needs the start of a time range."))
+
+
 def _group_column(by: str) -> Any:
     if by not in GROUPINGS:
         raise InvalidInput(N_("%(name)s must be one of %(allowed)s, not %(value)s."), name="group",
@@ -300,42 +336,43 @@ def _group_column(by: str) -> Any:
 
 
 def groups(s: Session, f: AlertFilter, by: str, *, limit: int = 50, offset: int = 0,
-           organizations: Collection[str] | None = None) -> list[Group]:
-    """A page of groups of the alerts the filter selects, the group seen last first."""
+           organizations: Collection[str] | None = None) -> tuple[list[Group], int]:
+    """A page of groups of the alerts the filter selects, the group seen last first, and how many
+    groups there are. ``f`` must have a time range (``group_window``).
+
+    One pass over the alerts of the range: the statuses are counted by conditional sums and the
+    number of groups by a window function over the grouped rows."""
+    _bounded(f)
     column = _group_column(by)
-    conditions = where(s, f, organizations)
     rank = func.max(severity_rank())
+    per_status = [func.sum(case((Alert.status == name, 1), else_=0)) for name in STATUSES]
     rows = s.execute(
         select(column, func.count(), func.coalesce(func.sum(Alert.count), 0), rank, func.min(Alert.first_seen),
-               func.max(Alert.last_seen), func.max(Alert.rule_title))
-        .where(*conditions).group_by(column)
+               func.max(Alert.last_seen), func.max(Alert.rule_title), func.count().over(), *per_status)
+        .where(*where(s, f, organizations)).group_by(column)
         .order_by(func.max(Alert.last_seen).desc(), column).offset(offset).limit(limit)
     ).all()
-    keys = [r[0] for r in rows]
-    statuses: dict[str | None, dict[str, int]] = {k: {} for k in keys}
-    if keys:
-        in_page = or_(column.in_([k for k in keys if k is not None]),
-                      column.is_(None) if None in keys else false())
-        for key, status, n in s.execute(select(column, Alert.status, func.count()).where(*conditions, in_page)
-                                        .group_by(column, Alert.status)):
-            statuses.setdefault(key, {})[status] = int(n)
+    total = int(rows[0][7]) if rows else (count_groups(s, f, by, organizations=organizations) if offset else 0)
     names = {rank: name for name, rank in SEVERITY_RANK.items()}
     out = []
-    for key, n, events, top, first, last, title in rows:
+    for key, n, events, top, first, last, title, _total, *counts in rows:
         if by == "source":
             expand = f.narrowed(source=key) if key else None
             label = key or ""
         else:
             expand = f.narrowed(rule=key)
             label = title or key
+        statuses = {name: int(c) for name, c in zip(STATUSES, counts, strict=True) if c}
         out.append(Group(key, label, int(n), int(events), names.get(int(top or 0), "informational"),
-                         _aware(first), _aware(last), statuses.get(key, {}), expand))
-    return out
+                         _aware(first), _aware(last), statuses, expand))
+    return out, total
 
 
 def count_groups(s: Session, f: AlertFilter, by: str, *, organizations: Collection[str] | None = None) -> int:
+    """How many groups the alerts the filter selects make (``f`` with a time range)."""
+    _bounded(f)
     column = _group_column(by)
-    inner = select(column).where(*where(s, f, organizations)).group_by(column).subquery()
+    inner = (select(column).where(*where(s, f, organizations)).group_by(column).subquery())
     return int(s.scalar(select(func.count()).select_from(inner)) or 0)
 
 

@@ -86,22 +86,47 @@ def test_french_and_english_labels(app: Flask, seeded: Seeded) -> None:
         assert label in en, label
 
 
+WEEK = "from=2025-03-10T00:00:00%2B00:00&to=2025-03-17T00:00:00%2B00:00"  # the seeded alerts' week
+
+
 def test_the_grouped_view_collapses_250_addresses_into_one_row(app: Flask, seeded: Seeded) -> None:
     client = logged_in(app, "ana", PASSWORD)
-    page = client.get("/alerts/?view=rule").get_data(as_text=True)
+    page = client.get(f"/alerts/?view=rule&{WEEK}").get_data(as_text=True)
     rows = page.split('id="alert-groups"')[1].split("</table>")[0]
     assert rows.count('class="group-expand') == 4
-    assert 'href="/alerts/?rule=ssh-bruteforce"' in rows and ">250<" in rows
-    expanded = client.get("/alerts/?rule=ssh-bruteforce").get_data(as_text=True)
+    # a group expands to its alerts of the same range
+    expand = "/alerts/?rule=ssh-bruteforce&amp;from=2025-03-10T00:00:00%2B00:00&amp;to=2025-03-17T00:00:00%2B00:00"
+    assert f'href="{expand}"' in rows and ">250<" in rows
+    expanded = client.get(expand.replace("&amp;", "&")).get_data(as_text=True)
     assert "1–50 sur 250" in expanded
-    by_source = client.get("/alerts/?view=source&rule=ssh-bruteforce").get_data(as_text=True)
-    assert "1–50 sur 250" in by_source and 'href="/alerts/?rule=ssh-bruteforce&amp;source=198.51.100.49"' in by_source
-    api = client.get("/api/v1/alerts/groups?by=rule").get_json()
-    assert api["total"] == 4
+    by_source = client.get(f"/alerts/?view=source&rule=ssh-bruteforce&{WEEK}").get_data(as_text=True)
+    assert "1–50 sur 250" in by_source and 'href="/alerts/?rule=ssh-bruteforce&amp;source=198.51.100.49' in by_source
+    api = client.get(f"/api/v1/alerts/groups?by=rule&{WEEK}").get_json()
+    assert api["total"] == 4 and api["since"] == "2025-03-10T00:00:00+00:00"
     brute = next(g for g in api["items"] if g["key"] == "ssh-bruteforce")
-    assert (brute["alerts"], brute["severity"], brute["statuses"], brute["expand"]) == \
-        (250, "high", {"new": 250}, {"rule": ["ssh-bruteforce"]})
-    assert client.get("/api/v1/alerts/groups?by=source&limit=1").get_json()["total"] == 301
+    assert (brute["alerts"], brute["severity"], brute["statuses"], brute["expand"]["rule"]) == \
+        (250, "high", {"new": 250}, ["ssh-bruteforce"])
+    assert client.get(f"/api/v1/alerts/groups?by=source&limit=1&{WEEK}").get_json()["total"] == 301
+    # the seeded alerts are older than the default window (the last 7 days): no group
+    recent = client.get("/alerts/?view=rule").get_data(as_text=True)
+    assert 'id="alert-groups"' not in recent and "les 7 derniers jours" in recent
+    assert client.get("/api/v1/alerts/groups?by=rule&window=24h").get_json()["total"] == 0
+
+
+def test_the_grouped_view_refuses_more_than_7_days_in_both_languages(app: Flask, seeded: Seeded) -> None:
+    client = logged_in(app, "ana", PASSWORD)
+    month = "from=2025-03-01T00:00:00%2B00:00&to=2025-03-31T00:00:00%2B00:00"
+    fr = client.get(f"/alerts/?view=rule&{month}")
+    assert fr.status_code == 400
+    text = fr.get_data(as_text=True)
+    assert "La vue groupée couvre au plus 7 jours" in text and 'id="alert-filters"' in text
+    en = client.get(f"/alerts/?view=source&{month}&lang=en")
+    assert en.status_code == 400 and "The grouped view covers at most 7 days" in en.get_data(as_text=True)
+    api = client.get(f"/api/v1/alerts/groups?by=rule&{month}")
+    assert api.status_code == 400 and "7" in api.get_json()["message"]
+    assert client.get("/alerts/?view=rule&window=30d").status_code == 400
+    # the queue itself takes the month
+    assert client.get(f"/alerts/?{month}").status_code == 200
 
 
 def test_gets_never_change_state(app: Flask, platform: Platform, seeded: Seeded) -> None:
@@ -222,7 +247,7 @@ def test_an_organisation_token_cannot_act_on_another_organisations_alerts(app: F
     bot = app.test_client()
     auth = {"Authorization": f"Bearer {secret}"}
     assert bot.get("/api/v1/alerts?limit=1000", headers=auth).get_json()["total"] == 30
-    assert {g["key"] for g in bot.get("/api/v1/alerts/groups", headers=auth).get_json()["items"]} == {"web-sqli"}
+    assert {g["key"] for g in bot.get(f"/api/v1/alerts/groups?{WEEK}", headers=auth).get_json()["items"]} == {"web-sqli"}
     before = snapshot(platform)
     for method, url, body in (
         ("post", "/api/v1/alerts/bulk", {"action": "close", "ids": [seeded.sqli[0], seeded.brute[0]],

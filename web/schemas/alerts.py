@@ -82,6 +82,9 @@ class AlertQuery(PageQuery):
 
 class GroupQuery(AlertQuery):
     by: Literal["source", "rule"] = Field("rule", description="One row per source address or per rule.")
+    window: Literal["7d", "24h"] = Field("7d", description="Without `from` or `to`: the alerts raised in the last "
+                                                           "7 days or 24 hours. A range (`from`, `to`) covers at "
+                                                           "most 7 days.")
 
 
 class GroupOut(ApiModel):
@@ -99,6 +102,9 @@ class GroupOut(ApiModel):
 
 class GroupPage(Page):
     by: str
+    #: the time range grouped
+    since: datetime
+    until: datetime | None
     items: list[GroupOut]
 
 
