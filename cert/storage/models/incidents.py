@@ -17,7 +17,14 @@ from cert.storage.models.base import utcnow
 class Case(Base):
     __tablename__ = "cases"
     #: the open incidents per organisation (the dashboard) read this index alone
-    __table_args__ = (Index("ix_cases_status_organization", "status", "organization"),)
+    __table_args__ = (
+        Index("ix_cases_status_organization", "status", "organization"),
+        # the dashboard's figures of the incidents opened, and closed, in a period, read from the
+        # index alone (cert.incidents.metrics)
+        Index("ix_cases_opened_metrics", "created_at", "severity", "organization", "rsit_class", "detected_at",
+              "acknowledged_at", "contained_at", "closed_at"),
+        Index("ix_cases_closed_metrics", "closed_at", "severity", "organization", "rsit_class"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
