@@ -666,6 +666,14 @@ def test_dockerfile_is_multi_stage_on_python_311_slim(dockerfile: list[dict[str,
     )
 
 
+def test_runtime_has_what_the_pdf_reports_need(dockerfile: list[dict[str, Any]]) -> None:
+    """WeasyPrint is a dependency (web/documents): its Pango, HarfBuzz and a font are in the image."""
+    assert "weasyprint" in (REPO_ROOT / "pyproject.toml").read_text().lower()
+    runtime = " ".join(i["value"] for i in stages(dockerfile)[-1] if i["instruction"] == "RUN")
+    for package in ("libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz-subset0", "fonts-dejavu-core"):
+        assert package in runtime, f"the runtime stage does not install {package}"
+
+
 def test_final_stage_runs_as_non_root(dockerfile: list[dict[str, Any]]) -> None:
     runtime = stages(dockerfile)[-1]
     user = last(runtime, "USER")
