@@ -11,11 +11,14 @@ range on ``created_at`` (indexed), and the default order (raised time, then id) 
 ``created_at`` index, so a page stops as soon as it has its rows. An IPv4 network (CIDR) is
 its addresses when it lies within a /24 (an indexed lookup), else one textual prefix per
 octet-aligned block (at most 128); an IPv6 network, the matching addresses the alerts hold
-(read from the address index). The ATT&CK tactic reads ``alert_tactics`` (tactic, raised time,
-alert). The text search ``q`` finds the text as a substring, whatever its case, of the rule's
-title or id, the source address, the organisation or the entities (their JSON): on SQLite from
-the FTS5 trigram index ``alert_search`` (three characters or more; shorter, a ``LIKE`` over the
-rows), on PostgreSQL a ``LIKE`` on the lowered text that the trigram index
+(read from the address index). The ATT&CK tactic reads the index of ``alert_tactics`` (tactic,
+raised time, alert), which lists the alerts in the default order. The text search ``q`` finds
+the text as a substring, whatever its case, of the rule's title or id, the source address, the
+organisation or the entities (their JSON). On SQLite it reads the FTS5 trigram index
+``alert_search`` (three characters or more; shorter, a ``LIKE`` over the rows): few matches are
+looked up by id; many are found by a ``LIKE`` on each row a page walks (they come early), and
+counted from the index. A letter outside ASCII matches its other case through the index only.
+On PostgreSQL it is a ``LIKE`` on the lowered text, which the trigram index
 ``ix_alerts_search_trgm`` answers when ``pg_trgm`` is installed.
 
 Counting what a search or a tactic selects may read many rows: ``count`` takes ``at_most``
@@ -244,20 +247,26 @@ def _tactic_clause(key: str) -> ColumnElement[bool]:
     return Alert.id.in_(select(AlertTactic.alert_id).where(AlertTactic.tactic == key))
 
 
-def _text_clause(s: Session, q: str, *, walking: bool) -> ColumnElement[bool]:
-    """The alerts whose text holds ``q``. On SQLite, the index's matches when they are few (at most
-    ``FEW_MATCHES``: looked up by id); when they are many and the query walks the alerts in its
-    order (``walking``), a ``LIKE`` on each row read, which finds a page's rows early; else
-    (counting) the index's matches, read until the count stops."""
+def _match(q: str) -> ColumnElement[bool]:
+    """The SQLite FTS5 condition: the alert's text holds ``q`` (a phrase of the trigram index)."""
+    return literal_column("alert_search").op("MATCH")('"' + q.replace('"', '""') + '"')
+
+
+def _text_clause(s: Session, q: str, *, walking: bool, joining: bool = False) -> ColumnElement[bool] | None:
+    """The alerts whose text holds ``q``. On SQLite (three characters or more), the index's
+    matches when they are few (at most ``FEW_MATCHES``: looked up by id); when they are many, a
+    ``LIKE`` on each row read for a query that walks the alerts in its order (``walking``: a page's
+    rows come early), else the index's matches: None when the query may join the index
+    (``joining``), so that a count stops early. On PostgreSQL, a ``LIKE`` on the lowered text
+    (the trigram index's expression); elsewhere, on each column."""
     dialect = s.get_bind().dialect.name
     if dialect == "sqlite" and len(q) >= 3:
-        phrase = '"' + q.replace('"', '""') + '"'
-        matching = select(_ALERT_SEARCH.c.rowid).where(literal_column("alert_search").op("MATCH")(phrase))
+        matching = select(_ALERT_SEARCH.c.rowid).where(_match(q))
         few = list(s.scalars(matching.limit(FEW_MATCHES + 1)))
         if len(few) <= FEW_MATCHES:
             return Alert.id.in_(few)
         if not walking:
-            return Alert.id.in_(matching)
+            return None if joining else Alert.id.in_(matching)
     pattern = _like(q.lower())
     if dialect == "postgresql" and "\n" not in q:
         return literal_column(_PG_TEXT).like(pattern, escape="\\")
@@ -266,10 +275,10 @@ def _text_clause(s: Session, q: str, *, walking: bool) -> ColumnElement[bool]:
 
 
 def where(s: Session, f: AlertFilter, organizations: Collection[str] | None, *, walking: bool = True,
-          tactic: bool = True) -> list[ColumnElement[bool]]:
+          tactic: bool = True, text: bool = True) -> list[ColumnElement[bool]]:
     """The SQL conditions of a filter within ``organizations`` (None: every organisation);
     ``walking``: for a query that reads the alerts in an order and stops (not a count);
-    ``tactic=False``: without the tactic's, which the query joins ``alert_tactics`` for."""
+    ``tactic=False``, ``text=False``: without the tactic's, the text search's (the query's own)."""
     out: list[ColumnElement[bool]] = []
     if organizations is not None:
         out.append(Alert.organization.in_(sorted(organizations)))
@@ -296,8 +305,10 @@ def where(s: Session, f: AlertFilter, organizations: Collection[str] | None, *, 
         out.append(Alert.created_at <= f.until)
     if f.tactic and tactic:
         out.append(_tactic_clause(f.tactic))
-    if f.q:
-        out.append(_text_clause(s, f.q, walking=walking))
+    if f.q and text:
+        clause = _text_clause(s, f.q, walking=walking)
+        if clause is not None:
+            out.append(clause)
     return out
 
 
@@ -315,12 +326,21 @@ def _order(f: AlertFilter) -> list[Any]:
 
 def _selected(s: Session, f: AlertFilter, organizations: Collection[str] | None, *, walking: bool,
               columns: Sequence[Any]) -> Select[Any]:
-    """The alerts the filter selects; with a tactic, joined to their row of ``alert_tactics``,
-    whose index lists them by raised time."""
-    if not f.tactic:
-        return select(*columns).where(*where(s, f, organizations, walking=walking))
-    return (select(*columns).join(AlertTactic, and_(AlertTactic.alert_id == Alert.id, AlertTactic.tactic == f.tactic))
-            .where(*where(s, f, organizations, walking=walking, tactic=False)))
+    """The alerts the filter selects: with a tactic, joined to their row of ``alert_tactics``,
+    whose index lists them by raised time; with many matches of the text index in a count, read
+    from the index's matches (joined), which stops with the count."""
+    conditions = where(s, f, organizations, walking=walking, tactic=False, text=False)
+    text = _text_clause(s, f.q, walking=walking, joining=True) if f.q else None
+    if f.q and text is None:
+        q = select(*columns).select_from(_ALERT_SEARCH).join(Alert, Alert.id == _ALERT_SEARCH.c.rowid)
+        conditions.append(_match(f.q))
+    else:
+        q = select(*columns).select_from(Alert)
+        if text is not None:
+            conditions.append(text)
+    if f.tactic:
+        q = q.join(AlertTactic, and_(AlertTactic.alert_id == Alert.id, AlertTactic.tactic == f.tactic))
+    return q.where(*conditions)
 
 
 def search(s: Session, f: AlertFilter, *, limit: int = 50, offset: int = 0,
@@ -340,8 +360,7 @@ def count(s: Session, f: AlertFilter, *, organizations: Collection[str] | None =
     """How many alerts the filter selects; with ``at_most``, counting stops there: an answer
     above ``at_most`` (``at_most + 1``) means "more than ``at_most``"."""
     if at_most is None:
-        return int(s.scalar(_selected(s, f, organizations, walking=False, columns=[func.count()])
-                            .select_from(Alert)) or 0)
+        return int(s.scalar(_selected(s, f, organizations, walking=False, columns=[func.count()])) or 0)
     selected = _selected(s, f, organizations, walking=False, columns=[Alert.id]).limit(at_most + 1).subquery()
     return int(s.scalar(select(func.count()).select_from(selected)) or 0)
 

@@ -7,8 +7,9 @@ triggers on the alerts' insert, update and delete. PostgreSQL: a trigram (``pg_t
 on the same text, lowered; ``pg_trgm`` is a trusted extension (PostgreSQL 13 and later: a role
 that may create objects in the database may create it); where it cannot be created the index is
 left out and the search reads the rows, with the same results. ``alert_tactics``: one row per
-tag of ``alerts.attack``, lowered, ``-`` and spaces as ``_``, without the ``attack.`` prefix,
-written by a trigger on the alerts' insert and update; existing alerts are indexed here.
+tag of ``alerts.attack``, lowered, ``-`` and spaces as ``_``, without the ``attack.`` prefix
+(a sub-technique's technique listed too), written by a trigger on the alerts' insert and update;
+existing alerts are indexed here.
 
 Revision ID: 0018_search
 Revises: 0017_rollup
@@ -124,6 +125,7 @@ def upgrade() -> None:
         _sqlite_upgrade()
     elif dialect == "postgresql":
         _postgresql_upgrade()
+    op.execute("ANALYZE alert_tactics")  # the planner's figures of the table just filled
 
 
 def downgrade() -> None:
