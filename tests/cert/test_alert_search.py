@@ -237,3 +237,26 @@ def test_postgresql_answers_the_search_from_its_trigram_index(postgres_server: A
     finally:
         database.dispose()
         postgres_server.drop_database(url)
+
+
+@pytest.mark.postgres
+def test_without_pg_trgm_the_migration_goes_on_and_the_search_reads_the_rows(postgres_server: Any) -> None:
+    """A role that may not create the extension (no CREATE on its database): the migration leaves
+    the trigram index out, and the search finds the same alerts."""
+    url = postgres_server.create_database()
+    database = Database(url)
+    try:
+        with database.engine.begin() as c:
+            name = url.rsplit("/", 1)[-1]
+            c.execute(text(f'REVOKE CREATE ON DATABASE "{name}" FROM PUBLIC, vigie'))
+            assert not c.execute(text("SELECT has_database_privilege(current_database(), 'CREATE')")).scalar()
+        database.upgrade()
+        with database.session() as s:
+            assert s.scalar(text("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_alerts_search_trgm'")) == 0
+            raise_all(s, ALERTS, START)
+            for q in QUERIES:
+                assert set(found(s, q=q)) == substring_match(s, q), q
+            assert set(found(s, tactic="credential-access")) == ids_of(s, "mimi-1", "brute-ssh", "mimi-2")
+    finally:
+        database.dispose()
+        postgres_server.drop_database(url)
