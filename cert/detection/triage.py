@@ -16,8 +16,9 @@ raised time, alert), which lists the alerts in the default order. The text searc
 the text as a substring, whatever its case, of the rule's title or id, the source address, the
 organisation or the entities (their JSON). On SQLite it reads the FTS5 trigram index
 ``alert_search`` (three characters or more; shorter, a ``LIKE`` over the rows): few matches are
-looked up by id; many are found by a ``LIKE`` on each row a page walks (they come early), and
-counted from the index. A letter outside ASCII matches its other case through the index only.
+looked up by id; many are found by a ``LIKE`` on each row the first pages walk (they come
+early), read from the index for a deeper page, and counted from the index. A letter outside
+ASCII matches its other case through the index only.
 On PostgreSQL it is a ``LIKE`` on the lowered text, which the trigram index
 ``ix_alerts_search_trgm`` answers when ``pg_trgm`` is installed.
 
@@ -67,6 +68,9 @@ MAX_V6_ADDRESSES = 5000
 COUNT_LIMIT = 1_000
 #: at most this many matches of the text index are looked up by id (SQLite)
 FEW_MATCHES = 5_000
+#: a page within this many rows of the start finds many matches of the text by walking the alerts in
+#: order; a deeper one reads the index's matches, a cost bounded by their number (SQLite)
+WALKED_ROWS = 1_000
 #: the SQLite FTS5 index of the alerts' text (migration 0018_search), by alert id
 _ALERT_SEARCH = table("alert_search", column("rowid", Integer))
 #: the lowered text of an alert on PostgreSQL: the expression of the index ``ix_alerts_search_trgm``
@@ -325,12 +329,12 @@ def _order(f: AlertFilter) -> list[Any]:
 
 
 def _selected(s: Session, f: AlertFilter, organizations: Collection[str] | None, *, walking: bool,
-              columns: Sequence[Any]) -> Select[Any]:
+              columns: Sequence[Any], counting: bool = False) -> Select[Any]:
     """The alerts the filter selects: with a tactic, joined to their row of ``alert_tactics``,
     whose index lists them by raised time; with many matches of the text index in a count, read
-    from the index's matches (joined), which stops with the count."""
+    from the index's matches (joined), which stops with the count (``counting``)."""
     conditions = where(s, f, organizations, walking=walking, tactic=False, text=False)
-    text = _text_clause(s, f.q, walking=walking, joining=True) if f.q else None
+    text = _text_clause(s, f.q, walking=walking, joining=counting) if f.q else None
     if f.q and text is None:
         q = select(*columns).select_from(_ALERT_SEARCH).join(Alert, Alert.id == _ALERT_SEARCH.c.rowid)
         conditions.append(_match(f.q))
@@ -346,7 +350,7 @@ def _selected(s: Session, f: AlertFilter, organizations: Collection[str] | None,
 def search(s: Session, f: AlertFilter, *, limit: int = 50, offset: int = 0,
            organizations: Collection[str] | None = None) -> list[Alert]:
     """A page of the alerts the filter selects, in its order (ties: the most recently raised first)."""
-    q = _selected(s, f, organizations, walking=True, columns=[Alert])
+    q = _selected(s, f, organizations, walking=offset < WALKED_ROWS, columns=[Alert])
     if f.tactic and f.sort == "raised":  # the same order, from the tactic's index (its raised time is the alert's)
         keys = (AlertTactic.created_at, AlertTactic.alert_id)
         q = q.order_by(*(k.desc() if f.descending else k.asc() for k in keys))
@@ -360,9 +364,10 @@ def count(s: Session, f: AlertFilter, *, organizations: Collection[str] | None =
     """How many alerts the filter selects; with ``at_most``, counting stops there: an answer
     above ``at_most`` (``at_most + 1``) means "more than ``at_most``"."""
     if at_most is None:
-        return int(s.scalar(_selected(s, f, organizations, walking=False, columns=[func.count()])) or 0)
-    selected = _selected(s, f, organizations, walking=False, columns=[Alert.id]).limit(at_most + 1).subquery()
-    return int(s.scalar(select(func.count()).select_from(selected)) or 0)
+        return int(s.scalar(_selected(s, f, organizations, walking=False, columns=[func.count()],
+                                      counting=True)) or 0)
+    selected = _selected(s, f, organizations, walking=False, columns=[Alert.id], counting=True)
+    return int(s.scalar(select(func.count()).select_from(selected.limit(at_most + 1).subquery())) or 0)
 
 
 def count_is_cheap(f: AlertFilter) -> bool:

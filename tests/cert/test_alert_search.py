@@ -107,10 +107,14 @@ def ids_of(s: Any, *rules: str) -> set[int]:
     return set(s.scalars(select(Alert.id).where(Alert.rule_id.in_(rules))))
 
 
-@pytest.mark.parametrize("few", [triage.FEW_MATCHES, 1], ids=["few-matches", "many-matches"])
-def test_search_finds_what_a_substring_match_finds(db: Database, few: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the index's matches looked up by id, and read while walking the queue (``few=1``)."""
+@pytest.mark.parametrize(("few", "walked"), [(triage.FEW_MATCHES, triage.WALKED_ROWS), (1, triage.WALKED_ROWS), (1, 0)],
+                         ids=["few-matches", "many-matches-walked", "many-matches-deep-page"])
+def test_search_finds_what_a_substring_match_finds(db: Database, few: int, walked: int,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the index's matches looked up by id; many matches found while walking the queue (a
+    first page), and read from the index (a deep page); counted from the index."""
     monkeypatch.setattr(triage, "FEW_MATCHES", few)
+    monkeypatch.setattr(triage, "WALKED_ROWS", walked)
     with db.session() as s:
         for q in QUERIES:
             assert set(found(s, q=q)) == substring_match(s, q), q
