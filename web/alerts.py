@@ -55,7 +55,8 @@ def queue() -> ResponseReturnValue:
                 pager, groups = _group_page(s, grouped, view, orgs)
         else:
             view = ""
-            pager = Pager.from_request(triage.count(s, wanted, organizations=orgs))
+            at_most = None if triage.count_is_cheap(wanted) else Pager.counted_to(at_least=triage.COUNT_LIMIT)
+            pager = Pager.from_request(triage.count(s, wanted, organizations=orgs, at_most=at_most), at_most=at_most)
             items = triage.search(s, wanted, limit=pager.per_page, offset=pager.offset, organizations=orgs)
         mine = saved_filters.visible(s, me)
         back = urlencode(wanted.to_args(), doseq=True)

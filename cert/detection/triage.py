@@ -11,8 +11,19 @@ range on ``created_at`` (indexed), and the default order (raised time, then id) 
 ``created_at`` index, so a page stops as soon as it has its rows. An IPv4 network (CIDR) is
 its addresses when it lies within a /24 (an indexed lookup), else one textual prefix per
 octet-aligned block (at most 128); an IPv6 network, the matching addresses the alerts hold
-(read from the address index). The ATT&CK tactic and the text search ``q`` are ``LIKE``
-matches over the alert's JSON and text columns: they read the rows the other filters leave."""
+(read from the address index). The ATT&CK tactic reads the index of ``alert_tactics`` (tactic,
+raised time, alert), which lists the alerts in the default order. The text search ``q`` finds
+the text as a substring, whatever its case, of the rule's title or id, the source address, the
+organisation or the entities (their JSON). On SQLite it reads the FTS5 trigram index
+``alert_search`` (three characters or more; shorter, a ``LIKE`` over the rows): few matches are
+looked up by id; many are found by a ``LIKE`` on each row the first pages walk (they come
+early), read from the index for a deeper page, and counted from the index. A letter outside
+ASCII matches its other case through the index only.
+On PostgreSQL it is a ``LIKE`` on the lowered text, which the trigram index
+``ix_alerts_search_trgm`` answers when ``pg_trgm`` is installed.
+
+Counting what a search or a tactic selects may read many rows: ``count`` takes ``at_most``
+and stops past it (``count_is_cheap`` says which filters are counted exactly from indexes)."""
 
 from __future__ import annotations
 
@@ -22,11 +33,25 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, cast, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy.orm import Session
 
 from cert.core.errors import N_, InvalidInput, NotFound
-from cert.storage.models import Alert
+from cert.storage.models import Alert, AlertTactic
 
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
 STATUSES = ("new", "acknowledged", "promoted", "closed")
@@ -38,6 +63,19 @@ UNASSIGNED, ME = "unassigned", "me"
 MAX_VALUES = 50  # values of one multi-valued parameter
 MAX_TEXT = 200
 MAX_V6_ADDRESSES = 5000
+#: how many alerts the console counts at most when counting is not cheap (``count_is_cheap``)
+COUNT_LIMIT = 1_000
+#: at most this many matches of the text index are looked up by id (SQLite)
+FEW_MATCHES = 5_000
+#: a page within this many rows of the start finds many matches of the text by walking the alerts in
+#: order; a deeper one reads the index's matches, a cost bounded by their number (SQLite)
+WALKED_ROWS = 1_000
+#: the SQLite FTS5 index of the alerts' text (migration 0018_search), by alert id
+_ALERT_SEARCH = table("alert_search", column("rowid", Integer))
+#: the lowered text of an alert on PostgreSQL: the expression of the index ``ix_alerts_search_trgm``
+_PG_TEXT = ("lower(coalesce(rule_title, '') || E'\\n' || coalesce(rule_id, '') || E'\\n' || "
+            "coalesce(source_ip, '') || E'\\n' || coalesce(organization, '') || E'\\n' || "
+            "coalesce(CAST(entities AS TEXT), ''))")
 
 
 def _many(args: Mapping[str, Sequence[str]], name: str) -> tuple[str, ...]:
@@ -207,20 +245,43 @@ def _v6_addresses(s: Session, net: ipaddress.IPv6Network) -> list[str]:
 
 
 def _tactic_clause(key: str) -> ColumnElement[bool]:
-    tags = func.lower(func.replace(func.replace(cast(Alert.attack, String), "-", "_"), " ", "_"))
-    if key[:1] == "t" and key[1:5].isdigit():  # a technique: its sub-techniques too
-        return or_(tags.like(f'%"attack.{key}"%'), tags.like(f'%"attack.{key}.%'), tags.like(f'%"{key}"%'))
-    return or_(tags.like(f'%"attack.{key}"%'), tags.like(f'%"{key}"%'))
+    """The alerts with the tactic or technique ``key`` (a technique: its sub-techniques too, which
+    ``alert_tactics`` lists under their technique as well)."""
+    return Alert.id.in_(select(AlertTactic.alert_id).where(AlertTactic.tactic == key))
 
 
-def _text_clause(q: str) -> ColumnElement[bool]:
+def _match(q: str) -> ColumnElement[bool]:
+    """The SQLite FTS5 condition: the alert's text holds ``q`` (a phrase of the trigram index)."""
+    return literal_column("alert_search").op("MATCH")('"' + q.replace('"', '""') + '"')
+
+
+def _text_clause(s: Session, q: str, *, walking: bool, joining: bool = False) -> ColumnElement[bool] | None:
+    """The alerts whose text holds ``q``. On SQLite (three characters or more), the index's
+    matches when they are few (at most ``FEW_MATCHES``: looked up by id); when they are many, a
+    ``LIKE`` on each row read for a query that walks the alerts in its order (``walking``: a page's
+    rows come early), else the index's matches: None when the query may join the index
+    (``joining``), so that a count stops early. On PostgreSQL, a ``LIKE`` on the lowered text
+    (the trigram index's expression); elsewhere, on each column."""
+    dialect = s.get_bind().dialect.name
+    if dialect == "sqlite" and len(q) >= 3:
+        matching = select(_ALERT_SEARCH.c.rowid).where(_match(q))
+        few = list(s.scalars(matching.limit(FEW_MATCHES + 1)))
+        if len(few) <= FEW_MATCHES:
+            return Alert.id.in_(few)
+        if not walking:
+            return None if joining else Alert.id.in_(matching)
     pattern = _like(q.lower())
+    if dialect == "postgresql" and "\n" not in q:
+        return literal_column(_PG_TEXT).like(pattern, escape="\\")
     columns = (Alert.rule_title, Alert.rule_id, Alert.source_ip, Alert.organization, cast(Alert.entities, String))
     return or_(*(func.lower(c).like(pattern, escape="\\") for c in columns))
 
 
-def where(s: Session, f: AlertFilter, organizations: Collection[str] | None) -> list[ColumnElement[bool]]:
-    """The SQL conditions of a filter within ``organizations`` (None: every organisation)."""
+def where(s: Session, f: AlertFilter, organizations: Collection[str] | None, *, walking: bool = True,
+          tactic: bool = True, text: bool = True) -> list[ColumnElement[bool]]:
+    """The SQL conditions of a filter within ``organizations`` (None: every organisation);
+    ``walking``: for a query that reads the alerts in an order and stops (not a count);
+    ``tactic=False``, ``text=False``: without the tactic's, the text search's (the query's own)."""
     out: list[ColumnElement[bool]] = []
     if organizations is not None:
         out.append(Alert.organization.in_(sorted(organizations)))
@@ -245,10 +306,12 @@ def where(s: Session, f: AlertFilter, organizations: Collection[str] | None) -> 
         out.append(Alert.created_at >= f.since)
     if f.until:
         out.append(Alert.created_at <= f.until)
-    if f.tactic:
+    if f.tactic and tactic:
         out.append(_tactic_clause(f.tactic))
-    if f.q:
-        out.append(_text_clause(f.q))
+    if f.q and text:
+        clause = _text_clause(s, f.q, walking=walking)
+        if clause is not None:
+            out.append(clause)
     return out
 
 
@@ -264,16 +327,52 @@ def _order(f: AlertFilter) -> list[Any]:
     return [key.desc() if f.descending else key.asc(), Alert.created_at.desc(), Alert.id.desc()]
 
 
+def _selected(s: Session, f: AlertFilter, organizations: Collection[str] | None, *, walking: bool,
+              columns: Sequence[Any], counting: bool = False) -> Select[Any]:
+    """The alerts the filter selects: with a tactic, joined to their row of ``alert_tactics``,
+    whose index lists them by raised time; with many matches of the text index in a count, read
+    from the index's matches (joined), which stops with the count (``counting``)."""
+    conditions = where(s, f, organizations, walking=walking, tactic=False, text=False)
+    text = _text_clause(s, f.q, walking=walking, joining=counting) if f.q else None
+    if f.q and text is None:
+        q = select(*columns).select_from(_ALERT_SEARCH).join(Alert, Alert.id == _ALERT_SEARCH.c.rowid)
+        conditions.append(_match(f.q))
+    else:
+        q = select(*columns).select_from(Alert)
+        if text is not None:
+            conditions.append(text)
+    if f.tactic:
+        q = q.join(AlertTactic, and_(AlertTactic.alert_id == Alert.id, AlertTactic.tactic == f.tactic))
+    return q.where(*conditions)
+
+
 def search(s: Session, f: AlertFilter, *, limit: int = 50, offset: int = 0,
            organizations: Collection[str] | None = None) -> list[Alert]:
     """A page of the alerts the filter selects, in its order (ties: the most recently raised first)."""
-    q = select(Alert).where(*where(s, f, organizations)).order_by(*_order(f))
+    q = _selected(s, f, organizations, walking=offset < WALKED_ROWS, columns=[Alert])
+    if f.tactic and f.sort == "raised":  # the same order, from the tactic's index (its raised time is the alert's)
+        keys = (AlertTactic.created_at, AlertTactic.alert_id)
+        q = q.order_by(*(k.desc() if f.descending else k.asc() for k in keys))
+    else:
+        q = q.order_by(*_order(f))
     return list(s.scalars(q.offset(offset).limit(limit)))
 
 
-def count(s: Session, f: AlertFilter, *, organizations: Collection[str] | None = None) -> int:
-    """How many alerts the filter selects."""
-    return int(s.scalar(select(func.count()).select_from(Alert).where(*where(s, f, organizations))) or 0)
+def count(s: Session, f: AlertFilter, *, organizations: Collection[str] | None = None,
+          at_most: int | None = None) -> int:
+    """How many alerts the filter selects; with ``at_most``, counting stops there: an answer
+    above ``at_most`` (``at_most + 1``) means "more than ``at_most``"."""
+    if at_most is None:
+        return int(s.scalar(_selected(s, f, organizations, walking=False, columns=[func.count()],
+                                      counting=True)) or 0)
+    selected = _selected(s, f, organizations, walking=False, columns=[Alert.id], counting=True)
+    return int(s.scalar(select(func.count()).select_from(selected.limit(at_most + 1).subquery())) or 0)
+
+
+def count_is_cheap(f: AlertFilter) -> bool:
+    """Whether ``count`` of this filter reads indexes only, whatever the number of alerts: not
+    so for a text search or an ATT&CK tactic, which may select most alerts."""
+    return not (f.q or f.tactic)
 
 
 @dataclass(frozen=True)

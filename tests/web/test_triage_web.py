@@ -16,6 +16,7 @@ from triage_data import Seeded, seed
 
 from cert.accounts.tokens import create_token
 from cert.accounts.users import create_user
+from cert.detection import triage
 from cert.runtime.platform import Platform
 from cert.storage.models import Alert, AuditEntry, Case, SavedFilter
 from web.app import create_app
@@ -72,6 +73,28 @@ def test_the_console_filters_sorts_and_pages(app: Flask, platform: Platform, see
     for bad in ("severity=urgent", "source=300.1.1.1", "from=hier", "sort=id", "view=source&source=x"):
         resp = client.get(f"/alerts/?{bad}")
         assert resp.status_code == 400, bad
+
+
+def test_a_search_or_tactic_is_counted_only_so_far_and_its_pages_go_on(app: Flask, seeded: Seeded,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``COUNT_LIMIT`` rows (and past the page asked for) the queue says "more than", in the
+    reader's language, and still offers the next page; the last pages are counted exactly."""
+    monkeypatch.setattr(triage, "COUNT_LIMIT", 100)
+    client = logged_in(app, "ana", PASSWORD)
+    brute = sorted(seeded.brute, reverse=True)  # 250 alerts, the most recently raised first
+    page = client.get("/alerts/?tactic=credential-access").get_data(as_text=True)
+    assert "1–50 sur plus de 100" in page and "page 1 sur plus de 2" in page
+    assert queue_ids(page) == brute[:50] and 'rel="next" href="/alerts/?tactic=credential-access&amp;page=2"' in page
+    english = client.get("/alerts/?tactic=credential-access&lang=en").get_data(as_text=True)
+    assert "1–50 of more than 100" in english and "page 1 of more than 2" in english
+    third = client.get("/alerts/?tactic=credential-access&page=3&lang=fr").get_data(as_text=True)
+    assert "101–150 sur plus de 150" in third and queue_ids(third) == brute[100:150] and 'rel="next"' in third
+    last = client.get("/alerts/?tactic=credential-access&page=5").get_data(as_text=True)
+    assert "201–250 sur 250" in last and queue_ids(last) == brute[200:] and 'rel="next"' not in last
+    searched = client.get("/alerts/?q=SSH brute&lang=en").get_data(as_text=True)
+    assert "1–50 of more than 100" in searched and queue_ids(searched) == brute[:50]
+    # a filter counted from indexes alone is counted exactly
+    assert "1–50 of 280" in client.get("/alerts/?severity=high&severity=medium").get_data(as_text=True)
 
 
 def test_french_and_english_labels(app: Flask, seeded: Seeded) -> None:

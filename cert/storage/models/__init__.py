@@ -8,6 +8,7 @@ from cert.storage.models.alerts import (
     AlertDayRuleCount,
     AlertRollupDay,
     AlertRollupMark,
+    AlertTactic,
     DetectionRun,
     SavedFilter,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "AlertDayRuleCount",
     "AlertRollupDay",
     "AlertRollupMark",
+    "AlertTactic",
     "ApiToken",
     "Attachment",
     "AuditEntry",

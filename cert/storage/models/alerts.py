@@ -50,6 +50,19 @@ class Alert(Base):
     closed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
 
+class AlertTactic(Base):
+    """One ATT&CK tactic or technique of an alert, in the spelling of ``cert.detection.triage.tactic_key``
+    (``credential_access``, ``t1110.001``), with the alert's raised time: the queue's tactic filter
+    reads its index. The database fills it when an alert is written (triggers of migration
+    ``0018_search``), whichever way the alert was written."""
+
+    __tablename__ = "alert_tactics"
+    __table_args__ = (Index("ix_alert_tactics_tactic_created", "tactic", "created_at", "alert_id"),)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
+    tactic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class SavedFilter(Base):
     """A named filter of a list (the alert queue, the incidents), the owner's or shared with all."""
 

@@ -2,14 +2,14 @@
 closed, in a period (their times, severity, organisation and RSIT class)
 
 Revision ID: 0019_incident_metrics
-Revises: 0017_rollup
+Revises: 0018_search
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
 revision = "0019_incident_metrics"
-down_revision = "0017_rollup"
+down_revision = "0018_search"
 branch_labels = None
 depends_on = None
 
