@@ -56,8 +56,11 @@ def queue() -> ResponseReturnValue:
         else:
             view = ""
             at_most = None if triage.count_is_cheap(wanted) else Pager.counted_to(at_least=triage.COUNT_LIMIT)
-            pager = Pager.from_request(triage.count(s, wanted, organizations=orgs, at_most=at_most), at_most=at_most)
-            items = triage.search(s, wanted, limit=pager.per_page, offset=pager.offset, organizations=orgs)
+            counted = triage.count(s, wanted, organizations=orgs, at_most=at_most)
+            pager = Pager.from_request(counted, at_most=at_most)
+            exact = counted if at_most is None or counted <= at_most else None
+            items = triage.search(s, wanted, limit=pager.per_page, offset=pager.offset, organizations=orgs,
+                                  total=exact)
         mine = saved_filters.visible(s, me)
         back = urlencode(wanted.to_args(), doseq=True)
         return render_template(

@@ -88,7 +88,8 @@ def list_alerts() -> ResponseReturnValue:
     wanted = triage.AlertFilter.from_args(q.args(), me=actor())
     with platform().db.session() as s:
         total = triage.count(s, wanted, organizations=orgs)
-        items = [alert_json(a) for a in triage.search(s, wanted, limit=q.limit, offset=q.offset, organizations=orgs)]
+        items = [alert_json(a) for a in triage.search(s, wanted, limit=q.limit, offset=q.offset, organizations=orgs,
+                                                      total=total)]
     return jsonify(page_json(items, total, q.offset, q.limit))
 
 

@@ -81,7 +81,8 @@ def pages(rnd: random.Random, n_cases: int, orgs: list[str]) -> dict[str, list[s
                               f"/alerts/?view=source&page=40&{LAST_WEEK}"],
         "incidents list": ["/cases/", "/cases/?status=open"],
         "incident page": [f"/cases/{i}" for i in ids],
-        "dashboard": ["/dashboard", "/dashboard?period=90"],
+        "dashboard, 30 days": ["/dashboard"],
+        "dashboard, 90 days": ["/dashboard?period=90"],
         "API queue": ["/api/v1/alerts?limit=100", "/api/v1/alerts?severity=high&limit=100"],
         "API incident": [f"/api/v1/incidents/{i}" for i in ids],
     }

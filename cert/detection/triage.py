@@ -319,12 +319,16 @@ def severity_rank(column: Any = Alert.severity) -> Any:
     return case(SEVERITY_RANK, value=column, else_=0)
 
 
-def _order(f: AlertFilter) -> list[Any]:
+def _order(f: AlertFilter, *, backwards: bool = False) -> list[Any]:
+    """The queue's order: the filter's key, then the most recently raised, then the id (a total
+    order: every key is never NULL). ``backwards``: the same order reversed, key by key."""
     key: Any = {"raised": Alert.created_at, "last_seen": Alert.last_seen, "severity": severity_rank(),
                 "count": Alert.count, "rule": Alert.rule_title}[f.sort]
     if f.sort == "raised":
-        return [Alert.created_at.desc(), Alert.id.desc()] if f.descending else [Alert.created_at, Alert.id]
-    return [key.desc() if f.descending else key.asc(), Alert.created_at.desc(), Alert.id.desc()]
+        keys = [(Alert.created_at, f.descending), (Alert.id, f.descending)]
+    else:
+        keys = [(key, f.descending), (Alert.created_at, True), (Alert.id, True)]
+    return [k.desc() if descending != backwards else k.asc() for k, descending in keys]
 
 
 def _selected(s: Session, f: AlertFilter, organizations: Collection[str] | None, *, walking: bool,
@@ -347,15 +351,23 @@ def _selected(s: Session, f: AlertFilter, organizations: Collection[str] | None,
 
 
 def search(s: Session, f: AlertFilter, *, limit: int = 50, offset: int = 0,
-           organizations: Collection[str] | None = None) -> list[Alert]:
-    """A page of the alerts the filter selects, in its order (ties: the most recently raised first)."""
-    q = _selected(s, f, organizations, walking=offset < WALKED_ROWS, columns=[Alert])
+           organizations: Collection[str] | None = None, total: int | None = None) -> list[Alert]:
+    """A page of the alerts the filter selects, in its order (ties: the most recently raised first).
+    ``total``: how many the filter selects, when the caller counted them exactly; a page past the
+    middle is then read from the other end of the order (a shorter walk of the index) and turned
+    round, the same alerts in the same order."""
     if f.tactic and f.sort == "raised":  # the same order, from the tactic's index (its raised time is the alert's)
+        q = _selected(s, f, organizations, walking=offset < WALKED_ROWS, columns=[Alert])
         keys = (AlertTactic.created_at, AlertTactic.alert_id)
         q = q.order_by(*(k.desc() if f.descending else k.asc() for k in keys))
-    else:
-        q = q.order_by(*_order(f))
-    return list(s.scalars(q.offset(offset).limit(limit)))
+        return list(s.scalars(q.offset(offset).limit(limit)))
+    if total is not None and not f.q and offset + limit > total // 2 and offset < total:
+        rest = total - offset  # the page's alerts are the first min(limit, rest) of the last ``rest``
+        q = _selected(s, f, organizations, walking=False, columns=[Alert]).order_by(*_order(f, backwards=True))
+        page = list(s.scalars(q.offset(max(0, rest - limit)).limit(min(limit, rest))))
+        return page[::-1]
+    q = _selected(s, f, organizations, walking=offset < WALKED_ROWS, columns=[Alert])
+    return list(s.scalars(q.order_by(*_order(f)).offset(offset).limit(limit)))
 
 
 def count(s: Session, f: AlertFilter, *, organizations: Collection[str] | None = None,

@@ -113,6 +113,22 @@ def test_sorting_and_pages(platform: Platform, seeded: Seeded) -> None:
         AlertFilter.from_args({"sort": ["id"]})
 
 
+@pytest.mark.parametrize("sort", ["-raised", "raised", "-severity", "severity", "-count", "rule", "-last_seen"])
+def test_a_page_past_the_middle_read_from_the_other_end_is_the_same_page(platform: Platform, seeded: Seeded,
+                                                                         sort: str) -> None:
+    wanted = AlertFilter.from_args({"sort": [sort]})
+    with platform.db.session() as s:
+        total = triage.count(s, wanted)
+        everything = [a.id for a in triage.search(s, wanted, limit=total)]
+        for offset, limit in ((150, 50), (250, 50), (300, 50), (280, 25), (304, 1), (0, 305), (305, 50)):
+            turned = [a.id for a in triage.search(s, wanted, limit=limit, offset=offset, total=total)]
+            assert turned == everything[offset:offset + limit], (sort, offset, limit)
+        narrowed = AlertFilter.from_args({"sort": [sort], "severity": ["high"]})
+        high = triage.count(s, narrowed)
+        forward = [a.id for a in triage.search(s, narrowed, limit=high)]
+        assert [a.id for a in triage.search(s, narrowed, limit=30, offset=200, total=high)] == forward[200:230]
+
+
 @pytest.mark.parametrize(("name", "value"), [("severity", "urgent"), ("status", "open"), ("source", "10.0.0.300"),
                                              ("from", "yesterday"), ("q", "x" * 201)])
 def test_a_bad_filter_value_is_refused_by_name(name: str, value: str) -> None:
