@@ -350,6 +350,10 @@ def _selected(s: Session, f: AlertFilter, organizations: Collection[str] | None,
     return q.where(*conditions)
 
 
+#: from this offset on, a page reads its alerts' ids before the alerts themselves
+DEFERRED_OFFSET = 1000
+
+
 def search(s: Session, f: AlertFilter, *, limit: int = 50, offset: int = 0,
            organizations: Collection[str] | None = None, total: int | None = None) -> list[Alert]:
     """A page of the alerts the filter selects, in its order (ties: the most recently raised first).
@@ -366,6 +370,13 @@ def search(s: Session, f: AlertFilter, *, limit: int = 50, offset: int = 0,
         q = _selected(s, f, organizations, walking=False, columns=[Alert]).order_by(*_order(f, backwards=True))
         page = list(s.scalars(q.offset(max(0, rest - limit)).limit(min(limit, rest))))
         return page[::-1]
+    if offset >= DEFERRED_OFFSET and not f.q:
+        # a deep page: the ids first (an index-only walk of the order's index, no alert row read
+        # for the alerts skipped), then their alerts
+        ids = _selected(s, f, organizations, walking=False, columns=[Alert.id]).order_by(*_order(f))
+        chosen = ids.offset(offset).limit(limit).subquery()
+        q = select(Alert).where(Alert.id.in_(select(chosen.c.id)))
+        return list(s.scalars(q.order_by(*_order(f))))
     q = _selected(s, f, organizations, walking=offset < WALKED_ROWS, columns=[Alert])
     return list(s.scalars(q.order_by(*_order(f)).offset(offset).limit(limit)))
 

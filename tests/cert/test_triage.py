@@ -115,7 +115,8 @@ def test_sorting_and_pages(platform: Platform, seeded: Seeded) -> None:
 
 @pytest.mark.parametrize("sort", ["-raised", "raised", "-severity", "severity", "-count", "rule", "-last_seen"])
 def test_a_page_past_the_middle_read_from_the_other_end_is_the_same_page(platform: Platform, seeded: Seeded,
-                                                                         sort: str) -> None:
+                                                                         sort: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     wanted = AlertFilter.from_args({"sort": [sort]})
     with platform.db.session() as s:
         total = triage.count(s, wanted)
@@ -123,6 +124,9 @@ def test_a_page_past_the_middle_read_from_the_other_end_is_the_same_page(platfor
         for offset, limit in ((150, 50), (250, 50), (300, 50), (280, 25), (304, 1), (0, 305), (305, 50)):
             turned = [a.id for a in triage.search(s, wanted, limit=limit, offset=offset, total=total)]
             assert turned == everything[offset:offset + limit], (sort, offset, limit)
+        for offset in (0, 40, 120):  # pages read ids first from this offset on
+            monkeypatch.setattr(triage, "DEFERRED_OFFSET", offset)
+            assert [a.id for a in triage.search(s, wanted, limit=37, offset=offset)] == everything[offset:offset + 37]
         narrowed = AlertFilter.from_args({"sort": [sort], "severity": ["high"]})
         high = triage.count(s, narrowed)
         forward = [a.id for a in triage.search(s, narrowed, limit=high)]
