@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import random
 import re
@@ -128,7 +129,7 @@ def measure(base: str, urls: dict[str, list[str]], n: int, rnd: random.Random) -
                 times[name].append(elapsed * 1000)
     for name, values in times.items():
         values.sort()
-        out[name] = {"p50": statistics.median(values), "p95": values[max(0, int(len(values) * 0.95) - 1)],
+        out[name] = {"p50": statistics.median(values), "p95": values[math.ceil(len(values) * 0.95) - 1],
                      "max": values[-1], "status": sorted(statuses[name])}
     return out
 
