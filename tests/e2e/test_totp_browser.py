@@ -43,7 +43,7 @@ def totp_console(tmp_path: Path) -> Iterator[Console]:
     base = ["--data-dir", str(data_dir)]
     try:
         procs.run("init", *base, "init", timeout=60)
-        procs.run("useradd", *base, "useradd", ADMIN, "--role", "admin", "--password", password, timeout=60)
+        procs.run("useradd", *base, "useradd", ADMIN, "--role", "admin", f"--password={password}", timeout=60)
         url = f"http://{LOOPBACK}:{free_port()}"
         server = procs.spawn("serve", *base, "serve", "--host", LOOPBACK, "--port", url.rsplit(":", 1)[1])
         wait_healthy(url, server, procs.logs["serve"])
