@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request, session
@@ -108,6 +109,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             found = sessions.validate(s, sid, session_policy)
             return access.SessionUser.from_model(found[1], sid) if found else None
 
+    # WeasyPrint (web/documents) tells each step of a rendering, and of its own stylesheets on
+    # import, at INFO: not the console's log
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     from web import (
         admin,
         alerts,
