@@ -27,6 +27,8 @@ if __package__:  # tests/ made a package
 else:  # rootdir-style conftest: pytest put tests/ on sys.path
     import servers
 
+from cert.storage.db import Database  # noqa: E402 - after the root is on sys.path
+
 # Tests with these markers need a real server or browser, or the native module (native/, built by
 # scripts/test); under CI=true a skip is a failure.
 SERVER_MARKERS = ("redis", "postgres", "elasticsearch", "browser", "native", "keycloak")
@@ -54,6 +56,26 @@ def _serve(start: Callable[[Path], S], prefix: str) -> Iterator[S]:
 def redis_server() -> Iterator[servers.Server]:
     """A private redis-server on a free loopback port, for the whole session."""
     yield from _serve(servers.start_redis, "vigie-redis-")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def either_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A fresh migrated database of each kind: SQLite (embedded), then a database of its own on
+    the session's PostgreSQL (production), dropped afterwards."""
+    url = None
+    if request.param == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'either.sqlite3'}")
+    else:
+        server = request.getfixturevalue("postgres_server")
+        url = server.create_database()
+        database = Database(url)
+    database.upgrade()
+    try:
+        yield database
+    finally:
+        database.dispose()
+        if url is not None:
+            server.drop_database(url)
 
 
 @pytest.fixture(scope="session")

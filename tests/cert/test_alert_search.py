@@ -8,7 +8,6 @@ retagged or deleted; a count can stop early and say so."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,25 +49,12 @@ QUERIES = ("Mimikatz", "MIMIKATZ", "mimi", "203.0.113.7", "203.0.113", "portail"
            "ssh", "pc-compta", "ab", "zz", "nothing-like-this", "brute-ssh", "source.ip")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+@pytest.fixture
+def db(either_db: Database) -> Database:
     """A fresh migrated database of each kind with the alerts of ``ALERTS``, raised as detections are."""
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'search.sqlite3'}")
-        url = None
-    else:
-        server = request.getfixturevalue("postgres_server")
-        url = server.create_database()
-        database = Database(url)
-    database.upgrade()
-    with database.session() as s:
+    with either_db.session() as s:
         raise_all(s, ALERTS, START)
-    try:
-        yield database
-    finally:
-        database.dispose()
-        if url is not None:
-            server.drop_database(url)
+    return either_db
 
 
 def raise_all(s: Any, alerts: list[tuple[str, str, str | None, tuple[str, ...], dict[str, Any]]],

@@ -3,9 +3,7 @@ medians, counts and SLA compliance, the same in SQLite and in PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from metrics_data import DGPN, INTERIEUR, JUSTICE, NOW, seed
@@ -21,25 +19,12 @@ from cert.storage.db import Database
 from cert.storage.models import Case
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+@pytest.fixture
+def db(either_db: Database) -> Database:
     """The data set in a fresh migrated database of each kind."""
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'metrics.sqlite3'}")
-        url = None
-    else:
-        server = request.getfixturevalue("postgres_server")
-        url = server.create_database()
-        database = Database(url)
-    database.upgrade()
-    with database.session() as s:
+    with either_db.session() as s:
         seed(s)
-    try:
-        yield database
-    finally:
-        database.dispose()
-        if url is not None:
-            server.drop_database(url)
+    return either_db
 
 
 POLICY = SlaPolicy.from_settings(Settings())

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -24,21 +22,10 @@ ORGS = ("Ministère de l'Intérieur", "Ministère de la Justice", None)
 SEVERITIES = ("critical", "high", "medium", "low", "informational")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        database, url = Database(f"sqlite:///{tmp_path / 'rollup.sqlite3'}"), None
-    else:
-        server = request.getfixturevalue("postgres_server")
-        url = server.create_database()
-        database = Database(url)
-    database.upgrade()
-    try:
-        yield database
-    finally:
-        database.dispose()
-        if url is not None:
-            server.drop_database(url)
+@pytest.fixture
+def db(either_db: Database) -> Database:
+    """A fresh migrated database of each kind (``either_db``)."""
+    return either_db
 
 
 def add_alerts(db: Database, n: int, seed: int, start: datetime, end: datetime) -> list[Alert]:

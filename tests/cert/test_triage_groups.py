@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,21 +24,10 @@ NOW = datetime(2025, 5, 20, 15, 30, 12, tzinfo=UTC)
 ORGS = ("Ministère de l'Intérieur", "Ministère de la Justice", None)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        database, url = Database(f"sqlite:///{tmp_path / 'groups.sqlite3'}"), None
-    else:
-        server = request.getfixturevalue("postgres_server")
-        url = server.create_database()
-        database = Database(url)
-    database.upgrade()
-    try:
-        yield database
-    finally:
-        database.dispose()
-        if url is not None:
-            server.drop_database(url)
+@pytest.fixture
+def db(either_db: Database) -> Database:
+    """A fresh migrated database of each kind (``either_db``)."""
+    return either_db
 
 
 def add_alerts(db: Database, n: int = 900, seed: int = 12) -> None:
