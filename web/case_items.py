@@ -31,7 +31,7 @@ from cert.incidents.observables import Sighting
 from cert.storage.models import Attachment, Comment, Countermeasure, CustodyEntry, Observable, Task, User
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.case_items_api import file_response
-from web.forms import TLP_CHOICES
+from web.forms import TLP_CHOICES, require_valid
 
 bp = Blueprint("case_items", __name__, url_prefix="/cases/<int:case_id>")
 
@@ -164,12 +164,6 @@ def _back(case_id: int, anchor: str) -> ResponseReturnValue:
     return redirect(url_for("cases.show", case_id=case_id) + f"#{anchor}", 303)
 
 
-def _valid(form: FlaskForm) -> None:
-    if not form.validate_on_submit():
-        raise InvalidInput(N_("The form is not valid: %(problems)s"),
-                           problems="; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in form.errors.items()))
-
-
 def _due(text: str | None, zone: str | None) -> datetime | None:
     """A due date typed in the form (``YYYY-MM-DDTHH:MM``) in the time zone named beside it."""
     text = (text or "").strip()
@@ -193,7 +187,7 @@ def _due(text: str | None, zone: str | None) -> datetime | None:
 @requires("analyst")
 def add_task(case_id: int) -> ResponseReturnValue:
     form = TaskForm()
-    _valid(form)
+    require_valid(form)
     with platform().db.session() as s:
         tasks.add_task(s, get_case(s, case_id, organizations=visible_scope().recorded), actor(),
                        form.title.data or "", form.description.data or "", assignee=form.assignee.data or None,
@@ -205,7 +199,7 @@ def add_task(case_id: int) -> ResponseReturnValue:
 @requires("analyst")
 def edit_task(case_id: int, task_id: int) -> ResponseReturnValue:
     form = TaskForm()
-    _valid(form)
+    require_valid(form)
     with platform().db.session() as s:
         tasks.update_task(s, get_case(s, case_id, organizations=visible_scope().recorded), task_id, actor(),
                           title=form.title.data or "", description=form.description.data or "",
@@ -217,7 +211,7 @@ def edit_task(case_id: int, task_id: int) -> ResponseReturnValue:
 @bp.post("/tasks/<int:task_id>/move/<direction>")
 @requires("analyst")
 def move_task(case_id: int, task_id: int, direction: str) -> ResponseReturnValue:
-    _valid(ButtonForm())
+    require_valid(ButtonForm())
     if direction not in ("up", "down"):
         raise InvalidInput(N_("A task moves up or down."))
     with platform().db.session() as s:
@@ -229,7 +223,7 @@ def move_task(case_id: int, task_id: int, direction: str) -> ResponseReturnValue
 @bp.post("/tasks/<int:task_id>/delete")
 @requires("analyst")
 def delete_task(case_id: int, task_id: int) -> ResponseReturnValue:
-    _valid(ButtonForm())
+    require_valid(ButtonForm())
     with platform().db.session() as s:
         tasks.delete_task(s, get_case(s, case_id, organizations=visible_scope().recorded), task_id, actor(),
                           remote_addr())
@@ -242,7 +236,7 @@ def delete_task(case_id: int, task_id: int) -> ResponseReturnValue:
 @requires("analyst")
 def add_countermeasure(case_id: int) -> ResponseReturnValue:
     form = CountermeasureForm()
-    _valid(form)
+    require_valid(form)
     with platform().db.session() as s:
         countermeasures.record_countermeasure(
             s, get_case(s, case_id, organizations=visible_scope().recorded), actor(), form.kind.data or "",
@@ -255,7 +249,7 @@ def add_countermeasure(case_id: int) -> ResponseReturnValue:
 @requires("analyst")
 def update_countermeasure(case_id: int, cm_id: int) -> ResponseReturnValue:
     form = CountermeasureStatusForm()
-    _valid(form)
+    require_valid(form)
     with platform().db.session() as s:
         countermeasures.change_status(s, get_case(s, case_id, organizations=visible_scope().recorded), cm_id,
                                       form.status.data or "", actor(), form.comment.data or "", remote_addr())
@@ -265,7 +259,7 @@ def update_countermeasure(case_id: int, cm_id: int) -> ResponseReturnValue:
 @bp.post("/countermeasures/<int:cm_id>/delete")
 @requires("analyst")
 def delete_countermeasure(case_id: int, cm_id: int) -> ResponseReturnValue:
-    _valid(ButtonForm())
+    require_valid(ButtonForm())
     with platform().db.session() as s:
         countermeasures.delete_countermeasure(s, get_case(s, case_id, organizations=visible_scope().recorded),
                                               cm_id, actor(), remote_addr())
@@ -278,7 +272,7 @@ def delete_countermeasure(case_id: int, cm_id: int) -> ResponseReturnValue:
 @requires("analyst")
 def add_observable(case_id: int) -> ResponseReturnValue:
     form = ObservableForm()
-    _valid(form)
+    require_valid(form)
     with platform().db.session() as s:
         observables.add_by_hand(s, get_case(s, case_id, organizations=visible_scope().recorded), actor(),
                                 form.type.data or "", form.value.data or "", tlp=form.tlp.data,
@@ -290,7 +284,7 @@ def add_observable(case_id: int) -> ResponseReturnValue:
 @requires("analyst")
 def edit_observable(case_id: int, observable_id: int) -> ResponseReturnValue:
     form = ObservableEditForm()
-    _valid(form)
+    require_valid(form)
     with platform().db.session() as s:
         observables.update_observable(s, get_case(s, case_id, organizations=visible_scope().recorded),
                                       observable_id, actor(), tlp=form.tlp.data or KEEP, ioc=bool(form.ioc.data),
@@ -301,7 +295,7 @@ def edit_observable(case_id: int, observable_id: int) -> ResponseReturnValue:
 @bp.post("/observables/<int:observable_id>/delete")
 @requires("analyst")
 def remove_observable(case_id: int, observable_id: int) -> ResponseReturnValue:
-    _valid(ButtonForm())
+    require_valid(ButtonForm())
     with platform().db.session() as s:
         observables.remove_observable(s, get_case(s, case_id, organizations=visible_scope().recorded),
                                       observable_id, actor(), remote_addr())
@@ -328,7 +322,7 @@ def observable_sightings(case_id: int, observable_id: int) -> ResponseReturnValu
 @requires("analyst")
 def add_comment(case_id: int) -> ResponseReturnValue:
     form = CommentForm()
-    _valid(form)
+    require_valid(form)
     with platform().db.session() as s:
         comments.add_comment(s, get_case(s, case_id, organizations=visible_scope().recorded), actor(),
                              form.text.data or "", remote_addr())
@@ -339,7 +333,7 @@ def add_comment(case_id: int) -> ResponseReturnValue:
 @requires("analyst")
 def edit_comment(case_id: int, comment_id: int) -> ResponseReturnValue:
     form = CommentForm()
-    _valid(form)
+    require_valid(form)
     with platform().db.session() as s:
         comments.edit_comment(s, get_case(s, case_id, organizations=visible_scope().recorded), comment_id,
                               actor(), form.text.data or "", remote_addr())
@@ -349,7 +343,7 @@ def edit_comment(case_id: int, comment_id: int) -> ResponseReturnValue:
 @bp.post("/comments/<int:comment_id>/delete")
 @requires("analyst")
 def delete_comment(case_id: int, comment_id: int) -> ResponseReturnValue:
-    _valid(ButtonForm())
+    require_valid(ButtonForm())
     with platform().db.session() as s:
         comments.delete_comment(s, get_case(s, case_id, organizations=visible_scope().recorded), comment_id,
                                 actor(), str(current_user.role), remote_addr())
@@ -364,7 +358,7 @@ def upload_attachment(case_id: int) -> ResponseReturnValue:
     """A file for the incident: stored outside the web root, hashed, scanned with YARA; the result
     on the timeline, its custody started."""
     form = AttachmentForm()
-    _valid(form)
+    require_valid(form)
     upload = form.file.data
     done = attachments.attach(platform(), case_id, upload.filename or "", upload.stream, actor(), remote_addr(),
                               tlp=form.tlp.data or None, organizations=visible_scope().recorded)
@@ -390,7 +384,7 @@ def download_attachment(case_id: int, attachment_id: int) -> ResponseReturnValue
 @bp.post("/attachments/<int:attachment_id>/delete")
 @requires("analyst")
 def remove_attachment(case_id: int, attachment_id: int) -> ResponseReturnValue:
-    _valid(ButtonForm())
+    require_valid(ButtonForm())
     with platform().db.session() as s:
         attachments.remove_attachment(s, get_case(s, case_id, organizations=visible_scope().recorded),
                                       attachment_id, actor(), remote_addr())

@@ -12,10 +12,8 @@ from flask_babel import format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 
-from cert.core.errors import N_, InvalidInput
 from cert.incidents import cases as case_service
 from cert.incidents import lifecycle, rsit
 from cert.incidents.attachments import upload_to_case
@@ -26,7 +24,7 @@ from cert.sharing.actions import change_case_tlp, publish
 from cert.storage.models import Alert, PlaybookRun
 from web import case_items
 from web.access import actor, platform, remote_addr, requires
-from web.forms import TLP_CHOICES, NoteForm, PlaybookForm, StatusForm, TlpForm, UploadForm
+from web.forms import TLP_CHOICES, NoteForm, PlaybookForm, StatusForm, TlpForm, UploadForm, require_valid
 from web.incident_forms import (
     SEVERITY_CHOICES,
     ButtonForm,
@@ -104,7 +102,7 @@ def new() -> ResponseReturnValue:
     with p.db.session() as s:
         form.fill(s, p.constituency, lang)
     if request.method == "POST":
-        _form_errors(form)
+        require_valid(form)
         incident = lifecycle.NewIncident(
             title=form.title.data or "", description=form.description.data or "", severity=form.severity.data or "",
             tlp=form.tlp.data or "", pap=form.pap.data or "", rsit=form.rsit.data or "",
@@ -158,16 +156,6 @@ def _back(case_id: int) -> ResponseReturnValue:
     return redirect(url_for("cases.show", case_id=case_id), 303)
 
 
-def _form_errors(form: FlaskForm) -> None:
-    if not form.validate_on_submit():
-        problems = []
-        for name, errors in form.errors.items():
-            field = getattr(form, str(name), None)
-            label = field.label.text if field is not None else str(name)
-            problems.append(f"{label}: {', '.join(map(str, errors))}")
-        raise InvalidInput(N_("The form is not valid: %(problems)s"), problems="; ".join(problems))
-
-
 @bp.post("/<int:case_id>/edit")
 @requires("analyst")
 def edit(case_id: int) -> ResponseReturnValue:
@@ -176,7 +164,7 @@ def edit(case_id: int) -> ResponseReturnValue:
     form = IncidentFields()
     with p.db.session() as s:
         form.fill(s, p.constituency)
-    _form_errors(form)
+    require_valid(form)
     changes = lifecycle.Changes(title=form.title.data or "", description=form.description.data or "",
                                 severity=form.severity.data, pap=form.pap.data, rsit=form.rsit.data or "",
                                 attack=_techniques(form.attack.data),
@@ -193,7 +181,7 @@ def edit(case_id: int) -> ResponseReturnValue:
 def close(case_id: int) -> ResponseReturnValue:
     """Close with a resolution (true positive, false positive, benign, duplicate) and a comment."""
     form = CloseForm()
-    _form_errors(form)
+    require_valid(form)
     with platform().db.session() as s:
         lifecycle.close(s, case_service.get_case(s, case_id), form.resolution.data or "", actor(),
                         form.comment.data or "", remote_addr())
@@ -204,7 +192,7 @@ def close(case_id: int) -> ResponseReturnValue:
 @bp.post("/<int:case_id>/reopen")
 @requires("analyst")
 def reopen(case_id: int) -> ResponseReturnValue:
-    _form_errors(ButtonForm())
+    require_valid(ButtonForm())
     with platform().db.session() as s:
         lifecycle.reopen(s, case_service.get_case(s, case_id), actor(), remote_addr())
     flash(_("Incident reopened."), "ok")
@@ -214,7 +202,7 @@ def reopen(case_id: int) -> ResponseReturnValue:
 @bp.post("/<int:case_id>/acknowledge")
 @requires("analyst")
 def acknowledge(case_id: int) -> ResponseReturnValue:
-    _form_errors(ButtonForm())
+    require_valid(ButtonForm())
     with platform().db.session() as s:
         lifecycle.acknowledge(s, case_service.get_case(s, case_id), actor(), explicit=True, remote_addr=remote_addr())
     return _back(case_id)
@@ -225,7 +213,7 @@ def acknowledge(case_id: int) -> ResponseReturnValue:
 def merge_into(case_id: int) -> ResponseReturnValue:
     """Merge another incident into this one; the other is closed as a duplicate."""
     form = MergeForm()
-    _form_errors(form)
+    require_valid(form)
     with platform().db.session() as s:
         done = merge(s, case_id, int(form.source.data or 0), actor(), remote_addr=remote_addr())
     flash(_("Incident #%(other)s merged into this one.", other=done.source), "ok")
@@ -236,7 +224,7 @@ def merge_into(case_id: int) -> ResponseReturnValue:
 @requires("analyst")
 def add_note(case_id: int) -> ResponseReturnValue:
     form = NoteForm()
-    _form_errors(form)
+    require_valid(form)
     with platform().db.session() as s:
         case_service.add_note(s, case_service.get_case(s, case_id), actor(), form.text.data or "")
     return _back(case_id)
@@ -246,7 +234,7 @@ def add_note(case_id: int) -> ResponseReturnValue:
 @requires("analyst")
 def set_status(case_id: int) -> ResponseReturnValue:
     form = StatusForm()
-    _form_errors(form)
+    require_valid(form)
     with platform().db.session() as s:
         lifecycle.set_status(s, case_service.get_case(s, case_id), form.status.data or "", actor(),
                              remote_addr=remote_addr())
@@ -257,7 +245,7 @@ def set_status(case_id: int) -> ResponseReturnValue:
 @requires("analyst")
 def set_tlp(case_id: int) -> ResponseReturnValue:
     form = TlpForm()
-    _form_errors(form)
+    require_valid(form)
     change = change_case_tlp(platform(), case_id, form.tlp.data or "", actor(), current_user.role,
                              form.reason.data or "", remote_addr())
     if change.withdrawn_from:
@@ -269,7 +257,7 @@ def set_tlp(case_id: int) -> ResponseReturnValue:
 @requires("responder")
 def run_playbook(case_id: int) -> ResponseReturnValue:
     form = _playbook_form()
-    _form_errors(form)
+    require_valid(form)
     start_run(platform(), case_id, form.playbook.data or "", actor())
     flash(_("Playbook queued (%(kind)s).", kind=platform().jobs.kind), "ok")
     return _back(case_id)
@@ -289,7 +277,7 @@ def export_misp(case_id: int) -> ResponseReturnValue:
 def upload_file(case_id: int) -> ResponseReturnValue:
     """A file for the case (sample, script, memory extract): stored, scanned with YARA, on the timeline."""
     form = UploadForm()
-    _form_errors(form)
+    require_valid(form)
     upload = form.file.data
     outcome = upload_to_case(platform(), case_id, upload.filename or "", upload.stream, actor(), remote_addr())
     r = outcome.result

@@ -8,6 +8,8 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from cert.core.errors import N_, InvalidInput
+
 TLP_CHOICES = [("clear", "TLP:CLEAR"), ("green", "TLP:GREEN"), ("amber", "TLP:AMBER"),
                ("amber+strict", "TLP:AMBER+STRICT"), ("red", "TLP:RED")]
 
@@ -73,3 +75,19 @@ class RoleForm(FlaskForm):
     role = SelectField(_l("Role"), choices=ROLE_CHOICES)
     organization = SelectField(_l("Organisation (focal point)"), choices=[], validate_choice=False)
     partner = StringField(_l("Partner CERT (partner)"), validators=[Length(max=80)])
+
+
+def form_problems(form: FlaskForm) -> str:
+    """What is wrong with a submitted form, field by field, by the fields' labels."""
+    problems = []
+    for name, errors in form.errors.items():
+        field = getattr(form, str(name), None)
+        label = field.label.text if field is not None else str(name)
+        problems.append(f"{label}: {', '.join(map(str, errors))}")
+    return "; ".join(problems)
+
+
+def require_valid(form: FlaskForm) -> None:
+    """A submitted form (CSRF token included) that does not validate is a 400 saying why."""
+    if not form.validate_on_submit():
+        raise InvalidInput(N_("The form is not valid: %(problems)s"), problems=form_problems(form))

@@ -31,7 +31,7 @@ from cert.incidents.reports import (
     ReportFilter,
 )
 from web.access import actor, platform, remote_addr, requires
-from web.forms import TLP_CHOICES
+from web.forms import TLP_CHOICES, form_problems
 from web.intake_api import withdrawal_hook
 from web.paging import Pager
 
@@ -92,10 +92,6 @@ def _case_ids(text: str) -> list[int]:
     return ids
 
 
-def _form_problems(form: FlaskForm) -> str:
-    return "; ".join(f"{getattr(form, k).label.text}: {', '.join(str(e) for e in v)}" for k, v in form.errors.items())
-
-
 def _error(exc: VigieError) -> str:
     return str(_(exc.message_id, **exc.params)) if exc.message_id else str(exc)
 
@@ -145,7 +141,7 @@ def new() -> ResponseReturnValue:
                 flash(_("Incident report #%(id)s filed.", id=report_id), "ok")
                 return _back(report_id)
         else:
-            problem = _form_problems(form)
+            problem = form_problems(form)
     return render_template("intake_new.html", form=form, problem=problem), 400 if problem else 200
 
 
@@ -155,7 +151,7 @@ def from_alert() -> ResponseReturnValue:
     """The report of an alert, by its number."""
     form = FromAlertForm()
     if not form.validate_on_submit():
-        raise InvalidInput(N_("The form is not valid: %(problems)s."), problems=_form_problems(form))
+        raise InvalidInput(N_("The form is not valid: %(problems)s."), problems=form_problems(form))
     try:
         with platform().db.session() as s:
             report = reports.report_from_alert(s, alerts.get_alert(s, int(form.alert.data or 0)), actor(),
@@ -182,7 +178,7 @@ def show(report_id: int) -> ResponseReturnValue:
 def _act(report_id: int, form: FlaskForm, action: str) -> ResponseReturnValue:
     """Run a decision on a report; a refusal (bad input, wrong state) is flashed on its page."""
     if not form.validate_on_submit():
-        flash(_("The form is not valid: %(problems)s.", problems=_form_problems(form)), "error")
+        flash(_("The form is not valid: %(problems)s.", problems=form_problems(form)), "error")
         return _back(report_id)
     who, addr = actor(), remote_addr()
     with platform().db.session() as s:
@@ -226,7 +222,7 @@ def link(report_id: int) -> ResponseReturnValue:
 def unlink(report_id: int, case_id: int) -> ResponseReturnValue:
     form = ButtonForm()
     if not form.validate_on_submit():
-        raise InvalidInput(N_("The form is not valid: %(problems)s."), problems=_form_problems(form))
+        raise InvalidInput(N_("The form is not valid: %(problems)s."), problems=form_problems(form))
     with platform().db.session() as s:
         reports.unlink_report(s, reports.get_report(s, report_id), case_id, actor(), remote_addr())
     flash(_("Link to incident #%(id)s removed.", id=case_id), "ok")
