@@ -6,8 +6,11 @@ JSON data element the page carries; labels, titles and numbers are in the reader
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
+from babel import Locale
+from babel.numbers import get_group_symbol
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_datetime, format_decimal, get_locale, get_timezone
@@ -41,7 +44,21 @@ SEVERITY_COLOURS = {"critical": "#7a0916", "high": "#d92d20", "medium": "#f79009
 COVERED_COLOUR, UNCOVERED_COLOUR, ACCENT = "#12b76a", "#d92d20", "#0b5cad"
 
 
+@lru_cache(maxsize=16)
+def _grouping(locale: str) -> str | None:
+    """The locale's group separator when it groups digits by threes (fr, en), else None."""
+    parsed = Locale.parse(locale)
+    pattern = parsed.decimal_formats[None]
+    return get_group_symbol(parsed) if pattern is not None and pattern.grouping == (3, 3) else None
+
+
 def number(value: float | int) -> str:
+    """A number in the reader's language; a whole number (the dashboard has hundreds) without
+    going through Babel's pattern each time."""
+    if isinstance(value, int):
+        separator = _grouping(str(get_locale() or "fr"))
+        if separator is not None:
+            return f"{value:,}".replace(",", separator)
     return str(format_decimal(value))
 
 

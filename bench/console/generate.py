@@ -72,6 +72,19 @@ KINDS = ("Brute force", "Scan", "Injection SQL", "Webshell", "Beaconing", "Mimik
 ID_TABLES = ("alerts", "cases", "observables", "timeline", "case_tasks", "case_comments")
 
 
+def settled(case: dict[str, Any]) -> dict[str, Any]:
+    """An incident as it stands at ``T_END``: a step drawn after it has not happened yet (its
+    status follows), and it was last changed at its last step."""
+    for step in ("acknowledged_at", "contained_at", "closed_at"):
+        if case[step] is not None and case[step] > T_END:
+            case[step] = None
+    if case["closed_at"] is None:
+        case["resolution"] = None
+    case["status"] = "closed" if case["closed_at"] else "contained" if case["contained_at"] else "open"
+    case["updated_at"] = case["closed_at"] or case["created_at"]
+    return case
+
+
 def organisations() -> list[str]:
     names = ["Présidence de la République", "Primature"]
     ministries = (
@@ -185,7 +198,7 @@ def generate(url: str, n_alerts: int, n_cases: int, orgs: list[str], seed: int =
             created = when(rnd)
             status = rnd.choices(("open", "contained", "closed"), (10, 5, 85))[0]
             closed = created + timedelta(hours=rnd.randrange(1, 400)) if status == "closed" else None
-            yield {
+            row = {
                 "id": cid,
                 "title": f"Incident {cid} : {rnd.choice(rules)[1]}",
                 "description": "Généré pour le banc d'essai.",
@@ -208,6 +221,7 @@ def generate(url: str, n_alerts: int, n_cases: int, orgs: list[str], seed: int =
                 "contained_at": created + timedelta(hours=rnd.randrange(1, 48)) if status != "open" else None,
                 "updated_at": closed or created,
             }
+            yield settled(row)
 
     case_orgs: dict[int, str] = {}
     with db.engine.begin() as conn:

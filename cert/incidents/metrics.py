@@ -25,72 +25,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, String, and_, case, cast, delete, func, literal, or_, select
+from sqlalchemy import ColumnElement, String, and_, case, cast, delete, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute, Session
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from cert.core.config import SLA_SEVERITIES, Settings
 from cert.core.errors import N_, InvalidInput
-from cert.incidents.cases import STATUSES, attack_tag
+from cert.incidents import rollup
+from cert.incidents.cases import STATUSES
+from cert.incidents.rollup import DURATIONS, span, techniques_of
 from cert.incidents.sla import CLOCKS, ClockName, SlaPolicy, aware
 from cert.storage.models import Alert, AlertDayCount, AlertDayRuleCount, AlertRollupDay, AlertRollupMark, Case
+from cert.storage.sqltime import seconds_between, utc_day
 
 #: the periods the console offers, in days
 PERIODS = (7, 30, 90)
 MAX_PERIOD_DAYS = 366
-#: the durations measured, each from one timestamp of an incident to another
-DURATIONS = ("detect", "acknowledge", "contain", "resolve")
 #: severities from the most urgent, the order of charts and tables
 SEVERITY_ORDER = tuple(reversed(SLA_SEVERITIES))
 TOP_RULES = 10
 #: the statuses of an incident not closed (an equality the status index answers)
 NOT_CLOSED = tuple(status for status in STATUSES if status != "closed")
 _ID_CHUNK = 500
-
-
-# ---- portable SQL: durations in seconds, days in UTC ------------------------------------------------
-
-class seconds_between(FunctionElement[float]):
-    """``end - start`` in seconds (a float), in SQL."""
-
-    type = Float()
-    name = "seconds_between"
-    inherit_cache = True
-
-
-@compiles(seconds_between)
-def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"((julianday({end}) - julianday({start})) * 86400.0)"
-
-
-@compiles(seconds_between, "postgresql")
-def _seconds_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
-
-
-class utc_day(FunctionElement[str]):
-    """The UTC day of a timestamp as ``YYYY-MM-DD`` text, in SQL."""
-
-    type = String()
-    name = "utc_day"
-    inherit_cache = True
-
-
-@compiles(utc_day)
-def _day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite keeps timestamps as UTC text: the day is its first ten characters
-    return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
-
-
-@compiles(utc_day, "postgresql")
-def _day_postgresql(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
 
 # ---- the question asked ---------------------------------------------------------------------------
@@ -167,17 +124,6 @@ class Duration:
     median: float | None
 
 
-def _span(name: str) -> tuple[ColumnElement[datetime | None], ColumnElement[datetime | None]]:
-    """The (from, to) timestamps of a duration."""
-    spans: dict[str, tuple[Any, Any]] = {
-        "detect": (Case.detected_at, Case.created_at),
-        "acknowledge": (Case.created_at, Case.acknowledged_at),
-        "contain": (Case.created_at, Case.contained_at),
-        "resolve": (Case.created_at, Case.closed_at),
-    }
-    return spans[name]
-
-
 def _summary(values: list[float]) -> Duration:
     """Count, mean and median (the middle value, or the mean of the middle two) of durations."""
     if not values:
@@ -195,7 +141,7 @@ def durations(s: Session, q: MetricsQuery) -> dict[str, Duration]:
     missing: not counted); the means and medians are taken from them."""
     found: dict[str, list[float]] = {name: [] for name in DURATIONS}
     lists = [found[name] for name in DURATIONS]
-    for row in s.execute(select(*(seconds_between(*_span(name)) for name in DURATIONS)).where(*_opened(q))):
+    for row in s.execute(select(*(seconds_between(*span(name)) for name in DURATIONS)).where(*_opened(q))):
         for values, seconds in zip(lists, row, strict=True):
             if seconds is not None:
                 values.append(float(seconds))
@@ -231,15 +177,6 @@ def incident_counts(s: Session, q: MetricsQuery) -> tuple[int, int]:
     return int(opened or 0), int(closed or 0)
 
 
-def _stop(clock: ClockName) -> ColumnElement[datetime | None] | QueryableAttribute[datetime | None]:
-    """When the clock stopped, as ``cert.incidents.sla.stopped_at`` says, in SQL."""
-    if clock == "acknowledge":
-        return func.coalesce(Case.acknowledged_at, Case.contained_at, Case.closed_at)
-    if clock == "contain":
-        return func.coalesce(Case.contained_at, Case.closed_at)
-    return Case.closed_at
-
-
 def _target_seconds(policy: SlaPolicy, clock: ClockName) -> ColumnElement[float]:
     """The clock's target in seconds for each incident's severity."""
     whens = [(Case.severity == sev, policy.target(clock, sev).total_seconds()) for sev in SLA_SEVERITIES]
@@ -252,14 +189,14 @@ def sla_compliance(s: Session, q: MetricsQuery, policy: SlaPolicy, now: datetime
     now = aware(now or datetime.now(UTC))
     columns = []
     for clock in CLOCKS:
-        stop, target = _stop(clock), _target_seconds(policy, clock)
-        taken = seconds_between(Case.created_at, stop)
+        stopped_at, target = rollup.stop(clock), _target_seconds(policy, clock)
+        taken = seconds_between(Case.created_at, stopped_at)
         so_far = seconds_between(Case.created_at, _timestamp(now))
         columns += [
-            func.sum(case((and_(stop.is_not(None), taken <= target), 1), else_=0)),
-            func.sum(case((and_(stop.is_not(None), taken > target), 1), else_=0)),
-            func.sum(case((and_(stop.is_(None), so_far > target), 1), else_=0)),
-            func.sum(case((and_(stop.is_(None), so_far <= target), 1), else_=0)),
+            func.sum(case((and_(stopped_at.is_not(None), taken <= target), 1), else_=0)),
+            func.sum(case((and_(stopped_at.is_not(None), taken > target), 1), else_=0)),
+            func.sum(case((and_(stopped_at.is_(None), so_far > target), 1), else_=0)),
+            func.sum(case((and_(stopped_at.is_(None), so_far <= target), 1), else_=0)),
         ]
     row = s.execute(select(*columns).where(*_opened(q))).one()
     values = [int(v or 0) for v in row]
@@ -269,6 +206,55 @@ def sla_compliance(s: Session, q: MetricsQuery, policy: SlaPolicy, now: datetime
 def _timestamp(moment: datetime) -> ColumnElement[datetime]:
     """``moment`` as an SQL value of the incidents' timestamp type."""
     return literal(moment, Case.created_at.type)
+
+
+# ---- the incidents' figures, from the roll-up ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class IncidentFigures:
+    """The figures of the incidents opened in a period: how many, the durations, the SLA
+    compliance at a moment, and {technique: incidents with it}."""
+
+    opened: int
+    durations: dict[str, Duration]
+    compliance: dict[ClockName, Compliance]
+    techniques: dict[str, int]
+
+
+def _organizations_rolled(q: MetricsQuery) -> list[str] | None:
+    """The organisations whose roll-up a query reads (None: the all-incidents roll-up)."""
+    if q.scope is None and not q.organization:
+        return None
+    chosen = set(q.scope) if q.scope is not None else {q.organization or ""}
+    if q.organization:
+        chosen &= {q.organization}
+    return sorted(chosen)
+
+
+def incident_figures(s: Session, q: MetricsQuery, policy: SlaPolicy, now: datetime | None = None
+                     ) -> IncidentFigures:
+    """What ``durations``, ``sla_compliance`` and ``incident_techniques`` compute from the
+    incidents, equal to them: the whole past UTC days of the period from the roll-up
+    (``cert.incidents.rollup``) when the filters are the organisation's or none, the rest and the
+    clocks still running from the incidents. Filtered by severity or RSIT class, every figure is
+    computed from the incidents (those of one class or severity, fewer)."""
+    now = aware(now or datetime.now(UTC))
+    start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
+    spans = [(start, end)]
+    part = rollup.Part()
+    if not (q.severity or q.rsit):
+        first = start.date() if start == _midnight(start.date()) else start.date() + _DAY
+        last = min(end.date(), now.astimezone(UTC).date())
+        if first < last:
+            part.merge(rollup.rolled(s, first, last, _organizations_rolled(q), policy))
+            spans = [(a, b) for a, b in ((start, _midnight(first)), (_midnight(last), end)) if a < b]
+    for a, b in spans:
+        part.merge(rollup.live(s, [Case.created_at >= a, Case.created_at < b, *_case_filters(q)], policy))
+    running = rollup.undecided(s, _opened(q), policy, now)
+    compliance = {clock: Compliance(part.decided[clock][0], part.decided[clock][1], *running[clock])
+                  for clock in CLOCKS}
+    return IncidentFigures(part.opened, {name: _summary(list(part.values[name])) for name in DURATIONS},
+                           compliance, part.techniques)
 
 
 # ---- alerts ---------------------------------------------------------------------------------------
@@ -456,16 +442,6 @@ def _latest(s: Session, ids: Iterable[int]) -> dict[str, tuple[str, list[str]]]:
     return out
 
 
-def technique(tag: str) -> str | None:
-    """The ATT&CK technique id of a tag (``attack.t1110.001``: ``T1110``), None for a tactic."""
-    name = attack_tag(tag)
-    return name.upper() if len(name) == 5 and name[0] == "t" and name[1:].isdigit() else None
-
-
-def _techniques(tags: Iterable[str]) -> set[str]:
-    return {t for t in (technique(tag) for tag in tags) if t}
-
-
 @dataclass(frozen=True)
 class TechniqueSeen:
     technique: str
@@ -489,7 +465,7 @@ def alert_figures(s: Session, q: MetricsQuery, top: int = TOP_RULES, now: dateti
     latest = _latest(s, (g[2] for g in groups))
     techniques: dict[str, int] = {}
     for rule_id, count, _last in groups:
-        for t in _techniques(latest.get(rule_id, ("", []))[1]):
+        for t in techniques_of(latest.get(rule_id, ("", []))[1]):
             techniques[t] = techniques.get(t, 0) + count
     top_rules = [RuleCount(rule_id, latest.get(rule_id, (rule_id, []))[0], count) for rule_id, count, _ in groups[:top]]
     return AlertFigures(top_rules, techniques, sum(g[1] for g in groups))
@@ -507,7 +483,7 @@ def incident_techniques(s: Session, q: MetricsQuery) -> dict[str, int]:
             continue
         if not isinstance(tags, list):
             continue
-        for t in _techniques(str(tag) for tag in tags):
+        for t in techniques_of(str(tag) for tag in tags):
             out[t] = out.get(t, 0) + int(count)
     return out
 
@@ -532,7 +508,7 @@ def covered_techniques(catalogue: Iterable[dict[str, Any]], disabled: Collection
     for rule in catalogue:
         if rule.get("id") in disabled:
             continue
-        out |= _techniques(str(t) for t in (rule.get("attack") or rule.get("tags") or ()))
+        out |= techniques_of(str(t) for t in (rule.get("attack") or rule.get("tags") or ()))
     return out
 
 
@@ -582,8 +558,13 @@ class Dashboard:
 
 
 def metrics(s: Session, q: MetricsQuery, policy: SlaPolicy, now: datetime | None = None) -> Metrics:
-    opened, closed = incident_counts(s, q)
-    return Metrics(q, opened, closed, durations(s, q), sla_compliance(s, q, policy, now or q.end))
+    return _metrics(s, q, incident_figures(s, q, policy, now or q.end))
+
+
+def _metrics(s: Session, q: MetricsQuery, figures: IncidentFigures) -> Metrics:
+    closed = s.scalar(select(func.count()).select_from(Case).where(
+        Case.closed_at >= q.start, Case.closed_at < q.end, *_case_filters(q)))
+    return Metrics(q, figures.opened, int(closed or 0), figures.durations, figures.compliance)
 
 
 def dashboard(s: Session, q: MetricsQuery, settings: Settings, now: datetime | None = None) -> Dashboard:
@@ -591,6 +572,7 @@ def dashboard(s: Session, q: MetricsQuery, settings: Settings, now: datetime | N
     rules, and the techniques seen against those covered."""
     figures = alert_figures(s, q)
     covered = active_rule_techniques(s, settings)
-    rows = technique_rows(figures.techniques, incident_techniques(s, q), covered)
-    return Dashboard(metrics(s, q, SlaPolicy.from_settings(settings), now), alerts_per_day(s, q),
-                     open_by_organization(s, q), figures, rows, covered)
+    incidents = incident_figures(s, q, SlaPolicy.from_settings(settings), now or q.end)
+    rows = technique_rows(figures.techniques, incidents.techniques, covered)
+    return Dashboard(_metrics(s, q, incidents), alerts_per_day(s, q), open_by_organization(s, q), figures, rows,
+                     covered)

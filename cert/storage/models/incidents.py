@@ -7,7 +7,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cert.storage.db import Base
@@ -246,3 +258,47 @@ class IncidentTemplate(Base):
     playbooks: Mapped[list[str]] = mapped_column(JSON, default=list)
     updated_by: Mapped[str] = mapped_column(String(80), default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class _IncidentDayFigures:
+    """The dashboard's figures of the incidents opened on one UTC day (``cert.incidents.rollup``):
+    how many, each duration's values (sorted float64, little-endian, seconds; medians need them
+    all), the SLA clocks they met and breached (a stopped clock's state never changes), and the
+    ATT&CK techniques they carry. ``policy``: the SLA targets the states were judged by."""
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    policy: Mapped[str] = mapped_column(String(64))
+    opened: Mapped[int] = mapped_column(Integer)
+    detect: Mapped[bytes] = mapped_column(LargeBinary)
+    acknowledge: Mapped[bytes] = mapped_column(LargeBinary)
+    contain: Mapped[bytes] = mapped_column(LargeBinary)
+    resolve: Mapped[bytes] = mapped_column(LargeBinary)
+    #: {clock: [met, breached]}
+    decided: Mapped[dict[str, list[int]]] = mapped_column(JSON)
+    #: {technique: incidents}
+    techniques: Mapped[dict[str, int]] = mapped_column(JSON)
+    rolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IncidentDayFigures(_IncidentDayFigures, Base):
+    """The figures of every incident opened on the day: what a reader who sees every organisation,
+    with no filter, reads."""
+
+    __tablename__ = "incident_day_figures"
+
+
+class IncidentDayOrgFigures(_IncidentDayFigures, Base):
+    """The same figures per organisation the incidents record (``""``: none)."""
+
+    __tablename__ = "incident_day_org_figures"
+    organization: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class IncidentRollupMark(Base):
+    """When the rolled-up days were last checked against the incidents' changes, and the SLA
+    targets their states were judged by (one row)."""
+
+    __tablename__ = "incident_rollup_mark"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    policy: Mapped[str] = mapped_column(String(64))
