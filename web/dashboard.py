@@ -5,11 +5,13 @@ JSON data element the page carries; labels, titles and numbers are in the reader
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
 from babel import Locale
+from babel.dates import format_date as babel_format_date
 from babel.numbers import get_group_symbol
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
@@ -52,14 +54,41 @@ def _grouping(locale: str) -> str | None:
     return get_group_symbol(parsed) if pattern is not None and pattern.grouping == (3, 3) else None
 
 
-def number(value: float | int) -> str:
-    """A number in the reader's language; a whole number (the dashboard has hundreds) without
-    going through Babel's pattern each time."""
+def number(value: float | int, separator: str | None = None) -> str:
+    """A number in the reader's language; a whole number without going through Babel's pattern
+    (the dashboard shows hundreds), with the locale's group ``separator`` if the caller has it."""
     if isinstance(value, int):
-        separator = _grouping(str(get_locale() or "fr"))
+        separator = separator or _grouping(str(get_locale() or "fr"))
         if separator is not None:
             return f"{value:,}".replace(",", separator)
     return str(format_decimal(value))
+
+
+@dataclass(frozen=True)
+class DayRow:
+    """A row of the alerts-per-day table: the day, its label, the counts per severity and the total."""
+
+    key: str
+    label: str
+    counts: list[str]
+    total: str
+
+
+def day_rows(d: Dashboard, days: list[date], labels: list[str]) -> list[DayRow]:
+    """The alerts-per-day table, formatted once for the reader's language."""
+    separator = _grouping(str(get_locale() or "fr"))
+    rows = []
+    for day, label in zip(days, labels, strict=True):
+        key = day.isoformat()
+        counts = [by_day.get(key, 0) for by_day in d.alerts_per_day.values()]
+        rows.append(DayRow(key, label, [number(n, separator) for n in counts], number(sum(counts), separator)))
+    return rows
+
+
+def date_labels(days: list[date], form: str) -> list[str]:
+    """Each day in ``form`` (a Babel date format) in the reader's language."""
+    locale = Locale.parse(str(get_locale() or "fr"))
+    return [babel_format_date(day, form, locale=locale) for day in days]
 
 
 def percent(value: float | None) -> str:
@@ -151,7 +180,7 @@ def _bar(chart_id: str, title: str, labels: list[str], datasets: list[dict[str, 
 def charts(d: Dashboard, days: list[date]) -> list[dict[str, Any]]:
     """The charts' data: labels and titles in the reader's language, the values as numbers."""
     keys = [day.isoformat() for day in days]
-    per_day = _bar("alerts-per-day", _("Alerts per day by severity"), [format_date(day, "d MMM") for day in days],
+    per_day = _bar("alerts-per-day", _("Alerts per day by severity"), date_labels(days, "d MMM"),
                    [{"label": _(sev), "data": [d.alerts_per_day[sev].get(k, 0) for k in keys],
                      "color": SEVERITY_COLOURS.get(sev, ACCENT)} for sev in d.alerts_per_day],
                    stacked=True, axis=_("Alerts"))
@@ -192,6 +221,7 @@ def show() -> ResponseReturnValue:
     data = {"locale": str(get_locale() or "fr"), "charts": charts(found, days)}
     return render_template(
         "dashboard.html", d=found, q=q, days=days, data=data, chosen=chosen, periods=PERIODS,
+        day_rows=day_rows(found, days, date_labels(days, "medium")), separator=_grouping(str(get_locale() or "fr")),
         organizations=organizations, rsit_classes=RSIT_CLASSES, severities=SEVERITY_ORDER, clocks=CLOCKS,
         clock_labels=CLOCK_LABELS, duration_labels=DURATION_LABELS, number=number, percent=percent,
         duration=duration, moment=moment, format_date=format_date, sla_policy=SlaPolicy.from_settings(p.settings))

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import ColumnElement, String, and_, case, cast, delete, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -124,14 +125,16 @@ class Duration:
     median: float | None
 
 
-def _summary(values: list[float]) -> Duration:
+def _summary(values: Sequence[float]) -> Duration:
     """Count, mean and median (the middle value, or the mean of the middle two) of durations."""
-    if not values:
-        return Duration(0, None, None)
-    values.sort()
     n = len(values)
-    middle = values[(n - 1) // 2: n // 2 + 1]
-    return Duration(n, round(math.fsum(values) / n, 1), round(math.fsum(middle) / len(middle), 1))
+    if not n:
+        return Duration(0, None, None)
+    # the middle two found without sorting all (numpy's partition: a dashboard's 90 days hold
+    # tens of thousands of durations)
+    ordered = np.partition(np.asarray(values, dtype=np.float64), [(n - 1) // 2, n // 2])
+    middle = [float(ordered[(n - 1) // 2]), float(ordered[n // 2])]
+    return Duration(n, round(math.fsum(values) / n, 1), round(math.fsum(middle) / 2, 1))
 
 
 def durations(s: Session, q: MetricsQuery) -> dict[str, Duration]:
@@ -253,7 +256,7 @@ def incident_figures(s: Session, q: MetricsQuery, policy: SlaPolicy, now: dateti
     running = rollup.undecided(s, _opened(q), policy, now)
     compliance = {clock: Compliance(part.decided[clock][0], part.decided[clock][1], *running[clock])
                   for clock in CLOCKS}
-    return IncidentFigures(part.opened, {name: _summary(list(part.values[name])) for name in DURATIONS},
+    return IncidentFigures(part.opened, {name: _summary(part.values[name]) for name in DURATIONS},
                            compliance, part.techniques)
 
 

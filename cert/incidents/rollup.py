@@ -88,7 +88,7 @@ class Part:
     """The figures of a set of incidents opened, that add up."""
 
     opened: int = 0
-    values: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in DURATIONS})
+    values: dict[str, array[float]] = field(default_factory=lambda: {name: array("d") for name in DURATIONS})
     #: {clock: [met, breached]} of the clocks stopped
     decided: dict[str, list[int]] = field(default_factory=lambda: {clock: [0, 0] for clock in CLOCKS})
     techniques: dict[str, int] = field(default_factory=dict)
@@ -158,7 +158,7 @@ def fingerprint(policy: SlaPolicy) -> str:
     return hashlib.sha256(json.dumps(targets, sort_keys=True).encode()).hexdigest()
 
 
-def _pack(values: list[float]) -> bytes:
+def _pack(values: array[float]) -> bytes:
     packed = array("d", sorted(values))
     if sys.byteorder != "little":
         packed.byteswap()
