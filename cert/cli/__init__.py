@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_rules.register(sub)
 
+    from cert.cli import investigate as cli_investigate  # cert investigate
+
+    cli_investigate.register(sub)
+
     ex = sub.add_parser("export", help="export a case to the MISP feed")
     ex.add_argument("case", type=int)
     ex.add_argument("--feed", help="feed directory (default: DATA_DIR/misp-feed)")
