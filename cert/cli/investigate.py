@@ -177,8 +177,9 @@ def run_investigation(paths: Sequence[str], *, base: Settings, parser: str | Non
     if not sources:
         raise InvalidInput("no file to read")
     tune_gc()
+    settings = investigation_settings(base, data_dir or Path(), rules)
     where = data_dir or Path(tempfile.mkdtemp(prefix="vigie-investigate-"))
-    p = Platform(investigation_settings(base, where, rules))
+    p = Platform(replace(settings, data_dir=where))
     result = Investigation(data_dir=where if (data_dir or keep) else None)
     try:
         p.db.upgrade()
