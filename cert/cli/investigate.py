@@ -120,16 +120,19 @@ def parser_for(path: str) -> str | None:
     return by_name or _sniff(path)
 
 
-def plan(paths: Sequence[str], parser: str | None = None) -> list[Source]:
+def plan(paths: Sequence[str], parser: str | None = None,
+         skipped: list[tuple[str, str]] | None = None) -> list[Source]:
     """The files to read and the parser of each. With ``parser``, every file the arguments name
     (a folder: its files the parser reads); without, the files whose format can be told (a
-    folder: those ending in ``AUTO_EXTENSIONS``). An InvalidInput names the files whose parser is
-    unknown, or not installed, before anything is read."""
+    folder: those ending in ``AUTO_EXTENSIONS``). A file named as such whose parser is unknown, or
+    not installed, is an InvalidInput naming it, before anything is read; one found in a folder
+    is left out, with the reason, in ``skipped``."""
     if "-" in paths:
         raise InvalidInput("cert investigate reads files and folders, not stdin ('-')")
     if parser is not None:
         extensions = parsers.get(parser).extensions
         return [Source(p, parser) for p in expand(list(paths), extensions=extensions)]
+    named = {p for p in paths if not os.path.isdir(p)}
     out: list[Source] = []
     unknown: list[str] = []
     missing: list[str] = []
@@ -137,12 +140,12 @@ def plan(paths: Sequence[str], parser: str | None = None) -> list[Source]:
         if not os.path.isfile(path):
             raise InvalidInput(f"no such file: {path}")
         name = parser_for(path)
-        if name is None:
-            unknown.append(path)
-        elif name not in parsers:
-            missing.append(path)
-        else:
+        if name is not None and name in parsers:
             out.append(Source(path, name))
+        elif path not in named and skipped is not None:
+            skipped.append((path, "format not recognised" if name is None else f"needs the {name} parser"))
+        else:
+            (unknown if name is None else missing).append(path)
     if unknown:
         raise InvalidInput(f"cannot tell the format of {_some(unknown)}: name its parser with --parser")
     if missing:
@@ -168,14 +171,17 @@ def investigation_settings(base: Settings, data_dir: Path, rules: Sequence[str] 
 def run_investigation(paths: Sequence[str], *, base: Settings, parser: str | None = None,
                       rules: Sequence[str] = (), data_dir: Path | None = None, keep: bool = False,
                       streaming: bool = False, progress: bool = False,
-                      report: Callable[[SourceResult], None] | None = None) -> Investigation:
+                      report: Callable[[SourceResult], None] | None = None,
+                      skipped: list[tuple[str, str]] | None = None) -> Investigation:
     """Read ``paths`` (files, folders, globs), detect over their events, and return what was found.
     The events go to ``data_dir`` (kept), else to a temporary directory deleted at the end unless
     ``keep``. ``streaming``: detect on each batch as it is stored, instead of one detection run
-    over everything once stored. ``report`` is called after each file."""
-    sources = plan(paths, parser)
+    over everything once stored. ``report`` is called after each file; ``skipped`` receives the
+    files of folders left out, with the reason."""
+    skipped = skipped if skipped is not None else []
+    sources = plan(paths, parser, skipped)
     if not sources:
-        raise InvalidInput("no file to read")
+        raise InvalidInput("no file to read" + (f": {_some([p for p, _ in skipped])} left out" if skipped else ""))
     tune_gc()
     settings = investigation_settings(base, data_dir or Path(), rules)
     where = data_dir or Path(tempfile.mkdtemp(prefix="vigie-investigate-"))
@@ -317,10 +323,13 @@ def cmd_investigate(p: Platform, args: argparse.Namespace) -> int:
         dead = f", {r.dead_lettered} dead-lettered" if r.dead_lettered else ""
         print(f"{r.path}: {r.ingested} events ({r.parser}){dead}", file=sys.stderr, flush=True)
 
+    skipped: list[tuple[str, str]] = []
     result = run_investigation(args.paths, base=p.settings, parser=args.parser, rules=args.rules or (),
                                data_dir=Path(args.investigation_dir) if args.investigation_dir else None,
                                keep=args.keep, streaming=args.streaming, progress=sys.stderr.isatty(),
-                               report=report if args.verbose_files else None)
+                               report=report if args.verbose_files else None, skipped=skipped)
+    for path, reason in skipped:
+        print(f"warning: {path} left out: {reason} (name a parser with --parser)", file=sys.stderr)
     if args.csv:
         write_csv(result.alerts, Path(args.csv))
     if args.json:

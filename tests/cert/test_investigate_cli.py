@@ -100,3 +100,17 @@ def test_files_it_cannot_read_are_refused_before_reading(corpora: Path, tmp_path
     unknown = _cert(["investigate", str(evtx), "--parser", "no.such.parser"], tmp_path)
     assert unknown.returncode == 2
     assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_files_of_a_folder_whose_format_cannot_be_told_are_left_out_loudly(corpora: Path, tmp_path: Path) -> None:
+    evidence = tmp_path / "evidence"
+    (evidence / "host1").mkdir(parents=True)
+    evtx = next((corpora / CREDENTIALS).rglob("ID4662-DCsync attack using Mimikatz.evtx"))
+    (evidence / "host1" / "Security.evtx").symlink_to(evtx)
+    (evidence / "host1" / "triage-report.json").write_text('{"analyst": "a responder", "hosts": 1}\n')
+    (evidence / "README.txt").write_text("chain of custody\n")
+    report = tmp_path / "run.json"
+    done = _cert(["investigate", str(evidence), "--json", str(report)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "triage-report.json left out: format not recognised" in done.stderr
+    assert [f["path"] for f in json.loads(report.read_text())["files"]] == [str(evidence / "host1" / "Security.evtx")]
