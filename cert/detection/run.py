@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -142,6 +143,7 @@ def _outside(since: datetime | None, until: datetime | None) -> Callable[[Event]
 
 
 def sigma_rule_count(engines: Sequence[Detector]) -> int:
-    """How many Sigma rules (correlations included) the detectors loaded."""
-    info = next((e.summary() for e in engines if e.name == "sigma"), {})
-    return int(info.get("rules", 0)) + int(info.get("correlations", 0))
+    """How many Sigma rules (correlations included) the detectors loaded (read from the loaded
+    rule set: ``summary`` walks the rule trees again)."""
+    ruleset: Any = next((getattr(e, "ruleset", None) for e in engines if e.name == "sigma"), None)
+    return 0 if ruleset is None else len(ruleset.rules) + len(ruleset.correlations)
