@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cert.core.config import Settings, load_settings
-from cert.core.errors import VigieError
+from cert.core.errors import InvalidInput, VigieError
 from cert.runtime.platform import Platform
 
 log = logging.getLogger("cert")
@@ -59,10 +59,18 @@ def cmd_ingest(p: Platform, args: argparse.Namespace) -> int:
 
 
 def cmd_detect(p: Platform, args: argparse.Namespace) -> int:
+    from cert.cli.alerts import parse_when
     from cert.detection.run import run_detection
 
+    rerun = args.all or args.since or args.until
+    if rerun and args.every:
+        raise InvalidInput("--every repeats the run over new events; --since, --until and --all run once")
+    since = parse_when(args.since) if args.since else None
+    until = parse_when(args.until) if args.until else None
+    if since and until and since >= until:
+        raise InvalidInput("--since must be before --until")
     while True:
-        r = run_detection(p, workers=args.workers)
+        r = run_detection(p, workers=args.workers, since=since, until=until, everything=args.all)
         print(f"Detection over {r.events} events: {r.hits} hits, {r.alerts_new} new alerts, "
               f"{r.alerts_updated} updated")
         if not args.every:
@@ -158,7 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("paths", nargs="+")
     ing.set_defaults(func=cmd_ingest)
 
-    det = sub.add_parser("detect", help="run the detectors over newly ingested events")
+    det = sub.add_parser("detect", help="run the detectors over newly ingested events, or again over a time range",
+                         description="Run the detectors over the events ingested since the last run. With "
+                                     "--since/--until (the events' own time: ISO 8601, or a duration back from "
+                                     "now such as 24h or 7d) or --all, also over the stored events of that "
+                                     "range, whenever they were ingested; what an alert already reported is "
+                                     "not reported again.")
+    det.add_argument("--since", help="also re-examine the events from this time on")
+    det.add_argument("--until", help="... up to this time (exclusive)")
+    det.add_argument("--all", action="store_true", help="re-examine every stored event")
     det.add_argument("--every", type=int, default=0, help="repeat every N seconds")
     det.add_argument("--workers", type=int, default=1, choices=range(1, 65), metavar="N",
                      help="match in N processes (Sigma and indicators; same alerts, one per core)")
@@ -184,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_rules.register(sub)
 
+    from cert.cli import investigate as cli_investigate  # cert investigate
+
+    cli_investigate.register(sub)
+
     ex = sub.add_parser("export", help="export a case to the MISP feed")
     ex.add_argument("case", type=int)
     ex.add_argument("--feed", help="feed directory (default: DATA_DIR/misp-feed)")
@@ -196,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cert.cli import network as network_cli  # cert listen …, cert token …
 
     network_cli.add_commands(sub)
+
+    from cert.cli import alerts as cli_alerts  # cert alerts
+
+    cli_alerts.register(sub)
     return ap
 
 

@@ -60,19 +60,43 @@ def progress_bar(enabled: bool) -> Progress:
                     transient=True, disable=not enabled)
 
 
-def expand(patterns: list[str], allow_empty: bool = False) -> list[str]:
-    """Expand globs ourselves (containers have no shell); a pattern matching nothing is an error,
-    unless ``allow_empty`` (when following, files may appear later)."""
-    out: list[str] = []
+def expand(patterns: list[str], allow_empty: bool = False, extensions: tuple[str, ...] = ()) -> list[str]:
+    """The files the arguments name, in order, each once: a plain path as given (a missing one
+    is the ingestor's error), ``-`` (stdin); a directory, its regular files at every depth (those
+    ending in one of ``extensions`` when there are any), sorted; a glob, expanded here (containers
+    have no shell) with ``**`` matching any depth, a directory it matches read as above. A
+    directory or pattern that yields no file is an error, unless ``allow_empty`` (when following,
+    files may appear later)."""
+    out: dict[str, None] = {}
     for pat in patterns:
-        if pat == "-" or not glob.has_magic(pat):
-            out.append(pat)
+        if pat == "-" or (not glob.has_magic(pat) and not os.path.isdir(pat)):
+            out[pat] = None
             continue
-        found = sorted(glob.glob(pat))
+        found: list[str] = []
+        for match in [pat] if not glob.has_magic(pat) else sorted(glob.glob(pat, recursive=True)):
+            if os.path.isdir(match):
+                found.extend(_files_under(match, extensions))
+            elif os.path.isfile(match):
+                found.append(match)
         if not found and not allow_empty:
-            raise InvalidInput(f"no file matches {pat!r}")
-        out.extend(found)
-    return out
+            wanted = f" ({', '.join(extensions)})" if extensions and not glob.has_magic(pat) else ""
+            raise InvalidInput(f"no file to read{wanted} in {pat!r}" if os.path.isdir(pat)
+                               else f"no file matches {pat!r}")
+        out.update(dict.fromkeys(found))
+    return list(out)
+
+
+def _files_under(directory: str, extensions: tuple[str, ...]) -> list[str]:
+    """The regular files under ``directory`` at every depth, sorted by path, those ending in one of
+    ``extensions`` (any case) when there are any. Symbolic links to directories are not followed."""
+    found: list[str] = []
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if (not extensions or name.lower().endswith(extensions)) and os.path.isfile(path):
+                found.append(path)
+    return sorted(found)
 
 
 def tune_gc() -> None:
@@ -94,7 +118,7 @@ def run_ingest(p: Platform, args: argparse.Namespace) -> int:
         if "-" in args.paths:
             raise InvalidInput("--follow needs files; stdin ('-') is read once, without --follow")
         return _follow(ingestor, args.paths)
-    paths = expand(args.paths)
+    paths = expand(args.paths, extensions=ingestor.parser.extensions)
     status = spooled = 0
     for path in paths:
         summary = _ingest_one(ingestor, path, sys.stderr.isatty())
@@ -211,7 +235,7 @@ def _follow(ingestor: Ingestor, patterns: list[str]) -> int:
     threads: dict[str, threading.Thread] = {}
 
     def start_new() -> None:
-        for path in expand(patterns, allow_empty=True):
+        for path in expand(patterns, allow_empty=True, extensions=ingestor.parser.extensions):
             if path not in threads:
                 threads[path] = threading.Thread(target=tail, args=(path,), daemon=True, name=f"follow {path}")
                 threads[path].start()

@@ -36,6 +36,10 @@ class Parser(ABC):
     #: What a position counts in dead letters and summaries ("line 12", "record 4711"). Only
     #: "line" parsers can follow a growing file (``cert ingest --follow``).
     unit: ClassVar[str] = "line"
+    #: The file name endings of this parser's usual files (lower case, with the dot, e.g.
+    #: ``(".evtx",)``): a directory given to ``cert ingest`` is read for those files only. Empty
+    #: (the default): every regular file of the directory.
+    extensions: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def parse(self, line: str) -> Event | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -105,6 +105,39 @@ def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tu
         s.flush()
         new += 1
     return new, updated
+
+
+def unreported(s: Session, hits: list[Hit]) -> list[Hit]:
+    """The hits of a re-run (``run_detection`` over events examined before) without what an alert
+    already reported: a (rule, event) pair in the evidence of an alert of the rule, whatever its
+    status (a closed alert is not raised again by the same events), is dropped. An alert keeps
+    ``MAX_EVIDENCE`` events; beyond, an alert of the same rule and group whose time span covers
+    the hit's reported it. A hit some of whose events are new keeps those only."""
+    reported: dict[str, set[str]] = {}
+    spans: dict[str, list[tuple[str, datetime, datetime]]] = {}
+    for rule_id in {h.rule_id for h in hits}:
+        known: set[str] = set()
+        covered: list[tuple[str, datetime, datetime]] = []
+        rows = s.execute(select(Alert.event_ids, Alert.count, Alert.group_key, Alert.first_seen, Alert.last_seen)
+                         .where(Alert.rule_id == rule_id))
+        for event_ids, n, group, first, last in rows:
+            known.update(event_ids or ())
+            if n > len(event_ids or ()):
+                covered.append((group, _aware(first), _aware(last)))
+        reported[rule_id], spans[rule_id] = known, covered
+    out: list[Hit] = []
+    for hit in hits:
+        if any(group == hit.group_key and first <= hit.first_seen and hit.last_seen <= last
+               for group, first, last in spans[hit.rule_id]):
+            continue
+        fresh = tuple(e for e in hit.event_ids if e not in reported[hit.rule_id])
+        if not fresh:
+            continue
+        if len(fresh) < len(hit.event_ids) and hit.count == len(hit.event_ids):
+            hit = replace(hit, event_ids=fresh, count=len(fresh))
+        reported[hit.rule_id].update(fresh)
+        out.append(hit)
+    return out
 
 
 def _visible(q: Select[Any], organizations: Collection[str] | None) -> Select[Any]:

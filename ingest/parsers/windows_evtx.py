@@ -74,6 +74,7 @@ class WindowsEvtxParser(Parser):
     dataset = "windows.eventlog"
     module = "windows"
     unit = "record"
+    extensions = (".evtx",)
 
     def read(self, path: str) -> Iterator[tuple[int, str] | Unreadable]:
         return read_evtx(path)
