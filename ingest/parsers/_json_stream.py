@@ -83,10 +83,15 @@ def read_objects(path: str) -> Iterator[tuple[int, str] | Unreadable]:
                     in_array = False
                     i += 1
                     continue
-                else:
+                else:  # up to the next object on the line
+                    end = text.find("{", i + 1)
+                    junk = text[i:end] if end > 0 else text[i:]
                     n += 1
-                    yield Unreadable(n, f"line {lineno}: not a JSON object: {text[i:i + _SNIPPET]!r}", text[i:])
-                    break
+                    yield Unreadable(n, f"line {lineno}: not a JSON object: {junk[:_SNIPPET]!r}", junk)
+                    if end < 0:
+                        break
+                    i = end
+                    continue
             end = _close(doc, text, i)
             if not doc.skipped:
                 piece = text[i:end if end >= 0 else len(text)]
@@ -124,9 +129,9 @@ def _close(doc: _Document, text: str, i: int) -> int:
     """Scan ``text`` from ``i``: the index after the bracket that closes ``doc``, or -1."""
     for m in _TOKEN.finditer(text, i):
         c = m.group()
-        if c == "{" or c == "[":  # noqa: PLR1714 - a string token may contain these characters
+        if c == "{" or c == "[":  # a string token may hold these characters
             doc.depth += 1
-        elif c == "}" or c == "]":  # noqa: PLR1714
+        elif c == "}" or c == "]":
             doc.depth -= 1
             if doc.depth <= 0:
                 return m.end()

@@ -20,10 +20,9 @@ the record cannot be rebuilt; ingest the ``.evtx`` files, or evtx_dump's JSON, i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
-
-import orjson
 
 from cert.core.ecs import Event
 from cert.core.parser import ParseError, Parser, Unreadable, parsers
@@ -32,6 +31,7 @@ from ingest.parsers._windows_fields import loads
 from ingest.parsers.windows_evtx import from_evtx_json
 
 _SEPARATE = "_attributes"
+_LAYOUT = re.compile(r'("(?:[^"\\]|\\.)*")|[ \t\r\n]+')
 
 
 @parsers.register
@@ -60,11 +60,9 @@ class WindowsJsonParser(Parser):
 
 
 def compact(text: str) -> str:
-    """A JSON text without its layout; as it is when it is no valid JSON (``parse`` says why)."""
-    try:
-        return orjson.dumps(orjson.loads(text)).decode()
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
-        return text
+    """A JSON text without its layout: the blanks between tokens go, every string is kept as
+    written (its escapes too: ``\\u000F`` stays, as evtx writes it)."""
+    return _LAYOUT.sub(r"\1", text)
 
 
 def joined_attributes(node: dict[str, Any], depth: int = 0) -> dict[str, Any]:
