@@ -16,7 +16,13 @@ _END = r"(?P<{0}_if>[^\s:/]+):(?P<{0}_ip>[0-9A-Fa-f.:]+?)/(?P<{0}_port>\d+)"
 _SRC, _DST = _END.format("src"), _END.format("dst")
 
 
-def _endpoints(ev: Event, m: re.Match[str], vendor: str = "asa") -> None:
+def _firewall(ev: Event) -> str:
+    """The namespace of a firewall's fields: ``ftd`` for FTD, ``asa`` for the ASA (and PIX, FWSM)."""
+    return "ftd" if ev.get("observer", {}).get("product") == "FTD" else "asa"
+
+
+def _endpoints(ev: Event, m: re.Match[str], vendor: str | None = None) -> None:
+    vendor = vendor or _firewall(ev)
     for side, key in (("source", "src"), ("destination", "dst")):
         groups = m.groupdict()
         if groups.get(f"{key}_ip"):
@@ -75,7 +81,7 @@ def _asa_deny(ev: Event, text: str) -> None:
         if m:
             _endpoints(ev, m)
             if m.groupdict().get("acl"):
-                put(ev, "cisco.asa.rule_name", m["acl"])
+                put(ev, f"cisco.{_firewall(ev)}.rule_name", m["acl"])
             proto = m.groupdict().get("proto") or m.groupdict().get("proto2")
             _network(ev, proto, "denied", action="firewall-rule", outcome="failure")
             return
@@ -85,7 +91,7 @@ def _asa_acl_hit(ev: Event, text: str) -> None:
     m = _ACL_HIT.search(text)
     if m:
         _endpoints(ev, m)
-        put(ev, "cisco.asa.rule_name", m["acl"])
+        put(ev, f"cisco.{_firewall(ev)}.rule_name", m["acl"])
         denied = m["verdict"] == "denied"
         _network(ev, m["proto"], "denied" if denied else "allowed", action="firewall-rule",
                  outcome="failure" if denied else "success")
@@ -95,7 +101,7 @@ def _asa_built(ev: Event, text: str) -> None:
     m = _BUILT.search(text)
     if m:
         _endpoints(ev, m)
-        put(ev, "cisco.asa.connection_id", m["id"])
+        put(ev, f"cisco.{_firewall(ev)}.connection_id", m["id"])
         put(ev, "network.direction", "inbound" if m["dir"] == "inbound" else "outbound")
         _network(ev, m["proto"], "start", "allowed", action="flow-creation", outcome="success")
 
@@ -104,7 +110,7 @@ def _asa_teardown(ev: Event, text: str) -> None:
     m = _TEARDOWN.search(text)
     if m:
         _endpoints(ev, m)
-        put(ev, "cisco.asa.connection_id", m["id"])
+        put(ev, f"cisco.{_firewall(ev)}.connection_id", m["id"])
         h, mi, s = (int(x) for x in m["duration"].split(":"))
         put(ev, "event.duration", (h * 3600 + mi * 60 + s) * 1_000_000_000)
         if m["bytes"] and len(m["bytes"]) <= 18:
@@ -133,7 +139,7 @@ def _asa_command(ev: Event, text: str) -> None:
         _user(ev, m["user"])
         put_ip(ev, "source.ip", m["ip"])
         command = m["cmd"] if m["cmd"] is not None else m["cmd2"] if m["cmd2"] is not None else m["cmd3"]
-        put(ev, "cisco.asa.command_line", command)
+        put(ev, f"cisco.{_firewall(ev)}.command_line", command)
         put_event(ev, category=["configuration"], type=["info"], action="command-executed", dataset="cisco.aaa")
 
 
@@ -144,7 +150,7 @@ def _asa_login(ev: Event, text: str) -> None:
         put_ip(ev, "source.ip", m["src_ip"])
         put_port(ev, "source.port", m["src_port"])
         put_ip(ev, "destination.ip", m["dst_ip"])
-        put(ev, "cisco.asa.destination_interface", m["dst_if"])
+        put(ev, f"cisco.{_firewall(ev)}.destination_interface", m["dst_if"])
         ok = m["result"] == "permitted"
         put_event(ev, category=["authentication"], type=["start" if ok else "info"],
                   action="logon-success" if ok else "logon-failed", outcome="success" if ok else "failure")
@@ -161,8 +167,8 @@ def _asa_privilege(ev: Event, text: str) -> None:
     m = _PRIV.search(text)
     if m:
         _user(ev, m["user"])
-        put(ev, "cisco.asa.privilege.old", m["old"])
-        put(ev, "cisco.asa.privilege.new", m["new"])
+        put(ev, f"cisco.{_firewall(ev)}.privilege.old", m["old"])
+        put(ev, f"cisco.{_firewall(ev)}.privilege.new", m["new"])
         put_event(ev, category=["iam"], type=["change"], action="privilege-changed")
 
 

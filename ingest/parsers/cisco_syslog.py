@@ -36,7 +36,7 @@ from ingest.parsers._syslog import SEVERITIES
 _TAG = re.compile(r"%(?P<facility>[A-Z][A-Z0-9_]*(?:-[A-Z][A-Z0-9_]*)*)-(?P<severity>[0-7])-"
                   r"(?P<mnemonic>[A-Z0-9][A-Z0-9_]*)(?::\s?|\s|$)")
 _PRI = re.compile(r"\s*<(?P<pri>\d{1,3})>")
-_TIME = re.compile(r"(?<![\w:])(?P<clock>[*.]?)"
+_TIME = re.compile(r"(?<!\w)(?P<clock>[*.]?)"
                    r"(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2}(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,6})?"
                    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?)"
                    r"(?: (?P<zone>[A-Za-z][A-Za-z0-9+/_-]{0,31})(?=:))?")

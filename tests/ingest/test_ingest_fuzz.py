@@ -30,7 +30,9 @@ APACHE = (
 SSHD = b"Nov 21 08:31:02 portail sshd[4242]: Failed password for invalid user admin from 198.51.100.7 port 51022 ssh2"
 EVE = (b'{"timestamp":"2017-03-24T10:09:34.000000+0000","flow_id":1,"event_type":"alert","src_ip":"10.0.0.1",'
        b'"src_port":1,"dest_ip":"10.0.0.2","dest_port":80,"proto":"TCP","alert":{"signature_id":1,"signature":"x"}}')
-SEEDS = [APACHE, SSHD, EVE, b"", b"#comment", b"\xff\xfe\x00", b"{}", b"[]", b'{"timestamp": 1e999}']
+ASA = (b"<164>Jan 05 2026 10:00:02 fw-dmz01 : %ASA-4-106023: Deny tcp src outside:203.0.113.7/51516 "
+       b'dst inside:10.20.0.5/3389 by access-group "outside_access_in" [0x0, 0x0]')
+SEEDS = [APACHE, SSHD, EVE, ASA, b"", b"#comment", b"\xff\xfe\x00", b"{}", b"[]", b'{"timestamp": 1e999}']
 
 # line parsers that read plain files (the fuzz writes files); new parsers are picked up
 LINE_PARSERS = sorted(name for name in parsers.names()
