@@ -23,7 +23,8 @@ from cert.core.lines import RejectedLine, Unreadable, read_lines
 MAX_OBJECT_CHARS = 4 << 20
 _HEADER = re.compile(r"Record \d+")
 # JSON strings (skipped whole: they cannot span lines) and the brackets that nest
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]')
+# (a string left open runs to the end of the line: never a failed match to retry, linear time)
+_TOKEN = re.compile(r'"(?:[^"\\]+|\\[\s\S]?)*(?:"|\Z)|[{}\[\]]')
 _SNIPPET = 60
 _LOST = 1 << 40  # the depth of an object cut by an unreadable line: it ends where the next record starts
 

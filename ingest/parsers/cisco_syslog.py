@@ -44,6 +44,7 @@ _TOKEN = re.compile(r"[^\s:]+")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
 FIREWALLS = {"ASA": ("asa", "ASA"), "FTD": ("ftd", "FTD"), "FWSM": ("asa", "FWSM"), "PIX": ("asa", "PIX")}
 MAX_PREFIX = 512
+MAX_MESSAGE = 4096  # Cisco's messages are shorter; the readers' patterns stay linear below this
 
 
 @parsers.register
@@ -82,7 +83,7 @@ class CiscoSyslogParser(Parser):
             put(ev, f"cisco.{vendor}.sequence", sequence)
         if clock:
             put(ev, f"cisco.{vendor}.clock", "not set" if clock == "*" else "not synchronised")
-        if reader is not None:
+        if reader is not None and len(text) <= MAX_MESSAGE:  # longer: no Cisco message, kept unread
             reader(ev, text)
         return ev
 

@@ -31,7 +31,8 @@ from ingest.parsers._windows_fields import loads
 from ingest.parsers.windows_evtx import from_evtx_json
 
 _SEPARATE = "_attributes"
-_LAYOUT = re.compile(r'("(?:[^"\\]|\\.)*")|[ \t\r\n]+')
+# a string, kept (one left open runs to the end: linear time), or the blanks between tokens
+_LAYOUT = re.compile(r'("(?:[^"\\]+|\\[\s\S]?)*(?:"|\Z))|[ \t\r\n]+')
 
 
 @parsers.register

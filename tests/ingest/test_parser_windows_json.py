@@ -365,3 +365,12 @@ def test_fuzz_damaged_dumps(corpora: Path, tmp_path_factory: pytest.TempPathFact
             if event is not None:
                 orjson.dumps(finalize(event, parser, raw, str(path)))
     assert positions == list(range(1, len(positions) + 1))
+
+
+def test_an_open_string_costs_one_pass(tmp_path: Path, json_parser: Parser) -> None:
+    """Quotes that never close (600 KB of escaped quotes on a line) are read in one pass: one dead
+    letter, then the next record (a pattern that retried each quote took hours on such a line)."""
+    path = _write(tmp_path, "quotes.json", "{" + '"\\' * 300_000 + "\n" + FAILED_LOGON + "\n")
+    items = list(json_parser.read(str(path)))
+    assert [type(i).__name__ for i in items] == ["Unreadable", "tuple"]
+    assert isinstance(items[0], Unreadable) and "does not close before line 2" in items[0].reason
