@@ -130,6 +130,7 @@ CORPUS_SEEDS: dict[str, tuple[str, ...]] = {
              "zeek/brimdata-zed-sample-data/zeek-default/dns.log.gz",
              "zeek/brimdata-zed-sample-data/zeek-json/ssl.log.gz"),
     "windows.evtx": ("evtx/evtx-to-mitre-attack/TA0008-Lateral Movement/*/*.evtx",),
+    "windows.json": ("sigma/regression_data/rules/windows/process_creation/*/*.json",),
 }
 MAX_SEEDS = 150
 MAX_SEED_BYTES = 2048  # a line seed groups consecutive lines up to this size

@@ -156,6 +156,11 @@ LINUX_SERVICES: dict[str, list[str]] = {
 }
 
 
+# Cisco services -> the datasets of the cisco.syslog parser: AAA command accounting is cisco.aaa;
+# BGP and LDP (TCP MD5 authentication failures) are router messages.
+CISCO_SERVICES: dict[str, list[str]] = {"aaa": ["cisco.aaa"], "bgp": ["cisco.ios"], "ldp": ["cisco.ios"]}
+
+
 def native_dataset(ls: SigmaLogSource) -> str:
     """The ``event.dataset`` of a native source: ``product.service`` (a dotted service is already
     a dataset, ``gcp.audit``), else ``product.category``, else the product."""
@@ -202,6 +207,8 @@ def route_for(ls: SigmaLogSource) -> Route | None:
         return _endpoint("macos", category)
     if product is None or (product in ("linux", "macos")):
         return None
+    if product == "cisco" and category is None and service in CISCO_SERVICES:
+        return Route(f"cisco/{service}", {"event.dataset": CISCO_SERVICES[service]})
     return Route(f"native/{native_dataset(ls)}", {"event.dataset": native_dataset(ls)})
 
 

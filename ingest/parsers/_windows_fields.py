@@ -34,7 +34,8 @@ def loads(line: str) -> dict[str, Any]:
 
 def text(value: Any) -> str:
     """A value as the event log's XML writes it: booleans as true/false, numbers in decimal,
-    nested structures as compact JSON (they do not occur in EventData written by Windows)."""
+    nested structures as compact JSON (they do not occur in EventData written by Windows;
+    ParseError for one nested too deeply to write)."""
     if isinstance(value, str):
         return value
     if value is None:
@@ -43,7 +44,10 @@ def text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError as exc:  # nested deeper than orjson writes (255 levels)
+        raise ParseError(f"a value nested too deeply to keep: {exc}") from None
 
 
 def opt_text(value: Any) -> str | None:
