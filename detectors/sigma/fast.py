@@ -28,6 +28,7 @@ import orjson
 
 from cert.core.ecs import Event
 from detectors.sigma.ir import And, Match, Node, Num, Or, Str, fields_of, has_keywords
+from detectors.sigma.keywords import own_content
 from detectors.sigma.match import KEYWORD_TEXT, KEYWORDS, Pred, compile_node, fold, strings
 from detectors.sigma.prefilter import Guard, atoms, guard
 
@@ -257,19 +258,21 @@ class FastEngine:
 
     @staticmethod
     def _keywords(ev: Event, raw: dict[str, Any], low: dict[str, Any]) -> None:
-        """Every string of the event, for keyword rules (only when one is evaluated)."""
-        found = tuple(strings(ev))
+        """Every string of the event's own content, for keyword rules (only when one is evaluated)."""
+        found = tuple(strings(own_content(ev)))
         raw[KEYWORDS] = found
         low[KEYWORDS] = folded = tuple(s.lower() for s in found)
         low[KEYWORD_TEXT] = "\x00".join(folded)
 
     @staticmethod
     def _json_text(ev: Event) -> str:
-        """The event as folded JSON text: every string is in it (escaped as the literals are)."""
+        """The event's own content as folded JSON text: each of its strings is in it (escaped as the
+        literals are)."""
+        content = own_content(ev)
         try:
-            return orjson.dumps(ev).decode().lower()
+            return orjson.dumps(content).decode().lower()
         except TypeError:  # not JSON-serialisable: the plain strings, which hold the literals too
-            return "\x00".join(s.lower() for s in strings(ev))
+            return "\x00".join(s.lower() for s in strings(content))
 
     def matches(self, ev: Event) -> list[str]:
         key = self._key(ev)
