@@ -69,9 +69,7 @@ def _content_strings(e: Event) -> Iterator[str]:
     windows = any(k == WINDOWS or k.startswith(WINDOWS + ".") for k in e)
     for key, value in e.items():
         root = key.split(".", 1)[0]
-        if key == MESSAGE or (root not in NOT_CONTENT):
-            yield from _strings(value)
-        elif key == ORIGINAL and not windows:
+        if key == MESSAGE or root not in NOT_CONTENT or (key == ORIGINAL and not windows):
             yield from _strings(value)
         elif key == "event" and not windows and isinstance(value, dict):
             yield from _strings(value.get("original"))
