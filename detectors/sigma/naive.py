@@ -2,7 +2,7 @@
 
 No index, no prefilter, no flattening: each leaf looks its field up in the nested event and
 compares with a regular expression or a plain comparison. It is the correctness oracle of the fast
-engine (:mod:`detectors.sigma.fast`; a test checks they agree on every event of the EVTX corpus)
+engine (:mod:`detectors.sigma.fast`; a test checks they agree on every Windows event of the corpora)
 and its speed baseline. Semantics: see :mod:`detectors.sigma.ir`.
 """
 
