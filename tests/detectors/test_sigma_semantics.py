@@ -190,6 +190,22 @@ def test_a_windows_keyword_is_not_found_in_the_evidence_folders_name(ingest_plat
     assert b.hit(rendered)
 
 
+def test_a_printnightmare_keyword_in_the_corpus_file_name_is_not_in_the_log(ingest_platform: Platform) -> None:
+    """The attack corpus names its file after Mimispool; its event 316 (a "Generic / Text Only"
+    driver added) holds none of SigmaHQ's CVE-2021-1675 keywords."""
+    b = sigmahq(SIGMA / "rules-emerging-threats" / "2021" / "Exploits" / "CVE-2021-1675"
+                / "win_exploit_cve_2021_1675_printspooler_operational.yml")
+    sample = _need(corpora_dir() / "evtx" / "evtx-to-mitre-attack" / "TA0004-Privilege Escalation"
+                   / "T1574-DLL side-loading" / "ID354-808-Mimispool printer installation (PrintNightmare).evtx")
+    events = _ingest(ingest_platform, sample, str(sample))
+    driver_added = [e for e in events if e["winlog"]["event_id"] == 316]
+    assert driver_added and "Mimispool" in driver_added[0]["log"]["file"]["path"]
+    assert not any(b.hit(e) for e in driver_added)
+    mimispool = copy.deepcopy(driver_added[0])
+    mimispool["winlog"]["user_data"]["Param1"] = "mimispool"
+    assert b.hit(mimispool)
+
+
 def _cisco_aaa(message: str) -> dict[str, Any]:
     """A Cisco IOS accounting record as a syslog parser for Cisco stores it (Filebeat's Cisco
     module layout: the line in event.original, its text in message, the facility under cisco.ios)."""
