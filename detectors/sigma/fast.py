@@ -11,8 +11,9 @@ For each event:
 3. **Prefilter.** Each rule has, when its condition allows, a set of literals of which at least one
    must occur in a given field for the rule to match (:mod:`detectors.sigma.prefilter`). One
    Aho-Corasick automaton per field and bucket finds, in a single pass over the value, which rules
-   are worth evaluating; keyword literals are searched in the event's JSON text. Rules without
-   such literals are always evaluated, behind a cheap guard when they have short ones.
+   are worth evaluating; keyword literals are searched in the JSON text of the event's own content
+   (:mod:`detectors.sigma.keywords`). Rules without such literals are always evaluated, behind a
+   cheap guard when they have short ones.
 4. **Evaluate** the compiled predicate of each candidate (same-field value lists are merged into
    set lookups, ``str.endswith(tuple)``, one automaton...).
 """
@@ -28,6 +29,7 @@ import orjson
 
 from cert.core.ecs import Event
 from detectors.sigma.ir import And, Match, Node, Num, Or, Str, fields_of, has_keywords
+from detectors.sigma.keywords import own_content
 from detectors.sigma.match import KEYWORD_TEXT, KEYWORDS, Pred, compile_node, fold, strings
 from detectors.sigma.prefilter import Guard, atoms, guard
 
@@ -64,7 +66,7 @@ class _Bucket:
     paths: tuple[str, ...]
     always: tuple[int, ...]
     automata: list[tuple[str, Any]] = field(default_factory=list)
-    keyword_automaton: Any = None  # literals of keyword rules, searched in the event as JSON text
+    keyword_automaton: Any = None  # literals of keyword rules, searched in the event's content as JSON
     scan: Any = None  # generated: extraction and prefilter in one pass (see _scanner)
 
 
@@ -219,7 +221,7 @@ class FastEngine:
         for f, lits in sorted(per_field.items()):
             auto = ahocorasick.Automaton()
             for lit, positions in lits.items():
-                # keyword literals are found in the JSON text of the event, where strings are escaped
+                # keyword literals are found in the content's JSON text, where strings are escaped
                 word = orjson.dumps(lit).decode()[1:-1] if f == KEYWORD_TEXT else lit
                 auto.add_word(word, tuple(sorted(positions)))
             auto.make_automaton()
@@ -257,19 +259,21 @@ class FastEngine:
 
     @staticmethod
     def _keywords(ev: Event, raw: dict[str, Any], low: dict[str, Any]) -> None:
-        """Every string of the event, for keyword rules (only when one is evaluated)."""
-        found = tuple(strings(ev))
+        """Every string of the event's own content, for keyword rules (only when one is evaluated)."""
+        found = tuple(strings(own_content(ev)))
         raw[KEYWORDS] = found
         low[KEYWORDS] = folded = tuple(s.lower() for s in found)
         low[KEYWORD_TEXT] = "\x00".join(folded)
 
     @staticmethod
     def _json_text(ev: Event) -> str:
-        """The event as folded JSON text: every string is in it (escaped as the literals are)."""
+        """The event's own content as folded JSON text: each of its strings is in it (escaped as the
+        literals are)."""
+        content = own_content(ev)
         try:
-            return orjson.dumps(ev).decode().lower()
+            return orjson.dumps(content).decode().lower()
         except TypeError:  # not JSON-serialisable: the plain strings, which hold the literals too
-            return "\x00".join(s.lower() for s in strings(ev))
+            return "\x00".join(s.lower() for s in strings(content))
 
     def matches(self, ev: Event) -> list[str]:
         key = self._key(ev)

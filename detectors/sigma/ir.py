@@ -5,16 +5,19 @@ compare. The fast engine compiles it (:mod:`detectors.sigma.fast`); the oracle d
 Value semantics (the Sigma specification; both evaluators implement them):
 
 * strings match case-insensitively (both sides ``str.lower()``-folded) unless ``cased``; ``*`` and
-  ``?`` are wildcards; a number or boolean event value is compared as its text (``10``, ``true``);
+  ``?`` are wildcards, ``\\*`` and ``\\?`` the characters themselves (a wildcard is a :class:`Wild`
+  token in the IR, never a character); a number or boolean event value is compared as its text;
 * a number matches a numeric value or a string that parses as that number;
 * a field holding a list matches when any element does; a missing or ``null`` field matches no
   value test; ``null`` matches a missing, null or empty field; ``exists`` tests presence;
-* keywords (values without a field) are searched, as ``*value*``, in every string of the event;
+* keywords (values without a field) are searched, as ``*value*``, in every string of the event's
+  own content (:mod:`detectors.sigma.keywords`);
 * ``re`` searches (unanchored, Python syntax, flags ``i``/``m``/``s``) the original text.
 """
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -54,20 +57,31 @@ class Unsupported(Exception):
 
 # ---- tests ---------------------------------------------------------------------------------------
 
+class Wild(enum.Enum):
+    """A wildcard of a Sigma string: any run of characters, or any one character. Literal text
+    (an escaped ``\\*`` or ``\\?`` included) is a ``str`` beside these tokens."""
+
+    MANY = "*"
+    ONE = "?"
+
+
+Part = str | Wild
+
+
 @dataclass(frozen=True)
 class Str:
     """kind: eq | prefix | suffix | contains | glob. ``value`` is folded unless ``cased``; for glob,
-    ``parts`` holds literals and ``*``/``?``."""
+    ``parts`` holds literal text (``str``) and :class:`Wild` tokens."""
 
     kind: str
     value: str
     cased: bool = False
-    parts: tuple[str, ...] = ()
+    parts: tuple[Part, ...] = ()
 
     def literals(self) -> list[str]:
         if self.kind != "glob":
             return [self.value] if self.value else []
-        return [p for p in self.parts if p not in ("*", "?") and p]
+        return [p for p in self.parts if isinstance(p, str) and p]
 
 
 @dataclass(frozen=True)
@@ -155,15 +169,15 @@ _RE_FLAGS = {SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
              SigmaRegularExpressionFlag.DOTALL: re.DOTALL}
 
 
-def string_parts(s: SigmaString) -> list[str]:
-    """A SigmaString as literals and ``*``/``?`` markers (adjacent literals merged)."""
-    out: list[str] = []
+def string_parts(s: SigmaString) -> list[Part]:
+    """A SigmaString as literal text and :class:`Wild` tokens (adjacent literals merged)."""
+    out: list[Part] = []
     for p in s.s:
         if isinstance(p, Placeholder):
             raise Unsupported(f"placeholder %{p.name}% has no values (set them in sigma_placeholders_file)")
         if isinstance(p, SpecialChars):
-            out.append("*" if p == SpecialChars.WILDCARD_MULTI else "?")
-        elif out and out[-1] not in ("*", "?"):
+            out.append(Wild.MANY if p == SpecialChars.WILDCARD_MULTI else Wild.ONE)
+        elif out and isinstance(out[-1], str):
             out[-1] += p
         else:
             out.append(p)
@@ -174,23 +188,24 @@ def str_test(s: SigmaString, keyword: bool = False) -> Str:
     parts = string_parts(s)
     cased = isinstance(s, SigmaCasedString)
     if keyword:
-        parts = (["*"] if parts[:1] != ["*"] else []) + parts + (["*"] if parts[-1:] != ["*"] else [])
+        parts = ([Wild.MANY] if parts[:1] != [Wild.MANY] else []) + parts + \
+            ([Wild.MANY] if parts[-1:] != [Wild.MANY] else [])
     fold = (lambda x: x) if cased else str.lower
-    lits = [p for p in parts if p not in ("*", "?")]
-    if "?" not in parts and len(lits) <= 1:
+    lits = [p for p in parts if isinstance(p, str)]
+    if Wild.ONE not in parts and len(lits) <= 1:
         lit = fold(lits[0]) if lits else ""
-        stars = (parts[0] == "*", parts[-1] == "*") if parts else (False, False)
         if not parts:
             return Str("eq", "", cased)
-        if parts == ["*"] or parts == ["*", "*"]:
-            return Str("glob", "", cased, ("*",))
+        if all(p is Wild.MANY for p in parts):
+            return Str("glob", "", cased, (Wild.MANY,))
+        stars = (parts[0] is Wild.MANY, parts[-1] is Wild.MANY)
         kind = {(False, False): "eq", (False, True): "prefix", (True, False): "suffix", (True, True): "contains"}[stars]
         return Str(kind, lit, cased)
-    return Str("glob", "", cased, tuple(p if p in ("*", "?") else fold(p) for p in parts))
+    return Str("glob", "", cased, tuple(fold(p) if isinstance(p, str) else p for p in parts))
 
 
 def glob_regex(t: Str) -> re.Pattern[str]:
-    body = "".join(".*" if p == "*" else "." if p == "?" else re.escape(p) for p in t.parts)
+    body = "".join(re.escape(p) if isinstance(p, str) else ".*" if p is Wild.MANY else "." for p in t.parts)
     return re.compile(body, re.DOTALL)
 
 

@@ -2,7 +2,7 @@
 
 No index, no prefilter, no flattening: each leaf looks its field up in the nested event and
 compares with a regular expression or a plain comparison. It is the correctness oracle of the fast
-engine (:mod:`detectors.sigma.fast`; a test checks they agree on every event of the EVTX corpus)
+engine (:mod:`detectors.sigma.fast`; a test checks they agree on every Windows event of the corpora)
 and its speed baseline. Semantics: see :mod:`detectors.sigma.ir`.
 """
 
@@ -42,6 +42,7 @@ from sigma.types import (
 
 from cert.core.ecs import Event, get
 from detectors.sigma.ir import Unsupported
+from detectors.sigma.keywords import MESSAGE, NOT_CONTENT, ORIGINAL, WINDOWS
 from detectors.sigma.match import number as _number  # scalar coercions shared with the fast engine;
 from detectors.sigma.match import text as _text  # the matching itself stays independent
 
@@ -60,6 +61,18 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for v in value:
             yield from _strings(v)
+
+
+def _content_strings(e: Event) -> Iterator[str]:
+    """Every string of the event's own content (:mod:`detectors.sigma.keywords`): ``message``,
+    ``event.original`` (not on Windows events), and the top-level fields outside ECS and ``vigie``."""
+    windows = any(k == WINDOWS or k.startswith(WINDOWS + ".") for k in e)
+    for key, value in e.items():
+        root = key.split(".", 1)[0]
+        if key == MESSAGE or root not in NOT_CONTENT or (key == ORIGINAL and not windows):
+            yield from _strings(value)
+        elif key == "event" and not windows and isinstance(value, dict):
+            yield from _strings(value.get("original"))
 
 
 def _wildcard_regex(s: SigmaString, keyword: bool) -> Callable[[str], Any]:
@@ -268,7 +281,7 @@ def _field_predicate(field: str, value: Any) -> Predicate:
 
 def _keyword_predicate(value: Any) -> Predicate:
     test = value_test(value, keyword=True)
-    return lambda e: any(test(s, e) for s in _strings(e))
+    return lambda e: any(test(s, e) for s in _content_strings(e))
 
 
 def compile_condition(node: Any) -> Predicate:
