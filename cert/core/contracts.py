@@ -64,6 +64,8 @@ class Hit:
     count: int = 1
     #: the TLP of the hit's title and evidence: an indicator hit carries its indicator's
     tlp: str = "clear"
+    #: why an anomaly detector raised it (``cert.core.anomaly.Finding.explanation``); {} for a rule
+    explanation: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:

@@ -7,12 +7,15 @@ already stored is a no-op, so a replay never duplicates.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from cert.core.ecs import Event
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,56 @@ class EventQuery:
     limit: int = 100
     oldest_first: bool = False
     after: ResumeKey | None = None
+
+
+MetricOp = Literal["count", "sum", "min", "max", "cardinality"]
+#: the column holding each row's time bucket
+BUCKET = "bucket"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A column of the answer: ``count`` of events, ``sum``/``min``/``max`` of a numeric field
+    (events without it count as 0 for the sum and are skipped by min and max), ``cardinality``:
+    distinct values of a field."""
+
+    name: str
+    op: MetricOp
+    field: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.op != "count" and not self.field:
+            raise ValueError(f"metric {self.name}: {self.op} needs a field")
+        if self.name in ("", BUCKET):
+            raise ValueError(f"metric name {self.name!r} is reserved")
+
+
+@dataclass(frozen=True)
+class AggregateQuery:
+    """The events of ``[start, end)`` whose ``terms`` fields hold one of the values given, grouped
+    by ``group`` (ECS field names) and, with ``bucket_seconds``, by the bucket of ``@timestamp``
+    (buckets start at multiples of ``bucket_seconds`` since the Unix epoch)."""
+
+    start: datetime
+    end: datetime
+    group: tuple[str, ...]
+    metrics: tuple[Metric, ...] = (Metric("events", "count"),)
+    bucket_seconds: int | None = None
+    terms: Mapping[str, Sequence[str | int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.group:
+            raise ValueError("an aggregation groups by one field at least")
+        names = [*self.group, *(m.name for m in self.metrics)]
+        if len(set(names)) != len(names) or BUCKET in self.group:
+            raise ValueError(f"column names repeat or use {BUCKET!r}: {names}")
+        if self.bucket_seconds is not None and self.bucket_seconds < 1:
+            raise ValueError("bucket_seconds must be at least 1")
+
+    @property
+    def columns(self) -> list[str]:
+        """The answer's columns, in order."""
+        return [*self.group, *([BUCKET] if self.bucket_seconds else []), *(m.name for m in self.metrics)]
 
 
 class EventStore(ABC):
@@ -73,6 +126,12 @@ class EventStore(ABC):
                 yield events
             if after is None:
                 return
+
+    def aggregate(self, query: AggregateQuery) -> Iterator[pd.DataFrame]:
+        """The events of the query grouped and measured, as DataFrames that never split a group
+        (``cert.core.aggregate`` says what they hold; its ``reference_aggregate`` computes them
+        from ``scan``, what a store's own implementation is tested against)."""
+        raise NotImplementedError(f"the {self.backend} store does not aggregate")
 
     @abstractmethod
     def count(self, query: EventQuery | None = None) -> int:

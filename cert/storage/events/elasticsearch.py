@@ -11,15 +11,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from elasticsearch.serializer import OrjsonSerializer
 
+from cert.core.aggregate import reference_aggregate
 from cert.core.ecs import Event, format_ts, get, parse_ts
 from cert.core.errors import StoreUnavailable
-from cert.core.event_store import EventQuery, EventStore, ResumeKey, WriteResult
+from cert.core.event_store import AggregateQuery, EventQuery, EventStore, ResumeKey, WriteResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PAGE = 5000
 BULK_BYTES = 8 * 1024 * 1024
@@ -251,6 +255,9 @@ class ElasticsearchEventStore(EventStore):
         hits = resp["hits"]["hits"]
         key = tuple(hits[-1]["sort"]) if hits and len(hits) == size else None
         return [h["_source"] for h in hits], key
+
+    def aggregate(self, query: AggregateQuery) -> Iterator[pd.DataFrame]:
+        return reference_aggregate(self, query)
 
     def count(self, query: EventQuery | None = None) -> int:
         try:

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from cert.core.aggregate import reference_aggregate
 from cert.core.ecs import Event, format_ts, get, parse_ts
 from cert.core.errors import InvalidInput
-from cert.core.event_store import EventQuery, EventStore, ResumeKey, WriteResult
+from cert.core.event_store import AggregateQuery, EventQuery, EventStore, ResumeKey, WriteResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -148,6 +152,9 @@ class EmbeddedEventStore(EventStore):
             rows = self._db.execute(sql, [*params, int(query.limit)]).fetchall()
         key = (rows[-1][0], rows[-1][1]) if rows and len(rows) == query.limit else None
         return [orjson.loads(r[2]) for r in rows], key
+
+    def aggregate(self, query: AggregateQuery) -> Iterator[pd.DataFrame]:
+        return reference_aggregate(self, query)
 
     def count(self, query: EventQuery | None = None) -> int:
         where, params = self._where(query or EventQuery())
