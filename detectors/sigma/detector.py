@@ -1,8 +1,10 @@
 """Sigma detector: rules in the Sigma format (ours in ``rules/sigma``, plus ``sigma_paths`` such as
 a SigmaHQ release), loaded with pySigma and run unmodified on our ECS events, streaming.
 
-Loading, routing and field mapping: :mod:`detectors.sigma.load`. Matching: the fast engine
-(:mod:`detectors.sigma.fast`, same answers as the naive oracle :mod:`detectors.sigma.naive`).
+Loading, routing and field mapping: :mod:`detectors.sigma.load`; the compiled rules are kept in
+the data directory (:mod:`detectors.sigma.cache`), so a run compiles only the rule files it has not
+seen. Matching: the fast engine (:mod:`detectors.sigma.fast`, same answers as the naive oracle
+:mod:`detectors.sigma.naive`).
 Correlation rules: :mod:`detectors.sigma.correlate`. Analysts' rule settings (disabled rules,
 severity overrides, false-positive exceptions) arrive through ``configure``.
 
@@ -27,6 +29,7 @@ from cert.core.contracts import Detector, Hit, RuleOverrides, detectors
 from cert.core.ecs import Event
 from cert.core.errors import ConfigError
 from cert.storage.events import EventStore
+from detectors.sigma.cache import RuleCache
 from detectors.sigma.correlate import Correlation
 from detectors.sigma.load import BaseRule, Rejected, RuleSet, load, rule_files
 from detectors.sigma.runtime import Compiled, Runner, compile_ruleset
@@ -76,7 +79,8 @@ def load_ruleset(settings: Settings) -> RuleSet:
                 old = _CACHE.pop(next(iter(_CACHE)))
                 for k in [k for k in _COMPILED if k[0] == id(old)]:
                     del _COMPILED[k]
-            _CACHE[key] = load(paths, local=settings.rules_dir / "sigma", placeholders=ph)
+            _CACHE[key] = load(paths, local=settings.rules_dir / "sigma", placeholders=ph,
+                               cache=RuleCache(settings.data_dir / "cache"), keep_sigma=False)
         return _CACHE[key]
 
 
