@@ -82,7 +82,6 @@ class Codec:
     def __init__(self, classes: Iterable[type]) -> None:
         self.classes = {c.__name__: c for c in classes}
         self._objects: dict[type, Decoder] = {}
-        self._building: set[type] = set()
 
     def decode(self, data: Any, cls: type) -> Any:
         return self.decoder(cls)(data)
@@ -102,33 +101,22 @@ class Codec:
 
     def _tuple(self, args: tuple[Any, ...]) -> Decoder:
         if len(args) != 2 or args[1] is not Ellipsis:
-            fixed = [self._lazy(a) for a in args]
+            fixed = [self.decoder(a) for a in args]
 
             def fixed_tuple(data: Any) -> tuple[Any, ...]:
                 if type(data) is not list or len(data) != len(fixed):
                     raise _fail(f"{len(fixed)} values", data)
-                return tuple(d(x) for d, x in zip(fixed, data, strict=True))
+                return tuple([d(x) for d, x in zip(fixed, data, strict=True)])
 
             return fixed_tuple
-        item = self._lazy(args[0])
+        item = self.decoder(args[0])
 
         def any_tuple(data: Any) -> tuple[Any, ...]:
             if type(data) is not list:
                 raise _fail("a list", data)
-            return tuple(item(x) for x in data)
+            return tuple([item(x) for x in data])
 
         return any_tuple
-
-    def _lazy(self, hint: Any) -> Decoder:
-        """A decoder built on first use (types refer to themselves: ``And.args`` holds nodes)."""
-        built: list[Decoder] = []
-
-        def lazy(data: Any) -> Any:
-            if not built:
-                built.append(self.decoder(hint))
-            return built[0](data)
-
-        return lazy
 
     def _union(self, args: tuple[Any, ...]) -> Decoder:
         scalars: set[type] = set()
@@ -158,6 +146,7 @@ class Codec:
 
     def _object(self, allowed: set[type]) -> Decoder:
         classes = {c.__name__: c for c in allowed}
+        built = self._objects  # class -> decoder, filled on first use (types refer to themselves)
 
         def obj(data: Any) -> Any:
             if type(data) is not dict or len(data) != 1:
@@ -166,7 +155,8 @@ class Codec:
             cls = classes.get(name)
             if cls is None:
                 raise Invalid(f"{name!r} is not one of {sorted(classes)}")
-            return self._class(cls)(value)
+            dec = built.get(cls)
+            return (dec or self._class(cls))(value)
 
         return obj
 
@@ -187,7 +177,7 @@ class Codec:
         if not dataclasses.is_dataclass(cls):
             raise Invalid(f"{cls.__name__} cannot be cached")
         hints = get_type_hints(cls)
-        fields = [self._lazy(hints[f.name]) for f in dataclasses.fields(cls) if f.init]
+        fields = [self.decoder(hints[f.name]) for f in dataclasses.fields(cls) if f.init]
         count = len(fields)
 
         def instance(data: Any) -> Any:

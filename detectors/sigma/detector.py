@@ -79,8 +79,9 @@ def load_ruleset(settings: Settings) -> RuleSet:
                 old = _CACHE.pop(next(iter(_CACHE)))
                 for k in [k for k in _COMPILED if k[0] == id(old)]:
                     del _COMPILED[k]
-            _CACHE[key] = load(paths, local=settings.rules_dir / "sigma", placeholders=ph,
-                               cache=RuleCache(settings.data_dir / "cache"), keep_sigma=False)
+            cache = RuleCache(settings.sigma_cache_dir or settings.data_dir / "cache")
+            _CACHE[key] = load(paths, local=settings.rules_dir / "sigma", placeholders=ph, cache=cache,
+                               keep_sigma=False)
         return _CACHE[key]
 
 

@@ -190,8 +190,14 @@ class FastEngine:
             self.rules.append(_Compiled(i, e.rule_id, pred, found, req,
                                         frozenset(fields_of(e.condition)), has_keywords(e.condition)))
         self._buckets: dict[tuple[Any, ...], _Bucket] = {}
+        self._by_rules: dict[tuple[int, ...], _Bucket] = {}  # keys routed to the same rules share a bucket
         self._disc = tuple(sorted({d for r in self.rules for d in r.requires}))
         self._key = _key_function(self._disc)
+        # rules grouped by what they require of the discriminators: a bucket tests each group once
+        groups: dict[tuple[tuple[int, frozenset[str]], ...], list[int]] = {}
+        for r in self.rules:
+            groups.setdefault(tuple(sorted(r.requires.items(), key=lambda x: x[0])), []).append(r.index)
+        self._groups = list(groups.items())
 
     # -- buckets -----------------------------------------------------------------------------
     def _bucket(self, key: tuple[Any, ...]) -> _Bucket:
@@ -199,8 +205,14 @@ class FastEngine:
         for d, v in zip(self._disc, key, strict=True):
             vals = v if isinstance(v, tuple) else (v,)
             folded[d] = {f for x in vals if x is not None and (f := fold(x)) is not None and isinstance(f, str)}
-        rules = [r for r in self.rules
-                 if all(folded.get(d, set()) & want for d, want in r.requires.items())]
+        chosen = sorted(i for want, members in self._groups
+                        if all(folded.get(d, set()) & values for d, values in want) for i in members)
+        found = self._by_rules.get(tuple(chosen))
+        if found is None:
+            found = self._by_rules[tuple(chosen)] = self._build([self.rules[i] for i in chosen])
+        return found
+
+    def _build(self, rules: list[_Compiled]) -> _Bucket:
         paths = sorted(set().union(*(r.fields for r in rules)) if rules else set())
         groups: dict[tuple[str, ...], list[tuple[str, str]]] = {}
         for p in paths:
