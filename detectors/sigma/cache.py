@@ -1,8 +1,9 @@
 """The compiled Sigma rules kept on disk, so that a run does not parse and process them again.
 
 One JSON file (``<data_dir>/cache/sigma-rules.json``) holds, per rule file content (its SHA-256),
-what loading that file gave: each rule's description and the rule IR of each of its variants
-(:mod:`detectors.sigma.ir`), or the reason it was rejected. The whole file is tied to a
+as JSON text of its own (decoded one file at a time), what loading that file gave: each rule's
+description and the rule IR of each of its variants (:mod:`detectors.sigma.ir`), or the reason
+it was rejected. The whole file is tied to a
 *fingerprint*: the engine version, the versions of pySigma and its pipelines, the source of the
 modules that compile rules, the placeholders and the Sigma filters in use. A changed rule file
 has a new content hash (only it is compiled again); a changed fingerprint empties the cache.
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 #: Raised whenever the rule IR or the way rules are compiled changes meaning.
 ENGINE_VERSION = 1
-FORMAT = 1
+FORMAT = 2
 CACHE_FILE = "sigma-rules.json"
 _PACKAGES = ("pySigma", "pysigma-pipeline-sysmon", "pysigma-pipeline-windows")
 _COMPILING_MODULES = ("ir", "load", "windows", "ecs", "cache")
@@ -277,7 +278,7 @@ def content_hash(data: bytes) -> str:
 
 
 class RuleCache:
-    """The cache file of one data directory: ``entries`` (content hash -> raw JSON entry) for the
+    """The cache file of one data directory: ``entries`` (content hash -> JSON text of the entry) for the
     fingerprint it was written with; :meth:`save` replaces it atomically."""
 
     def __init__(self, directory: Path) -> None:
@@ -295,7 +296,8 @@ class RuleCache:
             log.warning("Sigma rule cache %s is unreadable (%s): rebuilding it", self.path, exc)
             return
         if (not isinstance(data, dict) or data.get("format") != FORMAT
-                or not isinstance(data.get("fingerprint"), str) or not isinstance(data.get("files"), dict)):
+                or not isinstance(data.get("fingerprint"), str) or not isinstance(data.get("files"), dict)
+                or not all(isinstance(v, str) for v in data["files"].values())):
             log.warning("Sigma rule cache %s is not a cache of this version: rebuilding it", self.path)
             return
         self.fingerprint = data["fingerprint"]

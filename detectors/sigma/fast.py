@@ -195,8 +195,8 @@ class FastEngine:
         self._key = _key_function(self._disc)
         # rules grouped by what they require of the discriminators: a bucket tests each group once
         groups: dict[tuple[tuple[int, frozenset[str]], ...], list[int]] = {}
-        for r in self.rules:
-            groups.setdefault(tuple(sorted(r.requires.items(), key=lambda x: x[0])), []).append(r.index)
+        for rule in self.rules:
+            groups.setdefault(tuple(sorted(rule.requires.items(), key=lambda x: x[0])), []).append(rule.index)
         self._groups = list(groups.items())
 
     # -- buckets -----------------------------------------------------------------------------

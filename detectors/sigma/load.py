@@ -15,6 +15,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
@@ -325,15 +326,19 @@ SPECIAL = "parsed"  # cache entry of a file with Sigma filters or correlations: 
 
 
 def decode_entry(raw: Any) -> list[Outcome] | None:
-    """The outcomes of a cached file entry, or None when it is absent, special or invalid."""
-    if not isinstance(raw, list):
+    """The outcomes of a cached file entry (JSON text, decoded one file at a time so that memory
+    never holds the whole cache as JSON objects), or None when absent, special or invalid."""
+    if not isinstance(raw, str) or raw == SPECIAL:
         return None
     try:
-        out = [_CODEC.decode(x, Outcome) for x in raw]
+        data = orjson.loads(raw)
+        if not isinstance(data, list):
+            raise Invalid("an entry is a list of rules")
+        out = [_CODEC.decode(x, Outcome) for x in data]
         for o in out:
             for v in o.variants:
                 check_node(v.condition)
-    except (Invalid, RecursionError) as exc:
+    except (Invalid, orjson.JSONDecodeError, RecursionError) as exc:
         log.warning("Sigma rule cache entry ignored (%s): compiling its rule file again", exc)
         return None
     return out
@@ -441,7 +446,7 @@ def load(paths: Sequence[Path], local: Path | None = None, placeholders: dict[st
     files = _read_files(paths, rs)
     stored = cache.entries if cache is not None else {}
     for f in files:
-        if not isinstance(stored.get(f.digest), list):
+        if stored.get(f.digest, SPECIAL) == SPECIAL:
             _parse(f, rs)
     filters = [flt for f in files if f.coll is not None for flt in f.coll.filters]
     fp = fingerprint(ph, [f.digest for f in files if f.coll is not None and f.coll.filters])
@@ -477,7 +482,7 @@ def load(paths: Sequence[Path], local: Path | None = None, placeholders: dict[st
                 processed[id(o)] = (filtered, variants)
                 found.append(o)
             special = bool(f.coll.filters) or any(isinstance(x, SigmaCorrelationRule) for x in found)
-            entries[f.digest] = SPECIAL if special else [encode(x) for x in found]
+            entries[f.digest] = SPECIAL if special else orjson.dumps([encode(x) for x in found]).decode()
         for item in found:
             key = item.key if isinstance(item, Outcome) else rule_key(item)
             title = item.title
