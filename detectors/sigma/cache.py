@@ -23,6 +23,7 @@ import ipaddress
 import logging
 import os
 import re
+import sys
 import tempfile
 import types
 from collections.abc import Callable, Iterable, Mapping
@@ -138,7 +139,8 @@ class Codec:
 
         def union(data: Any) -> Any:
             if type(data) in scalars:
-                return data
+                # names and test kinds recur thousands of times: one string object each
+                return sys.intern(data) if type(data) is str and len(data) <= 64 else data
             if obj is not None and type(data) is dict:
                 return obj(data)
             raise _fail(names, data)
