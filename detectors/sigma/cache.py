@@ -33,7 +33,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import orjson
 
-from detectors.sigma import ir
+import detectors.sigma.ir as ir
 
 log = logging.getLogger(__name__)
 
