@@ -60,7 +60,7 @@ def alerts_for_batch(platform: Platform, engines: Sequence[Detector], events: Se
                                    suppression_minutes=platform.settings.alert_suppression_minutes)
 
 
-def run_detection(platform: Platform, batch_size: int = 1000, workers: int = 1) -> DetectionSummary:
+def run_detection(platform: Platform, batch_size: int = 5000, workers: int = 1) -> DetectionSummary:
     """Run every detector over the events ingested since the previous run; record the run.
 
     Events are read from the store in time order, a chunk at a time (``EventStore.scan``), so

@@ -15,9 +15,11 @@ spanning two runs is not cut.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,19 @@ def _signature(paths: Sequence[Path], extra: Any) -> tuple[Any, ...]:
     return (tuple(str(p) for p in paths), tuple(stats), repr(extra))
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while rules load and compile: they allocate hundreds of
+    thousands of objects that all stay alive, which it would otherwise scan again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 CACHED_RULESETS = 3
 _CACHE: dict[tuple[Any, ...], RuleSet] = {}
 _COMPILED: dict[tuple[Any, ...], Compiled] = {}
@@ -80,8 +95,9 @@ def load_ruleset(settings: Settings) -> RuleSet:
                 for k in [k for k in _COMPILED if k[0] == id(old)]:
                     del _COMPILED[k]
             cache = RuleCache(settings.sigma_cache_dir or settings.data_dir / "cache")
-            _CACHE[key] = load(paths, local=settings.rules_dir / "sigma", placeholders=ph, cache=cache,
-                               keep_sigma=False)
+            with collector_paused():
+                _CACHE[key] = load(paths, local=settings.rules_dir / "sigma", placeholders=ph, cache=cache,
+                                   keep_sigma=False)
         return _CACHE[key]
 
 
@@ -103,7 +119,8 @@ class SigmaDetector(Detector):
         key = (*stream, overrides.version)
         with _LOCK:
             if key not in _COMPILED:
-                fresh = compile_ruleset(self.ruleset, overrides)
+                with collector_paused():
+                    fresh = compile_ruleset(self.ruleset, overrides)
                 for old_key in [k for k in _COMPILED if k[:2] == stream]:
                     old = _COMPILED.pop(old_key)
                     if [c.id for c in old.state.correlations] == [c.id for c in fresh.state.correlations]:
