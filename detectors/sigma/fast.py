@@ -19,6 +19,8 @@ For each event:
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,7 @@ DISCRIMINATORS = ("winlog.channel", "winlog.event_id", "event.dataset", "event.c
                   "host.os.type", "observer.type", "network.protocol")
 _DISC_PARTS = tuple(tuple(d.split(".")) for d in DISCRIMINATORS)
 MIN_ATOM = 3
+PREPARED_KEYS_PER_GROUP = 1000  # a rule naming more combinations of routing values than this: lazily
 
 
 @dataclass
@@ -198,8 +201,22 @@ class FastEngine:
         for rule in self.rules:
             groups.setdefault(tuple(sorted(rule.requires.items(), key=lambda x: x[0])), []).append(rule.index)
         self._groups = list(groups.items())
+        self._prepare()
 
     # -- buckets -----------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Build, with the rules, the bucket of every combination of routing values the rules
+        name (and of none): events of those sources find their matching tables ready, and any
+        other key routes to one of these rule sets (its bucket is then only looked up)."""
+        keys: set[tuple[Any, ...]] = {(None,) * len(self._disc)}
+        for want, _members in self._groups:
+            wanted = dict(want)
+            choices = [sorted(wanted[d]) if d in wanted else [None] for d in self._disc]
+            if math.prod(len(c) for c in choices) <= PREPARED_KEYS_PER_GROUP:
+                keys.update(itertools.product(*choices))
+        for key in sorted(keys, key=repr):
+            self._bucket(key)
+
     def _bucket(self, key: tuple[Any, ...]) -> _Bucket:
         folded: dict[int, set[str]] = {}
         for d, v in zip(self._disc, key, strict=True):
@@ -325,5 +342,5 @@ class FastEngine:
         return cand
 
     def stats(self) -> dict[str, int]:
-        return {"rules": len(self.rules), "buckets": len(self._buckets),
+        return {"rules": len(self.rules), "buckets": len(self._buckets), "tables": len(self._by_rules),
                 "always": sum(1 for r in self.rules if r.atoms is None)}
