@@ -167,6 +167,8 @@ def main() -> None:
     args = ap.parse_args()
     rules = args.corpora / "sigma" / "rules" / "windows"
     files = sorted(str(p) for p in (args.corpora / "evtx").rglob("*.evtx"))
+    if not files or not rules.is_dir():
+        sys.exit(f"no EVTX file under {args.corpora / 'evtx'} or no rules at {rules} (--corpora)")
     work = Path(tempfile.mkdtemp(prefix="vigie-forensic-bench-"))
     bench = Bench(rules, files, work)
     load = [os.getloadavg()]
