@@ -4,8 +4,10 @@ rule file is the only one compiled again, a damaged or tampered cache is ignored
 
 from __future__ import annotations
 
+import enum
 import pickle
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 import detectors.sigma.load as load_module
 from cert.core.parser import parsers
 from cert.core.registry import load_plugins
-from detectors.sigma.cache import CACHE_FILE, RuleCache
+from detectors.sigma.cache import CACHE_FILE, Codec, Invalid, RuleCache, encode
 from detectors.sigma.fast import Entry, FastEngine
 from detectors.sigma.load import RuleSet, load
 from tests.detectors.sigma_testkit import rule_yaml
@@ -211,3 +213,27 @@ def test_same_detections_with_and_without_cache_on_corpus_events(corpora: Path, 
     found = matches(cached, events)
     assert found == matches(plain, events)
     assert sum(1 for ids in found if ids) > 100  # the corpus does fire these rules
+
+
+class Token(enum.Enum):
+    MANY = "*"
+    ONE = "?"
+
+
+@dataclass(frozen=True)
+class Pattern:
+    parts: tuple[str | Token, ...]
+    cased: bool = False
+
+
+def test_codec_keeps_enum_tokens_apart_from_the_same_text() -> None:
+    """Wildcards as tokens beside literal text (a literal ``*`` is a plain one-character string)."""
+    codec = Codec([Pattern, Token])
+    value = Pattern(("a", Token.MANY, "*", Token.ONE, "?"), True)
+    back = codec.decode(orjson.loads(orjson.dumps(encode(value))), Pattern)
+    assert back == value
+    assert [type(p) for p in back.parts] == [str, Token, str, Token, str]
+    with pytest.raises(Invalid):
+        codec.decode({"Pattern": [[{"Token": "EVAL"}], False]}, Pattern)
+    with pytest.raises(Invalid):
+        codec.decode({"Pattern": [[{"Token": "MANY"}], "no"]}, Pattern)
