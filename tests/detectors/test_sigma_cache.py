@@ -7,22 +7,25 @@ from __future__ import annotations
 import enum
 import pickle
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+import detectors.sigma.detector as detector_module
 import detectors.sigma.load as load_module
+from cert.core.config import Settings
 from cert.core.parser import parsers
 from cert.core.registry import load_plugins
 from detectors.sigma.cache import CACHE_FILE, Codec, Invalid, RuleCache, encode
+from detectors.sigma.detector import SigmaDetector
 from detectors.sigma.fast import Entry, FastEngine
 from detectors.sigma.load import RuleSet, load
 from tests.detectors.sigma_testkit import rule_yaml
 from tests.ingest.windows_corpus import attack_files
-from tests.support import corpora  # noqa: F401 - fixture
+from tests.support import corpora, settings  # noqa: F401 - fixtures
 
 RULES = {
     "whoami.yml": rule_yaml("  sel:\n    CommandLine|contains: whoami\n  condition: sel\n", title="whoami",
@@ -237,3 +240,37 @@ def test_codec_keeps_enum_tokens_apart_from_the_same_text() -> None:
         codec.decode({"Pattern": [[{"Token": "EVAL"}], False]}, Pattern)
     with pytest.raises(Invalid):
         codec.decode({"Pattern": [[{"Token": "MANY"}], "no"]}, Pattern)
+
+
+def test_detector_of_a_new_process_reads_the_compiled_rules_of_the_last(settings: Settings, tmp_path: Path,  # noqa: F811
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``cert detect`` does: the first run writes the cache of the configured directory, the
+    next one (a fresh process: no rule set in memory) loads from it and detects the same."""
+    (tmp_path / "own" / "sigma").mkdir(parents=True)  # no rule of Vigie's own: their correlations are always read
+    conf = replace(settings, rules_dir=tmp_path / "own", sigma_paths=(str(rules_dir(tmp_path)),),
+                   sigma_cache_dir=tmp_path / "compiled")
+    monkeypatch.setattr(detector_module, "_CACHE", {})
+    monkeypatch.setattr(detector_module, "_COMPILED", {})
+    first = SigmaDetector(conf)
+    assert (tmp_path / "compiled" / CACHE_FILE).is_file()
+    expected = [sorted(first.matches(e)) for e in EVENTS]
+    monkeypatch.setattr(detector_module, "_CACHE", {})  # as in a new process
+    monkeypatch.setattr(detector_module, "_COMPILED", {})
+    no_pysigma(monkeypatch)
+    second = SigmaDetector(conf)
+    assert second.ruleset.compiled_files == 0 and len(second.rules) == len(first.rules)
+    assert [sorted(second.matches(e)) for e in EVENTS] == expected
+    assert ["11111111-1111-4111-8111-111111111111"] in expected
+
+
+def test_correlations_and_the_rules_they_hide_survive_the_cache(tmp_path: Path) -> None:
+    """Vigie's own rules hold correlations: their files and the files of the rules they refer to
+    are read again, so references resolve and a base rule hidden by a correlation stays hidden."""
+    own = Path(__file__).resolve().parents[2] / "rules" / "sigma"
+    first = load([own], cache=RuleCache(tmp_path / "cache"))
+    second = load([own], cache=RuleCache(tmp_path / "cache"), keep_sigma=False)
+    assert first.correlations and not first.rejected
+    assert 0 < second.compiled_files < first.compiled_files
+    assert [c.info.id for c in second.correlations] == [c.info.id for c in first.correlations]
+    assert shape(second) == shape(first)
+    assert any(not r.info.output for r in second.rules)  # generate: false
