@@ -184,14 +184,15 @@ class FastEngine:
     def __init__(self, entries: Sequence[Entry]) -> None:
         self.rules: list[_Compiled] = []
         for i, e in enumerate(entries):
-            req = {d: r for d, path in enumerate(DISCRIMINATORS)
-                   if (r := required_values(e.condition, path)) is not None}
+            read = fields_of(e.condition)
+            req = {d: r for d, path in enumerate(DISCRIMINATORS)  # a field the rule does not read: no constraint
+                   if path in read and (r := required_values(e.condition, path)) is not None}
             pred = compile_node(e.condition)
             found = atoms(e.condition, MIN_ATOM, DISCRIMINATORS)
             if found is None and (weak := atoms(e.condition, 1, DISCRIMINATORS)) is not None:
                 pred = _guarded(guard(weak), pred)  # short literals: a cheap check before the full one
             self.rules.append(_Compiled(i, e.rule_id, pred, found, req,
-                                        frozenset(fields_of(e.condition)), has_keywords(e.condition)))
+                                        frozenset(read), has_keywords(e.condition)))
         self._buckets: dict[tuple[Any, ...], _Bucket] = {}
         self._by_rules: dict[tuple[int, ...], _Bucket] = {}  # keys routed to the same rules share a bucket
         self._disc = tuple(sorted({d for r in self.rules for d in r.requires}))
