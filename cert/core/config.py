@@ -80,6 +80,9 @@ class Settings:
     # a YAML file of placeholder values for the ``expand`` modifier ({name: [values]})
     sigma_paths: tuple[str, ...] = ()
     sigma_placeholders_file: Path | None = None
+    # compiled Sigma rules (detectors.sigma.cache); load_settings sets DATA_DIR/cache, which a run
+    # on a data directory of its own (cert investigate) keeps using
+    sigma_cache_dir: Path | None = None
     # YARA: event fields scanned by the yara_payloads detector, per-scan timeout,
     # largest file uploaded to a case or scanned in a watched folder
     yara_payload_fields: tuple[str, ...] = ("powershell.file.script_block_text", "http.request.body.content",
@@ -253,4 +256,7 @@ def load_settings(path: Path | str | None = None, env: dict[str, str] | None = N
         if key in env and env[key] != "":
             overrides[name] = env[key]
     values = {k: _coerce(k, v, getattr(settings, k)) for k, v in overrides.items()}
-    return replace(settings, **values)
+    settings = replace(settings, **values)
+    if settings.sigma_cache_dir is None:
+        settings = replace(settings, sigma_cache_dir=settings.data_dir / "cache")
+    return settings

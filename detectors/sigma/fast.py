@@ -20,6 +20,8 @@ For each event:
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +40,7 @@ DISCRIMINATORS = ("winlog.channel", "winlog.event_id", "event.dataset", "event.c
                   "host.os.type", "observer.type", "network.protocol")
 _DISC_PARTS = tuple(tuple(d.split(".")) for d in DISCRIMINATORS)
 MIN_ATOM = 3
+PREPARED_KEYS_PER_GROUP = 1000  # a rule naming more combinations of routing values than this: lazily
 
 
 @dataclass
@@ -183,26 +186,53 @@ class FastEngine:
     def __init__(self, entries: Sequence[Entry]) -> None:
         self.rules: list[_Compiled] = []
         for i, e in enumerate(entries):
-            req = {d: r for d, path in enumerate(DISCRIMINATORS)
-                   if (r := required_values(e.condition, path)) is not None}
+            read = fields_of(e.condition)
+            req = {d: r for d, path in enumerate(DISCRIMINATORS)  # a field the rule does not read: no constraint
+                   if path in read and (r := required_values(e.condition, path)) is not None}
             pred = compile_node(e.condition)
             found = atoms(e.condition, MIN_ATOM, DISCRIMINATORS)
             if found is None and (weak := atoms(e.condition, 1, DISCRIMINATORS)) is not None:
                 pred = _guarded(guard(weak), pred)  # short literals: a cheap check before the full one
             self.rules.append(_Compiled(i, e.rule_id, pred, found, req,
-                                        frozenset(fields_of(e.condition)), has_keywords(e.condition)))
+                                        frozenset(read), has_keywords(e.condition)))
         self._buckets: dict[tuple[Any, ...], _Bucket] = {}
+        self._by_rules: dict[tuple[int, ...], _Bucket] = {}  # keys routed to the same rules share a bucket
         self._disc = tuple(sorted({d for r in self.rules for d in r.requires}))
         self._key = _key_function(self._disc)
+        # rules grouped by what they require of the discriminators: a bucket tests each group once
+        groups: dict[tuple[tuple[int, frozenset[str]], ...], list[int]] = {}
+        for rule in self.rules:
+            groups.setdefault(tuple(sorted(rule.requires.items(), key=lambda x: x[0])), []).append(rule.index)
+        self._groups = list(groups.items())
+        self._prepare()
 
     # -- buckets -----------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Build, with the rules, the bucket of every combination of routing values the rules
+        name (and of none): events of those sources find their matching tables ready, and any
+        other key routes to one of these rule sets (its bucket is then only looked up)."""
+        keys: set[tuple[Any, ...]] = {(None,) * len(self._disc)}
+        for want, _members in self._groups:
+            wanted = dict(want)
+            choices = [sorted(wanted[d]) if d in wanted else [None] for d in self._disc]
+            if math.prod(len(c) for c in choices) <= PREPARED_KEYS_PER_GROUP:
+                keys.update(itertools.product(*choices))
+        for key in sorted(keys, key=repr):
+            self._bucket(key)
+
     def _bucket(self, key: tuple[Any, ...]) -> _Bucket:
         folded: dict[int, set[str]] = {}
         for d, v in zip(self._disc, key, strict=True):
             vals = v if isinstance(v, tuple) else (v,)
             folded[d] = {f for x in vals if x is not None and (f := fold(x)) is not None and isinstance(f, str)}
-        rules = [r for r in self.rules
-                 if all(folded.get(d, set()) & want for d, want in r.requires.items())]
+        chosen = sorted(i for want, members in self._groups
+                        if all(folded.get(d, set()) & values for d, values in want) for i in members)
+        found = self._by_rules.get(tuple(chosen))
+        if found is None:
+            found = self._by_rules[tuple(chosen)] = self._build([self.rules[i] for i in chosen])
+        return found
+
+    def _build(self, rules: list[_Compiled]) -> _Bucket:
         paths = sorted(set().union(*(r.fields for r in rules)) if rules else set())
         groups: dict[tuple[str, ...], list[tuple[str, str]]] = {}
         for p in paths:
@@ -317,5 +347,5 @@ class FastEngine:
         return cand
 
     def stats(self) -> dict[str, int]:
-        return {"rules": len(self.rules), "buckets": len(self._buckets),
+        return {"rules": len(self.rules), "buckets": len(self._buckets), "tables": len(self._by_rules),
                 "always": sum(1 for r in self.rules if r.atoms is None)}
