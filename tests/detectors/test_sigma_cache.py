@@ -274,3 +274,38 @@ def test_correlations_and_the_rules_they_hide_survive_the_cache(tmp_path: Path) 
     assert [c.info.id for c in second.correlations] == [c.info.id for c in first.correlations]
     assert shape(second) == shape(first)
     assert any(not r.info.output for r in second.rules)  # generate: false
+
+
+ESCAPED_RULE = """
+title: A literal question mark
+id: 11111111-2222-3333-4444-555555555555
+status: test
+logsource: {product: windows, category: process_creation}
+detection:
+  sel: {Description: '\\?', CommandLine|contains: 'a*b'}
+  condition: sel
+level: high
+"""
+
+
+def test_escaped_and_real_wildcards_come_back_from_the_cache(tmp_path: Path) -> None:
+    """A rule with a literal ``?`` and a real ``*`` matches the same events compiled and from the cache."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "escaped.yml").write_text(ESCAPED_RULE, encoding="utf-8")
+    configured = replace(Settings(), data_dir=tmp_path, sigma_paths=(str(rules),), sigma_cache_dir=tmp_path / "cache")
+
+    def event(description: str, command: str) -> dict[str, Any]:
+        return {"@timestamp": "2026-01-01T00:00:00Z",
+                "event": {"id": description + command, "category": ["process"], "type": ["start"], "code": "1"},
+                "host": {"os": {"type": "windows"}}, "process": {"command_line": command},
+                "winlog": {"channel": "Microsoft-Windows-Sysmon/Operational", "event_id": 1,
+                           "event_data": {"Description": description, "CommandLine": command}}}
+
+    events = [event("?", "xaZZb"), event("x", "xaZZb"), event("?", "a?b"), event("?", "ba")]
+    found = []
+    for _ in range(2):
+        hits = SigmaDetector(configured).detect(events)
+        found.append(sorted(i for h in hits if h.rule_id.startswith("11111111") for i in h.event_ids))
+    assert (tmp_path / "cache" / CACHE_FILE).is_file()
+    assert found == [["?a?b", "?xaZZb"]] * 2
