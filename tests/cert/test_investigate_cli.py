@@ -64,9 +64,11 @@ def test_investigate_a_folder_and_a_glob_with_sigmahq_rules(corpora: Path, tmp_p
         rows = list(csv.DictReader(fh))
     assert [r["rule_id"] for r in rows] == [a["rule_id"] for a in report["alerts"]]
     assert f"{len(report['alerts'])} alert(s)" in done.stderr
-    # the temporary store is gone, and the configured data directory never touched
+    # the temporary store is gone; of the configured data directory, only its compiled-rule cache
+    # is used (the next investigation starts warm), never its database or events
     assert report["data_dir"] is None
-    assert not list((tmp_path / "tmp").iterdir()) and not (tmp_path / "configured").exists()
+    assert not list((tmp_path / "tmp").iterdir())
+    assert sorted(p.name for p in (tmp_path / "configured").iterdir()) == ["cache"]
 
 
 def test_a_named_data_dir_keeps_the_alerts_for_cert_alerts(corpora: Path, tmp_path: Path) -> None:
