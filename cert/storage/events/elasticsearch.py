@@ -22,7 +22,7 @@ from elasticsearch.serializer import OrjsonSerializer
 from cert.core.ecs import Event, format_ts, get, parse_ts
 from cert.core.errors import StoreUnavailable
 from cert.core.event_store import AggregateQuery, EventQuery, EventStore, ResumeKey, WriteResult
-from cert.storage.events import aggregation
+from cert.storage.events.aggregation import stream as stream_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -266,7 +266,7 @@ class ElasticsearchEventStore(EventStore):
         """A composite aggregation (a terms source per group field, a date_histogram source for
         the bucket, a metric sub-aggregation per metric) read ``COMPOSITE_PAGE`` groups at a time
         by ``after_key``: the node groups, memory holds one page and one chunk."""
-        return aggregation.stream(query, self._composite_rows(query))
+        return stream_rows(query, self._composite_rows(query))
 
     def _composite_rows(self, query: AggregateQuery) -> Iterator[tuple[Any, ...]]:
         sources: list[dict[str, Any]] = [{f"g{i}": {"terms": {"field": f}}} for i, f in enumerate(query.group)]

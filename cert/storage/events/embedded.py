@@ -22,7 +22,7 @@ import orjson
 from cert.core.ecs import Event, format_ts, get, parse_ts
 from cert.core.errors import InvalidInput
 from cert.core.event_store import AggregateQuery, EventQuery, EventStore, ResumeKey, WriteResult
-from cert.storage.events import aggregation
+from cert.storage.events.aggregation import stream as stream_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -207,7 +207,7 @@ class EmbeddedEventStore(EventStore):
         query the store while it reads the answer."""
         where, params = self._where(EventQuery(start=query.start, end=query.end, terms=dict(query.terms)))
         sql, values = _aggregate_sql(query, where, params)
-        return aggregation.stream(query, self._rows(sql, values))
+        return stream_rows(query, self._rows(sql, values))
 
     def _rows(self, sql: str, values: list[Any]) -> Iterator[tuple[Any, ...]]:
         db = sqlite3.connect(str(self.path), check_same_thread=False)
