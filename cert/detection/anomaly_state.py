@@ -12,7 +12,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from cert.core.errors import N_, Conflict, InvalidInput, NotFound
@@ -79,11 +79,8 @@ def mark_alert_benign(s: Session, alert: Alert, actor: str, reason: str, days: i
     return mark
 
 
-def marks(s: Session, *, detector: str | None = None, key: str | None = None, active_at: datetime | None = None,
-          organizations: Collection[str] | None = None, limit: int = 200, offset: int = 0) -> list[AnomalyBenign]:
-    """Benign marks, the newest first: of a detector, of a key, still valid at ``active_at``; for a
-    reader narrowed to ``organizations``, only the marks made from their organisations' alerts."""
-    q = select(AnomalyBenign)
+def _marks(q: Select[Any], detector: str | None, key: str | None, active_at: datetime | None,
+           organizations: Collection[str] | None) -> Select[Any]:
     if detector:
         q = q.where(AnomalyBenign.detector == detector)
     if key:
@@ -92,12 +89,32 @@ def marks(s: Session, *, detector: str | None = None, key: str | None = None, ac
         q = q.where(or_(AnomalyBenign.expires_at.is_(None), AnomalyBenign.expires_at > active_at))
     if organizations is not None:
         q = q.join(Alert, Alert.id == AnomalyBenign.alert_id).where(Alert.organization.in_(sorted(organizations)))
+    return q
+
+
+def marks(s: Session, *, detector: str | None = None, key: str | None = None, active_at: datetime | None = None,
+          organizations: Collection[str] | None = None, limit: int = 200, offset: int = 0) -> list[AnomalyBenign]:
+    """Benign marks, the newest first: of a detector, of a key, still valid at ``active_at``; for a
+    reader narrowed to ``organizations``, only the marks made from their organisations' alerts."""
+    q = _marks(select(AnomalyBenign), detector, key, active_at, organizations)
     return list(s.scalars(q.order_by(AnomalyBenign.id.desc()).offset(offset).limit(limit)))
 
 
-def remove_mark(s: Session, mark_id: int, actor: str, remote_addr: str = "") -> None:
-    """Delete a benign mark: its detector reports the key again from its next run."""
+def count_marks(s: Session, *, detector: str | None = None, key: str | None = None,
+                active_at: datetime | None = None, organizations: Collection[str] | None = None) -> int:
+    """How many marks ``marks`` would list without a limit."""
+    q = _marks(select(func.count()).select_from(AnomalyBenign), detector, key, active_at, organizations)
+    return int(s.scalar(q) or 0)
+
+
+def remove_mark(s: Session, mark_id: int, actor: str, remote_addr: str = "", *,
+                organizations: Collection[str] | None = None) -> None:
+    """Delete a benign mark (audited): its detector reports the key again from its next run. A
+    reader narrowed to ``organizations`` finds only the marks of their organisations' alerts."""
     mark = s.get(AnomalyBenign, mark_id)
+    if mark is not None and organizations is not None:
+        alert = s.get(Alert, mark.alert_id) if mark.alert_id is not None else None
+        mark = mark if alert is not None and alert.organization in organizations else None
     if mark is None:
         raise NotFound(N_("Benign mark %(id)s does not exist."), id=mark_id)
     audit.record(s, actor, "anomaly.benign_delete", "anomaly_benign", mark.id, remote_addr, detector=mark.detector,
