@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
+from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import Session
@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from cert.accounts.access import has_role
 from cert.core.errors import Conflict, InvalidInput
 from cert.detection import alerts, saved_filters, triage
+from cert.detection.anomaly_state import mark_alert_benign
 from cert.incidents.cases import open_case
 from web.access import actor, platform, remote_addr, requires, visible_scope
-from web.forms import AcknowledgeForm, PromoteForm
+from web.forms import AcknowledgeForm, BenignForm, PromoteForm
 from web.paging import PER_PAGE, Pager
 from web.reports_console import FromAlertForm
 from web.triage import TACTICS, BulkForm, DeleteFilterForm, SaveFilterForm
@@ -106,7 +107,57 @@ def show(alert_id: int) -> ResponseReturnValue:
     pretty = [json.dumps(e, indent=2, ensure_ascii=False, sort_keys=True) for e in evidence]
     return render_template("alert.html", alert=alert, evidence=zip(evidence, pretty, strict=True),
                            form=PromoteForm(title=alert.rule_title), ack_form=AcknowledgeForm(),
-                           bulk_form=BulkForm(), report_form=FromAlertForm())
+                           bulk_form=BulkForm(), report_form=FromAlertForm(),
+                           benign_form=BenignForm(days=p.settings.anomaly_benign_days),
+                           chart=_chart(alert.explanation or {}), features=_features(alert.explanation or {}))
+
+
+def _features(explanation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The explanation's features with their label and unit in the reader's language: translated
+    here as plain text (a template's ``_`` would mark the detector's text safe)."""
+    out = []
+    for f in explanation.get("features") or []:
+        if isinstance(f, dict):
+            label, unit = str(f.get("label") or f.get("name") or ""), str(f.get("unit") or "")
+            out.append({"label": _(label) if label else "", "unit": _(unit) if unit else "",
+                        "value": f.get("value"), "baseline": f.get("baseline")})
+    return out
+
+
+@bp.app_template_filter("anomaly_number")
+def anomaly_number(value: float) -> str:
+    """A feature's value in the reader's language (at most four decimals)."""
+    return str(format_decimal(value, format="#,##0.####"))
+
+
+def _chart(explanation: dict[str, Any]) -> dict[str, Any] | None:
+    """The explanation's chart for the page's script: the title in the reader's language, the
+    labels and values as the detector gave them (data, drawn as text)."""
+    chart = explanation.get("chart")
+    if not isinstance(chart, dict) or not isinstance(chart.get("values"), list):
+        return None
+    values = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0 for v in chart["values"]][:500]
+    labels = [str(v)[:80] for v in chart.get("labels") or []][: len(values)]
+    return {"kind": "line" if chart.get("kind") == "line" else "bar", "title": _(str(chart.get("title") or "")),
+            "labels": labels, "values": values, "locale": str(get_locale() or "fr")}
+
+
+@bp.post("/<int:alert_id>/benign")
+@requires("analyst")
+def benign(alert_id: int) -> ResponseReturnValue:
+    form = BenignForm()
+    if not form.validate_on_submit():
+        flash(_("Invalid form: %(errors)s", errors=form.errors), "error")
+        return redirect(url_for("alerts.show", alert_id=alert_id)), 303
+    p = platform()
+    days = form.days.data or p.settings.anomaly_benign_days
+    with p.db.session() as s:
+        mark = mark_alert_benign(s, alerts.get_alert(s, alert_id), actor(), form.reason.data or "", days,
+                                 remote_addr())
+        detector, key = mark.detector, mark.key
+    flash(_("Alert closed as benign: %(detector)s will not report %(key)s for %(days)s days.",
+            detector=detector, key=key, days=days), "ok")
+    return redirect(url_for("alerts.show", alert_id=alert_id)), 303
 
 
 @bp.post("/<int:alert_id>/acknowledge")

@@ -54,6 +54,7 @@ def alert_json(a: Alert) -> dict[str, Any]:
         "close_comment": a.close_comment or "", "closed_by": a.closed_by,
         "acknowledged_at": iso(a.acknowledged_at) if a.acknowledged_at else None,
         "closed_at": iso(a.closed_at) if a.closed_at else None,
+        "explanation": a.explanation or {},
     }
 
 

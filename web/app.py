@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     from web import (
         admin,
         alerts,
+        anomaly_api,
         api,
         api_tokens,
         auth,
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         incidents_api.bp, incident_templates.bp,
         triage.bp, triage_api.bp,
         dashboard.bp, dashboard_api.bp,
+        anomaly_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

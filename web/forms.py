@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
 from cert.core.errors import N_, InvalidInput
 
@@ -22,6 +22,13 @@ class LoginForm(FlaskForm):
 class PromoteForm(FlaskForm):
     title = StringField(_l("Case title"), validators=[Length(max=300)])
     tlp = SelectField("TLP", choices=TLP_CHOICES, default="amber")
+
+
+class BenignForm(FlaskForm):
+    """Mark an anomaly alert as benign: why, and for how many days."""
+
+    reason = TextAreaField(_l("Why is this normal?"), validators=[DataRequired(), Length(max=2000)])
+    days = IntegerField(_l("Days"), validators=[Optional(), NumberRange(min=1, max=3650)])
 
 
 class AcknowledgeForm(FlaskForm):

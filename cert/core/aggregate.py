@@ -46,6 +46,15 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def _order(column: pd.Series) -> pd.Series:
+    """A group column's sort key: numbers before text when a column mixes them (as SQLite orders
+    them), the values themselves otherwise."""
+    if column.dtype != object or all(isinstance(v, str) for v in column) \
+            or not any(isinstance(v, str) for v in column):
+        return column
+    return column.map(lambda v: (1, v) if isinstance(v, str) else (0, v))
+
+
 def chunks(frame: pd.DataFrame, group: Sequence[str], rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """A sorted answer cut into chunks of about ``rows`` rows, each ending on a group boundary."""
     n = len(frame)
@@ -129,5 +138,5 @@ def reference_aggregate(store: EventStore, query: AggregateQuery, batch: int = 5
             partial[m.name] = partial[m.name].astype("int64")
     if query.bucket_seconds:
         partial[BUCKET] = pd.to_datetime(partial[BUCKET], unit="s", utc=True)
-    partial = partial.sort_values(keys, kind="stable").reset_index(drop=True)[query.columns]
+    partial = partial.sort_values(keys, kind="stable", key=_order).reset_index(drop=True)[query.columns]
     yield from chunks(partial, query.group, rows)

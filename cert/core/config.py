@@ -76,6 +76,8 @@ class Settings:
     org_uuid: str = "5b7d3b6c-0a3e-4c57-9d8e-6f1f0c6a9e01"
     share_tlp_ceiling: TLP = TLP.AMBER
     alert_suppression_minutes: int = 60
+    # anomaly detection: how long an analyst's "benign" mark lasts unless they give a duration
+    anomaly_benign_days: int = 90
     # Sigma: extra rule trees loaded alongside rules/sigma (e.g. a SigmaHQ release), and
     # a YAML file of placeholder values for the ``expand`` modifier ({name: [values]})
     sigma_paths: tuple[str, ...] = ()

@@ -82,6 +82,8 @@ def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tu
             existing.first_seen = min(_aware(existing.first_seen), hit.first_seen)
             existing.last_seen = max(_aware(existing.last_seen), hit.last_seen)
             existing.tlp = highest(TLP.parse(existing.tlp), TLP.parse(hit.tlp)).tag_value
+            if hit.explanation:  # the latest run's explanation of an anomaly
+                existing.explanation = dict(hit.explanation)
             updated += 1
             continue
         s.add(
@@ -100,6 +102,7 @@ def upsert_hits(s: Session, hits: Sequence[Hit], suppression_minutes: int) -> tu
                 first_seen=hit.first_seen,
                 last_seen=hit.last_seen,
                 tlp=TLP.parse(hit.tlp).tag_value,
+                explanation=dict(hit.explanation),
             )
         )
         s.flush()

@@ -16,10 +16,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from cert.core.anomaly import AnomalyDetector
 from cert.core.contracts import Detector, Hit
 from cert.core.errors import InvalidInput, StoreUnavailable
 from cert.detection import alerts
 from cert.detection import overrides as rules
+from cert.detection.anomaly_state import DbAnomalyState
 from cert.detection.run import build_detectors, handling_exceptions
 from cert.runtime.platform import Platform
 from cert.storage.models.rules import HuntMatch, HuntRun
@@ -99,6 +101,8 @@ def hunt_window(p: Platform, engines: list[Detector], start: datetime, end: date
         hits: list[Hit] = []
         for engine in engines:
             engine.configure(overrides)
+            if isinstance(engine, AnomalyDetector):  # its baselines and benign marks: in the database
+                engine.state = DbAnomalyState(p.db)
             found = engine.hunt(p.events, start, end)
             if found is not None:
                 hits.extend(found)

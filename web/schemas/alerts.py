@@ -4,7 +4,7 @@ actions and saved filters."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -42,6 +42,9 @@ class AlertOut(ApiModel):
     close_comment: str = ""
     closed_at: datetime | None = None
     closed_by: str | None = None
+    #: why an anomaly detector raised it: score, features (name, label, value, baseline, unit),
+    #: optional chart (kind, title, labels, values), first and last seen; {} for a rule's alert
+    explanation: dict[str, Any] = Field(default_factory=dict)
 
 
 class AlertPage(Page):

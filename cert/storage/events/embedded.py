@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from cert.core.aggregate import reference_aggregate
 from cert.core.ecs import Event, format_ts, get, parse_ts
 from cert.core.errors import InvalidInput
 from cert.core.event_store import AggregateQuery, EventQuery, EventStore, ResumeKey, WriteResult
+from cert.storage.events.aggregation import stream as stream_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,6 +50,54 @@ def _json_path(field: str) -> str:
 
 def _iso(dt: datetime) -> str:
     return format_ts(dt)
+
+
+#: JSON types of a value an aggregation groups by or counts (lists, objects and null are not)
+_SCALAR = "('text','integer','real','true','false')"
+FETCH = 5000
+
+
+def _number(text: str | None) -> float | None:
+    """A number written as text, read as Python reads it (``cert.core.aggregate``'s rule)."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _aggregate_sql(query: AggregateQuery, where: str, params: list[Any]) -> tuple[str, list[Any]]:
+    """One GROUP BY over the JSON documents: group and metric fields read with json_extract (the
+    JSON type checked apart, so that lists, objects and nulls leave the event out), the bucket
+    computed from the ``ts`` column."""
+    inner: list[str] = []
+    inner_params: list[Any] = []
+    keep: list[str] = []
+    for i, field in enumerate(query.group):
+        inner += [f"json_extract(doc, ?) AS g{i}", f"json_type(doc, ?) AS t{i}"]
+        inner_params += [_json_path(field), _json_path(field)]
+        keep.append(f"t{i} IN {_SCALAR}")
+    keys = [f"g{i}" for i in range(len(query.group))]
+    if query.bucket_seconds:
+        width = int(query.bucket_seconds)
+        inner.append("CAST(strftime('%s', substr(ts, 1, 19)) AS INTEGER) AS at")
+        keys.append(f"(at - (((at % {width}) + {width}) % {width}))")
+    measures: list[str] = []
+    for j, metric in enumerate(query.metrics):
+        if metric.op == "count":
+            measures.append("COUNT(*)")
+            continue
+        inner += [f"json_extract(doc, ?) AS v{j}", f"json_type(doc, ?) AS u{j}"]
+        inner_params += [_json_path(metric.field or ""), _json_path(metric.field or "")]
+        number = f"(CASE u{j} WHEN 'integer' THEN v{j} WHEN 'real' THEN v{j} WHEN 'text' THEN vigie_number(v{j}) END)"
+        measures.append({"sum": f"TOTAL({number})", "min": f"MIN({number})", "max": f"MAX({number})",
+                         "cardinality": f"COUNT(DISTINCT CASE WHEN u{j} IN {_SCALAR} THEN v{j} END)"}[metric.op])
+    # the SQL holds column aliases and validated integers only: fields and values are parameters
+    sql = (f"SELECT {', '.join(keys)}, {', '.join(measures)} "  # noqa: S608
+           f"FROM (SELECT {', '.join(inner)} FROM events{where}) "
+           f"WHERE {' AND '.join(keep)} GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}")
+    return sql, [*inner_params, *params]
 
 
 class EmbeddedEventStore(EventStore):
@@ -154,7 +202,22 @@ class EmbeddedEventStore(EventStore):
         return [orjson.loads(r[2]) for r in rows], key
 
     def aggregate(self, query: AggregateQuery) -> Iterator[pd.DataFrame]:
-        return reference_aggregate(self, query)
+        """One SQL GROUP BY (SQLite sorts and groups on disk when the groups outgrow its cache),
+        its rows read ``FETCH`` at a time into chunks, on a connection of its own: the caller may
+        query the store while it reads the answer."""
+        where, params = self._where(EventQuery(start=query.start, end=query.end, terms=dict(query.terms)))
+        sql, values = _aggregate_sql(query, where, params)
+        return stream_rows(query, self._rows(sql, values))
+
+    def _rows(self, sql: str, values: list[Any]) -> Iterator[tuple[Any, ...]]:
+        db = sqlite3.connect(str(self.path), check_same_thread=False)
+        try:
+            db.create_function("vigie_number", 1, _number, deterministic=True)
+            cursor = db.execute(sql, values)
+            while rows := cursor.fetchmany(FETCH):
+                yield from rows
+        finally:
+            db.close()
 
     def count(self, query: EventQuery | None = None) -> int:
         where, params = self._where(query or EventQuery())

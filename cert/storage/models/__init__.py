@@ -12,6 +12,7 @@ from cert.storage.models.alerts import (
     DetectionRun,
     SavedFilter,
 )
+from cert.storage.models.anomaly import AnomalyBaseline, AnomalyBenign
 from cert.storage.models.audit import AuditEntry
 from cert.storage.models.base import utcnow
 from cert.storage.models.incidents import (
@@ -45,6 +46,8 @@ __all__ = [
     "AlertRollupDay",
     "AlertRollupMark",
     "AlertTactic",
+    "AnomalyBaseline",
+    "AnomalyBenign",
     "ApiToken",
     "Attachment",
     "AuditEntry",

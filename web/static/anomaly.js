@@ -1,0 +1,27 @@
+/* An anomaly alert's chart: Chart.js (vendor/chartjs) draws what the page's JSON data element
+   (#anomaly-chart-data) holds: the title in the reader's language, the detector's labels and
+   values. The data is parsed, never executed; labels are drawn as text. */
+(function () {
+  "use strict";
+  var element = document.getElementById("anomaly-chart-data");
+  var canvas = document.getElementById("anomaly-chart");
+  if (!element || !canvas || typeof window.Chart === "undefined") {
+    return;
+  }
+  var data = JSON.parse(element.textContent || "{}");
+  var locale = data.locale === "en" ? "en-GB" : "fr-FR";
+  new window.Chart(canvas, {
+    type: data.kind === "line" ? "line" : "bar",
+    data: {
+      labels: data.labels || [],
+      datasets: [{ label: data.title, data: data.values || [], backgroundColor: "#3b6ea8", borderColor: "#3b6ea8",
+                   borderWidth: 1 }]
+    },
+    options: {
+      locale: locale,
+      animation: false,
+      plugins: { legend: { display: false } },
+      scales: { y: { beginAtZero: true } }
+    }
+  });
+})();
