@@ -3,5 +3,6 @@ usual (``cert.core.anomaly``). One module per detector, named after what it find
 package registers them."""
 
 from detectors.anomaly.beacon import BeaconDetector
+from detectors.anomaly.scan import ScanDetector
 
-__all__ = ["BeaconDetector"]
+__all__ = ["BeaconDetector", "ScanDetector"]
