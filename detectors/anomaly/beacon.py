@@ -84,7 +84,8 @@ def query(start: datetime, end: datetime) -> AggregateQuery:
 
 def _numeric(column: pd.Series) -> np.ndarray:
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    return np.nan_to_num(values, nan=0.0, posinf=MAX_BYTES, neginf=0.0)
+    out: np.ndarray = np.nan_to_num(values, nan=0.0, posinf=MAX_BYTES, neginf=0.0)
+    return out
 
 
 def _seconds(column: pd.Series) -> np.ndarray:
@@ -97,7 +98,7 @@ def _robust(values: pd.Series, pid: np.ndarray, prefix: str, resolution: float, 
     median equals a quartile (RITA), and when the quartiles are within ``resolution`` or
     ``tolerance`` × the median of each other: the shape of so narrow a spread is noise."""
     grouped = values.groupby(pid, sort=True)
-    q = grouped.quantile([0.25, 0.5, 0.75]).unstack()
+    q = grouped.quantile(np.array([0.25, 0.5, 0.75])).unstack()
     q1, q2, q3 = q[0.25].to_numpy(), q[0.5].to_numpy(), q[0.75].to_numpy()
     spread = q3 - q1
     tied = (spread <= np.maximum(resolution, tolerance * np.abs(q2))) | (q2 == q1) | (q2 == q3)
@@ -311,7 +312,8 @@ class BeaconDetector(AnomalyDetector):
         return list(self._findings(scored.loc[scored["score"] >= self.config.threshold], internal))
 
     def _findings(self, rows: pd.DataFrame, internal: int) -> Iterator[Finding]:
-        for rec in rows.sort_values("score", ascending=False).to_dict("records"):
+        for item in rows.sort_values("score", ascending=False).to_dict("records"):
+            rec = {str(k): v for k, v in item.items()}
             source, destination, port = rec[SOURCE], rec[DESTINATION], rec[PORT]
             subject = f"{source} → {destination}:{port}"
             score = float(rec["score"])

@@ -84,6 +84,4 @@ def multicast(value: Any) -> bool:
     address = _address(value)
     if address is None:
         return False
-    if address.is_multicast or address == ipaddress.IPv4Address("255.255.255.255"):
-        return True
-    return False
+    return bool(address.is_multicast or address == ipaddress.IPv4Address("255.255.255.255"))

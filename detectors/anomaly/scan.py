@@ -208,8 +208,8 @@ def explain(rec: dict[str, Any], kind: str, rows: pd.DataFrame, cfg: ScanConfig)
          "unit": N_("hosts")},
         {"name": "ports", "label": N_("Distinct ports probed"), "value": int(rec["ports"]), "baseline": None,
          "unit": N_("ports")},
-        {"name": "internal", "label": N_("Source inside the constituency"), "value": N_("yes") if internal else N_("no"),
-         "baseline": None, "unit": ""},
+        {"name": "internal", "label": N_("Source inside the constituency"),
+         "value": N_("yes") if internal else N_("no"), "baseline": None, "unit": ""},
     ]
     return {"features": features, "chart": chart(rows, kind), "kind": kind,
             "window_seconds": int(rec[f"{kind}_window"])}
@@ -244,7 +244,8 @@ class ScanDetector(AnomalyDetector):
 
     def _findings(self, reported: pd.DataFrame, rows: pd.DataFrame) -> Iterator[Finding]:
         """One finding per source and kind (vertical, horizontal) at or above its threshold."""
-        for rec in reported.sort_values("score", ascending=False).to_dict("records"):
+        for item in reported.sort_values("score", ascending=False).to_dict("records"):
+            rec = {str(k): v for k, v in item.items()}
             for kind in ("vertical", "horizontal"):
                 ratio = float(rec[f"{kind}_ratio"])
                 if ratio >= 1:
