@@ -137,10 +137,10 @@ class Settings:
     anomaly_beacon_min_connections: int = 6
     anomaly_beacon_calls_per_hour: int = 60
     anomaly_beacon_common_sources: int = 3
-    anomaly_scan_ports: tuple[str, ...] = ("300:15", "3600:30", "86400:100")
-    anomaly_scan_hosts: tuple[str, ...] = ("300:25", "3600:50", "86400:100")
-    anomaly_scan_ports_internal: tuple[str, ...] = ("300:10", "3600:20", "86400:50")
-    anomaly_scan_hosts_internal: tuple[str, ...] = ("300:15", "3600:30", "86400:60")
+    anomaly_scan_ports: tuple[str, ...] = ("300:15", "3600:22", "86400:30")
+    anomaly_scan_hosts: tuple[str, ...] = ("300:25", "3600:37", "86400:50")
+    anomaly_scan_ports_internal: tuple[str, ...] = ("300:10", "3600:15", "86400:20")
+    anomaly_scan_hosts_internal: tuple[str, ...] = ("300:15", "3600:22", "86400:30")
     rq_queue: str = "vigie"
     web_app: str = "web.app:create_app"
 

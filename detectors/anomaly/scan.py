@@ -6,7 +6,8 @@ and the bytes the destination sent back. A probe is a (destination, port) that s
 back within the bucket (a SYN scan, a refused or unanswered connection, a ping): a browser
 fetching pages from a hundred web servers on port 443 gets answers and is no sweep. For each
 window size of the settings (five minutes, an hour, a day by default; Zeek's ``scan.zeek`` uses
-15 ports and 25 hosts in five minutes), the most distinct ports probed on one host and the most
+15 ports and 25 hosts in five minutes; an hour allows 1.5 times, a day twice as many, internal
+sources two thirds of an external one's), the most distinct ports probed on one host and the most
 distinct hosts probed on one port in any window are compared with that window's threshold:
 ``ratio`` is the largest quotient, ``score = ratio / (1 + ratio)`` (0.5 at the threshold), and a
 source is reported from ratio 1. Internal sources (``detectors.anomaly.networks``) have lower
@@ -65,10 +66,10 @@ def parse_thresholds(name: str, values: Iterable[Any]) -> Thresholds:
 class ScanConfig:
     """Thresholds per window: distinct ports on one host, distinct hosts on one port."""
 
-    ports: Thresholds = ((300, 15), (3600, 30), (86400, 100))
-    hosts: Thresholds = ((300, 25), (3600, 50), (86400, 100))
-    ports_internal: Thresholds = ((300, 10), (3600, 20), (86400, 50))
-    hosts_internal: Thresholds = ((300, 15), (3600, 30), (86400, 60))
+    ports: Thresholds = ((300, 15), (3600, 22), (86400, 30))
+    hosts: Thresholds = ((300, 25), (3600, 37), (86400, 50))
+    ports_internal: Thresholds = ((300, 10), (3600, 15), (86400, 20))
+    hosts_internal: Thresholds = ((300, 15), (3600, 22), (86400, 30))
 
     @classmethod
     def from_settings(cls, settings: Any) -> ScanConfig:
