@@ -72,7 +72,7 @@ def evaluate() -> dict[str, Any]:
                           ("all labelled pairs", rows)):
         truth = [r["truth"] for r in subset]
         tables[title] = {
-            "anomaly.beacon (score >= %.2f)" % threshold: metrics(
+            f"anomaly.beacon (score >= {threshold:.2f})": metrics(
                 truth, [int(r["score"] >= threshold) for r in subset], [r["score"] for r in subset]),
             f"baseline (>= 6 calls, std < {BASELINE_STD_SECONDS:g} s)": metrics(
                 truth, [r["baseline_hit"] for r in subset], [r["baseline"] for r in subset]),
