@@ -14,10 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from cert.core.ecs import Event, get  # noqa: E402
-from cert.pipeline.ingestor import finalize  # noqa: E402
-from cert.storage.events.embedded import EmbeddedEventStore  # noqa: E402
-from ingest.parsers.zeek import ZeekParser  # noqa: E402
+from cert.core.ecs import Event, get
+from cert.pipeline.ingestor import finalize
+from cert.storage.events.embedded import EmbeddedEventStore
+from ingest.parsers.zeek import ZeekParser
 
 NETWORK = ROOT.parent / "shared" / "corpora" / "anomaly" / "network"
 NJRAT = "zeek_conn_ctu-malware-230-1_njrat.labeled.log.gz"
