@@ -127,6 +127,22 @@ class Settings:
     sla_acknowledge_minutes: dict[str, int] = field(default_factory=_default_sla_acknowledge)
     sla_contain_minutes: dict[str, int] = field(default_factory=_default_sla_contain)
     sla_resolve_minutes: dict[str, int] = field(default_factory=_default_sla_resolve)
+    # Anomaly detection, network (detectors/anomaly): networks counted as internal besides the
+    # private ranges and the constituency's (CIDR, for a monitored network on public addresses);
+    # beaconing (anomaly.beacon): score from which a pair is reported (percent), fewest calls
+    # scored, calls per hour at which the frequency measure is full, internal sources calling a
+    # destination from which it counts as common; scans (anomaly.scan): "SECONDS:COUNT" per
+    # window, the distinct ports of one host (vertical) or hosts on one port (horizontal) probed
+    # without an answer's payload, from which a source is reported, for external and internal sources
+    anomaly_internal_networks: tuple[str, ...] = ()
+    anomaly_beacon_threshold_percent: int = 85
+    anomaly_beacon_min_connections: int = 6
+    anomaly_beacon_calls_per_hour: int = 60
+    anomaly_beacon_common_sources: int = 3
+    anomaly_scan_ports: tuple[str, ...] = ("300:15", "3600:22", "86400:30")
+    anomaly_scan_hosts: tuple[str, ...] = ("300:25", "3600:37", "86400:50")
+    anomaly_scan_ports_internal: tuple[str, ...] = ("300:10", "3600:15", "86400:20")
+    anomaly_scan_hosts_internal: tuple[str, ...] = ("300:15", "3600:22", "86400:30")
     rq_queue: str = "vigie"
     web_app: str = "web.app:create_app"
 
