@@ -1,31 +1,37 @@
-"""Evaluate an anomaly detector on the labelled corpora: precision, recall, F1 and ROC AUC of the
-detector and of a simple fixed-threshold baseline measured in the same run.
+"""Evaluate an anomaly detector on the labelled shared corpora (../shared/corpora/anomaly):
+precision, recall, F1 and ROC AUC of the detector's own decision code, and of a simple baseline
+measured in the same run, on the split each evaluation states.
 
-    python bench/anomaly/evaluate.py --detector anomaly.beacon [--json]
+    python bench/anomaly/evaluate.py --detector NAME [--corpora DIR] [--json FILE]
 
-Each detector's evaluation is one function ``evaluate() -> dict`` in its own module
-``bench/anomaly/eval_<name>.py``, registered below by detector name.
+NAME is a detector's registry name (``anomaly.beacon``) or its short form (``beacon``). Its
+evaluation is the function ``evaluate`` of ``bench/anomaly/eval_<short form>.py``: it takes the
+corpora folder when it has a parameter, prints its figures or returns them as
+``{"split": ..., "tables": {title: {row: metrics(...)}}, "notes": [...]}`` for this script to
+print, and returns them (``--json`` writes them to a file).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parents[1]))
+ROOT = HERE.parents[1]
+sys.path[:0] = [str(ROOT), str(HERE)]
 
-#: detector name -> module of bench/anomaly holding its ``evaluate``
-EVALUATIONS: dict[str, str] = {
-    "anomaly.beacon": "eval_beacon",
-    "anomaly.scan": "eval_scan",
-}
+CORPORA = ROOT.parent / "shared" / "corpora"
+
+
+def available() -> list[str]:
+    return sorted(p.stem.removeprefix("eval_") for p in HERE.glob("eval_*.py"))
 
 
 def metrics(truth: Sequence[int], predicted: Sequence[int], scores: Sequence[float]) -> dict[str, Any]:
@@ -44,24 +50,9 @@ def metrics(truth: Sequence[int], predicted: Sequence[int], scores: Sequence[flo
             "roc_auc": None if auc is None else round(float(auc), 4)}
 
 
-def run(name: str) -> dict[str, Any]:
-    module = EVALUATIONS.get(name)
-    if module is None:
-        raise SystemExit(f"no evaluation for {name!r}; known: {', '.join(sorted(EVALUATIONS))}")
-    evaluate: Callable[[], dict[str, Any]] = importlib.import_module(module).evaluate
-    return evaluate()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--detector", required=True, choices=sorted(EVALUATIONS))
-    parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
-    args = parser.parse_args(argv)
-    result = run(args.detector)
-    if args.json:
-        print(json.dumps(result, indent=2, default=str))
-        return 0
-    print(f"{args.detector}: {result['split']}")
+def show(name: str, result: dict[str, Any]) -> None:
+    """Print a result made of tables of ``metrics``."""
+    print(f"{name}: {result['split']}")
     for title, rows in result["tables"].items():
         print(f"\n{title}")
         print(f"  {'':28} {'items':>6} {'pos':>4} {'tp':>4} {'fp':>4} {'fn':>4} {'prec':>6} {'recall':>6} "
@@ -72,6 +63,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{m['precision']:>6.3f} {m['recall']:>6.3f} {m['f1']:>6.3f} {auc:>6}")
     for line in result.get("notes", []):
         print(f"- {line}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--detector", required=True, help=f"one of {', '.join(available())}")
+    parser.add_argument("--corpora", type=Path, default=CORPORA)
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    args = parser.parse_args(argv)
+    short = args.detector.removeprefix("anomaly.")
+    if short not in available():
+        parser.error(f"no evaluation for {args.detector!r}; known: {', '.join(available())}")
+    evaluate = importlib.import_module(f"eval_{short}").evaluate
+    started = time.perf_counter()
+    result = evaluate(args.corpora) if inspect.signature(evaluate).parameters else evaluate()
+    if isinstance(result, dict) and "tables" in result:
+        show(f"anomaly.{short}", result)
+    print(f"\nanomaly.{short}: evaluated in {time.perf_counter() - started:.1f} s")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
     return 0
 
 

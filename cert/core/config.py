@@ -91,6 +91,17 @@ class Settings:
                                             "http.response.body.content", "process.command_line")
     yara_timeout_seconds: int = 10
     yara_max_file_mb: int = 64
+    # Anomaly detection in DNS (detectors/anomaly/dga.py, dns_tunnel.py). DGA: a registered domain
+    # looks generated when the model scores it at least anomaly_dga_threshold (0: the threshold
+    # recorded with the model, set for a 0.05 % false-positive rate on legitimate names held back
+    # from training); a source is raised when it queried anomaly_dga_min_domains such domains.
+    # Tunnelling: a (source, registered domain) with at least anomaly_dns_tunnel_min_queries
+    # queries is raised when its score (0..1: subdomain length, unique subdomains, their entropy,
+    # TXT/NULL/CNAME share) reaches anomaly_dns_tunnel_threshold.
+    anomaly_dga_threshold: float = 0.0
+    anomaly_dga_min_domains: int = 3
+    anomaly_dns_tunnel_threshold: float = 0.6
+    anomaly_dns_tunnel_min_queries: int = 30
     keep_original: bool = True
     spool_max_mb: int = 1024  # on-disk queue (DATA_DIR/spool) while the event store is unreachable
     ingest_api_max_mb: int = 8  # largest body of POST /api/v1/ingest/<parser> and /api/v1/events (413 above)
@@ -230,6 +241,8 @@ def _coerce(name: str, raw: Any, current: Any) -> Any:
             return str(raw).strip().lower() in {"1", "true", "yes", "on"}
         if isinstance(current, int):
             return int(raw)
+        if isinstance(current, float):
+            return float(raw)
         if isinstance(current, dict):  # a TOML table, or JSON in an environment variable
             table = json.loads(raw) if isinstance(raw, str) else raw
             if not isinstance(table, dict):

@@ -1,8 +1,13 @@
-"""Anomaly detectors: what no rule names, found by comparing aggregated behaviour with what is
-usual (``cert.core.anomaly``). One module per detector, named after what it finds; importing the
-package registers them."""
+"""Anomaly detectors: what no rule names, found by comparing aggregated behaviour with what is usual
+(``cert.core.anomaly`` is their contract). One module per detector, named after what it finds;
+modules whose name starts with ``_`` are their helpers (domain names, models).
 
-from detectors.anomaly.beacon import BeaconDetector
-from detectors.anomaly.scan import ScanDetector
+Importing the package imports every detector module, so each registers itself.
+"""
 
-__all__ = ["BeaconDetector", "ScanDetector"]
+import importlib
+import pkgutil
+
+for _info in pkgutil.iter_modules(__path__, __name__ + "."):
+    if not _info.name.rsplit(".", 1)[-1].startswith("_"):
+        importlib.import_module(_info.name)
