@@ -331,9 +331,9 @@ class RareWindowsBehaviour(AnomalyDetector):
             save(self.state, self.name, kind, after, entities)
             if end <= raise_from:
                 continue
-            for n in novel(kind, before, after, frame, start, max(start, raise_from),
-                           int(s.anomaly_rare_windows_max_prevalence_percent) / 100):
-                found.append(finding(n, end))
+            found.extend(finding(n, end) for n in novel(
+                kind, before, after, frame, start, max(start, raise_from),
+                int(s.anomaly_rare_windows_max_prevalence_percent) / 100))
         return found
 
 

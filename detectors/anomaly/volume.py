@@ -61,7 +61,8 @@ CHART_WINDOWS = 288
 
 def _log(values: Any) -> np.ndarray[Any, Any]:
     array = pd.to_numeric(pd.Series(values), errors="coerce").fillna(0).to_numpy(dtype="float64")
-    return np.log1p(np.clip(np.nan_to_num(array, nan=0.0, posinf=1e300), 0, 1e300))
+    logged: np.ndarray[Any, Any] = np.log1p(np.clip(np.nan_to_num(array, nan=0.0, posinf=1e300), 0, 1e300))
+    return logged
 
 
 @dataclass(frozen=True)
@@ -155,10 +156,10 @@ def spikes(scope: str, field: str, entity: str, history: pd.DataFrame, current: 
     hot = scores[scores["z"] >= threshold]
     if hot.empty:
         return None
-    worst = hot["z"].idxmax()
-    driver = str(scores.loc[worst, list(FEATURES)].astype("float64").idxmax())
+    worst = int(np.argmax(scores["z"].to_numpy()))
+    driver = max(FEATURES, key=lambda name: float(scores[name].to_numpy()[worst]))
     buckets = current.loc[hot.index, BUCKET]
-    features = [{"name": name, "label": label, "value": float(current.loc[worst, name]),
+    features = [{"name": name, "label": label, "value": float(current[name].to_numpy()[worst]),
                  "baseline": round(math.expm1(band(history[name]).median), 2), "unit": unit}
                 for name, (label, unit) in FEATURES.items()]
     shown = history.tail(CHART_WINDOWS)
