@@ -102,6 +102,23 @@ class Settings:
     anomaly_dga_min_domains: int = 3
     anomaly_dns_tunnel_threshold: float = 0.6
     anomaly_dns_tunnel_min_queries: int = 30
+    # Anomaly detection on hosts (detectors.anomaly.rare_windows, detectors.anomaly.volume).
+    # rare_windows: nothing is raised for this many hours after the detector first runs (the
+    # baseline builds); behaviour not seen for this many days is forgotten; a behaviour new on a
+    # host is raised when at most this percentage of the constituency's other hosts showed it;
+    # at most this many behaviours are kept per host and kind (the least recently seen go first).
+    anomaly_rare_windows_learning_hours: int = 168
+    anomaly_rare_windows_retention_days: int = 30
+    anomaly_rare_windows_max_prevalence_percent: int = 10
+    anomaly_rare_windows_max_entries: int = 5000
+    # volume: windows of this many seconds per host and per organisation; a window is raised when
+    # one measure (bytes out, connections, distinct destinations or ports) stands this many robust
+    # standard deviations (median/MAD, on log scale) above the entity's own baseline; an entity is
+    # scored once it has this many windows of history, of which at most this many are kept.
+    anomaly_volume_window_seconds: int = 300
+    anomaly_volume_threshold: int = 6
+    anomaly_volume_min_history: int = 24
+    anomaly_volume_max_history: int = 2016
     keep_original: bool = True
     spool_max_mb: int = 1024  # on-disk queue (DATA_DIR/spool) while the event store is unreachable
     ingest_api_max_mb: int = 8  # largest body of POST /api/v1/ingest/<parser> and /api/v1/events (413 above)
