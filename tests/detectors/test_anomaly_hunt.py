@@ -108,7 +108,7 @@ def test_cert_hunt_runs_anomaly_detectors_with_state_in_the_database(registered:
     p.events.refresh()
     p.close()
     assert main([*cli_env, "hunt", "--lookback", "9m"]) == 0
-    assert "1 new alerts" in capsys.readouterr().out
+    assert "new alerts" in capsys.readouterr().out  # its own, and those of the shipped detectors
     p = platform(cli_env)
     with p.db.session() as s:
         alert = s.scalars(select(Alert).where(Alert.rule_id == BusyPair.rule_id)).one()
@@ -116,7 +116,7 @@ def test_cert_hunt_runs_anomaly_detectors_with_state_in_the_database(registered:
         assert alert.explanation["score"] == 0.9 and alert.explanation["chart"]["values"] == [30]
         assert alert.explanation["features"][0]["baseline"] is None and alert.count == 20
         assert s.get_one(AnomalyBaseline, (BusyPair.name, "10.0.0.5->203.0.113.9")).data == {"runs": 1, "conns": 30}
-        assert len(list(s.scalars(select(AnomalyBaseline)))) == 6
+        assert len(list(s.scalars(select(AnomalyBaseline).where(AnomalyBaseline.detector == BusyPair.name)))) == 6
     # more connections of the pair; a new process (new Platform) remembers the first run's baseline
     p.events.write(events(1))
     p.events.refresh()
@@ -136,7 +136,7 @@ def test_cert_hunt_runs_anomaly_detectors_with_state_in_the_database(registered:
     p.events.refresh()
     p.close()
     assert main([*cli_env, "hunt", "--lookback", "9m"]) == 0
-    assert "0 new alerts" in capsys.readouterr().out.splitlines()[-1]
+    capsys.readouterr()
     p = platform(cli_env)
     with p.db.session() as s:
         assert len(list(s.scalars(select(Alert).where(Alert.rule_id == BusyPair.rule_id)))) == 1
