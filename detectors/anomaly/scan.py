@@ -98,7 +98,9 @@ def _widest(probes: pd.DataFrame, by: str, counted: str, window: int) -> pd.Data
     """Per source: the most distinct ``counted`` values probed for one ``by`` value in one window."""
     frame = probes.assign(w=probes["t"] // window * window)
     distinct = frame.groupby([SOURCE, by, "w"], sort=False)[counted].nunique().reset_index()
-    best = distinct.sort_values(counted, ascending=False, kind="stable").drop_duplicates(SOURCE)
+    # ties broken by the target and the window, so the answer does not depend on the store's group order
+    best = distinct.sort_values([counted, by, "w"], ascending=[False, True, True], kind="stable") \
+        .drop_duplicates(SOURCE)
     return best.set_index(SOURCE)[[by, "w", counted]]
 
 
@@ -178,7 +180,7 @@ def chart(rows: pd.DataFrame, kind: str) -> dict[str, Any]:
     answered = pd.to_numeric(rows["answered"], errors="coerce").fillna(0)
     probes = rows.loc[answered <= 0]
     by, counted = (DESTINATION, PORT) if kind == "vertical" else (PORT, DESTINATION)
-    top = probes.groupby(by)[counted].nunique().sort_values(ascending=False).head(CHART_BARS)
+    top = probes.groupby(by)[counted].nunique().sort_values(ascending=False, kind="stable").head(CHART_BARS)
     title = N_("Distinct ports probed per host") if kind == "vertical" else N_("Distinct hosts probed per port")
     return {"kind": "bar", "title": title, "labels": [str(x)[:64] for x in top.index],
             "values": [int(v) for v in top.to_numpy()]}
