@@ -1,7 +1,13 @@
 """Beacon analysis at scale: connection records generated on top of the real captures, written
-into an embedded store, then ``anomaly.beacon``'s ``find`` timed with its peak memory.
+into an event store, then ``anomaly.beacon``'s ``find`` timed with its peak memory.
 
     python bench/anomaly/beacon_scale.py --records 10000000 [--hosts 2000] [--data DIR]
+    python bench/anomaly/beacon_scale.py --store elasticsearch [--es-url URL] --records 10000000
+
+Embedded: an SQLite store under ``--data`` (kept, and reused by a later run with as many
+records). Elasticsearch: the node at ``--es-url``, or one started with scripts/es_node.py
+(the tests' launcher; ``--heap``); the analysis runs in Elasticsearch's composite
+aggregations, the peak RSS reported is this process's (the node's memory is its heap).
 
 The benign day of CTU-Normal-40 (its Microsoft, ESET, Dropbox... flows) is replayed for many
 synthetic internal hosts (10.x.y.z) and days, each copy shifted in time by a random offset of
@@ -26,6 +32,8 @@ import corpus
 
 from cert.core.config import Settings
 from cert.core.ecs import get, parse_ts
+from cert.core.event_store import EventStore
+from cert.storage.events.elasticsearch import ElasticsearchEventStore
 from cert.storage.events.embedded import EmbeddedEventStore
 from detectors.anomaly.beacon import BeaconDetector
 
@@ -41,7 +49,14 @@ def _template(path: Path) -> list[tuple[float, str, str, Any, int, int, str]]:
              corpus.label(e)[1]) for e in corpus.events(path)]
 
 
-def generate(store: EmbeddedEventStore, records: int, hosts: int,
+class _Discard:
+    """A store that keeps nothing: the generation's span and C2 pairs without writing."""
+
+    def write(self, events: list[dict[str, Any]]) -> None:
+        return None
+
+
+def generate(store: EventStore | _Discard, records: int, hosts: int,
              seed: int = 14) -> tuple[datetime, datetime, set[str]]:
     """Write ``records`` events; the span they cover and the C2 pairs kept in them."""
     rng = random.Random(seed)
@@ -94,28 +109,50 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=10_000_000)
     parser.add_argument("--hosts", type=int, default=2000)
     parser.add_argument("--data", type=Path, default=Path("var/bench-beacon"))
+    parser.add_argument("--store", choices=("embedded", "elasticsearch"), default="embedded")
+    parser.add_argument("--es-url", help="an Elasticsearch 8 node (default: start one with scripts/es_node.py)")
+    parser.add_argument("--heap", default="2g", help="heap of the node started (default 2g)")
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
-    path = args.data / f"events-{args.records}.sqlite3"
-    store = EmbeddedEventStore(path)
-    t0 = time.perf_counter()
-    if store.count() < args.records:
-        start, end, c2 = generate(store, args.records, args.hosts)
+    node = None
+    store: EventStore
+    if args.store == "elasticsearch":
+        url = args.es_url
+        if not url:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+            import es_node
+
+            node = es_node.start(heap=args.heap)
+            url = node.url
+        store = ElasticsearchEventStore(url, prefix=f"beacon{args.records}")
+        where = f"{url} (prefix beacon{args.records})"
     else:
-        _, _, c2 = generate(EmbeddedEventStore(args.data / "scratch.sqlite3"), 0, args.hosts)
-        start = datetime.fromtimestamp(0, UTC)
-        end = datetime(2100, 1, 1, tzinfo=UTC)
-    generated = time.perf_counter() - t0
-    print(f"store: {store.count()} events in {path} (generated in {generated:.0f} s)")
-    detector = BeaconDetector(Settings())
-    detector.lookback = end - start  # type: ignore[misc]
-    t1 = time.perf_counter()
-    findings = detector.find(store, start, end)
-    analysed = time.perf_counter() - t1
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    keys = {f.key for f in findings}
-    print(f"beacon analysis: {analysed:.1f} s, peak RSS {peak_mb:.0f} MB, {len(findings)} findings; "
-          f"real C2 pairs found: {len(c2 & keys)} of {len(c2)}")
+        path = args.data / f"events-{args.records}.sqlite3"
+        store = EmbeddedEventStore(path)
+        where = str(path)
+    try:
+        t0 = time.perf_counter()
+        stored = store.count()
+        if stored < args.records:
+            start, end, c2 = generate(store, args.records, args.hosts)
+            store.refresh()
+        else:  # the records of an earlier run: the same generation, not written again
+            start, end, c2 = generate(_Discard(), args.records, args.hosts)
+        generated = time.perf_counter() - t0
+        print(f"store: {store.count()} events in {where} (generated in {generated:.0f} s)", flush=True)
+        detector = BeaconDetector(Settings())
+        detector.lookback = end - start  # type: ignore[misc]
+        t1 = time.perf_counter()
+        findings = detector.find(store, start, end)
+        analysed = time.perf_counter() - t1
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        keys = {f.key for f in findings}
+        print(f"beacon analysis ({args.store}): {analysed:.1f} s, peak RSS {peak_mb:.0f} MB, {len(findings)} "
+              f"findings; real C2 pairs found: {len(c2 & keys)} of {len(c2)}")
+    finally:
+        store.close()
+        if node is not None:
+            node.stop()
     return 0
 
 
