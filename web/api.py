@@ -25,6 +25,7 @@ from web.schemas.alerts import AlertOut, AlertPage, AlertQuery
 from web.schemas.common import PageQuery
 from web.schemas.incidents import CaseOut, CasePage, PromoteIn, TlpIn
 from web.schemas.ingest import IngestHealth
+from web.vocabulary import alert_title
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -46,7 +47,8 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
 
 def alert_json(a: Alert) -> dict[str, Any]:
     return {
-        "id": a.id, "rule_id": a.rule_id, "rule": a.rule_title, "severity": a.severity, "status": a.status,
+        "id": a.id, "rule_id": a.rule_id, "rule": alert_title(a.detector, a.rule_title), "severity": a.severity,
+        "status": a.status,
         "source_ip": a.source_ip, "organization": a.organization, "count": a.count, "attack": a.attack,
         "tlp": a.tlp, "first_seen": iso(a.first_seen), "last_seen": iso(a.last_seen),
         "raised_at": iso(a.created_at), "case_id": a.case_id, "event_ids": a.event_ids,

@@ -160,6 +160,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.context_processor(lambda: {"languages": LANGUAGES, "current_lang": _select_locale(),
                                    "mode": settings.mode})
     app.jinja_env.globals["timeline_message"] = vocabulary.timeline_message
+    app.jinja_env.globals["alert_title"] = vocabulary.alert_title
     _register_errors(app)
 
     @app.get("/healthz")

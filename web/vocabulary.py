@@ -59,3 +59,22 @@ def timeline_message(kind: str, message: str, data: dict[str, Any] | None, messa
     if message_id and message_id == message:
         return str(_(message_id))
     return message
+
+
+def alert_title(detector: str, title: str) -> str:
+    """An alert's title in the reader's language where it is Vigie's own: an anomaly detector's
+    title (its subject, data, kept as it is); a rule's title is its author's."""
+    from cert.core.anomaly import AnomalyDetector
+    from cert.core.contracts import detectors
+    from cert.core.errors import NotFound
+
+    try:
+        cls = detectors.get(detector)
+    except NotFound:
+        return title
+    if not (isinstance(cls, type) and issubclass(cls, AnomalyDetector)):
+        return title
+    own = str(getattr(cls, "title", ""))
+    if own and title.startswith(own):
+        return str(_(own)) + title[len(own):]
+    return title

@@ -286,7 +286,7 @@ def _when(seconds: Any) -> datetime:
 class BeaconDetector(AnomalyDetector):
     name = "anomaly.beacon"
     rule_id = "vigie-anomaly-beacon"
-    title = "Beaconing"
+    title = N_("Beaconing")
     severity = "medium"
     attack: ClassVar[tuple[str, ...]] = ("attack.command_and_control", "attack.t1071", "attack.t1573")
     lookback = timedelta(hours=24)

@@ -222,7 +222,7 @@ def explain(rec: dict[str, Any], kind: str, rows: pd.DataFrame, cfg: ScanConfig)
 class ScanDetector(AnomalyDetector):
     name = "anomaly.scan"
     rule_id = "vigie-anomaly-scan"
-    title = "Port scan or host sweep"
+    title = N_("Port scan or host sweep")
     severity = "low"
     attack: ClassVar[tuple[str, ...]] = ("attack.discovery", "attack.reconnaissance", "attack.t1046", "attack.t1595")
     lookback = timedelta(hours=24)

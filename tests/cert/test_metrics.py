@@ -131,12 +131,13 @@ def test_open_incidents_per_organisation(db: Database) -> None:
 
 
 def test_covered_techniques_follow_the_enabled_rules(platform: Platform) -> None:
-    """The project's Sigma rules cover T1110 (several rules) and T1133 (one correlation rule):
-    disabling that rule takes T1133 out; T1110 stays covered by the others."""
+    """The project's Sigma rules cover T1110 (several rules) and T1133 (one correlation rule), the
+    anomaly detectors T1071 (beaconing) and T1059 (rare Windows behaviour); nothing covers T1486:
+    disabling the correlation rule takes T1133 out; T1110 stays covered by the others."""
     vpn_brute_force = "1e3a5c7d-9f1b-4d3e-a5c7-9e1b3d5f7a58"
     with platform.db.session() as s:
         covered = metrics.active_rule_techniques(s, platform.settings)
-    assert {"T1110", "T1133", "T1190"} <= covered and "T1059" not in covered
+    assert {"T1110", "T1133", "T1190", "T1071", "T1059"} <= covered and "T1486" not in covered
     with platform.db.session() as s:
         overrides.set_enabled(s, vpn_brute_force, False, "analyst")
     with platform.db.session() as s:

@@ -59,6 +59,8 @@ def test_the_alert_page_explains_in_french_and_escapes_the_data(users: Platform)
     assert section is not None
     text = unescape(section.group(1))
     assert "Pourquoi c'est anormal" in text and "0,9312" in text
+    # the detector's own title in the reader's language, its subject as it is
+    assert "Communications périodiques (beaconing): 10.0.0.5-&gt;203.0.113.9</h1>" in html
     rows = re.findall(r"<tr><th scope=\"row\">(.*?)</th>\s*<td>(.*?)</td>\s*<td>(.*?)</td></tr>", section.group(1), re.S)
     cells = [[unescape(c).strip().replace("\u202f", " ").replace("\xa0", " ") for c in r] for r in rows]
     assert cells[0] == ["Nombre", "1 234,5", "12"] and cells[1][2] == "—"
@@ -71,6 +73,7 @@ def test_the_alert_page_explains_in_french_and_escapes_the_data(users: Platform)
                                                                       ' src="/static/anomaly.js"']
     english = client.get(f"/alerts/{alert_id}?lang=en").get_data(as_text=True)
     assert "Why this is anomalous" in english and "1,234.5" in english
+    assert "Beaconing: 10.0.0.5-&gt;203.0.113.9</h1>" in english
     # a rule's alert has no explanation section
     with users.db.session() as s:
         plain = Alert(rule_id="r", rule_title="rule", detector="sigma", severity="low", first_seen=NOW, last_seen=NOW)
