@@ -17,6 +17,7 @@ from metrics_data import DGPN, INTERIEUR, seed
 from support import login
 
 from cert.accounts.users import create_user
+from cert.detection import overrides
 from cert.runtime.platform import Platform
 from cert.storage.models import Alert, Case
 from web.app import create_app
@@ -57,7 +58,7 @@ def chart_data(html: str) -> dict[str, Any]:
     return data
 
 
-def test_french_labels_and_numbers(client: FlaskClient) -> None:
+def test_french_labels_and_numbers(client: FlaskClient, platform: Platform) -> None:
     html = client.get("/dashboard?period=30").get_data(as_text=True)
     for text in ("Tableau de bord", "Alertes par jour et par sévérité", "Incidents ouverts par organisation",
                  "Respect des SLA", "Règles ayant levé le plus d'alertes", "Techniques ATT&CK observées"):
@@ -73,7 +74,14 @@ def test_french_labels_and_numbers(client: FlaskClient) -> None:
     assert row(html, "table-open-by-organization", DGPN)[1] == "1"
     assert row(html, "table-open-by-organization", "Sans organisation")[1] == "1"
     assert row(html, "table-attack", "T1110") == ["T1110", "4", "2", "oui"]
-    assert row(html, "table-attack", "T1046") == ["T1046", "2", "0", "non"]
+    # T1046 (network service discovery) is covered by the scan and volume anomaly detectors,
+    # until both are disabled
+    assert row(html, "table-attack", "T1046") == ["T1046", "2", "0", "oui"]
+    with platform.db.session() as s:
+        overrides.set_enabled(s, "vigie-anomaly-scan", False, "analyst")
+        overrides.set_enabled(s, "vigie-anomaly-volume", False, "analyst")
+    again = client.get("/dashboard?period=30").get_data(as_text=True)
+    assert row(again, "table-attack", "T1046") == ["T1046", "2", "0", "non"]
     assert row(html, "sla-targets", "critique")[1:] == ["15 min", "4 h", "1 j"]
     assert " UTC" in re.search(r'<p class="muted" id="period">(.*?)</p>', html, re.S).group(1)  # type: ignore[union-attr]
 

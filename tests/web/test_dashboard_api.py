@@ -78,7 +78,8 @@ def test_dashboard_answer(app: Flask) -> None:
     assert [(r["rule_id"], r["alerts"]) for r in body["top_rules"]] == [("r-brute", 4), ("r-scan", 2), ("r-ps", 1)]
     seen = {t["technique"]: t for t in body["techniques_seen"]}
     assert seen["T1110"] == {"technique": "T1110", "alerts": 4, "incidents": 0, "covered": True}
-    assert seen["T1059"]["covered"] is False and "T1133" in body["techniques_covered"]
+    # T1059 is covered by the rare-Windows-behaviour anomaly detector, and T1133 by a Sigma rule
+    assert seen["T1059"]["covered"] is True and {"T1133", "T1059"} <= set(body["techniques_covered"])
     assert body["open_incidents_by_organization"] == [
         {"organization": DGPN, "open": 1}, {"organization": JUSTICE, "open": 1}, {"organization": None, "open": 1}]
 
