@@ -249,7 +249,9 @@ def _register_errors(app: Flask) -> None:
     def conflict(exc: Conflict) -> ResponseReturnValue:
         if _wants_json():
             body, status = access.api_error(409, translated(exc))
-            return jsonify({**body.get_json(), **exc.details}), status
+            envelope = body.get_json()
+            # the error's details, but never over the answer's own error, message and status
+            return jsonify({**{k: v for k, v in exc.details.items() if k not in envelope}, **envelope}), status
         return answer(409, translated(exc))
 
     @app.errorhandler(CSRFError)

@@ -125,6 +125,9 @@ def test_a_countermeasure_with_a_wrong_target_is_a_400_in_french(plat: Platform,
     assert ana.patch(patch, json={"status": "impossible"}, headers=api_csrf(ana)).status_code == 400
     done = ana.patch(patch, json={"status": "done"}, headers=api_csrf(ana)).get_json()
     assert done["status"] == "done" and done["done_at"] and done["next_statuses"] == ["reverted"]
+    # one acted upon stays on record: its removal is a 409 whose envelope (status 409) is the API's
+    kept = ana.delete(patch, headers=api_csrf(ana))
+    assert kept.status_code == 409 and kept.get_json()["status"] == 409 and kept.get_json()["error"]
 
     page = page_of(ana, case_id)
     row = page.split('id="countermeasure-list"')[1].split("</table>")[0]
