@@ -17,6 +17,7 @@ own implementations are tested against.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cert.core.ecs import get, parse_ts
@@ -25,7 +26,7 @@ from cert.core.event_store import BUCKET, AggregateQuery, EventQuery, EventStore
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["BUCKET", "CHUNK_ROWS", "AggregateQuery", "Metric", "chunks", "empty", "reference_aggregate"]
+__all__ = ["BUCKET", "CHUNK_ROWS", "AggregateQuery", "Metric", "bucket_time", "chunks", "empty", "reference_aggregate"]
 
 #: a chunk holds about this many rows (more when one group has more buckets)
 CHUNK_ROWS = 50_000
@@ -68,6 +69,16 @@ def chunks(frame: pd.DataFrame, group: Sequence[str], rows: int = CHUNK_ROWS) ->
         previous = key
     if start < n:
         yield frame.iloc[start:n].reset_index(drop=True)
+
+
+def bucket_time(value: Any) -> datetime:
+    """A ``bucket`` value of an answer (a pandas timestamp, naive meaning UTC) as an aware datetime."""
+    import pandas as pd
+
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+    moment: datetime = stamp.to_pydatetime()
+    return moment
 
 
 def empty(query: AggregateQuery) -> pd.DataFrame:

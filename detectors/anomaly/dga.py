@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from cert.core.aggregate import BUCKET, AggregateQuery, Metric
+from cert.core.aggregate import BUCKET, AggregateQuery, Metric, bucket_time
 from cert.core.anomaly import AnomalyDetector, Finding
 from cert.core.contracts import detectors
 from cert.core.errors import N_
@@ -113,8 +113,8 @@ def _finding(source: str, flagged: pd.DataFrame, total: int, scorer: _dga_model.
                "length": len(str(label)), "entropy": round(entropy(str(label)), 3),
                "rarity": round(scorer.rarity(str(label)), 3)}
               for registered, label, value, queries in rows]
-    first = _utc(flagged["first"].min())
-    last = min(_utc(flagged["last"].max()) + timedelta(seconds=bucket_seconds), end) - timedelta(microseconds=1)
+    first = bucket_time(flagged["first"].min())
+    last = min(bucket_time(flagged["last"].max()) + timedelta(seconds=bucket_seconds), end) - timedelta(microseconds=1)
     explanation: dict[str, Any] = {
         "features": [
             {"name": "dga_domains", "label": N_("DGA-looking domains queried"), "value": len(flagged),
@@ -137,12 +137,6 @@ def _finding(source: str, flagged: pd.DataFrame, total: int, scorer: _dga_model.
     top = flagged.iloc[0]
     return Finding(key=source, score=float(flagged["score"].median()), first_seen=first, last_seen=last,
                    terms={SOURCE: source, NAME: str(top["name"])}, explanation=explanation, subject=source)
-
-
-def _utc(value: Any) -> datetime:
-    stamp = pd.Timestamp(value)
-    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
-    return stamp.to_pydatetime()
 
 
 @detectors.register

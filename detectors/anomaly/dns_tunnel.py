@@ -19,13 +19,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from cert.core.aggregate import BUCKET, AggregateQuery, Metric
+from cert.core.aggregate import BUCKET, AggregateQuery, Metric, bucket_time
 from cert.core.anomaly import AnomalyDetector, Finding
 from cert.core.contracts import detectors
 from cert.core.errors import N_
@@ -116,8 +116,8 @@ def findings(names: Iterable[pd.DataFrame], types: Iterable[pd.DataFrame], limit
 
 
 def _finding(row: Any, usual: dict[str, float], end: datetime, bucket_seconds: int) -> Finding:
-    first = _utc(row.first)
-    last = min(_utc(row.last) + timedelta(seconds=bucket_seconds), end) - timedelta(microseconds=1)
+    first = bucket_time(row.first)
+    last = min(bucket_time(row.last) + timedelta(seconds=bucket_seconds), end) - timedelta(microseconds=1)
     explanation: dict[str, Any] = {
         "features": [
             {"name": "queries", "label": N_("Queries to the domain"), "value": int(row.queries),
@@ -140,12 +140,6 @@ def _finding(row: Any, usual: dict[str, float], end: datetime, bucket_seconds: i
     return Finding(key=f"{row.source} {row.registered}", score=float(row.score), first_seen=first, last_seen=last,
                    terms={SOURCE: str(row.source), NAME: str(row.name)}, explanation=explanation,
                    subject=f"{row.registered} ({row.source})")
-
-
-def _utc(value: Any) -> datetime:
-    stamp = pd.Timestamp(value)
-    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
-    return stamp.to_pydatetime()
 
 
 @detectors.register
