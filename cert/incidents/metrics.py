@@ -138,10 +138,11 @@ def _summary(values: Sequence[float]) -> Duration:
 
 
 def durations(s: Session, q: MetricsQuery) -> dict[str, Duration]:
-    """Mean and median time to detect (first evidence to opening), acknowledge, contain and
-    resolve (opening to each), over the incidents opened in the period that reached the step.
-    One pass reads every duration of those incidents, in seconds (NULL where a step is
-    missing: not counted); the means and medians are taken from them."""
+    """Computed from the incidents alone: the reference ``incident_figures`` equals (tested).
+    Mean and median time to detect (first evidence to opening), acknowledge, contain and resolve
+    (opening to each), over the incidents opened in the period that reached the step. One pass
+    reads every duration of those incidents, in seconds (NULL where a step is missing: not
+    counted); the means and medians are taken from them."""
     found: dict[str, list[float]] = {name: [] for name in DURATIONS}
     lists = [found[name] for name in DURATIONS]
     for row in s.execute(select(*(seconds_between(*span(name)) for name in DURATIONS)).where(*_opened(q))):
@@ -172,12 +173,18 @@ class Compliance:
         return round(100.0 * self.met / self.decided, 1) if self.decided else None
 
 
-def incident_counts(s: Session, q: MetricsQuery) -> tuple[int, int]:
-    """(incidents opened in the period, incidents closed in the period)."""
-    opened = s.scalar(select(func.count()).select_from(Case).where(*_opened(q)))
+def closed_count(s: Session, q: MetricsQuery) -> int:
+    """Incidents closed in the period."""
     closed = s.scalar(select(func.count()).select_from(Case).where(
         Case.closed_at >= q.start, Case.closed_at < q.end, *_case_filters(q)))
-    return int(opened or 0), int(closed or 0)
+    return int(closed or 0)
+
+
+def incident_counts(s: Session, q: MetricsQuery) -> tuple[int, int]:
+    """(incidents opened in the period, incidents closed in the period), from the incidents alone
+    (the dashboard takes the first from ``incident_figures``)."""
+    opened = s.scalar(select(func.count()).select_from(Case).where(*_opened(q)))
+    return int(opened or 0), closed_count(s, q)
 
 
 def _target_seconds(policy: SlaPolicy, clock: ClockName) -> ColumnElement[float]:
@@ -188,7 +195,8 @@ def _target_seconds(policy: SlaPolicy, clock: ClockName) -> ColumnElement[float]
 
 def sla_compliance(s: Session, q: MetricsQuery, policy: SlaPolicy, now: datetime | None = None
                    ) -> dict[ClockName, Compliance]:
-    """Per clock, the incidents opened in the period by SLA state at ``now``."""
+    """Computed from the incidents alone: the reference
+    ``incident_figures`` equals (tested). Per clock, the incidents opened in the period by SLA state at ``now``."""
     now = aware(now or datetime.now(UTC))
     columns = []
     for clock in CLOCKS:
@@ -475,7 +483,8 @@ def alert_figures(s: Session, q: MetricsQuery, top: int = TOP_RULES, now: dateti
 
 
 def incident_techniques(s: Session, q: MetricsQuery) -> dict[str, int]:
-    """{technique: incidents opened in the period with it}."""
+    """Computed from the incidents alone: the reference
+    ``incident_figures`` equals (tested). {technique: incidents opened in the period with it}."""
     text = cast(Case.attack, String)
     rows = s.execute(select(text, func.count()).where(*_opened(q)).group_by(text)).all()
     out: dict[str, int] = {}
@@ -565,9 +574,7 @@ def metrics(s: Session, q: MetricsQuery, policy: SlaPolicy, now: datetime | None
 
 
 def _metrics(s: Session, q: MetricsQuery, figures: IncidentFigures) -> Metrics:
-    closed = s.scalar(select(func.count()).select_from(Case).where(
-        Case.closed_at >= q.start, Case.closed_at < q.end, *_case_filters(q)))
-    return Metrics(q, figures.opened, int(closed or 0), figures.durations, figures.compliance)
+    return Metrics(q, figures.opened, closed_count(s, q), figures.durations, figures.compliance)
 
 
 def dashboard(s: Session, q: MetricsQuery, settings: Settings, now: datetime | None = None) -> Dashboard:
