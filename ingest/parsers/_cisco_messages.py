@@ -87,14 +87,19 @@ def _asa_deny(ev: Event, text: str) -> None:
             return
 
 
+def _verdict(ev: Event, m: re.Match[str]) -> None:
+    """An access list's permit or deny of the packet ``m`` describes (its ``proto`` and ``verdict``)."""
+    denied = m["verdict"] == "denied"
+    _network(ev, m["proto"], "denied" if denied else "allowed", action="firewall-rule",
+             outcome="failure" if denied else "success")
+
+
 def _asa_acl_hit(ev: Event, text: str) -> None:
     m = _ACL_HIT.search(text)
     if m:
         _endpoints(ev, m)
         put(ev, f"cisco.{_firewall(ev)}.rule_name", m["acl"])
-        denied = m["verdict"] == "denied"
-        _network(ev, m["proto"], "denied" if denied else "allowed", action="firewall-rule",
-                 outcome="failure" if denied else "success")
+        _verdict(ev, m)
 
 
 def _asa_built(ev: Event, text: str) -> None:
@@ -232,9 +237,7 @@ def _ios_access(ev: Event, text: str) -> None:
     if m:
         _endpoints(ev, m, "ios")
         put(ev, "cisco.ios.access_list", m["acl"])
-        denied = m["verdict"] == "denied"
-        _network(ev, m["proto"], "denied" if denied else "allowed", action="firewall-rule",
-                 outcome="failure" if denied else "success")
+        _verdict(ev, m)
 
 
 def _ios_badauth(ev: Event, text: str) -> None:
