@@ -157,7 +157,7 @@ def test_a_large_answer_comes_in_chunks_that_never_split_a_group(store: EventSto
     events = [edge(100 + i, i * 7, f"10.1.{i % 13}.{i % 7}", 443 + i % 3, i) for i in range(600)]
     store.write(events)
     store.refresh()
-    import cert.storage.events.elasticsearch as es_module
+    import cert.storage.events.es_composite as es_module
 
     monkeypatch.setattr(es_module, "COMPOSITE_PAGE", 17)  # many pages of groups
     q = AggregateQuery(T0, T0 + timedelta(days=1), group=("source.ip",), bucket_seconds=300)
@@ -180,3 +180,46 @@ def test_numbers_and_text_in_one_group_field_do_not_crash(tmp_path: Path) -> Non
     want = pd.concat(list(reference_aggregate(store, q)), ignore_index=True)
     pd.testing.assert_frame_equal(got, want)
     assert got["destination.port"].tolist() == [1, 1.5, 443, "443", "http"]
+
+
+@pytest.mark.elasticsearch
+def test_elasticsearch_cuts_a_large_range_into_slices_with_the_same_answer(es_url: str, corpora: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node is asked slice by slice (values packed up to a number of events, a value with more
+    events cut by the next group field, then by time): the answer is the one a single composite
+    aggregation gives, in the same order, lists and all."""
+    import cert.storage.events.es_composite as es_composite
+
+    store = ElasticsearchEventStore(es_url, prefix=f"t{uuid.uuid4().hex[:10]}")
+    try:
+        events = conn_events(corpora)
+        listed = [edge(900 + i, 40 * i, [f"10.9.0.{i % 4}", "147.32.81.167"], 443, i) for i in range(30)]
+        for e in listed:
+            e["@timestamp"] = format_ts(DAY[0] + timedelta(hours=12, seconds=int(e["source"]["bytes"]) * 40))
+        assert store.write(events + listed).failed == []
+        store.refresh()
+        pairs = AggregateQuery(*DAY, group=("source.ip", "destination.ip", "destination.port"), bucket_seconds=1,
+                               metrics=(Metric("conns", "count"), Metric("sent", "sum", "source.bytes")))
+        whole = [row for part in store.aggregate(pairs) for row in part.itertuples(index=False, name=None)]
+        searches: list[dict[str, Any]] = []
+        original = store._search
+
+        def counted(**kwargs: Any) -> Any:
+            searches.append(kwargs)
+            return original(**kwargs)
+
+        monkeypatch.setattr(store, "_search", counted)
+        monkeypatch.setattr(es_composite, "SLICE_EVENTS", 40)
+        monkeypatch.setattr(es_composite, "PLAN_PAGE", 7)
+        sliced = [row for part in store.aggregate(pairs) for row in part.itertuples(index=False, name=None)]
+        assert sliced == whole
+        filters = [str(s["query"]) for s in searches]
+        assert sum("'term': {'source.ip': '147.32.81.167'}" in f for f in filters) > 1  # the busy host cut again
+        assert any("'term': {'destination.port'" in f and "'range'" in f.split("'term': {'destination.port'")[1]
+                   for f in filters)  # a group with more events than a slice, cut by time
+        got = answer(iter([pd.DataFrame.from_records(sliced, columns=pairs.columns)]), pairs)
+        assert int(got["conns"].sum()) == len(events)  # the listed events are left out, as the reference does
+        same(store, AggregateQuery(*DAY, group=("source.ip",), metrics=(Metric("peers", "cardinality",
+                                                                               "destination.ip"),)))
+    finally:
+        store.close()

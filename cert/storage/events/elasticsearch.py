@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -22,6 +21,7 @@ from elasticsearch.serializer import OrjsonSerializer
 from cert.core.ecs import Event, format_ts, get, parse_ts
 from cert.core.errors import StoreUnavailable
 from cert.core.event_store import AggregateQuery, EventQuery, EventStore, ResumeKey, WriteResult
+from cert.storage.events import es_composite
 from cert.storage.events.aggregation import stream as stream_rows
 
 if TYPE_CHECKING:
@@ -42,10 +42,6 @@ LONG_FIELDS = ("source.port", "destination.port", "source.bytes", "destination.b
 TEXT_FIELDS = ("message",)
 CASELESS = "caseless"  # multi-field of every dynamic string field: lowercased keyword
 CASELESS_MAX = 8191  # characters (4 bytes each at most: under Lucene's 32766-byte term limit)
-COMPOSITE_PAGE = 5000  # groups per composite-aggregation request
-CARDINALITY_PRECISION = 40000  # the highest: counts below it are exact (HyperLogLog++ above)
-#: groups per request by cardinality metric: each reserves tens of kB per group on the node
-CARDINALITY_PAGE = 1000
 
 
 def _chunks(docs: list[tuple[Event, bytes]], parts: int = 1) -> Iterator[list[tuple[Event, bytes]]]:
@@ -263,53 +259,11 @@ class ElasticsearchEventStore(EventStore):
         return [h["_source"] for h in hits], key
 
     def aggregate(self, query: AggregateQuery) -> Iterator[pd.DataFrame]:
-        """A composite aggregation (a terms source per group field, a date_histogram source for
-        the bucket, a metric sub-aggregation per metric) read ``COMPOSITE_PAGE`` groups at a time
-        by ``after_key``: the node groups, memory holds one page and one chunk."""
-        return stream_rows(query, self._composite_rows(query))
-
-    def _composite_rows(self, query: AggregateQuery) -> Iterator[tuple[Any, ...]]:
-        sources: list[dict[str, Any]] = [{f"g{i}": {"terms": {"field": f}}} for i, f in enumerate(query.group)]
-        if query.bucket_seconds:
-            sources.append({"b": {"date_histogram": {"field": "@timestamp",
-                                                     "fixed_interval": f"{int(query.bucket_seconds)}s"}}})
-        # values of each group field in the group: more than its events when one holds a list
-        metrics: dict[str, Any] = {f"n{i}": {"value_count": {"field": f}} for i, f in enumerate(query.group)}
-        for j, m in enumerate(query.metrics):
-            if m.op == "cardinality":
-                metrics[f"m{j}"] = {"cardinality": {"field": m.field,
-                                                    "precision_threshold": CARDINALITY_PRECISION}}
-            elif m.op != "count":
-                metrics[f"m{j}"] = {m.op: {"field": m.field}}
+        """Composite aggregations over slices of the range (``es_composite``), read a page of
+        groups at a time: the node groups, memory holds one page and one chunk."""
         where = self._filters(EventQuery(start=query.start, end=query.end, terms=dict(query.terms)))
-        distinct = sum(m.op == "cardinality" for m in query.metrics)
-        size = max(50, min(COMPOSITE_PAGE, CARDINALITY_PAGE // distinct)) if distinct else COMPOSITE_PAGE
-        after: dict[str, Any] | None = None
-        while True:
-            composite: dict[str, Any] = {"size": size, "sources": sources}
-            if after is not None:
-                composite["after"] = after
-            resp = self._search(query=where, size=0, aggs={"groups": {"composite": composite, "aggs": metrics}})
-            groups = (resp.get("aggregations") or {}).get("groups") or {}
-            buckets = groups.get("buckets", [])
-            for bucket in buckets:
-                if all(bucket[f"n{i}"]["value"] == bucket["doc_count"] for i in range(len(query.group))):
-                    yield self._row(query, bucket)
-                else:
-                    yield from self._without_lists(query, bucket)
-            after = groups.get("after_key")
-            if after is None or len(buckets) < size:
-                return
-
-    @staticmethod
-    def _row(query: AggregateQuery, bucket: dict[str, Any]) -> tuple[Any, ...]:
-        key = bucket["key"]
-        row: list[Any] = [key[f"g{i}"] for i in range(len(query.group))]
-        if query.bucket_seconds:
-            row.append(int(key["b"]) // 1000)
-        for j, m in enumerate(query.metrics):
-            row.append(bucket["doc_count"] if m.op == "count" else bucket[f"m{j}"]["value"])
-        return tuple(row)
+        reader = es_composite.CompositeReader(self._search, query, where, self._without_lists)
+        return stream_rows(query, reader.rows())
 
     def _without_lists(self, query: AggregateQuery, bucket: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
         """A group some of whose events hold a list in a group field (the composite aggregation
@@ -319,10 +273,7 @@ class ElasticsearchEventStore(EventStore):
         terms: dict[str, list[Any]] = {k: list(v) for k, v in query.terms.items()}
         for i, f in enumerate(query.group):
             terms[f] = [key[f"g{i}"]] if f not in terms or key[f"g{i}"] in terms[f] else []
-        start, end = query.start, query.end
-        if query.bucket_seconds:
-            at = datetime.fromtimestamp(int(key["b"]) / 1000, UTC)
-            start, end = max(start, at), min(end, at + timedelta(seconds=int(query.bucket_seconds)))
+        start, end = es_composite.bucket_range(query, bucket)
         from cert.core.aggregate import reference_aggregate
 
         for part in reference_aggregate(self, replace(query, start=start, end=end, terms=terms)):
