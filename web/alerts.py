@@ -136,10 +136,22 @@ def _chart(explanation: dict[str, Any]) -> dict[str, Any] | None:
     chart = explanation.get("chart")
     if not isinstance(chart, dict) or not isinstance(chart.get("values"), list):
         return None
-    values = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0 for v in chart["values"]][:500]
+    values = _numbers(chart["values"])
     labels = [str(v)[:80] for v in chart.get("labels") or []][: len(values)]
-    return {"kind": "line" if chart.get("kind") == "line" else "bar", "title": _(str(chart.get("title") or "")),
-            "labels": labels, "values": values, "locale": str(get_locale() or "fr")}
+    out: dict[str, Any] = {"kind": "line" if chart.get("kind") == "line" else "bar",
+                           "title": _(str(chart.get("title") or "")), "labels": labels, "values": values,
+                           "locale": str(get_locale() or "fr")}
+    low, high = chart.get("band_low"), chart.get("band_high")
+    if isinstance(low, list) and isinstance(high, list) and values:
+        # the baseline band the values are compared with, drawn as two dashed lines
+        out["band"] = {"low": _numbers(low)[: len(values)], "high": _numbers(high)[: len(values)],
+                       "low_label": _("Baseline band, low"), "high_label": _("Baseline band, high")}
+    return out
+
+
+def _numbers(values: list[Any]) -> list[float | int]:
+    """A chart's series: numbers as they are, anything else 0, at most 500."""
+    return [v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0 for v in values][:500]
 
 
 @bp.post("/<int:alert_id>/benign")

@@ -5,8 +5,9 @@ into an event store, then ``anomaly.beacon``'s ``find`` timed with its peak memo
     python bench/anomaly/beacon_scale.py --store elasticsearch [--es-url URL] --records 10000000
 
 Embedded: an SQLite store under ``--data`` (kept, and reused by a later run with as many
-records). Elasticsearch: the node at ``--es-url``, or one started with scripts/es_node.py
-(the tests' launcher; ``--heap``); the analysis runs in Elasticsearch's composite
+records: a store that holds events is not written again). Elasticsearch: the node at
+``--es-url``, or one started with scripts/es_node.py (the tests' launcher; ``--heap``;
+``VIGIE_ES_JAVA_OPTS`` adds JVM options); the analysis runs in Elasticsearch's composite
 aggregations, the peak RSS reported is this process's (the node's memory is its heap).
 
 The benign day of CTU-Normal-40 (its Microsoft, ESET, Dropbox... flows) is replayed for many
@@ -132,11 +133,10 @@ def main() -> int:
         where = str(path)
     try:
         t0 = time.perf_counter()
-        stored = store.count()
-        if stored < args.records:
+        if store.count() == 0:
             start, end, c2 = generate(store, args.records, args.hosts)
             store.refresh()
-        else:  # the records of an earlier run: the same generation, not written again
+        else:  # the records of an earlier run with these arguments: the same generation, not written again
             start, end, c2 = generate(_Discard(), args.records, args.hosts)
         generated = time.perf_counter() - t0
         print(f"store: {store.count()} events in {where} (generated in {generated:.0f} s)", flush=True)

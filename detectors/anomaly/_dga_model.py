@@ -20,11 +20,12 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from detectors.anomaly._domains import entropy, normalise, registered_label, split
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMAT = 1
 MODEL_DIR = Path(__file__).parent / "models"
@@ -69,6 +70,7 @@ def sha256_file(path: Path) -> str:
 
 
 def _vectorizer(ngrams: tuple[int, int], n_features: int) -> Any:
+    import numpy as np
     from sklearn.feature_extraction.text import HashingVectorizer
 
     return HashingVectorizer(analyzer="char", ngram_range=ngrams, n_features=n_features, alternate_sign=False,
@@ -96,6 +98,8 @@ class DgaModel:
 
     def scores(self, labels: Sequence[str]) -> np.ndarray:
         """The probability that each label is DGA-generated (0..1)."""
+        import numpy as np
+
         if not labels:
             return np.zeros(0)
         x = _vectorizer(self.ngrams, self.n_features).transform([text(label) for label in labels])
@@ -116,6 +120,7 @@ class DgaModel:
 def fit(labels: Sequence[str], dga: Sequence[int], *, seed: int = SEED, ngrams: tuple[int, int] = NGRAMS,
         n_features: int = N_FEATURES, c: float = C) -> tuple[np.ndarray, float]:
     """The coefficients and intercept of the logistic regression on these labels (1: DGA)."""
+    import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     x = _vectorizer(ngrams, n_features).transform([text(label) for label in labels])
@@ -126,6 +131,8 @@ def fit(labels: Sequence[str], dga: Sequence[int], *, seed: int = SEED, ngrams: 
 
 def threshold_for(legit_scores: np.ndarray, fpr: float) -> float:
     """The lowest score threshold that at most ``fpr`` of these legitimate scores reach."""
+    import numpy as np
+
     ordered = np.sort(np.asarray(legit_scores, dtype=np.float64))[::-1]
     allowed = math.floor(fpr * len(ordered))
     if allowed >= len(ordered):
@@ -159,6 +166,8 @@ def train(names: Sequence[str], dga: Sequence[int], *, data_sha256: str, seed: i
           c: float = C, fpr: float = CALIBRATION_FPR, meta: dict[str, Any] | None = None) -> DgaModel:
     """The model of a labelled corpus (``dga`` 1/0 per name), on the fixed split; ``exclude``
     leaves names out of training and calibration (families held out by an evaluation)."""
+    import numpy as np
+
     prepared = prepare(names)
     skip = exclude or [False] * len(names)
     train_labels, train_y, calibration, legit_train = [], [], [], []
@@ -189,6 +198,8 @@ def train(names: Sequence[str], dga: Sequence[int], *, data_sha256: str, seed: i
 
 def save(model: DgaModel, path: Path = MODEL_FILE) -> None:
     """Write ``path`` (JSON) and the coefficients beside it (``.npz``)."""
+    import numpy as np
+
     weights = path.with_suffix(".npz")
     np.savez_compressed(weights, coef=model.coef.astype(np.float64), intercept=np.array([model.intercept]))
     doc = {**model.meta, "ngrams": list(model.ngrams), "n_features": model.n_features, "threshold": model.threshold,
@@ -200,6 +211,8 @@ def save(model: DgaModel, path: Path = MODEL_FILE) -> None:
 
 def load(path: Path = MODEL_FILE) -> DgaModel:
     """The model of ``path``; ModelError when a file is missing, altered or of another format."""
+    import numpy as np
+
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         weights = path.with_name(str(doc["coefficients"]["file"]))

@@ -30,10 +30,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cert.core.aggregate import BUCKET, AggregateQuery, Metric
 from cert.core.anomaly import AnomalyDetector, Finding
@@ -41,6 +38,10 @@ from cert.core.contracts import detectors
 from cert.core.errors import N_
 from cert.core.event_store import EventStore
 from detectors.anomaly.networks import Networks, multicast
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 SOURCE, DESTINATION, PORT = "source.ip", "destination.ip", "destination.port"
 GROUP = (SOURCE, DESTINATION, PORT)
@@ -83,12 +84,18 @@ def query(start: datetime, end: datetime) -> AggregateQuery:
 
 
 def _numeric(column: pd.Series) -> np.ndarray:
+    import numpy as np
+    import pandas as pd
+
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     out: np.ndarray = np.nan_to_num(values, nan=0.0, posinf=MAX_BYTES, neginf=0.0)
     return out
 
 
 def _seconds(column: pd.Series) -> np.ndarray:
+    import numpy as np
+    import pandas as pd
+
     stamps = pd.to_datetime(column, utc=True, errors="coerce")
     return np.asarray(stamps.dt.as_unit("s").astype("int64"), dtype="int64")
 
@@ -97,6 +104,9 @@ def _robust(values: pd.Series, pid: np.ndarray, prefix: str, resolution: float, 
     """Per pair: quartiles, Bowley's skewness and MADM of ``values``. The skewness is 0 when the
     median equals a quartile (RITA), and when the quartiles are within ``resolution`` or
     ``tolerance`` × the median of each other: the shape of so narrow a spread is noise."""
+    import numpy as np
+    import pandas as pd
+
     grouped = values.groupby(pid, sort=True)
     q = grouped.quantile(np.array([0.25, 0.5, 0.75])).unstack()
     q1, q2, q3 = q[0.25].to_numpy(), q[0.5].to_numpy(), q[0.75].to_numpy()
@@ -114,6 +124,9 @@ def _robust(values: pd.Series, pid: np.ndarray, prefix: str, resolution: float, 
 def pair_features(frame: pd.DataFrame, min_calls: int = 4) -> pd.DataFrame:
     """One row per pair of an aggregate answer (rows of whole pairs, sorted by pair then bucket)
     with at least ``min_calls`` calls: the measures the score is made of, and the intervals."""
+    import numpy as np
+    import pandas as pd
+
     if frame.empty:
         return pd.DataFrame()
     t = _seconds(frame[BUCKET])
@@ -153,6 +166,8 @@ def score_pairs(features: pd.DataFrame, window_seconds: float, cfg: BeaconConfig
                 sources_of: pd.Series | None = None, internal_sources: int = 0) -> pd.DataFrame:
     """``features`` with the components of the score and the score (0..1). ``sources_of`` gives
     how many distinct internal sources call each destination, of ``internal_sources`` in all."""
+    import numpy as np
+
     f = features.copy()
     if f.empty:
         return f
@@ -189,6 +204,8 @@ def analyse(answers: Iterable[pd.DataFrame], networks: Networks, cfg: BeaconConf
             window_seconds: float) -> pd.DataFrame:
     """The scored pairs of an aggregate answer (``query``), chunk by chunk: memory holds one
     chunk, the pairs' measures, and the distinct (destination, internal source) pairs."""
+    import pandas as pd
+
     features: list[pd.DataFrame] = []
     callers: list[pd.DataFrame] = []
     for chunk in answers:
@@ -217,6 +234,8 @@ def analyse(answers: Iterable[pd.DataFrame], networks: Networks, cfg: BeaconConf
 
 def histogram(intervals: Any) -> dict[str, Any]:
     """The chart of a pair's intervals: equal bins up to twice the median (the last holds the rest)."""
+    import numpy as np
+
     values = np.asarray(intervals, dtype="float64")
     if values.size == 0:
         return {"kind": "bar", "title": N_("Intervals between connections (s)"), "labels": [], "values": []}
@@ -325,6 +344,8 @@ class BeaconDetector(AnomalyDetector):
 
 
 def _port(value: Any) -> str | int:
+    import numpy as np
+
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, float) and value.is_integer():

@@ -19,10 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cert.core.aggregate import BUCKET, AggregateQuery, Metric, bucket_time
 from cert.core.anomaly import AnomalyDetector, Finding
@@ -31,6 +28,9 @@ from cert.core.errors import N_
 from cert.core.event_store import EventStore
 from detectors.anomaly import _dga_model
 from detectors.anomaly._domains import entropy, normalise, registered_label, split
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SOURCE, NAME = "source.ip", "dns.question.name"
 BUCKET_SECONDS = 3600
@@ -56,6 +56,8 @@ def domains(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
     """Per (source, registered domain): its label, queries, first and last bucket, and the queried
     name seen most (the evidence's term), from aggregate frames of (source.ip, dns.question.name,
     bucket, queries)."""
+    import pandas as pd
+
     parts = []
     for frame in frames:
         if frame.empty:
@@ -105,6 +107,8 @@ def findings(frames: Iterable[pd.DataFrame], scorer: _dga_model.DgaModel, limits
 
 def _finding(source: str, flagged: pd.DataFrame, total: int, scorer: _dga_model.DgaModel, limits: Thresholds,
              end: datetime, bucket_seconds: int) -> Finding:
+    import numpy as np
+
     described = [scorer.describe(label) for label in flagged["label"]]
     mean = {k: round(float(np.mean([d[k] for d in described])), 3) for k in ("length", "entropy", "rarity")}
     legit = scorer.legit_profile

@@ -20,10 +20,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cert.core.aggregate import BUCKET, AggregateQuery, Metric, bucket_time
 from cert.core.anomaly import AnomalyDetector, Finding
@@ -31,6 +28,9 @@ from cert.core.contracts import detectors
 from cert.core.errors import N_
 from cert.core.event_store import EventStore
 from detectors.anomaly._domains import MAX_NAME, entropy, normalise, split
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SOURCE, NAME, TYPE = "source.ip", "dns.question.name", "dns.question.type"
 BUCKET_SECONDS = 3600
@@ -60,6 +60,9 @@ def measures(names: Iterable[pd.DataFrame], types: Iterable[pd.DataFrame]) -> pd
     """Per (source, registered domain): queries, unique subdomains, their mean length, the entropy
     of their characters, the longest name, the TXT/NULL/CNAME share, first and last bucket, the
     name queried most and the histogram of name lengths; and ``score`` (0..1)."""
+    import numpy as np
+    import pandas as pd
+
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for frame in names:
         for source, name, at, count in frame[[SOURCE, NAME, BUCKET, "queries"]].itertuples(index=False, name=None):

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from cert.constituency.directory import Constituency
 from cert.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -73,6 +74,9 @@ class Networks:
 
     def mask(self, column: pd.Series) -> np.ndarray:
         """For each value of ``column``, whether it is internal (one test per distinct value)."""
+        import numpy as np
+        import pandas as pd
+
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
         flags = np.array([self.internal(u) for u in uniques] + [False], dtype=bool)
         return flags[codes]

@@ -33,15 +33,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cert.core.aggregate import BUCKET, AggregateQuery, Metric
 from cert.core.anomaly import AnomalyDetector, AnomalyState, Finding
 from cert.core.contracts import detectors
 from cert.core.errors import N_
 from cert.core.event_store import EventStore
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HOUR = 3600
 #: longest behaviour value kept (a shape, an address), in characters
@@ -108,6 +109,8 @@ def behaviours(kind: Kind, frame: pd.DataFrame) -> pd.DataFrame:
     """One chunk of the kind's aggregate (entity, fields, bucket, events) as behaviours:
     columns entity, value, host, bucket, events and example (an original value that selects
     evidence events: the command line of a shape)."""
+    import pandas as pd
+
     columns = ["entity", "value", "host", "bucket", "events", "example"]
     if frame.empty:
         return pd.DataFrame({c: [] for c in columns})
@@ -137,6 +140,8 @@ def behaviours(kind: Kind, frame: pd.DataFrame) -> pd.DataFrame:
 def read(store: EventStore, kind: Kind, start: datetime, end: datetime) -> pd.DataFrame:
     """The kind's behaviours in ``[start, end)``, from the store's hourly aggregates, reduced chunk
     by chunk (a shape's command lines never come into memory all at once)."""
+    import pandas as pd
+
     query = AggregateQuery(start=start, end=end, group=(kind.entity, *kind.fields), bucket_seconds=HOUR,
                            metrics=(Metric("events", "count"),), terms=kind.terms)
     parts = [behaviours(kind, chunk) for chunk in store.aggregate(query)]
@@ -148,6 +153,8 @@ def read(store: EventStore, kind: Kind, start: datetime, end: datetime) -> pd.Da
 
 
 def _hour(at: Any) -> int:
+    import pandas as pd
+
     return int(pd.Timestamp(at).timestamp()) // HOUR
 
 
@@ -230,6 +237,8 @@ def novel(kind: Kind, baseline_before: Baseline, baseline_after: Baseline, frame
     """The behaviours of ``frame`` (a window starting at ``start``) that the entity had not shown
     before ``start`` (per ``baseline_before``), seen from ``raise_from`` on, shown by at most
     ``max_prevalence`` (0..1) of the other entities (per ``baseline_after``); best first."""
+    import pandas as pd
+
     if frame.empty:
         return []
     start_hour = _hour(start)

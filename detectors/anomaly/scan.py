@@ -21,10 +21,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cert.core.aggregate import BUCKET, AggregateQuery, Metric
 from cert.core.anomaly import AnomalyDetector, Finding
@@ -32,6 +29,10 @@ from cert.core.contracts import detectors
 from cert.core.errors import N_, ConfigError
 from cert.core.event_store import EventStore
 from detectors.anomaly.networks import Networks
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 SOURCE, DESTINATION, PORT = "source.ip", "destination.ip", "destination.port"
 GROUP = (SOURCE, DESTINATION, PORT)
@@ -90,6 +91,9 @@ def query(start: datetime, end: datetime) -> AggregateQuery:
 
 
 def _seconds(column: pd.Series) -> np.ndarray:
+    import numpy as np
+    import pandas as pd
+
     stamps = pd.to_datetime(column, utc=True, errors="coerce")
     return np.asarray(stamps.dt.as_unit("s").astype("int64"), dtype="int64")
 
@@ -107,6 +111,9 @@ def _widest(probes: pd.DataFrame, by: str, counted: str, window: int) -> pd.Data
 def source_features(frame: pd.DataFrame, networks: Networks, cfg: ScanConfig) -> pd.DataFrame:
     """One row per source of an aggregate answer (rows of whole sources): for each window, the
     widest vertical and horizontal probing, its ratio to the threshold, and the score."""
+    import numpy as np
+    import pandas as pd
+
     if frame.empty:
         return pd.DataFrame()
     answered = pd.to_numeric(frame["answered"], errors="coerce").fillna(0).to_numpy(dtype="float64")
@@ -147,6 +154,8 @@ def analyse(answers: Iterable[pd.DataFrame], networks: Networks, cfg: ScanConfig
     """Every source of an aggregate answer (``query``) scored, and the probes of the sources
     reported (for their charts). The answer is sorted by source: a source whose rows go on in the
     next chunk is carried over to it, so memory holds a chunk and one source's rows."""
+    import pandas as pd
+
     scored: list[pd.DataFrame] = []
     details: list[pd.DataFrame] = []
     carry: pd.DataFrame | None = None
@@ -177,6 +186,8 @@ def analyse(answers: Iterable[pd.DataFrame], networks: Networks, cfg: ScanConfig
 
 def chart(rows: pd.DataFrame, kind: str) -> dict[str, Any]:
     """The targets most probed: ports per host (vertical) or hosts per port (horizontal)."""
+    import pandas as pd
+
     answered = pd.to_numeric(rows["answered"], errors="coerce").fillna(0)
     probes = rows.loc[answered <= 0]
     by, counted = (DESTINATION, PORT) if kind == "vertical" else (PORT, DESTINATION)

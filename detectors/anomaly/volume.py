@@ -28,16 +28,17 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cert.core.aggregate import BUCKET, AggregateQuery, Metric
 from cert.core.anomaly import AnomalyDetector, Finding
 from cert.core.contracts import detectors
 from cert.core.errors import N_
 from cert.core.event_store import EventStore
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 #: the measures of a window, their labels and units
 FEATURES: dict[str, tuple[str, str]] = {
@@ -60,6 +61,9 @@ CHART_WINDOWS = 288
 
 
 def _log(values: Any) -> np.ndarray[Any, Any]:
+    import numpy as np
+    import pandas as pd
+
     array = pd.to_numeric(pd.Series(values), errors="coerce").fillna(0).to_numpy(dtype="float64")
     logged: np.ndarray[Any, Any] = np.log1p(np.clip(np.nan_to_num(array, nan=0.0, posinf=1e300), 0, 1e300))
     return logged
@@ -82,6 +86,8 @@ class Band:
 
 
 def band(values: Any) -> Band:
+    import numpy as np
+
     x = _log(values)
     median = float(np.median(x)) if len(x) else 0.0
     mad = float(np.median(np.abs(x - median))) if len(x) else 0.0
@@ -91,6 +97,9 @@ def band(values: Any) -> Band:
 def robust_scores(reference: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
     """Per window of ``windows``, each measure's z-score above the ``reference`` windows' median
     (negative deviations count as 0) and ``z``, the largest of them."""
+    import numpy as np
+    import pandas as pd
+
     out = pd.DataFrame(index=windows.index)
     for name in FEATURES:
         out[name] = np.maximum(band(reference[name]).z(windows[name]), 0.0)
@@ -105,6 +114,8 @@ def score(z: float, threshold: float) -> float:
 
 def windows_of(chunk: pd.DataFrame, field: str) -> pd.DataFrame:
     """An aggregate chunk as windows: entity, bucket and the measures as floats."""
+    import pandas as pd
+
     out = pd.DataFrame({"entity": chunk[field].map(lambda v: str(v)[:200]), BUCKET: chunk[BUCKET]})
     for name in FEATURES:
         out[name] = pd.to_numeric(chunk[name], errors="coerce").fillna(0).clip(lower=0).astype("float64")
@@ -114,6 +125,8 @@ def windows_of(chunk: pd.DataFrame, field: str) -> pd.DataFrame:
 def merge_history(saved: dict[str, Any] | None, current: pd.DataFrame, keep: int) -> pd.DataFrame:
     """The stored windows of an entity with the current ones (a window of the current run replaces
     the stored one of the same time), the ``keep`` most recent."""
+    import pandas as pd
+
     rows: dict[int, list[float]] = {}
     for key, values in ((saved or {}).get("windows") or {}).items():
         try:
@@ -129,6 +142,8 @@ def merge_history(saved: dict[str, Any] | None, current: pd.DataFrame, keep: int
 
 
 def to_state(history: pd.DataFrame) -> dict[str, Any]:
+    import pandas as pd
+
     return {"windows": {str(int(pd.Timestamp(r[BUCKET]).timestamp())): [float(r[f]) for f in FEATURES]
                         for r in history.to_dict("records")}}
 
@@ -150,6 +165,9 @@ def spikes(scope: str, field: str, entity: str, history: pd.DataFrame, current: 
            threshold: float, window: int, min_history: int) -> Spike | None:
     """The anomaly of ``entity`` among its ``current`` windows against its ``history`` (which
     includes them), or None."""
+    import numpy as np
+    import pandas as pd
+
     if len(history) < min_history or current.empty:
         return None
     scores = robust_scores(history, current)

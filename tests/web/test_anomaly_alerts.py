@@ -152,3 +152,54 @@ def test_the_api_explains_marks_lists_and_deletes(users: Platform) -> None:
     assert DbAnomalyState(users.db).benign("anomaly.beacon", NOW) == {"10.0.0.7->198.51.100.1"}
     with users.db.session() as s:
         assert "anomaly.benign_delete" in [a.action for a in s.scalars(select(AuditEntry))]
+
+
+def test_a_volume_chart_carries_its_baseline_band_in_the_readers_language(users: Platform) -> None:
+    band = {"kind": "line", "title": "Bytes sent", "labels": ["2026-03-01T10:00:00+00:00", "2026-03-01T10:05:00+00:00"],
+            "values": [1200.0, 9.5e7], "band_low": [10.0, 10.0, 10.0], "band_high": [5000.0, "x", 5000.0]}
+    alert_id = anomaly_alert(users, key="host|10.0.0.5", explanation={**EXPLANATION, "chart": band})
+    client = logged_in(create_app(platform=users), "ana", "analyst-password-1")
+    for lang, low in (("fr", "Bande de référence, bas"), ("en", "Baseline band, low")):
+        html = client.get(f"/alerts/{alert_id}?lang={lang}").get_data(as_text=True)
+        data = json.loads(re.search(r'<script type="application/json" id="anomaly-chart-data">(.*?)</script>',
+                                    html, re.S).group(1))  # type: ignore[union-attr]
+        # as many band points as values; what is not a number is 0
+        assert data["band"]["low"] == [10.0, 10.0] and data["band"]["high"] == [5000.0, 0]
+        assert data["band"]["low_label"] == low and data["kind"] == "line"
+
+
+def test_focal_points_and_organisation_tokens_on_the_benign_routes(platform: Platform) -> None:
+    """A focal point may neither mark nor list nor delete (staff decide what is normal); a token
+    of an organisation marks and lists only that organisation's anomaly alerts."""
+    from cert.accounts.tokens import create_token
+
+    c = platform.constituency
+    with platform.db.session() as s:
+        create_user(s, "pf-justice", "focal-password-12", "focal_point", organization="min-justice", constituency=c)
+        secret = create_token(s, "soc-justice", "tests", actor="test", scopes=["read", "triage"],
+                              organization=c.find("min-justice"))[1]
+    justice_org, interior_org = c.find("min-justice"), c.find("min-interieur")
+    ours = anomaly_alert(platform, key="10.1.0.5->203.0.113.9", organization=justice_org.name)
+    theirs = anomaly_alert(platform, key="10.2.0.5->203.0.113.9", organization=interior_org.name)
+    app = create_app(platform=platform)
+    fp = logged_in(app, "pf-justice", "focal-password-12")
+    headers = api_csrf(fp)
+    assert fp.post(f"/api/v1/alerts/{ours}/benign", json={"reason": "x"}, headers=headers).status_code == 403
+    assert fp.get("/api/v1/anomaly/benign").status_code == 403
+    assert fp.delete("/api/v1/anomaly/benign/1", headers=headers).status_code == 403
+    page = fp.get(f"/alerts/{ours}")
+    assert 'id="mark-benign"' not in page.get_data(as_text=True)
+    assert fp.post(f"/alerts/{ours}/benign", data={"reason": "x"}).status_code in (400, 403)
+    client = app.test_client()
+    token = {"Authorization": f"Bearer {secret}"}
+    assert client.post(f"/api/v1/alerts/{theirs}/benign", json={"reason": "x"}, headers=token).status_code == 404
+    assert client.post(f"/api/v1/alerts/{ours}/benign", json={"reason": "backup"}, headers=token).status_code == 201
+    with platform.db.session() as s:
+        create_user(s, "ana2", "analyst-password-2", "analyst")
+    ana = logged_in(app, "ana2", "analyst-password-2")
+    ana.post(f"/api/v1/alerts/{theirs}/benign", json={"reason": "vpn"}, headers=api_csrf(ana))
+    assert [m["key"] for m in client.get("/api/v1/anomaly/benign", headers=token).get_json()["items"]] == \
+        ["10.1.0.5->203.0.113.9"]
+    assert ana.get("/api/v1/anomaly/benign").get_json()["total"] == 2
+    with platform.db.session() as s:
+        assert s.get_one(Alert, theirs).status == "closed" and s.get_one(Alert, ours).status == "closed"

@@ -10,17 +10,23 @@
   }
   var data = JSON.parse(element.textContent || "{}");
   var locale = data.locale === "en" ? "en-GB" : "fr-FR";
+  var datasets = [{ label: data.title, data: data.values || [], backgroundColor: "#3b6ea8", borderColor: "#3b6ea8",
+                    borderWidth: 1 }];
+  var band = data.band;
+  if (band && data.kind === "line") {
+    /* the baseline band the values were compared with: two dashed lines, no points */
+    [[band.low_label, band.low], [band.high_label, band.high]].forEach(function (line) {
+      datasets.push({ label: line[0], data: line[1] || [], borderColor: "#b0781a", borderDash: [6, 4],
+                      borderWidth: 1, pointRadius: 0, fill: false });
+    });
+  }
   new window.Chart(canvas, {
     type: data.kind === "line" ? "line" : "bar",
-    data: {
-      labels: data.labels || [],
-      datasets: [{ label: data.title, data: data.values || [], backgroundColor: "#3b6ea8", borderColor: "#3b6ea8",
-                   borderWidth: 1 }]
-    },
+    data: { labels: data.labels || [], datasets: datasets },
     options: {
       locale: locale,
       animation: false,
-      plugins: { legend: { display: false } },
+      plugins: { legend: { display: datasets.length > 1 } },
       scales: { y: { beginAtZero: true } }
     }
   });

@@ -21,8 +21,8 @@ from elasticsearch.serializer import OrjsonSerializer
 from cert.core.ecs import Event, format_ts, get, parse_ts
 from cert.core.errors import StoreUnavailable
 from cert.core.event_store import AggregateQuery, EventQuery, EventStore, ResumeKey, WriteResult
-from cert.storage.events import es_composite
 from cert.storage.events.aggregation import stream as stream_rows
+from cert.storage.events.es_composite import CompositeReader, bucket_range
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -262,7 +262,7 @@ class ElasticsearchEventStore(EventStore):
         """Composite aggregations over slices of the range (``es_composite``), read a page of
         groups at a time: the node groups, memory holds one page and one chunk."""
         where = self._filters(EventQuery(start=query.start, end=query.end, terms=dict(query.terms)))
-        reader = es_composite.CompositeReader(self._search, query, where, self._without_lists)
+        reader = CompositeReader(self._search, query, where, self._without_lists)
         return stream_rows(query, reader.rows())
 
     def _without_lists(self, query: AggregateQuery, bucket: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
@@ -273,7 +273,7 @@ class ElasticsearchEventStore(EventStore):
         terms: dict[str, list[Any]] = {k: list(v) for k, v in query.terms.items()}
         for i, f in enumerate(query.group):
             terms[f] = [key[f"g{i}"]] if f not in terms or key[f"g{i}"] in terms[f] else []
-        start, end = es_composite.bucket_range(query, bucket)
+        start, end = bucket_range(query, bucket)
         from cert.core.aggregate import reference_aggregate
 
         for part in reference_aggregate(self, replace(query, start=start, end=end, terms=terms)):
