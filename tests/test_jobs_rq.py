@@ -20,7 +20,8 @@ from cert.core.config import Settings
 from cert.demo import ingest_scenario
 from cert.detection.run import run_detection
 from cert.incidents.cases import add_observable, get_case, promote_alert
-from cert.response.playbooks import Playbook, load_playbooks, request_run
+from cert.response.playbooks import Playbook, load_playbooks
+from cert.response.runs import request_run
 from cert.runtime.jobs import RqQueue
 from cert.runtime.platform import Platform
 from cert.storage.models import Alert, PlaybookRun
@@ -113,7 +114,7 @@ def queue_run(prod: Production, case_id: int, playbook_id: str) -> tuple[int, st
         run = request_run(p, s, get_case(s, case_id), playbook_id, "tester")
         run_id = run.id
     assert isinstance(p.jobs, RqQueue)
-    job_id = p.jobs.enqueue("cert.response.playbooks.execute_run", run_id=run_id)
+    job_id = p.jobs.enqueue("cert.response.runs.execute_run", run_id=run_id)
     with p.db.session() as s:
         s.get_one(PlaybookRun, run_id).job_id = job_id
     with p.db.session() as s:  # nothing ran yet: no worker in this process
@@ -158,7 +159,7 @@ def test_playbook_runs_on_a_real_rq_worker(production: Production) -> None:
 
         timeline = get_case(s, case_id).timeline
         messages = [e.message for e in timeline]
-        assert messages[1] == f"Playbook {book.id} queued"
+        assert messages[1] == f"Playbook {book.id} (version {book.version}) queued"
         sightings = [e for e in timeline if e.message.startswith("[sightings]")]
         assert len(sightings) == 1 and ATTACKER_IP in sightings[0].message
         assert sightings[0].actor == f"playbook:{book.id}" and sightings[0].data["run_id"] == run_id

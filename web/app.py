@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         intake_api,
         oidc,
         openapi,
+        playbooks_api,
         reports_console,
         rules,
         second_factor,
@@ -149,7 +150,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         incidents_api.bp, incident_templates.bp,
         triage.bp, triage_api.bp,
         dashboard.bp, dashboard_api.bp,
-        anomaly_api.bp,
+        anomaly_api.bp, playbooks_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

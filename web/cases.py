@@ -19,7 +19,8 @@ from cert.incidents import lifecycle, rsit
 from cert.incidents.attachments import upload_to_case
 from cert.incidents.merge import merge
 from cert.incidents.reports import reports_for_case
-from cert.response.playbooks import load_playbooks, start_run
+from cert.response.playbooks import load_playbooks
+from cert.response.runs import start_run
 from cert.sharing.actions import change_case_tlp, publish
 from cert.storage.models import Alert, PlaybookRun
 from web import case_items

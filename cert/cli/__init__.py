@@ -220,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cert.cli import alerts as cli_alerts  # cert alerts
 
     cli_alerts.register(sub)
+
+    from cert.cli import playbooks as cli_playbooks  # cert playbooks …
+
+    cli_playbooks.register(sub)
     return ap
 
 

@@ -55,6 +55,7 @@ def _default_sla_resolve() -> dict[str, int]:
     return _minutes(24 * 60, 3 * 24 * 60, 7 * 24 * 60, 14 * 24 * 60, 30 * 24 * 60)
 
 
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("var")
@@ -155,6 +156,13 @@ class Settings:
     sla_acknowledge_minutes: dict[str, int] = field(default_factory=_default_sla_acknowledge)
     sla_contain_minutes: dict[str, int] = field(default_factory=_default_sla_contain)
     sla_resolve_minutes: dict[str, int] = field(default_factory=_default_sla_resolve)
+    # response playbooks: what no action may ever touch (networks, domains and their subdomains,
+    # accounts as "user:NAME": the CERT's own addresses, the resolvers, the constituency's
+    # critical servers; loopback always), the most targets a step may take unless the playbook
+    # says otherwise, and how long a run may go without a sign of life before it is failed
+    response_protected: tuple[str, ...] = ()
+    response_max_targets: int = 20
+    response_run_timeout_seconds: int = 1800
     # Anomaly detection, network (detectors/anomaly): networks counted as internal besides the
     # private ranges and the constituency's (CIDR, for a monitored network on public addresses);
     # beaconing (anomaly.beacon): score from which a pair is reported (percent), fewest calls

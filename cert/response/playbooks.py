@@ -1,28 +1,26 @@
 """Response playbooks: YAML files of ordered steps; each step is a plug-in in the ``steps`` registry.
 
-A playbook run is queued as a job (rq in production, in-process when embedded); each step's
-result is written to the case timeline. Steps declare the PAP their action needs, and a step
-is refused on a case whose PAP does not permit it (as Cortex does for analyzers).
+A playbook file (``cert.response.schema``) names its steps, each with its parameters, condition,
+targets, limit, expiry and approval; ``cert.response.runs`` runs them. Steps declare the PAP
+their action needs, and a step is refused on a case whose PAP does not permit it (as Cortex does
+for analyzers); actions (``cert.response.actions``) check it per observable.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 from sqlalchemy.orm import Session
 
-from cert.core.errors import N_, Forbidden, InvalidInput, NotFound, VigieError
+from cert.core.errors import N_, InvalidInput
 from cert.core.registry import Registry
 from cert.core.tlp import PAP
-from cert.incidents.cases import add_timeline, get_case
 from cert.runtime.platform import Platform
-from cert.storage import audit
-from cert.storage.models import Case, PlaybookRun
+from cert.storage.models import Case
 
 PHASES = ("preparation", "detection", "containment", "eradication", "recovery", "post-incident")
 
@@ -53,6 +51,8 @@ class StepContext:
     case: Case
     actor: str
     params: dict[str, Any]
+    #: the data of the run's earlier steps, by step id
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Step(ABC):
@@ -70,8 +70,19 @@ steps: Registry[Step] = Registry("playbook step")
 
 @dataclass(frozen=True)
 class PlaybookStep:
+    """One step of a playbook file: the plug-in (``step``) and its parameters (``with``), a
+    condition (``when``), where an action's targets come from (``targets``), how many it may
+    take (``limit``), for how long its change holds (``expires``), and who must approve it."""
+
+    id: str
     step: str
     params: dict[str, Any]
+    when: dict[str, Any] = field(default_factory=dict)
+    targets: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    expires: int | None = None  # seconds
+    approval: str | None = None  # a role; None: the step's default (an action needs a responder)
+    title: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ class Playbook:
     phase: str
     steps: tuple[PlaybookStep, ...]
     source: str
+    version: int = 1
 
     def title_for(self, locale: str) -> str:
         return self.title.get(locale) or self.title.get("en") or self.id
@@ -91,35 +103,40 @@ class Playbook:
 
     @classmethod
     def from_dict(cls, data: Any, source: str) -> Playbook:
-        if not isinstance(data, dict):
-            raise InvalidInput(f"{source}: a playbook is a mapping")
-        try:
-            pid = str(data["id"])
-            raw_steps = data["steps"]
-        except KeyError as exc:
-            raise InvalidInput(f"{source}: missing key {exc.args[0]!r}") from None
-        phase = str(data.get("phase", "containment"))
-        if phase not in PHASES:
-            raise InvalidInput(f"{source}: unknown phase {phase!r} (expected one of {', '.join(PHASES)})")
-        if not isinstance(raw_steps, list) or not raw_steps:
-            raise InvalidInput(f"{source}: 'steps' is a non-empty list")
-        parsed = []
-        for i, item in enumerate(raw_steps, 1):
-            if not isinstance(item, dict) or "step" not in item:
-                raise InvalidInput(f"{source}: step #{i} needs a 'step' name")
+        """A playbook from its YAML document, checked against ``cert.response.schema`` and the
+        step registry; ``InvalidInput`` names the file and the place of each error."""
+        from cert.response.schema import seconds, validate
+
+        validate(data, source)
+        parsed: list[PlaybookStep] = []
+        seen: set[str] = set()
+        for i, item in enumerate(data["steps"], 1):
             name = str(item["step"])
             if name not in steps:
-                raise InvalidInput(f"{source}: step #{i}: unknown step {name!r} (known: {', '.join(steps.names())})")
-            params = item.get("with") or {}
-            if not isinstance(params, dict):
-                raise InvalidInput(f"{source}: step #{i}: 'with' is a mapping")
-            parsed.append(PlaybookStep(name, params))
+                raise InvalidInput(N_("%(source)s: step #%(n)s: unknown step %(step)s (known: %(known)s)"),
+                                   source=source, n=i, step=name, known=", ".join(steps.names()))
+            sid = str(item.get("id") or f"{name}-{i}")
+            if sid in seen:
+                raise InvalidInput(N_("%(source)s: step #%(n)s: the id %(id)s is used twice"), source=source, n=i,
+                                   id=sid)
+            for ref in (item.get("when", {}).get("found"), item.get("targets", {}).get("from")):
+                if ref and ref.split(".", 1)[0] not in seen:
+                    raise InvalidInput(N_("%(source)s: step #%(n)s: %(ref)s names no earlier step"),
+                                       source=source, n=i, ref=ref)
+            seen.add(sid)
+            expires = item.get("expires")
+            parsed.append(PlaybookStep(sid, name, dict(item.get("with") or {}), dict(item.get("when") or {}),
+                                       dict(item.get("targets") or {}), item.get("limit"),
+                                       seconds(expires) if expires else None, item.get("approval"),
+                                       _texts(item.get("title"))))
+        return cls(str(data["id"]), _texts(data.get("title")), _texts(data.get("description")),
+                   str(data.get("phase", "containment")), tuple(parsed), source, int(data.get("version", 1)))
 
-        def texts(key: str) -> dict[str, str]:
-            v = data.get(key, "")
-            return {str(k): str(t) for k, t in v.items()} if isinstance(v, dict) else {"en": str(v)}
 
-        return cls(pid, texts("title"), texts("description"), phase, tuple(parsed), source)
+def _texts(value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        return {str(k): str(t) for k, t in value.items()}
+    return {"en": str(value)} if value else {}
 
 
 def load_playbooks(directory: Path) -> dict[str, Playbook]:
@@ -134,83 +151,3 @@ def load_playbooks(directory: Path) -> dict[str, Playbook]:
             raise InvalidInput(f"{path}: playbook id {book.id!r} is also used by {books[book.id].source}")
         books[book.id] = book
     return books
-
-
-def request_run(platform: Platform, s: Session, case: Case, playbook_id: str, actor: str) -> PlaybookRun:
-    """Queue a playbook run on a case (a job on the worker, or in-process)."""
-    books = load_playbooks(platform.settings.playbooks_dir)
-    if playbook_id not in books:
-        raise NotFound(f"no playbook named {playbook_id!r}")
-    run = PlaybookRun(case_id=case.id, playbook=playbook_id, requested_by=actor)
-    s.add(run)
-    s.flush()
-    add_timeline(s, case, actor, "playbook", N_("Playbook %(playbook)s queued"), {"run_id": run.id},
-                 params={"playbook": playbook_id})
-    audit.record(s, actor, "playbook.run", "case", case.id, playbook=playbook_id, run_id=run.id)
-    return run
-
-
-def start_run(platform: Platform, case_id: int, playbook_id: str, actor: str) -> int:
-    """Queue a playbook run on a case and hand it to the job queue; returns the run's id."""
-    with platform.db.session() as s:
-        run_id = request_run(platform, s, get_case(s, case_id), playbook_id, actor).id
-    job_id = platform.jobs.enqueue("cert.response.playbooks.execute_run", run_id=run_id)
-    with platform.db.session() as s:
-        stored = s.get(PlaybookRun, run_id)
-        if stored is not None and stored.job_id is None:
-            stored.job_id = job_id
-    return run_id
-
-
-def execute_run(platform: Platform, run_id: int) -> str:
-    """Job body: run each step of the playbook in order and write results to the timeline."""
-    books = load_playbooks(platform.settings.playbooks_dir)
-    with platform.db.session() as s:
-        run = s.get(PlaybookRun, run_id)
-        if run is None:
-            raise NotFound(f"playbook run {run_id} does not exist")
-        run.status = "running"
-    results: list[dict[str, Any]] = []
-    status, error = "done", ""
-    book = books.get(run.playbook)
-    for index, pstep in enumerate(book.steps if book else (), 1):
-        with platform.db.session() as s:
-            case = get_case(s, run.case_id)
-            step = steps.get(pstep.step)()
-            case_pap = PAP.parse(case.pap)
-            entry: dict[str, Any]
-            try:
-                if case_pap.value > step.needs_pap.value:
-                    raise Forbidden(N_("[%(step)s] needs %(needed)s or less restrictive; the incident is %(pap)s."),
-                                    step=pstep.step, needed=step.needs_pap.label, pap=case_pap.label)
-                res = step.run(StepContext(platform, s, case, run.requested_by, dict(pstep.params)))
-                said, values = res.message, {**res.params, "step": pstep.step}
-                entry = {"step": pstep.step, "status": "done", "message": StepResult(said, {}, values).text,
-                         "data": res.data}
-            except VigieError as exc:
-                entry = {"step": pstep.step, "status": "failed", "message": str(exc), "data": {}}
-                status, error = "failed", f"step {index} ({pstep.step}): {exc}"
-                if exc.message_id.startswith("[%(step)s]"):
-                    said, values = exc.message_id, {k: v for k, v in exc.params.items()
-                                                    if isinstance(v, (str, int, float, bool))}
-                else:  # an error of the core, in English: shown as it is
-                    said, values = N_("[%(step)s] failed: %(error)s"), {"step": pstep.step, "error": str(exc)}
-            except Exception as exc:  # noqa: BLE001 - job boundary: an unexpected failure is recorded on the run
-                message = f"unexpected error: {type(exc).__name__}: {exc}"
-                entry = {"step": pstep.step, "status": "failed", "message": message, "data": {}}
-                status, error = "failed", f"step {index} ({pstep.step}): {message}"
-                said, values = N_("[%(step)s] unexpected error: %(error)s"), {
-                    "step": pstep.step, "error": f"{type(exc).__name__}: {exc}"}
-            add_timeline(s, case, f"playbook:{run.playbook}", "playbook", said,
-                         {"run_id": run_id, "step": pstep.step, "status": entry["status"], **entry["data"]},
-                         params=values)
-        results.append(entry)
-        if status == "failed":
-            break
-    if book is None:
-        status, error = "failed", f"playbook {run.playbook!r} no longer exists"
-    with platform.db.session() as s:
-        run = s.get_one(PlaybookRun, run_id)
-        run.results, run.status, run.error = results, status, error
-        run.finished_at = datetime.now(UTC)
-    return status

@@ -14,7 +14,7 @@ from cert.core.tlp import TLP
 from cert.detection.indicators.store import IndicatorRecord, upsert
 from cert.detection.run import run_detection
 from cert.incidents.cases import promote_alert
-from cert.response.playbooks import execute_run, request_run
+from cert.response.runs import execute_run, request_run
 from cert.runtime.platform import Platform
 from cert.storage.models import Alert
 from web.app import create_app

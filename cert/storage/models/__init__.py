@@ -34,7 +34,7 @@ from cert.storage.models.incidents import (
 )
 from cert.storage.models.indicators import FileScan, Indicator, IndicatorGeneration
 from cert.storage.models.ingest import DeadLetter, DeadLetterCount, IngestMinute, IngestSource
-from cert.storage.models.response import PlaybookRun
+from cert.storage.models.response import PlaybookRun, ResponseAction, StepApproval, StepRun
 from cert.storage.models.rules import HuntMatch, HuntRun, RuleChange, RuleException, RuleSetting
 from cert.storage.models.tokens import ApiToken
 from cert.storage.models.totp import RecoveryCode, UserTotp
@@ -76,10 +76,13 @@ __all__ = [
     "PlaybookRun",
     "RecoveryCode",
     "ReportLink",
+    "ResponseAction",
     "RuleChange",
     "RuleException",
     "RuleSetting",
     "SavedFilter",
+    "StepApproval",
+    "StepRun",
     "Task",
     "TimelineEntry",
     "User",

@@ -90,6 +90,8 @@ class Observable(Base):
     type: Mapped[str] = mapped_column(String(30))  # ip | domain | url | user | hostname | md5 | sha256 ...
     value: Mapped[str] = mapped_column(String(2048))
     tlp: Mapped[str] = mapped_column(String(20), default="amber")
+    #: what may be done with it (PAP 2.0: red, amber, green, clear); None: the incident's PAP
+    pap: Mapped[str | None] = mapped_column(String(20), nullable=True)
     ioc: Mapped[bool] = mapped_column(default=True)
     #: False for a value that is not one of its type (kept as evidence, never an indicator)
     valid: Mapped[bool] = mapped_column(default=True, server_default=true())
@@ -175,6 +177,8 @@ class Countermeasure(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: when it is undone on its own (an address blocked for 24 hours)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Attachment(Base):
