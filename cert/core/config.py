@@ -179,6 +179,15 @@ class Settings:
     anomaly_scan_hosts: tuple[str, ...] = ("300:25", "3600:37", "86400:50")
     anomaly_scan_ports_internal: tuple[str, ...] = ("300:10", "3600:15", "86400:20")
     anomaly_scan_hosts_internal: tuple[str, ...] = ("300:15", "3600:22", "86400:30")
+    # Response action block_ip (playbooks/steps/block_ip.py): the command that runs nft on the
+    # gateway, split like a shell splits it and run without one ("nft" on this host, "ip netns
+    # exec gw nft", "ssh -i /etc/vigie/gw_key root@gw nft"); the table Vigie owns there ("FAMILY
+    # NAME", family inet, ip or ip6); the seconds one nft call may take; the gateway's name shown
+    # to people in the dry run and the approval request
+    response_nft_command: str = "nft"
+    response_nft_table: str = "inet vigie"
+    response_nft_timeout_seconds: float = 10.0
+    response_nft_gateway: str = ""
     rq_queue: str = "vigie"
     web_app: str = "web.app:create_app"
 
