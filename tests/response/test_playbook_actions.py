@@ -19,7 +19,7 @@ from test_block_ip import Gateway, gateway  # noqa: F401 - fixture
 from cert.incidents.cases import add_observable
 from cert.response.runs import decide, execute_run, expire_due, plan_playbook, start_run, undo_action
 from cert.runtime.platform import Platform
-from cert.storage.models import AuditEntry, Case, Countermeasure, PlaybookRun, ResponseAction, StepRun, TimelineEntry
+from cert.storage.models import AuditEntry, Case, Countermeasure, PlaybookRun, ResponseAction, TimelineEntry
 
 pytestmark = pytest.mark.nftables
 
