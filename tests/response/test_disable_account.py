@@ -62,14 +62,34 @@ def _module_dir() -> str:
     raise ServerUnavailable("OpenLDAP's ppolicy and back_mdb modules not found (install Debian's slapd package)")
 
 
-def _config_ldif(workdir: Path) -> str:
+def _certificates(workdir: Path) -> str:
+    """A CA and a certificate for 127.0.0.1 signed by it (openssl), in ``workdir``; cn=config's TLS lines."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise ServerUnavailable("openssl not found (install Debian's openssl package)")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=workdir, capture_output=True, timeout=60, check=True)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Vigie test CA")
+    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={LOOPBACK}")
+    (workdir / "san.ext").write_text(f"subjectAltName=IP:{LOOPBACK}\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
+    return (f"olcTLSCACertificateFile: {workdir}/ca.pem\nolcTLSCertificateFile: {workdir}/server.pem\n"
+            f"olcTLSCertificateKeyFile: {workdir}/server.key\n")
+
+
+def _config_ldif(workdir: Path, tls: bool) -> str:
     """cn=config: the mdb database, its ACL (the service account's rights of docs/response.md), ppolicy."""
     schema = "\n".join(f"include: file:///etc/ldap/schema/{s}.ldif" for s in ("core", "cosine", "inetorgperson"))
+    tls_lines = _certificates(workdir) if tls else ""
     return f"""dn: cn=config
 objectClass: olcGlobal
 cn: config
 olcPidFile: {workdir}/slapd.pid
-
+{tls_lines}
 dn: cn=module{{0}},cn=config
 objectClass: olcModuleList
 cn: module{{0}}
@@ -165,16 +185,19 @@ def _answers(port: int) -> bool:
         return False
 
 
-def start_slapd(workdir: Path) -> RunningServer:
-    """slapd on a free loopback port, its cn=config and database in ``workdir`` (built with slapadd)."""
+def start_slapd(workdir: Path, *, tls: bool = False) -> RunningServer:
+    """slapd on a free loopback port, its cn=config and database in ``workdir`` (built with slapadd);
+    with ``tls``, StartTLS with a certificate for 127.0.0.1 signed by ``workdir/ca.pem``."""
     slapd, slapadd = _tool("slapd"), _tool("slapadd")
     (workdir / "config").mkdir()
     (workdir / "db").mkdir()
-    for number, text in (("0", _config_ldif(workdir)), ("1", _data_ldif())):
+    for number, text in (("0", _config_ldif(workdir, tls)), ("1", _data_ldif())):
         ldif = workdir / f"db{number}.ldif"
         ldif.write_text(text)
-        subprocess.run([slapadd, "-n", number, "-F", str(workdir / "config"), "-l", str(ldif)],
-                       capture_output=True, timeout=60, check=True)
+        added = subprocess.run([slapadd, "-n", number, "-F", str(workdir / "config"), "-l", str(ldif)],
+                               capture_output=True, text=True, timeout=60)
+        if added.returncode != 0:
+            raise RuntimeError(f"slapadd -n{number} failed: {added.stderr[-2000:]}")
     last = ""
     for _attempt in range(3):
         port = find_free_port()
@@ -396,6 +419,28 @@ def test_wrong_service_password_fails_without_showing_it(unlocked: RunningServer
     assert "invalidCredentials" in str(exc) and SERVICE_DN in str(exc)
     assert wrong not in str(exc) and wrong not in repr(exc.params) and wrong not in repr(exc.args)
     assert binds(unlocked, "alice")
+
+
+@pytest.mark.ldap
+def test_starttls_checks_the_directory_certificate(tmp_path: Path, case_ctx: Any) -> None:
+    try:
+        server = start_slapd(tmp_path, tls=True)
+    except ServerUnavailable as exc:
+        pytest.skip(exc.reason)
+    try:
+        act = action(case_ctx, server.url, response_ldap_starttls=True, response_ldap_ca_file=tmp_path / "ca.pem")
+        act.apply(Target("alice"), None)
+        assert act.applied(Target("alice")) and not binds(server, "alice")
+        act.revert(Target("alice"))
+        assert binds(server, "alice")
+        untrusted = action(case_ctx, server.url, response_ldap_starttls=True, response_ldap_ca_file=None)
+        with pytest.raises(ActionFailed) as failure:  # the test CA is not among the system's
+            untrusted.apply(Target("alice"), None)
+        assert not failure.value.transient and SERVICE_PW not in str(failure.value)
+        assert "CERTIFICATE_VERIFY_FAILED" in str(failure.value)
+        assert binds(server, "alice")
+    finally:
+        server.stop()
 
 
 def test_password_comes_from_the_environment_and_is_redacted() -> None:
