@@ -23,7 +23,7 @@ ENV_PREFIX = "CERT_"
 # settings holding a list whose default (None) is decided elsewhere
 OPTIONAL_LISTS = frozenset({"totp_required_roles"})
 # settings never shown or logged: redacted() prints *** instead
-SECRET_SETTINGS = frozenset({"secret_key", "oidc_client_secret"})
+SECRET_SETTINGS = frozenset({"secret_key", "oidc_client_secret", "response_ldap_password"})
 #: the severities an SLA target is set for, least urgent first
 SLA_SEVERITIES = ("informational", "low", "medium", "high", "critical")
 #: settings holding an SLA target in minutes per severity; a file or the environment may set some
@@ -188,6 +188,22 @@ class Settings:
     response_nft_table: str = "inet vigie"
     response_nft_timeout_seconds: float = 10.0
     response_nft_gateway: str = ""
+    # Response action ``disable_account`` (playbooks/steps/disable_account.py, docs/response.md): the
+    # directory (ldap:// or ldaps:// URL; StartTLS on an ldap:// URL when response_ldap_starttls; a CA
+    # file to check its certificate, else the system's), the service account's DN and password (secret:
+    # CERT_RESPONSE_LDAP_PASSWORD), the subtree and attribute an account name is looked up by,
+    # "openldap" (ppolicy lock) or "active-directory" (userAccountControl), the seconds to wait for
+    # the directory, and account names (or DNs) the action never disables.
+    response_ldap_url: str = ""
+    response_ldap_bind_dn: str = ""
+    response_ldap_password: str = ""
+    response_ldap_users_base: str = ""
+    response_ldap_user_attribute: str = "uid"
+    response_ldap_starttls: bool = False
+    response_ldap_ca_file: Path | None = None
+    response_ldap_flavour: str = "openldap"
+    response_ldap_timeout_seconds: int = 10
+    response_ldap_protected: tuple[str, ...] = ()
     rq_queue: str = "vigie"
     web_app: str = "web.app:create_app"
 
