@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         openapi,
         playbooks_api,
         reports_console,
+        response_console,
         rules,
         second_factor,
         tokens,
@@ -150,7 +151,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         incidents_api.bp, incident_templates.bp,
         triage.bp, triage_api.bp,
         dashboard.bp, dashboard_api.bp,
-        anomaly_api.bp, playbooks_api.bp,
+        anomaly_api.bp, playbooks_api.bp, response_console.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

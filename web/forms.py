@@ -98,3 +98,15 @@ def require_valid(form: FlaskForm) -> None:
     """A submitted form (CSRF token included) that does not validate is a 400 saying why."""
     if not form.validate_on_submit():
         raise InvalidInput(N_("The form is not valid: %(problems)s"), problems=form_problems(form))
+
+
+class DecisionForm(FlaskForm):
+    """Approve or refuse a playbook step: the reason is audited."""
+
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
+
+
+class ReasonForm(FlaskForm):
+    """A button with an optional reason (undo a response action, resume a run)."""
+
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=2000)])
