@@ -171,6 +171,17 @@ class Settings:
     anomaly_scan_hosts: tuple[str, ...] = ("300:25", "3600:37", "86400:50")
     anomaly_scan_ports_internal: tuple[str, ...] = ("300:10", "3600:15", "86400:20")
     anomaly_scan_hosts_internal: tuple[str, ...] = ("300:15", "3600:22", "86400:30")
+    # Response action sinkhole_domain on the constituency's Unbound resolver (docs/response.md).
+    # The unbound-control command, split like a shell line (``unbound-control -c
+    # /etc/unbound/unbound.conf -s 10.0.0.53@8953``); the addresses a sinkholed name answers (A,
+    # AAAA; both empty: the name and everything under it answer NXDOMAIN); the file of Vigie's
+    # sinkholes that unbound.conf includes so that they survive a restart (None: runtime only);
+    # how long one unbound-control call may take.
+    response_unbound_control: str = "unbound-control"
+    response_unbound_sinkhole_a: str = ""
+    response_unbound_sinkhole_aaaa: str = ""
+    response_unbound_zones_file: Path | None = None
+    response_unbound_timeout_seconds: int = 15
     rq_queue: str = "vigie"
     web_app: str = "web.app:create_app"
 
