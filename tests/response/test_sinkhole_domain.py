@@ -259,6 +259,7 @@ def test_a_changed_sinkhole_address_is_not_applied_until_applied_again(tmp_path:
 
     assert moved.applied(target)
     assert resolver.answer("www.malware-c2.example") == "192.0.2.54"  # the old address is gone
+    assert resolver.answer("www.malware-c2.example", "AAAA") == "NODATA"  # no IPv6 sinkhole configured
     assert '"malware-c2.example. 60 IN A 192.0.2.54"' in resolver.zones_file.read_text()
     assert "192.0.2.53" not in resolver.zones_file.read_text()
 
