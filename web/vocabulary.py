@@ -11,6 +11,8 @@ WORDS = (
     _l("informational"), _l("low"), _l("medium"), _l("high"), _l("critical"),
     _l("new"), _l("acknowledged"), _l("promoted"), _l("closed"), _l("open"), _l("contained"),
     _l("queued"), _l("running"), _l("done"), _l("failed"),
+    _l("waiting-approval"), _l("pending"), _l("skipped"), _l("refused"), _l("applied"), _l("reverted"),
+    _l("unblock"), _l("re-enable"), _l("remove the sinkhole"),
     _l("analyst"), _l("responder"), _l("admin"), _l("focal_point"), _l("partner"),
     _l("local"), _l("sigmahq"), _l("external"), _l("rule"),
     _l("enable"), _l("disable"), _l("severity"), _l("exception_add"), _l("exception_remove"),

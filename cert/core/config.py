@@ -204,6 +204,17 @@ class Settings:
     response_ldap_flavour: str = "openldap"
     response_ldap_timeout_seconds: int = 10
     response_ldap_protected: tuple[str, ...] = ()
+    # Response action sinkhole_domain on the constituency's Unbound resolver (docs/response.md).
+    # The unbound-control command, split like a shell line (``unbound-control -c
+    # /etc/unbound/unbound.conf -s 10.0.0.53@8953``); the addresses a sinkholed name answers (A,
+    # AAAA; both empty: the name and everything under it answer NXDOMAIN); the file of Vigie's
+    # sinkholes that unbound.conf includes so that they survive a restart (None: runtime only);
+    # how long one unbound-control call may take.
+    response_unbound_control: str = "unbound-control"
+    response_unbound_sinkhole_a: str = ""
+    response_unbound_sinkhole_aaaa: str = ""
+    response_unbound_zones_file: Path | None = None
+    response_unbound_timeout_seconds: int = 15
     rq_queue: str = "vigie"
     web_app: str = "web.app:create_app"
 
