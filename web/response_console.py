@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from cert.core.errors import N_, NotFound
 from cert.incidents.cases import get_case
 from cert.response import runs
+from cert.response.playbooks import load_playbooks
 from cert.storage.models import PlaybookRun, ResponseAction
 from web.access import actor, platform, remote_addr, requires
 from web.forms import DecisionForm, PlaybookForm, ReasonForm, require_valid
@@ -37,9 +39,9 @@ def _run(case_id: int, run_id: int) -> dict[str, Any]:
 def dry_run(case_id: int) -> ResponseReturnValue:
     """What the chosen playbook would do on the incident, nothing done."""
     form = PlaybookForm()
-    from web.cases import _playbook_form
-
-    form.playbook.choices = _playbook_form().playbook.choices
+    lang = str(get_locale() or "fr")
+    form.playbook.choices = [(b.id, b.title_for(lang))
+                             for b in load_playbooks(platform().settings.playbooks_dir).values()]
     require_valid(form)
     plan = runs.plan_playbook(platform(), case_id, form.playbook.data or "", actor())
     return render_template("response/dry_run.html", case_id=case_id, plan=plan,
@@ -55,16 +57,26 @@ def show_run(case_id: int, run_id: int) -> ResponseReturnValue:
                            decision_form=DecisionForm(), reason_form=ReasonForm())
 
 
-@bp.post("/runs/<int:run_id>/steps/<int:position>/<any(approve, refuse):decision>")
-@requires("responder")
-def decide(case_id: int, run_id: int, position: int, decision: str) -> ResponseReturnValue:
+def _decide(case_id: int, run_id: int, position: int, approve: bool) -> ResponseReturnValue:
     form = DecisionForm()
     require_valid(form)
     _run(case_id, run_id)
-    runs.decide(platform(), run_id, position, actor(), str(current_user.role), decision == "approve",
-                form.reason.data or "", remote_addr())
-    flash(_("Step approved: the run goes on.") if decision == "approve" else _("Step refused: the run ends."), "ok")
+    runs.decide(platform(), run_id, position, actor(), str(current_user.role), approve, form.reason.data or "",
+                remote_addr())
+    flash(_("Step approved: the run goes on.") if approve else _("Step refused: the run ends."), "ok")
     return redirect(url_for("response.show_run", case_id=case_id, run_id=run_id), 303)
+
+
+@bp.post("/runs/<int:run_id>/steps/<int:position>/approve")
+@requires("responder")
+def approve(case_id: int, run_id: int, position: int) -> ResponseReturnValue:
+    return _decide(case_id, run_id, position, True)
+
+
+@bp.post("/runs/<int:run_id>/steps/<int:position>/refuse")
+@requires("responder")
+def refuse(case_id: int, run_id: int, position: int) -> ResponseReturnValue:
+    return _decide(case_id, run_id, position, False)
 
 
 @bp.post("/runs/<int:run_id>/resume")

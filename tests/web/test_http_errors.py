@@ -48,7 +48,7 @@ def test_ids_past_the_sql_integer_range_answer_404_on_every_route(app: Flask, pl
         url = rule
         for arg in ints:
             url = url.replace(f"<int:{arg}>", str(big))
-        url = url.replace("<rule_id>", "some-rule").replace("<direction>", "up")
+        url = url.replace("<rule_id>", "some-rule").replace("<direction>", "up").replace("<playbook>", "brute-force-response")
         assert "<" not in url, f"argument left in {url}"
         resp = client.open(url, method=method)
         assert resp.status_code == 404, f"{method} {url} answered {resp.status_code}"
