@@ -94,6 +94,9 @@ def cmd_serve(p: Platform, args: argparse.Namespace, settings: Settings | None =
     settings = settings or p.settings
     create_app = _web_factory(settings)
     app = create_app(settings)
+    from cert.response import timer
+
+    timer.start(p)  # changes undone when their expiry passes
     print(f"Vigie console: http://{args.host}:{args.port}/", flush=True)
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False, request_handler=request_handler())
     return 0
@@ -105,8 +108,11 @@ def _web_factory(settings: Settings) -> Any:
 
 
 def cmd_worker(p: Platform, args: argparse.Namespace) -> int:
+    from cert.response import timer
     from cert.runtime.worker import run_worker
 
+    if not args.burst:
+        timer.start(p)  # changes undone when their expiry passes
     run_worker(p.settings, burst=args.burst)
     return 0
 

@@ -163,6 +163,9 @@ class Settings:
     response_protected: tuple[str, ...] = ()
     response_max_targets: int = 20
     response_run_timeout_seconds: int = 1800
+    # seconds between two passes of the response timer (cert serve, cert worker) that undoes the
+    # changes whose expiry has passed and fails stuck runs; 0: not run (cert playbooks expire does it)
+    response_timer_seconds: int = 60
     # Anomaly detection, network (detectors/anomaly): networks counted as internal besides the
     # private ranges and the constituency's (CIDR, for a monitored network on public addresses);
     # beaconing (anomaly.beacon): score from which a pair is reported (percent), fewest calls

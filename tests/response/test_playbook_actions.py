@@ -139,3 +139,40 @@ def test_undo_by_hand_and_the_limit(responding: Platform, gateway: Gateway) -> N
         run = s.get_one(PlaybookRun, tight)
         assert run.status == "failed" and "more than the step's limit of 1" in run.error
     assert blocked(gateway) == []
+
+
+def test_the_timer_undoes_a_block_when_it_expires(responding: Platform, gateway: Gateway,  # noqa: F811
+                                                  tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from cert.response import timer
+
+    folder = tmp_path / "playbooks"
+    (folder / "brief.yml").write_text(CONTAIN.replace("contain", "brief").replace("LIMIT", "5")
+                                      .replace("expires: 24h", "expires: 3s"), encoding="utf-8")
+    p = responding
+    p.settings = replace(p.settings, response_timer_seconds=1)
+    case_id = incident(p)
+    stop = threading.Event()
+    thread = timer.start(p, stop)
+    assert thread is not None
+    try:
+        run_id = start_run(p, case_id, "brief", "rita")
+        p.jobs.wait()
+        decide(p, run_id, 1, "sam", "responder", True, "three seconds only")
+        p.jobs.wait()
+        assert gateway.connect("10.77.0.2") == "timeout"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with p.db.session() as s:
+                if s.scalars(select(ResponseAction.status).where(ResponseAction.run_id == run_id)).one() == "reverted":
+                    break
+            time.sleep(0.5)
+        with p.db.session() as s:
+            row = s.scalars(select(ResponseAction).where(ResponseAction.run_id == run_id)).one()
+            assert (row.status, row.reverted_by) == ("reverted", "system:expiry")
+        assert gateway.connect("10.77.0.2") == "ok" and blocked(gateway) == []
+    finally:
+        stop.set()
+        thread.join(timeout=5)
