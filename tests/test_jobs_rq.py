@@ -21,7 +21,7 @@ from cert.demo import ingest_scenario
 from cert.detection.run import run_detection
 from cert.incidents.cases import add_observable, get_case, promote_alert
 from cert.response.playbooks import Playbook, load_playbooks
-from cert.response.runs import request_run
+from cert.response.runs import is_action, request_run
 from cert.runtime.jobs import RqQueue
 from cert.runtime.platform import Platform
 from cert.storage.models import Alert, PlaybookRun
@@ -80,6 +80,7 @@ def brute_force_playbook(settings: Settings) -> Playbook:
         if [s.step for s in b.steps][:1] == ["sightings"]
         and "notify_focal_point" in [s.step for s in b.steps]
         and "brute" in b.id.lower()
+        and not any(is_action(s.step) for s in b.steps)  # one that needs no approval
     ]
     assert candidates, (
         f"no brute-force playbook with sightings + notify_focal_point in {settings.playbooks_dir}"
