@@ -67,7 +67,7 @@ def countermeasure_json(c: Countermeasure) -> dict[str, Any]:
 
 
 def observable_json(o: Observable, seen: observables.Sighting) -> dict[str, Any]:
-    return {"id": o.id, "type": o.type, "value": o.value, "tlp": o.tlp, "ioc": o.ioc, "valid": o.valid,
+    return {"id": o.id, "type": o.type, "value": o.value, "tlp": o.tlp, "pap": o.pap, "ioc": o.ioc, "valid": o.valid,
             "invalid_reason": o.invalid_reason, "comment": o.comment, "created_by": o.created_by,
             "created_at": tasks.aware(o.created_at),
             "sightings": {"incidents": seen.incidents, "incident_ids": seen.incident_ids, "alerts": seen.alerts}}
@@ -257,14 +257,14 @@ def add_observable(case_id: int) -> ResponseReturnValue:
 @api_scope("write")
 @spec.validate(json=ObservablePatch, resp=ApiResponse(HTTP_200=ObservableItem), tags=TAGS)
 def update_observable(case_id: int, observable_id: int) -> ResponseReturnValue:
-    """Change an observable's TLP, IOC flag or comment."""
+    """Change an observable's TLP, PAP, IOC flag or comment."""
     given = body(ObservablePatch)
     orgs = visible_scope().recorded
     with platform().db.session() as s:
         case = _case(s, case_id)
         obs = observables.update_observable(
             s, case, observable_id, actor(), tlp=given.tlp if given.tlp is not None else KEEP,
-            ioc=given.ioc if given.ioc is not None else KEEP,
+            pap=given.pap if given.pap is not None else KEEP, ioc=given.ioc if given.ioc is not None else KEEP,
             comment=given.comment if given.comment is not None else KEEP, remote_addr=remote_addr())
         seen = observables.sightings(s, case, [obs], organizations=orgs)
         return _out(ObservableItem, observable_json(obs, seen[obs.id]))

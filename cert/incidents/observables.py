@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from cert.core.errors import N_, Conflict, InvalidInput, NotFound
 from cert.core.event_store import EventQuery, EventStore
 from cert.core.observables import check_observable, normalize
-from cert.core.tlp import TLP
+from cert.core.tlp import PAP, TLP
 from cert.incidents.cases import OBSERVABLE_TYPES, add_observable, add_timeline
 from cert.incidents.edits import KEEP, Keep
 from cert.storage import audit
@@ -95,15 +95,20 @@ def add_by_hand(s: Session, case: Case, actor: str, type_: str, value: str, *, t
 
 
 def update_observable(s: Session, case: Case, observable_id: int, actor: str, *, tlp: str | Keep = KEEP,
-                      ioc: bool | Keep = KEEP, comment: str | Keep = KEEP, remote_addr: str = "") -> Observable:
-    """Change an observable's TLP, IOC flag or comment. A value that is not one of its type is
-    evidence only: it cannot become an indicator."""
+                      ioc: bool | Keep = KEEP, comment: str | Keep = KEEP, pap: str | Keep = KEEP,
+                      remote_addr: str = "") -> Observable:
+    """Change an observable's TLP, PAP (``incident``: the incident's), IOC flag or comment. A value
+    that is not one of its type is evidence only: it cannot become an indicator."""
     obs = get_observable(s, case, observable_id)
     changed: dict[str, object] = {}
     if not isinstance(tlp, Keep):
         label = TLP.parse(tlp).tag_value
         if label != obs.tlp:
             obs.tlp = changed["tlp"] = label
+    if not isinstance(pap, Keep):
+        own = None if pap.strip().lower() in ("", "incident") else PAP.parse(pap).name.lower()
+        if own != obs.pap:
+            obs.pap = changed["pap"] = own
     if not isinstance(ioc, Keep) and ioc != obs.ioc:
         if ioc and not obs.valid:
             raise InvalidInput(N_("%(value)s is not a valid %(type)s: it cannot be an indicator."),

@@ -51,6 +51,26 @@ def test_the_api_from_dry_run_to_undo(app: Flask, responding: Platform, gateway:
     assert [t["value"] for t in step["targets"]] == ["10.77.0.2"] and "10.77.0.2" in step["targets"][0]["text"]
     reasons = {e["value"]: e["reason"] for e in step["excluded"]}
     assert reasons["10.77.0.3"] == "protégé : jamais une cible" and "PAP:RED" in reasons["fd77::2"]
+    # the partner lifts the PAP of its address: the next dry run takes it
+    listed = ana.get(f"/api/v1/incidents/{case_id}/observables").get_json()["items"]
+    v6 = next(o for o in listed if o["value"] == "fd77::2")
+    assert v6["pap"] == "red"
+    assert ana.patch(f"/api/v1/incidents/{case_id}/observables/{v6['id']}", json={"pap": "purple"},
+                     headers=api_csrf(ana)).status_code == 400
+    lifted = ana.patch(f"/api/v1/incidents/{case_id}/observables/{v6['id']}", json={"pap": "green"},
+                       headers=api_csrf(ana))
+    assert lifted.status_code == 200 and lifted.get_json()["pap"] == "green"
+    again = ana.post(f"/api/v1/incidents/{case_id}/playbooks/contain/dry-run", headers=api_csrf(ana)).get_json()
+    assert [t["value"] for t in again["steps"][0]["targets"]] == ["10.77.0.2", "fd77::2"]
+    back = ana.patch(f"/api/v1/incidents/{case_id}/observables/{v6['id']}", json={"pap": "red"},
+                     headers=api_csrf(ana))
+    assert back.get_json()["pap"] == "red"
+    inherit = ana.patch(f"/api/v1/incidents/{case_id}/observables/{v6['id']}", json={"pap": "incident"},
+                        headers=api_csrf(ana))
+    assert inherit.get_json()["pap"] is None  # the incident's PAP:GREEN applies
+    last = ana.post(f"/api/v1/incidents/{case_id}/playbooks/contain/dry-run", headers=api_csrf(ana)).get_json()
+    assert "fd77::2" in [t["value"] for t in last["steps"][0]["targets"]]
+    ana.patch(f"/api/v1/incidents/{case_id}/observables/{v6['id']}", json={"pap": "red"}, headers=api_csrf(ana))
     assert ana.post(f"/api/v1/incidents/{case_id}/playbook-runs", json={"playbook": "contain"},
                     headers=api_csrf(ana)).status_code == 403  # an analyst does not run
     started = rita.post(f"/api/v1/incidents/{case_id}/playbook-runs", json={"playbook": "contain"},

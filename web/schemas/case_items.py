@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from web.api_spec import ApiModel, QueryModel
-from web.schemas.common import Tlp
+from web.schemas.common import Pap, Tlp
 
 TaskStatus = Literal["open", "in-progress", "done", "cancelled"]
 CountermeasureKind = Literal["block-ip", "block-domain", "sinkhole", "disable-account", "reset-password",
@@ -99,6 +99,8 @@ class ObservableIn(ApiModel):
 
 class ObservablePatch(ApiModel):
     tlp: Tlp | None = None
+    pap: Pap | None = Field(None, description="What may be done with it (`red`, `amber`, `green`, `clear`); "
+                                              "`incident`: the incident's PAP. Response actions check it.")
     ioc: bool | None = None
     comment: str | None = Field(None, max_length=5000)
 
@@ -114,6 +116,7 @@ class ObservableItem(ApiModel):
     type: str
     value: str
     tlp: str
+    pap: str | None = Field(description="Its own PAP; null: the incident's.")
     ioc: bool
     valid: bool
     invalid_reason: str
