@@ -80,6 +80,8 @@ class ObservableForm(FlaskForm):
 
 class ObservableEditForm(FlaskForm):
     tlp = SelectField("TLP", choices=TLP_CHOICES)
+    pap = SelectField("PAP", choices=[("incident", _l("the incident's")), ("red", "PAP:RED"), ("amber", "PAP:AMBER"),
+                                      ("green", "PAP:GREEN"), ("clear", "PAP:CLEAR")], default="incident")
     ioc = BooleanField(_l("Indicator (IOC)"))
     comment = StringField(_l("Comment"), validators=[Length(max=5000)])
 
@@ -287,7 +289,8 @@ def edit_observable(case_id: int, observable_id: int) -> ResponseReturnValue:
     require_valid(form)
     with platform().db.session() as s:
         observables.update_observable(s, get_case(s, case_id, organizations=visible_scope().recorded),
-                                      observable_id, actor(), tlp=form.tlp.data or KEEP, ioc=bool(form.ioc.data),
+                                      observable_id, actor(), tlp=form.tlp.data or KEEP, pap=form.pap.data or KEEP,
+                                      ioc=bool(form.ioc.data),
                                       comment=form.comment.data or "", remote_addr=remote_addr())
     return _back(case_id, "observables")
 

@@ -125,6 +125,15 @@ def test_the_console_run_page_approval_and_resume(app: Flask, responding: Platfo
     rita, sam = logged_in(app, "rita", PASSWORD), logged_in(app, "sam", PASSWORD)
     page = rita.get(f"/cases/{case_id}").get_data(as_text=True)
     token = csrf_token(page)
+    v6 = next(o["id"] for o in rita.get(f"/api/v1/incidents/{case_id}/observables").get_json()["items"]
+              if o["value"] == "fd77::2")
+    assert f'id="observable-{v6}-pap"' in page
+    rita.post(f"/cases/{case_id}/observables/{v6}", data={"csrf_token": token, "tlp": "amber", "pap": "clear",
+                                                          "ioc": "y", "comment": ""})
+    listed = {o["id"]: o for o in rita.get(f"/api/v1/incidents/{case_id}/observables").get_json()["items"]}
+    assert listed[v6]["pap"] == "clear"
+    rita.post(f"/cases/{case_id}/observables/{v6}", data={"csrf_token": token, "tlp": "amber", "pap": "red",
+                                                          "ioc": "y", "comment": ""})
     dry = rita.post(f"/cases/{case_id}/dry-run", data={"csrf_token": token, "playbook": "contain"})
     text = unescape(dry.get_data(as_text=True))
     assert dry.status_code == 200 and "Rien n'a été fait" in text and "10.77.0.2" in text
