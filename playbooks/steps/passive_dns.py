@@ -190,14 +190,14 @@ class PassiveDns(Step):
         }
         events = sum(look.events for look in (*by_domain.values(), *by_ip.values()))
         read = sum(look.read for look in (*by_domain.values(), *by_ip.values()))
-        if not resolved_ips and not names:
+        if not events:
             return StepResult(N_("[%(step)s] No DNS event of the last %(days)s days names the incident's domains "
                                  "(%(domains)s) or addresses (%(ips)s)."), data,
                               {"days": days, "domains": ", ".join(by_domain) or "-", "ips": ", ".join(by_ip) or "-"})
-        lines = [f"{d} → " + ", ".join(seen.text(ip) for ip, seen in look.ranked()[:10])
-                 for d, look in by_domain.items() if look.values]
-        lines += [f"{ip} ← " + ", ".join(seen.text(n) for n, seen in look.ranked()[:10])
-                  for ip, look in by_ip.items() if look.values]
+        lines = [f"{d} → " + (", ".join(seen.text(ip) for ip, seen in look.ranked()[:10]) or "-")
+                 for d, look in by_domain.items() if look.events]
+        lines += [f"{ip} ← " + (", ".join(seen.text(n) for n, seen in look.ranked()[:10]) or "-")
+                  for ip, look in by_ip.items() if look.events]
         return StepResult(
             N_("[%(step)s] Passive DNS of the last %(days)s days (%(read)s of %(events)s DNS events read): "
                "%(lines)s. Internal hosts that asked: %(clients)s."), data,

@@ -281,24 +281,37 @@ def test_yara_on_attached_files_with_a_rule_written_after_the_upload(plat: Platf
 
 
 def test_nothing_found_no_database_hostile_values_and_pap_red(bare: Platform, corpora: Path) -> None:
-    ingest_dns(bare, corpora)
+    records = ingest_dns(bare, corpora)
     hostile = "<script>alert(1)</script>.evil.example"
-    case_id = incident(bare, [("domain", hostile), ("domain", "bücher.example"), ("ip", "203.0.113.9")], pap="red")
-    steps = run(bare, case_id)
+    nothing = incident(bare, [("domain", hostile), ("domain", "bücher.example"), ("ip", "203.0.113.9")], pap="red")
+    steps = run(bare, nothing)
     assert {k: r.status for k, r in steps.items()} == {"pdns": "done", "geo": "done", "files": "done",
                                                        "task": "skipped"}
     pdns = steps["pdns"].result["data"]
     assert pdns["resolved_ips"] == [] and set(pdns["domains"]) == {"xn--bcher-kva.example"}
     assert steps["geo"].result["data"]["geoip"] == {}
     app = create_app(platform=bare)
-    english, french = timeline(app, case_id, "en"), timeline(app, case_id, "fr")
-    assert any(m.startswith("[passive_dns] No DNS event of the last 3650 days names the incident's domains "
-                            "(xn--bcher-kva.example) or addresses (203.0.113.9)") for m in english)
+    english, french = timeline(app, nothing, "en"), timeline(app, nothing, "fr")
+    assert "[passive_dns] No DNS event of the last 3650 days names the incident's domains (xn--bcher-kva.example) " \
+           "or addresses (203.0.113.9)." in english
     assert any(m.startswith("[geoip] No GeoIP database is configured") for m in english)
     assert any(m.startswith("[geoip] Aucune base GeoIP n'est configurée") for m in french)
-    assert any(m.startswith("[open_task] skipped: pdns.resolved_ips found nothing") for m in english)
-    page = logged_in(app, "rita", PASSWORD).get(f"/cases/{case_id}?lang=fr").get_data(as_text=True)
+    assert any(m.startswith("[open_task] skipped: ") for m in english)
+    page = logged_in(app, "rita", PASSWORD).get(f"/cases/{nothing}?lang=fr").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+
+    # a name the machines asked for and never got: who asked, no address, no task
+    unresolved = "videosearch.ubuntu.com"
+    case_id = incident(bare, [("domain", unresolved)], pap="red")
+    steps = run(bare, case_id)
+    pdns = steps["pdns"].result["data"]
+    asked = [r for r in records if r.get("query") == unresolved]
+    assert len(asked) == pdns["domains"][unresolved]["events"] > 0 and pdns["resolved_ips"] == []
+    assert set(pdns["clients"]) == {r["id.orig_h"] for r in asked} and len(pdns["clients"]) > 5
+    assert steps["task"].status == "skipped"
+    said = next(m for m in timeline(app, case_id, "en") if m.startswith("[passive_dns]"))
+    [(top, n)] = Counter(r["id.orig_h"] for r in asked).most_common(1)
+    assert f"{unresolved} → -. Internal hosts that asked: {top} ({n}), " in said
 
 
 def test_a_task_needs_an_organisation_and_a_title(plat: Platform, corpora: Path) -> None:
