@@ -29,7 +29,8 @@ PHASES = ("preparation", "detection", "containment", "eradication", "recovery", 
 class StepResult:
     """What a step did: ``message`` is a message id (``N_``-marked English with ``%(name)s``
     placeholders, starting with ``[%(step)s]``, the step's name) filled from ``params``, shown on
-    the timeline in the reader's language."""
+    the timeline in the reader's language. A value may be text in each language (``{"fr": ...,
+    "en": ...}``), as on the timeline."""
 
     message: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -38,8 +39,9 @@ class StepResult:
     @property
     def text(self) -> str:
         """The result in English (the run's record, the logs)."""
+        values = {k: v.get("en", "") if isinstance(v, dict) else v for k, v in self.params.items()}
         try:
-            return self.message % self.params
+            return self.message % values
         except (KeyError, ValueError, TypeError):
             return self.message
 
