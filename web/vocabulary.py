@@ -29,7 +29,12 @@ def _values(params: dict[str, Any]) -> dict[str, Any]:
     lang = str(get_locale() or "fr")
     out: dict[str, Any] = {}
     for key, value in params.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and "message" in value:  # a reason of its own: translated too
+            try:
+                value = str(_(str(value["message"]), **dict(value.get("params") or {})))
+            except (KeyError, ValueError, TypeError):
+                value = str(value["message"])
+        elif isinstance(value, dict):
             value = value.get(lang) or value.get("en") or next(iter(value.values()), "")
         elif key.endswith("_term") and isinstance(value, str) and value:
             value = _(value)

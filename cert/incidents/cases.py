@@ -126,14 +126,20 @@ def add_timeline(
     ``N_`` whose ``%(name)s`` placeholders are filled from ``params``; it is stored with its values
     and shown in the reader's language (``web.vocabulary.timeline_message``). Free text someone
     typed (a comment) goes in ``params``, never in the message id. A value may be text in each
-    language (``{"fr": ..., "en": ...}``): it is shown in the reader's."""
+    language (``{"fr": ..., "en": ...}``), or a message of its own (``{"message": id, "params":
+    {...}}``, a reason made of a message id and its values): it is shown in the reader's."""
     values: dict[str, Any] = {}
     for k, v in (params or {}).items():
-        if isinstance(v, Mapping):
+        if isinstance(v, Mapping) and "message" in v:
+            inner = v.get("params") if isinstance(v.get("params"), Mapping) else {}
+            values[k] = {"message": str(v["message"]),
+                         "params": {str(pk): pv if isinstance(pv, (str, int, float, bool)) else str(pv)
+                                    for pk, pv in (inner or {}).items()}}
+        elif isinstance(v, Mapping):
             values[k] = {str(lang): str(text) for lang, text in v.items()}
         else:
             values[k] = v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
-    english = {k: v.get("en", "") if isinstance(v, dict) else v for k, v in values.items()}
+    english = {k: _english(v) for k, v in values.items()}
     try:
         text = message % english if english else message
     except (KeyError, ValueError, TypeError):
@@ -142,6 +148,15 @@ def add_timeline(
     case.timeline.append(entry)  # loads the timeline first when it was not; saved with the case
     s.add(entry)
     return entry
+
+
+def _english(value: Any) -> Any:
+    if isinstance(value, dict) and "message" in value:
+        try:
+            return value["message"] % value["params"]
+        except (KeyError, ValueError, TypeError):
+            return value["message"]
+    return value.get("en", "") if isinstance(value, dict) else value
 
 
 def add_observable(

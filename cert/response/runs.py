@@ -362,14 +362,14 @@ def _execute_step(platform: Platform, run_id: int, step_run_id: int, pstep: Play
             r.status, r.finished_at = "skipped", _now()
             add_timeline(s, case, f"playbook:{run.playbook}", "playbook", N_("[%(step)s] skipped: %(why)s"),
                          {"run_id": run_id, "step": pstep.step, "status": "skipped", "why": plan["skip"]},
-                         params={"step": pstep.step, "why": plan["skip"]["message"] % plan["skip"]["params"]})
+                         params={"step": pstep.step, "why": plan["skip"]})
             return "skipped"
         if "refused" in plan:
             r.status, r.finished_at = "failed", _now()
             r.error = plan["refused"]["message"] % plan["refused"]["params"]
             add_timeline(s, case, f"playbook:{run.playbook}", "playbook", N_("[%(step)s] refused: %(why)s"),
                          {"run_id": run_id, "step": pstep.step, "status": "failed"},
-                         params={"step": pstep.step, "why": r.error})
+                         params={"step": pstep.step, "why": plan["refused"]})
             return "failed"
         if r.approval_role and not _approved(s, r):
             if r.status != "waiting-approval":

@@ -296,7 +296,8 @@ def test_nothing_found_no_database_hostile_values_and_pap_red(bare: Platform, co
            "or addresses (203.0.113.9)." in english
     assert any(m.startswith("[geoip] No GeoIP database is configured") for m in english)
     assert any(m.startswith("[geoip] Aucune base GeoIP n'est configurée") for m in french)
-    assert any(m.startswith("[open_task] skipped: ") for m in english)
+    assert "[open_task] skipped: pdns.resolved_ips found nothing" in english
+    assert "[open_task] ignoré : pdns.resolved_ips n'a rien trouvé" in french  # the reason in French too
     page = logged_in(app, "rita", PASSWORD).get(f"/cases/{nothing}?lang=fr").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
 
