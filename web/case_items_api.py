@@ -63,7 +63,8 @@ def countermeasure_json(c: Countermeasure) -> dict[str, Any]:
     return {"id": c.id, "kind": c.kind, "target": c.target, "organization": c.organization, "status": c.status,
             "comment": c.comment, "playbook_run_id": c.playbook_run_id, "created_by": c.created_by,
             "created_at": tasks.aware(c.created_at), "updated_at": tasks.aware(c.updated_at),
-            "done_at": tasks.aware(c.done_at), "next_statuses": sorted(countermeasures.TRANSITIONS[c.status])}
+            "done_at": tasks.aware(c.done_at), "expires_at": tasks.aware(c.expires_at),
+            "next_statuses": sorted(countermeasures.TRANSITIONS[c.status])}
 
 
 def observable_json(o: Observable, seen: observables.Sighting) -> dict[str, Any]:

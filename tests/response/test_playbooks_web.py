@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import datetime
 from html import unescape
 from pathlib import Path
 
@@ -95,6 +96,10 @@ def test_the_api_from_dry_run_to_undo(app: Flask, responding: Platform, gateway:
     actions = ana.get(f"/api/v1/incidents/{case_id}/response-actions").get_json()["items"]
     assert [(a["target"], a["status"]) for a in actions] == [("10.77.0.2", "applied")]
     assert actions[0]["expires_at"] is not None
+    countermeasures = ana.get(f"/api/v1/incidents/{case_id}/countermeasures").get_json()["items"]
+    assert [(c["kind"], c["target"], c["status"]) for c in countermeasures] == [("block-ip", "10.77.0.2", "done")]
+    assert datetime.fromisoformat(countermeasures[0]["expires_at"].replace("Z", "+00:00")) == \
+        datetime.fromisoformat(actions[0]["expires_at"])
     assert ana.post(f"/api/v1/response-actions/{actions[0]['id']}/undo", json={},
                     headers=api_csrf(ana)).status_code == 403
     undone = sam.post(f"/api/v1/response-actions/{actions[0]['id']}/undo", json={"reason": "fixed"},

@@ -82,6 +82,7 @@ class CountermeasureOut(ApiModel):
     created_at: datetime
     updated_at: datetime | None
     done_at: datetime | None
+    expires_at: datetime | None = Field(None, description="When a response action undoes it on its own.")
     next_statuses: list[str]
 
 
