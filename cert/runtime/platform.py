@@ -45,6 +45,9 @@ class Platform:
         return GeoIP.from_files(self.settings.geoip_city_file, self.settings.geoip_asn_file)
 
     def close(self) -> None:
+        jobs = self.__dict__.pop("jobs", None)
+        if jobs is not None:
+            jobs.close()
         for name in ("events", "db"):
             obj = self.__dict__.pop(name, None)
             if obj is not None:
