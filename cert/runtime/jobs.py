@@ -17,8 +17,6 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cert.core.config import Settings
-
 VIGIE_PACKAGES = ("cert", "ingest", "detectors")
 
 
@@ -178,7 +176,7 @@ class RqQueue(JobQueue):
             return None
         options = JobOptions.from_json(str(job.meta.get("vigie_options") or JobOptions().to_json()))
         status = {"finished": "done", "failed": "failed", "stopped": "failed", "canceled": "failed",
-                  "started": "running"}.get(str(job.get_status()), "queued")
+                  "started": "running"}.get(getattr(job.get_status(), "value", ""), "queued")
         attempts = options.retries - (job.retries_left if job.retries_left is not None else options.retries)
         attempts += 1 if status in {"running", "done", "failed"} else 0
         error = str(job.meta.get("vigie_error") or "")
@@ -187,10 +185,3 @@ class RqQueue(JobQueue):
     def close(self) -> None:
         self.redis.close()
 
-
-def make_queue(settings: Settings) -> JobQueue:
-    if settings.redis_url:
-        return RqQueue(settings.redis_url, settings.rq_queue, settings.job_modules)
-    from cert.runtime.embedded_jobs import EmbeddedQueue
-
-    return EmbeddedQueue(settings.data_dir / "jobs.sqlite3", settings)

@@ -114,11 +114,12 @@ class VigieWorker(Worker):
     """rq's forking worker, with a liveness key, the maintenance pass and horses tied to it."""
 
     def __init__(self, queues: list[Queue], connection: Redis, name: str, alive_ttl: int = 30,
-                 maintenance_seconds: int = 10) -> None:
+                 maintenance_seconds: int = 10, reconnect_max_seconds: float = 30.0) -> None:
         self.alive_ttl = max(2, alive_ttl)
         self.tick = max(1, min(self.alive_ttl // 3, maintenance_seconds))
         super().__init__(queues, name=name, connection=connection, maintenance_interval=maintenance_seconds,
                          job_monitoring_interval=self.tick)
+        self.max_connection_wait_time = reconnect_max_seconds  # rq's own back-off while it waits for a job
 
     @property
     def dequeue_timeout(self) -> int:
@@ -141,6 +142,15 @@ class VigieWorker(Worker):
         except Exception:
             log.exception("failure callback of job %s raised", job.id)
 
+    def subscribe(self) -> None:
+        """rq's command channel, read in 1 s slices (rq's 60 s delays each stop by up to a minute:
+        stopping the thread waits for its current read)."""
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
     def teardown(self) -> None:
         with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
             self.connection.delete(ALIVE_KEY.format(self.name))
@@ -152,6 +162,7 @@ class VigieWorker(Worker):
             if queue.connection.set(MAINTENANCE_LOCK.format(queue.name), self.name, nx=True, ex=self.tick + 5):
                 try:
                     requeue_abandoned(queue)
+                    requeue_stranded(queue, grace=self.alive_ttl)
                     enqueue_due_retries(queue)
                 finally:
                     queue.connection.delete(MAINTENANCE_LOCK.format(queue.name))
@@ -164,14 +175,16 @@ def requeue_abandoned(queue: Queue) -> int:
     abandoned = 0
     for raw in queue.connection.zrange(registry.key, 0, -1):
         entry = raw.decode() if isinstance(raw, bytes) else str(raw)
-        job = Job.fetch_many([registry.parse_job_id(entry)], connection=queue.connection)[0]
-        if job is None or job.get_status(refresh=False) != JobStatus.STARTED:
-            continue
         try:
             worker_name = Execution.from_composite_key(entry, queue.connection).worker_name
         except Exception:  # noqa: BLE001 - an execution record gone with its worker's heartbeats
             worker_name = ""
         if worker_name and queue.connection.exists(ALIVE_KEY.format(worker_name)):
+            continue
+        job = Job.fetch_many([registry.parse_job_id(entry)], connection=queue.connection)[0]
+        if job is None or job.get_status(refresh=False) != JobStatus.STARTED:
+            # taken, never started: requeue_stranded() puts it back once it is out of this registry
+            queue.connection.zrem(registry.key, entry)
             continue
         queue.connection.zadd(registry.key, {entry: 1}, xx=True)
         abandoned += 1
@@ -179,6 +192,34 @@ def requeue_abandoned(queue: Queue) -> int:
         log.warning("queue %s: %d job(s) of stopped workers handed back", queue.name, abandoned)
         registry.cleanup()
     return abandoned
+
+
+def requeue_stranded(queue: Queue, grace: float) -> int:
+    """Put back in the queue the jobs a worker took (rq's intermediate list) but never started,
+    because it died or lost Redis in between; ``grace`` seconds after they were first seen there."""
+    conn = queue.connection
+    entries = conn.zrange(queue.started_job_registry.key, 0, -1)
+    started = {StartedJobRegistry.parse_job_id(e.decode() if isinstance(e, bytes) else str(e)) for e in entries}
+    moved = 0
+    for job_id in queue.intermediate_queue.get_job_ids():
+        if job_id in started:
+            continue
+        seen_key = f"vigie:stranded:{queue.name}:{job_id}"
+        if conn.set(seen_key, time.time(), nx=True, ex=3600):
+            continue
+        if time.time() - float(conn.get(seen_key) or time.time()) < grace:
+            continue
+        job = Job.fetch_many([job_id], connection=conn)[0]
+        with conn.pipeline() as pipe:
+            if job is not None:
+                queue._enqueue_job(job, pipeline=pipe)
+            pipe.lrem(queue.intermediate_queue.key, 1, job_id)
+            pipe.delete(seen_key)
+            pipe.execute()
+        moved += 1
+    if moved:
+        log.warning("queue %s: %d job(s) taken by a stopped worker but never started put back", queue.name, moved)
+    return moved
 
 
 def enqueue_due_retries(queue: Queue) -> int:
@@ -230,6 +271,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
             name=f"vigie-{os.getpid()}-{uuid.uuid4().hex[:8]}",
             alive_ttl=settings.job_worker_ttl,
             maintenance_seconds=settings.job_maintenance_seconds,
+            reconnect_max_seconds=settings.job_reconnect_max_seconds,
         )
         try:
             worker.work(burst=burst, with_scheduler=False)
