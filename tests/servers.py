@@ -214,16 +214,18 @@ def _redis_ping(port: int) -> bool:
         return False
 
 
-def start_redis(workdir: Path) -> Server:
-    """Start ``redis-server`` (no persistence) on a free loopback port, data in ``workdir``."""
+def start_redis(workdir: Path, *, port: int | None = None, appendonly: bool = False) -> Server:
+    """Start ``redis-server`` on a loopback port (free, or ``port``), data in ``workdir``; no
+    persistence unless ``appendonly`` (then a restart on the same port and directory keeps the data)."""
     binary = _which("redis-server", ["/usr/bin", "/usr/local/bin", "/usr/sbin"])
     if binary is None:
         raise ServerUnavailable("redis-server not found (install Debian's redis-server package)")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     last_error = ""
+    wanted = port
     for _attempt in range(START_ATTEMPTS):
-        port = find_free_port()
+        port = wanted or find_free_port()
         log_path = workdir / f"redis-{port}.log"
         cmd = [
             binary,
@@ -234,7 +236,7 @@ def start_redis(workdir: Path) -> Server:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if appendonly else "no",
             "--dir",
             str(workdir),
             "--daemonize",

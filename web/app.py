@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
     app.extensions["vigie"] = platform
+    platform.jobs.serve()  # embedded mode: this process runs the jobs; resume those left by the last one
     app.url_map.converters["int"] = RowIdConverter  # before any route is added
 
     Babel(app, locale_selector=_select_locale)

@@ -219,6 +219,14 @@ class Settings:
     response_unbound_zones_file: Path | None = None
     response_unbound_timeout_seconds: int = 15
     rq_queue: str = "vigie"
+    # background jobs (docs/response.md, "Jobs: retries, timeouts, restarts")
+    job_modules: tuple[str, ...] = ()  # module prefixes, besides Vigie's packages, whose functions may run as jobs
+    job_threads: int = 2  # embedded: worker threads of the process that serves the console
+    job_lease_seconds: float = 30.0  # embedded: a running job not reported alive for this long is re-queued
+    job_poll_seconds: float = 1.0  # embedded: how often idle workers look for jobs queued by other processes
+    job_worker_ttl: int = 30  # production: a `cert worker` silent for this long is dead; its job runs again
+    job_maintenance_seconds: int = 10  # production: how often `cert worker` re-queues abandoned and due jobs
+    job_reconnect_max_seconds: float = 30.0  # production: longest pause between two attempts to reach Redis
     web_app: str = "web.app:create_app"
 
     # ---- derived locations (computed, never stored) ----

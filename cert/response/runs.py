@@ -43,6 +43,7 @@ from cert.incidents.cases import add_timeline, get_case
 from cert.incidents.countermeasures import change_status, record_countermeasure
 from cert.response.actions import Action, ActionFailed, Target
 from cert.response.playbooks import Playbook, PlaybookStep, Step, StepContext, StepResult, load_playbooks, steps
+from cert.runtime.jobs import JobOptions
 from cert.runtime.platform import Platform
 from cert.storage import audit
 from cert.storage.models import Case, Countermeasure, PlaybookRun, ResponseAction, StepApproval, StepRun
@@ -270,7 +271,12 @@ def start_run(platform: Platform, case_id: int, playbook_id: str, actor: str) ->
 
 
 def _enqueue(platform: Platform, run_id: int) -> None:
-    job_id = platform.jobs.enqueue(EXECUTE, run_id=run_id)
+    """The run's job: retried with back-off after a transient failure or a lost worker (it resumes
+    at its step; actions are not repeated), at most ``response_run_timeout_seconds`` per attempt;
+    a job that fails for good fails the run (``record_failure``)."""
+    options = JobOptions(timeout=max(1, int(platform.settings.response_run_timeout_seconds)), retries=3,
+                         backoff=(5, 30, 120), on_failure=f"{__name__}.record_failure")
+    job_id = platform.jobs.enqueue(EXECUTE, job_options=options, run_id=run_id)
     with platform.db.session() as s:
         stored = s.get(PlaybookRun, run_id)
         if stored is not None:

@@ -11,9 +11,17 @@ from cert.constituency.directory import Constituency
 from cert.core.config import Settings, load_settings
 from cert.core.registry import load_plugins
 from cert.enrichment.geoip import GeoIP
-from cert.runtime.jobs import JobQueue, make_queue
+from cert.runtime.embedded_jobs import EmbeddedQueue
+from cert.runtime.jobs import JobQueue, RqQueue
 from cert.storage.db import Database
 from cert.storage.events import EventStore, open_event_store
+
+
+def make_queue(settings: Settings) -> JobQueue:
+    """rq on Redis when ``redis_url`` is set, else the durable queue of the data directory."""
+    if settings.redis_url:
+        return RqQueue(settings.redis_url, settings.rq_queue, settings.job_modules)
+    return EmbeddedQueue(settings.data_dir / "jobs.sqlite3", settings)
 
 
 class Platform:
@@ -45,6 +53,9 @@ class Platform:
         return GeoIP.from_files(self.settings.geoip_city_file, self.settings.geoip_asn_file)
 
     def close(self) -> None:
+        jobs = self.__dict__.pop("jobs", None)
+        if jobs is not None:
+            jobs.close()
         for name in ("events", "db"):
             obj = self.__dict__.pop(name, None)
             if obj is not None:
