@@ -139,3 +139,29 @@ def test_a_run_whose_job_died_is_failed_not_left_running(books: Platform) -> Non
         run = s.get_one(PlaybookRun, run_id)
         assert run.status == "failed" and "no sign of life" in run.error
     assert execute_run(books, run_id) == "failed"  # a late job does not revive it
+
+
+def test_a_run_queued_before_a_restart_is_carried_on_by_the_console(books: Platform) -> None:
+    """Embedded: the run's job waits in the data directory's queue; the console started on that
+    directory (what `cert serve` does) runs it."""
+    import time
+
+    from web.app import create_app
+
+    case_id = incident(books)
+    run_id = start_run(books, case_id, "lookup", "rita")  # queued; nothing runs it in this process
+    books.close()
+    restarted = Platform(books.settings)
+    try:
+        create_app(platform=restarted)
+        deadline = time.monotonic() + 30
+        status = ""
+        while time.monotonic() < deadline:
+            with restarted.db.session() as s:
+                status = s.get_one(PlaybookRun, run_id).status
+            if status == "waiting-approval":
+                break
+            time.sleep(0.2)
+        assert status == "waiting-approval"
+    finally:
+        restarted.close()
