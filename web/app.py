@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         response_console,
         rules,
         second_factor,
+        sharing_api,
         tokens,
         triage,
         triage_api,
@@ -152,7 +153,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         incidents_api.bp, incident_templates.bp,
         triage.bp, triage_api.bp,
         dashboard.bp, dashboard_api.bp,
-        anomaly_api.bp, playbooks_api.bp, response_console.bp,
+        anomaly_api.bp, playbooks_api.bp, response_console.bp, sharing_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -16,9 +16,11 @@ import ipaddress
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cert.core.ecs import Event, get, put
 from cert.core.errors import ConfigError, InvalidInput
+from cert.core.tlp import PAP, TLP
 
 BUNDLED = Path(__file__).resolve().parent / "data" / "constituency.toml"
 
@@ -58,10 +60,40 @@ def _check_hierarchy(organizations: list[Organization]) -> None:
             parent = by_id[parent].parent
 
 
+@dataclass(frozen=True)
+class Partner:
+    """A partner CERT and its sharing terms: the most restrictive TLP it may receive, the PAP it
+    honours, the channels it takes (``misp-feed``, ``taxii``, ``stix``, ``email``) and where."""
+
+    id: str
+    name: str
+    tlp_ceiling: str = "green"
+    pap: str = "green"
+    channels: tuple[str, ...] = ()
+    email: str = ""
+
+
+CHANNELS = ("misp-feed", "taxii", "stix", "email")
+
+
+def _partner(item: dict[str, Any]) -> Partner:
+    channels = tuple(str(c) for c in item.get("channels", ()))
+    unknown = [c for c in channels if c not in CHANNELS]
+    if unknown:
+        raise ValueError(f"unknown channel(s) {', '.join(unknown)} (expected {', '.join(CHANNELS)})")
+    return Partner(id=str(item["id"]), name=str(item["name"]),
+                   tlp_ceiling=TLP.parse(str(item.get("tlp_ceiling", "green"))).tag_value,
+                   pap=PAP.parse(str(item.get("pap", "green"))).name.lower(), channels=channels,
+                   email=str(item.get("email", "")))
+
+
 class Constituency:
-    def __init__(self, organizations: list[Organization]) -> None:
+    def __init__(self, organizations: list[Organization], partners: list[Partner] | None = None) -> None:
         _check_hierarchy(organizations)
         self.organizations = organizations
+        self.partners = list(partners or [])
+        if len({p.id for p in self.partners}) != len(self.partners):
+            raise ConfigError("a partner id is used twice")
         children: dict[str, list[str]] = {}
         for org in organizations:
             if org.parent is not None:
@@ -98,8 +130,14 @@ class Constituency:
                 )
             except (KeyError, ValueError, TypeError) as exc:
                 raise ConfigError(f"constituency file {path}: organization #{i + 1}: {exc}") from exc
+        partners = []
+        for i, item in enumerate(data.get("partner", [])):
+            try:
+                partners.append(_partner(item))
+            except (KeyError, ValueError, TypeError, InvalidInput) as exc:
+                raise ConfigError(f"constituency file {path}: partner #{i + 1}: {exc}") from exc
         try:
-            return cls(orgs)
+            return cls(orgs, partners)
         except ConfigError as exc:
             raise ConfigError(f"constituency file {path}: {exc}") from exc
 
@@ -125,6 +163,9 @@ class Constituency:
             if addr.version == net.version and addr in net:
                 return org
         return None
+
+    def partner(self, partner_id: str) -> Partner | None:
+        return next((p for p in self.partners if p.id == partner_id), None)
 
     def by_name(self, name: str | None) -> Organization | None:
         return next((o for o in self.organizations if o.name == name), None)

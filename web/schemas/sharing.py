@@ -1,0 +1,48 @@
+"""Sharing with partner CERTs in the API: the partners and their terms, and what of an incident
+would leave for one of them."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from web.api_spec import ApiModel, QueryModel
+
+
+class PartnerOut(ApiModel):
+    id: str
+    name: str
+    tlp_ceiling: str = Field(..., description="The most restrictive TLP 2.0 label it may receive.")
+    pap: str = Field(..., description="The most restrictive PAP marking it honours.")
+    channels: list[str]
+
+
+class PartnerList(ApiModel):
+    items: list[PartnerOut]
+
+
+class PreviewQuery(QueryModel):
+    partner: str = Field(..., min_length=1, max_length=100, description="The partner's id.")
+
+
+class PreviewItem(ApiModel):
+    type: str
+    value: str
+    tlp: str
+    pap: str
+
+
+class PreviewWithheld(ApiModel):
+    type: str
+    value: str
+    reason: str = Field(..., description="Why it stays, in the reader's language.")
+
+
+class PreviewOut(ApiModel):
+    partner: str
+    terms: str
+    leaves: bool = Field(..., description="Whether anything of the incident would leave.")
+    title: str
+    title_neutral: bool = Field(..., description="The title was replaced by a neutral one (its marking stays).")
+    description: str
+    items: list[PreviewItem]
+    withheld: list[PreviewWithheld]

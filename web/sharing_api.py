@@ -1,0 +1,51 @@
+"""Sharing with partner CERTs in the API: the partners and their terms, and the preview of what
+of an incident would leave for one of them (``cert.sharing.policy``), nothing sent."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from cert.core.errors import N_, NotFound
+from cert.incidents.cases import get_case
+from cert.sharing.policy import share_case, terms_of
+from web.access import platform, requires, visible_scope
+from web.api_auth import api_scope
+from web.api_spec import Response, query, spec
+from web.schemas.sharing import PartnerList, PreviewOut, PreviewQuery
+
+bp = Blueprint("sharing_api", __name__, url_prefix="/api/v1")
+TAGS = ["sharing"]
+
+
+@bp.get("/partners")
+@requires("analyst")
+@api_scope("read")
+@spec.validate(resp=Response(HTTP_200=PartnerList), tags=TAGS)
+def list_partners() -> ResponseReturnValue:
+    """The partner CERTs and their sharing terms (never their credentials)."""
+    return jsonify({"items": [{"id": p.id, "name": p.name, "tlp_ceiling": p.tlp_ceiling, "pap": p.pap,
+                               "channels": list(p.channels)} for p in platform().constituency.partners]})
+
+
+@bp.get("/incidents/<int:case_id>/sharing-preview")
+@requires("analyst")
+@api_scope("read")
+@spec.validate(query=PreviewQuery, resp=Response(HTTP_200=PreviewOut), tags=TAGS)
+def preview(case_id: int) -> ResponseReturnValue:
+    """What of the incident would leave for the partner, and what would stay with the reason of
+    each: the decision every exit applies. Nothing is sent."""
+    wanted = query(PreviewQuery)
+    partner = platform().constituency.partner(wanted.partner)
+    if partner is None:
+        raise NotFound(N_("No partner named %(partner)s."), partner=wanted.partner[:100])
+    with platform().db.session() as s:
+        case = get_case(s, case_id, organizations=visible_scope().recorded)
+        shared = share_case(case, terms_of(partner.tlp_ceiling, partner.pap), organization=case.organization)
+        return jsonify({
+            "partner": partner.id, "terms": shared.terms.label, "leaves": shared.leaves, "title": shared.title,
+            "title_neutral": shared.title_neutral, "description": shared.description,
+            "items": [{"type": i.type, "value": i.value, "tlp": i.tlp.label, "pap": i.pap.label} for i in shared.items],
+            "withheld": [{"type": w.type, "value": w.value, "reason": str(_(w.verdict.reason, **w.verdict.params))}
+                         for w in shared.withheld]})
