@@ -1,9 +1,12 @@
 """Step ``notify_focal_point``: write a notification to the affected ministry's focal point.
 
 The message goes to the outbox (an RFC 5322 ``.eml`` file per message in the data directory,
-to be relayed by the CERT's mail gateway). TLP is enforced (``cert.tlp.may_leave``): nothing above the recipient's
-ceiling is included, a case above the ceiling is not sent at all, and a case title above it (one
-written from a partner's TLP:RED indicator, say) is replaced by "Incident #<id> — <ministry>".
+to be relayed by the CERT's mail gateway). What it holds is what the sharing policy
+(``cert.sharing.policy.share_case``) lets leave at the step's ``tlp_ceiling``: the observables
+marked at most the ceiling (never TLP:RED), the title or, when its marking is above the ceiling
+(a title written from a partner's TLP:RED indicator, say), "Incident #<id> — <ministry>", and the
+description only when the incident's TLP allows it. The subject carries the highest TLP of what
+the message holds.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from cert.core.errors import N_, Forbidden, InvalidInput
-from cert.core.tlp import PAP, TLP, may_leave, shareable_text
+from cert.core.errors import N_, InvalidInput
+from cert.core.tlp import PAP, TLP, highest
 from cert.response.playbooks import Step, StepContext, StepResult, steps
+from cert.sharing.policy import Terms, share_case
 
 
 @steps.register
@@ -24,16 +28,21 @@ class NotifyFocalPoint(Step):
     def run(self, ctx: StepContext) -> StepResult:
         case = ctx.case
         ceiling = TLP.parse(str(ctx.params.get("tlp_ceiling", "amber")))
-        case_tlp = TLP.parse(case.tlp)
-        if not may_leave(case_tlp, ceiling):
-            raise Forbidden(N_("[%(step)s] the incident is %(tlp)s, above the focal point's ceiling %(ceiling)s: "
-                               "not sent."), step=self.name, tlp=case_tlp.label, ceiling=ceiling.label)
         org = ctx.platform.constituency.by_name(case.organization)
         if org is None or org.focal_point is None:
             raise InvalidInput(N_("[%(step)s] no focal point known for the organisation %(organization)s."),
                                step=self.name, organization=case.organization or "-")
-        shared = [o for o in case.observables if o.valid and may_leave(TLP.parse(o.tlp), ceiling)]
-        title = shareable_text(case.title, TLP.parse(case.title_tlp), ceiling, f"Incident #{case.id} — {org.name}")
+        # the sharing policy decides what the message holds: the items the ceiling allows, the
+        # title or a neutral one, the description only when the incident's TLP allows it
+        shared_case = share_case(case, Terms(ceiling, PAP.RED), organization=org.name, only_indicators=False)
+        shared = list(shared_case.items)
+        title = shared_case.title
+        parts = [i.tlp for i in shared]
+        if not shared_case.title_neutral:
+            parts.append(TLP.parse(case.title_tlp or case.tlp))
+        if shared_case.description:
+            parts.append(TLP.parse(case.tlp))
+        case_tlp = highest(*parts)
         msg = EmailMessage()
         msg["From"] = f"{ctx.platform.settings.org_name} <noreply@cert.invalid>"
         msg["To"] = f"{org.focal_point.name} <{org.focal_point.email}>"
@@ -47,6 +56,7 @@ class NotifyFocalPoint(Step):
             f"Organisation: {org.name}",
             f"Sévérité / severity: {case.severity}",
             "",
+            *([shared_case.description, ""] if shared_case.description else []),
             "Observables:",
             *[f"  - {o.type}: {o.value}" for o in shared],
             "",
