@@ -286,3 +286,26 @@ def test_a_pulled_indicator_raises_an_alert(medallion: Medallion, db: Database, 
         prov = alert.entities["indicator"]
     assert prov["value"] == "203.0.113.61" and prov["tlp"] == "green"
     assert prov["sources"][0]["source"] == "cert-partner"
+
+
+def test_sources_from_toml_tables_with_the_password_never_shown(tmp_path: Path) -> None:
+    from cert.core.config import load_settings
+    from cert.core.errors import InvalidInput
+    from cert.sharing.taxii_client import sources
+
+    config = tmp_path / "vigie.toml"
+    config.write_text('[[taxii_sources]]\nname = "cert-a"\nurl = "https://taxii.cert-a.example/api1/"\n'
+                      'collection = "c1"\nusername = "vigie"\npassword = "pw-in-file"\ntlp = "green"\n'
+                      'page_size = 50\nverify = false\n')
+    settings = load_settings(config, env={})
+    [src] = sources(settings)
+    assert (src.name, src.collection_url, src.tlp, src.page_size, src.verify) == (
+        "cert-a", "https://taxii.cert-a.example/api1/collections/c1/", TLP.GREEN, 50, False)
+    assert src.password == "pw-in-file" and "pw-in-file" not in repr(src)
+    assert "pw-in-file" not in settings.redacted()["taxii_sources"] and "cert-a" in settings.redacted()["taxii_sources"]
+    bad = replace(settings, taxii_sources=({"name": "x", "url": "ftp://x", "collection": "c"},))
+    with pytest.raises(InvalidInput, match="http"):
+        sources(bad)
+    with pytest.raises(InvalidInput, match="PARTNER_PW"):
+        sources(replace(settings, taxii_sources=({"name": "x", "url": "https://x/", "collection": "c",
+                                                  "password_env": "PARTNER_PW"},)), env={})
