@@ -230,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cert.cli import playbooks as cli_playbooks  # cert playbooks …
 
     cli_playbooks.register(sub)
+
+    from cert.cli import taxii as cli_taxii  # cert taxii …
+
+    cli_taxii.register(sub)
     return ap
 
 

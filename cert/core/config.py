@@ -24,6 +24,10 @@ ENV_PREFIX = "CERT_"
 OPTIONAL_LISTS = frozenset({"totp_required_roles"})
 # settings never shown or logged: redacted() prints *** instead
 SECRET_SETTINGS = frozenset({"secret_key", "oidc_client_secret", "response_ldap_password"})
+#: settings holding a list of tables (TOML ``[[name]]``, or a JSON list in the environment)
+TABLE_LISTS = frozenset({"taxii_sources"})
+#: keys of those tables never shown or logged
+SECRET_TABLE_KEYS = frozenset({"password"})
 #: the severities an SLA target is set for, least urgent first
 SLA_SEVERITIES = ("informational", "low", "medium", "high", "critical")
 #: settings holding an SLA target in minutes per severity; a file or the environment may set some
@@ -228,6 +232,11 @@ class Settings:
     job_maintenance_seconds: int = 10  # production: how often `cert worker` re-queues abandoned and due jobs
     job_reconnect_max_seconds: float = 30.0  # production: longest pause between two attempts to reach Redis
     web_app: str = "web.app:create_app"
+    # Partners' TAXII 2.1 collections polled into the indicator store (cert/sharing/taxii_client.py,
+    # docs/sharing.md): one table per source with name, url (the API root), collection, username,
+    # password or password_env (the environment variable holding it), tlp, poll_minutes, page_size,
+    # timeout_seconds, verify
+    taxii_sources: tuple[dict[str, str], ...] = ()
 
     # ---- derived locations (computed, never stored) ----
     @property
@@ -277,6 +286,9 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in SECRET_SETTINGS:
                 value = "***" if value else ""
+            elif f.name in TABLE_LISTS:
+                value = tuple({k: "***" if k in SECRET_TABLE_KEYS and v else v for k, v in table.items()}
+                              for table in value)
             elif isinstance(value, str) and "://" in value and "@" in value:
                 scheme, rest = value.split("://", 1)
                 value = f"{scheme}://***@{rest.split('@', 1)[1]}"
@@ -303,10 +315,22 @@ def _sla_minutes(name: str, raw: Any, current: dict[str, int]) -> dict[str, int]
     return out
 
 
+def _tables(raw: Any) -> tuple[dict[str, str], ...]:
+    """A list of tables whose values are kept as text, each read by the module that uses it."""
+    tables = json.loads(raw) if isinstance(raw, str) else raw
+    if isinstance(tables, dict):
+        tables = [tables]
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise TypeError("expected a list of tables")
+    return tuple({str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in t.items()} for t in tables)
+
+
 def _coerce(name: str, raw: Any, current: Any) -> Any:
     try:
         if name in SLA_SETTINGS:
             return _sla_minutes(name, raw, current)
+        if name in TABLE_LISTS:
+            return _tables(raw)
         if isinstance(current, bool):
             if isinstance(raw, bool):
                 return raw
