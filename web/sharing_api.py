@@ -1,19 +1,25 @@
-"""Sharing with partner CERTs in the API: the partners and their terms, and the preview of what
-of an incident would leave for one of them (``cert.sharing.policy``), nothing sent."""
+"""Sharing with partner CERTs in the API: the partners and their terms, the preview of what of an
+incident would leave for one of them (``cert.sharing.policy``), nothing sent, and the incident as
+a STIX 2.1 bundle for one of them (what the policy lets leave, audited)."""
 
 from __future__ import annotations
+
+import json
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from cert.constituency.directory import Partner
 from cert.core.errors import N_, NotFound
 from cert.incidents.cases import get_case
 from cert.sharing.policy import share_case, terms_of
-from web.access import platform, requires, visible_scope
+from cert.sharing.stix_export import export_case
+from cert.storage import audit
+from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api_auth import api_scope
 from web.api_spec import Response, query, spec
-from web.schemas.sharing import PartnerList, PreviewOut, PreviewQuery
+from web.schemas.sharing import PartnerList, PreviewOut, PreviewQuery, StixBundle
 
 bp = Blueprint("sharing_api", __name__, url_prefix="/api/v1")
 TAGS = ["sharing"]
@@ -36,10 +42,7 @@ def list_partners() -> ResponseReturnValue:
 def preview(case_id: int) -> ResponseReturnValue:
     """What of the incident would leave for the partner, and what would stay with the reason of
     each: the decision every exit applies. Nothing is sent."""
-    wanted = query(PreviewQuery)
-    partner = platform().constituency.partner(wanted.partner)
-    if partner is None:
-        raise NotFound(N_("No partner named %(partner)s."), partner=wanted.partner[:100])
+    partner = _partner(query(PreviewQuery).partner)
     with platform().db.session() as s:
         case = get_case(s, case_id, organizations=visible_scope().recorded)
         shared = share_case(case, terms_of(partner.tlp_ceiling, partner.pap), organization=case.organization)
@@ -49,3 +52,33 @@ def preview(case_id: int) -> ResponseReturnValue:
             "items": [{"type": i.type, "value": i.value, "tlp": i.tlp.label, "pap": i.pap.label} for i in shared.items],
             "withheld": [{"type": w.type, "value": w.value, "reason": str(_(w.verdict.reason, **w.verdict.params))}
                          for w in shared.withheld]})
+
+
+@bp.get("/incidents/<int:case_id>/stix")
+@requires("analyst")
+@api_scope("read")
+@spec.validate(query=PreviewQuery, resp=Response(HTTP_200=StixBundle), tags=TAGS)
+def stix_bundle(case_id: int) -> ResponseReturnValue:
+    """The incident as a STIX 2.1 bundle for the partner: what the policy lets leave (the preview's
+    items, title and description), TLP 2.0 markings on each object, the same ids at each export.
+    Each export is audited with the partner and the ids and values sent; 409 when nothing may
+    leave."""
+    partner = _partner(query(PreviewQuery).partner)
+    with platform().db.session() as s:
+        case = get_case(s, case_id, organizations=visible_scope().recorded)
+        shared = share_case(case, terms_of(partner.tlp_ceiling, partner.pap), organization=case.organization)
+        export = export_case(case, shared)
+        audit.record(s, actor(), "sharing.stix_export", "case", case.id, remote_addr(), partner=partner.id,
+                     terms=shared.terms.label, bundle=export.bundle.id, incident=export.incident_id,
+                     title_neutral=shared.title_neutral,
+                     items=[{"id": ident, "type": i.type, "value": i.value, "tlp": i.tlp.label}
+                            for ident, i in export.sent])
+        bundle = json.loads(export.serialize())
+    return jsonify(bundle)
+
+
+def _partner(wanted: str) -> Partner:
+    partner = platform().constituency.partner(wanted)
+    if partner is None:
+        raise NotFound(N_("No partner named %(partner)s."), partner=wanted[:100])
+    return partner

@@ -3,6 +3,8 @@ would leave for one of them."""
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import Field
 
 from web.api_spec import ApiModel, QueryModel
@@ -46,3 +48,12 @@ class PreviewOut(ApiModel):
     description: str
     items: list[PreviewItem]
     withheld: list[PreviewWithheld]
+
+
+class StixBundle(ApiModel):
+    """A STIX 2.1 bundle: the incident, its indicators, their relationships and the TLP 2.0
+    marking definitions they reference."""
+
+    type: Literal["bundle"]
+    id: str
+    objects: list[dict[str, Any]]

@@ -21,7 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import stix2
 from sqlalchemy.orm import Session
+from stix2.exceptions import STIXError
+from stix2patterns.exceptions import ParseException
+from stix2patterns.v21.grammars.STIXPatternListener import STIXPatternListener
+from stix2patterns.v21.pattern import Pattern
 
 from cert.core.errors import InvalidInput
 from cert.core.observables import TYPES, guess_type
@@ -166,93 +171,208 @@ STIX_PATHS = {
     "file:hashes.sha256": "sha256", "file:hashes.sha-256": "sha256",
 }
 
-_COMPARISON = re.compile(
-    r"\s*(?P<path>[a-z0-9-]+:[A-Za-z0-9_.'\-]+)\s*(?P<op>=|ISSUBSET)\s*'(?P<val>(?:[^'\\]|\\.)*)'\s*")
 UNSUPPORTED = "only '=' comparisons (ISSUBSET for addresses) joined by OR are matched"
 
 
+class _Comparisons(STIXPatternListener):
+    """Walks a parsed pattern: its comparisons in order (object type, path, operator, literal as
+    written) and what makes it more than a set of independent values (AND, FOLLOWEDBY,
+    qualifiers, operators other than ``=`` and ``ISSUBSET``)."""
+
+    def __init__(self) -> None:
+        self.comparisons: list[tuple[str, list[str], str, str]] = []
+        self.refused: list[str] = []
+        self._type = ""
+        self._path: list[str] = []
+
+    def exitObjectType(self, ctx: Any) -> None:
+        self._type = str(ctx.getText())
+
+    def exitFirstPathComponent(self, ctx: Any) -> None:
+        self._path = [_unquote(ctx.StringLiteral().getText()) if ctx.StringLiteral() else str(ctx.getText())]
+
+    def exitKeyPathStep(self, ctx: Any) -> None:
+        step = ctx.IdentifierWithoutHyphen()
+        self._path.append(str(step.getText()) if step else _unquote(ctx.StringLiteral().getText()))
+
+    def exitIndexPathStep(self, ctx: Any) -> None:
+        self._path.append(f"[{ctx.getText().strip('[]')}]")
+
+    def exitPropTestEqual(self, ctx: Any) -> None:
+        op = ("NOT " if ctx.NOT() else "") + str((ctx.EQ() or ctx.NEQ()).getText())
+        if op != "=":
+            self.refused.append(op)
+        self.comparisons.append((self._type, list(self._path), op, str(ctx.primitiveLiteral().getText())))
+
+    def exitPropTestIsSubset(self, ctx: Any) -> None:
+        if ctx.NOT():
+            self.refused.append("NOT ISSUBSET")
+        self.comparisons.append((self._type, list(self._path), "ISSUBSET", str(ctx.StringLiteral().getText())))
+
+    def _other(self, name: str, ctx: Any) -> None:
+        self.refused.append(("NOT " if ctx.NOT() else "") + name)
+
+    def exitPropTestOrder(self, ctx: Any) -> None:
+        self._other(str((ctx.GT() or ctx.LT() or ctx.GE() or ctx.LE()).getText()), ctx)
+
+    def exitPropTestSet(self, ctx: Any) -> None:
+        self._other("IN", ctx)
+
+    def exitPropTestLike(self, ctx: Any) -> None:
+        self._other("LIKE", ctx)
+
+    def exitPropTestRegex(self, ctx: Any) -> None:
+        self._other("MATCHES", ctx)
+
+    def exitPropTestIsSuperset(self, ctx: Any) -> None:
+        self._other("ISSUPERSET", ctx)
+
+    def exitPropTestExists(self, ctx: Any) -> None:
+        self.refused.append("EXISTS")
+
+    def exitComparisonExpressionAnd(self, ctx: Any) -> None:
+        if ctx.AND():
+            self.refused.append("AND")
+
+    def exitObservationExpressionAnd(self, ctx: Any) -> None:
+        if ctx.AND():
+            self.refused.append("AND")
+
+    def exitObservationExpressions(self, ctx: Any) -> None:
+        if ctx.FOLLOWEDBY():
+            self.refused.append("FOLLOWEDBY")
+
+    def exitObservationExpressionRepeated(self, ctx: Any) -> None:
+        self.refused.append("REPEATS")
+
+    def exitObservationExpressionWithin(self, ctx: Any) -> None:
+        self.refused.append("WITHIN")
+
+    def exitObservationExpressionStartStop(self, ctx: Any) -> None:
+        self.refused.append("START/STOP")
+
+
+def _unquote(literal: str) -> str:
+    """The text of a STIX string literal: ``'it\\'s'`` is ``it's``."""
+    return literal[1:-1].replace("\\'", "'").replace("\\\\", "\\")
+
+
 def parse_stix_pattern(pattern: str) -> list[tuple[str, str]]:
-    """(type, value) pairs of a simple pattern: ``[ipv4-addr:value = '198.51.100.1'] OR [...]``,
-    ``[file:hashes.'SHA-256' = '...' OR file:hashes.MD5 = '...']``. Anything that needs several
-    observations at once (AND, FOLLOWEDBY, qualifiers) raises InvalidInput."""
+    """(type, value) pairs of a pattern that is a set of independent values: one comparison, or
+    comparisons joined by OR (inside or across observation expressions), e.g.
+    ``[ipv4-addr:value = '198.51.100.1'] OR [file:hashes.'SHA-256' = '…' OR file:hashes.MD5 = '…']``;
+    ``ISSUBSET`` on an address gives a network. The pattern is read by the OASIS parser
+    (``stix2patterns``): a malformed one raises InvalidInput with the parser's message. AND,
+    FOLLOWEDBY, qualifiers and other operators need several conditions at once: InvalidInput
+    with the reason, never a split into values that would each match alone. In an OR, a
+    comparison on an object path the store does not match is left out (the others match alone);
+    a pattern with none that it matches raises InvalidInput."""
+    shown = pattern[:200]
+    try:
+        parsed = Pattern(pattern)
+    except ParseException as exc:
+        raise InvalidInput(f"pattern {shown!r} is not a STIX 2.1 pattern: {exc}") from exc
+    walk = _Comparisons()
+    parsed.walk(walk)
+    if walk.refused:
+        ops = ", ".join(dict.fromkeys(walk.refused))
+        raise InvalidInput(f"pattern {shown!r} uses {ops}: not a set of independent values; {UNSUPPORTED}")
     out: list[tuple[str, str]] = []
-    pos, text = 0, pattern.strip()
-    while True:
-        if not text.startswith("[", pos):
-            raise InvalidInput(f"pattern {pattern!r}: expected '[' at {pos}; {UNSUPPORTED}")
-        pos += 1
-        while True:
-            m = _COMPARISON.match(text, pos)
-            if m is None:
-                raise InvalidInput(f"pattern {pattern!r}: cannot read the comparison at {pos}; {UNSUPPORTED}")
-            path = m["path"].replace("'", "").lower()
-            type_ = STIX_PATHS.get(path)
-            if type_ is None:
-                raise InvalidInput(f"pattern {pattern!r}: object path {m['path']} is not matched")
-            if m["op"] == "ISSUBSET" and type_ != "ip":
-                raise InvalidInput(f"pattern {pattern!r}: ISSUBSET only applies to addresses")
-            out.append(("cidr" if m["op"] == "ISSUBSET" else type_, re.sub(r"\\(.)", r"\1", m["val"])))
-            pos = m.end()
-            if text.startswith("OR", pos):
-                pos += 2
-                continue
-            if text.startswith("]", pos):
-                pos += 1
-                break
-            raise InvalidInput(f"pattern {pattern!r}: unexpected text at {pos}; {UNSUPPORTED}")
-        rest = text[pos:].lstrip()
-        if not rest:
-            return out
-        if not rest.startswith("OR"):
-            raise InvalidInput(f"pattern {pattern!r}: unexpected {rest[:20]!r}; {UNSUPPORTED}")
-        pos = len(text) - len(rest) + 2
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
+    unmatched: list[str] = []
+    for obj_type, steps, op, literal in walk.comparisons:
+        path = f"{obj_type}:{'.'.join(steps)}"
+        type_ = STIX_PATHS.get(path.lower())
+        if type_ is None:
+            unmatched.append(path)
+            continue
+        if not literal.startswith("'"):
+            raise InvalidInput(f"pattern {shown!r}: {path} is compared with {literal[:50]}, not a string")
+        if op == "ISSUBSET" and type_ != "ip":
+            raise InvalidInput(f"pattern {shown!r}: ISSUBSET only applies to addresses")
+        out.append(("cidr" if op == "ISSUBSET" else type_, _unquote(literal)))
+    if not out:
+        raise InvalidInput(f"pattern {shown!r}: object path {', '.join(unmatched)} is not matched")
+    return out
 
 
-def _stix_markings(objects: list[Any]) -> dict[str, TLP]:
-    marks = dict(STIX_TLP)
-    for obj in objects:
-        if isinstance(obj, dict) and obj.get("type") == "marking-definition":
-            label = (obj.get("definition") or {}).get("tlp") or obj.get("name") or ""
-            try:
-                marks[str(obj.get("id"))] = TLP.parse(str(label))
-            except InvalidInput:
-                continue
-    return marks
+def _tlp_of_marking(obj: Any) -> TLP | None:
+    """The TLP of a marking definition: TLP 2.0 extension, TLP 1.0 definition, or its name."""
+    for ext in (obj.get("extensions") or {}).values():
+        if isinstance(ext, dict) and ext.get("tlp_2_0"):
+            return TLP.parse(str(ext["tlp_2_0"]))
+    definition = obj.get("definition") or {}
+    label = definition.get("tlp") if isinstance(definition, dict) else None
+    return TLP.parse(str(label or obj.get("name") or ""))
+
+
+def _parsed(path: Path, raw: Any, i: int) -> tuple[str, Any]:
+    """(position, object) of one entry of a bundle, read by ``stix2.parse`` (unknown types as
+    dicts); InvalidInput naming the object when it is malformed."""
+    ident = raw.get("id") if isinstance(raw, dict) else None
+    pos = f"{path}: {str(ident)[:120] if ident else f'object {i}'}"
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{pos}: not a STIX object")
+    try:
+        return pos, stix2.parse(raw, allow_custom=True, version="2.1")
+    except (STIXError, ValueError, TypeError) as exc:
+        raise InvalidInput(f"{pos}: malformed {str(raw.get('type'))[:40]}: {str(exc)[:300]}") from exc
 
 
 def read_stix(path: Path, data: dict[str, Any], defaults: Defaults) -> Iterator[tuple[str, Item]]:
-    objects = data.get("objects") or []
-    marks = _stix_markings(objects)
-    for i, obj in enumerate(objects):
-        if not isinstance(obj, dict) or obj.get("type") != "indicator":
-            continue
-        pos = f"{path}: {obj.get('id') or f'object {i}'}"
-        if obj.get("revoked"):
-            yield pos, None
-            continue
-        if obj.get("pattern_type", "stix") != "stix":
-            yield pos, f"pattern type {obj.get('pattern_type')!r} is not matched (only stix)"
+    """The indicators of a STIX 2.1 bundle, each read by ``stix2.parse``; a malformed one is
+    reported with its id and the library's reason, the others still load."""
+    objects = data.get("objects")
+    if not isinstance(objects, list):
+        raise InvalidInput(f"{path}: a bundle's objects must be a list")
+    marks = dict(STIX_TLP)
+    wanted = ("indicator", "marking-definition")
+    entries: list[tuple[str, Any]] = []
+    for i, raw in enumerate(objects):
+        if not isinstance(raw, dict) or raw.get("type") not in wanted:
             continue
         try:
-            pairs = parse_stix_pattern(str(obj.get("pattern", "")))
-            levels = [marks[r] for r in obj.get("object_marking_refs") or [] if r in marks]
-            kw: dict[str, Any] = {
-                "tlp": defaults.tlp_for(max(levels, key=lambda t: t.value) if levels else None),
-                "tags": [str(t) for t in (obj.get("labels") or []) + (obj.get("indicator_types") or [])],
-                "reference": str(obj.get("id", "")), "comment": str(obj.get("name") or obj.get("description") or ""),
-                "first_seen": _ts(obj.get("valid_from")),
-            }
-            if obj.get("confidence") is not None:
-                kw["confidence"] = int(obj["confidence"])
-            if obj.get("valid_until"):
-                kw["expires_at"] = _ts(obj["valid_until"])
-        except (InvalidInput, ValueError, TypeError) as exc:
-            yield pos, str(exc)
+            pos, obj = _parsed(path, raw, i)
+        except InvalidInput as exc:
+            yield f"{path}: {raw.get('id') or f'object {i}'}"[:300], str(exc)
             continue
-        for type_, value in pairs:
-            yield pos, _record(defaults, type=type_, value=value, **kw)
+        if raw.get("type") == "marking-definition":
+            try:
+                level = _tlp_of_marking(obj)
+            except InvalidInput:
+                continue
+            if level is not None:
+                marks[str(obj.get("id"))] = level
+        else:
+            entries.append((pos, obj))
+    for pos, obj in entries:
+        yield from _indicator(pos, obj, marks, defaults)
+
+
+def _indicator(pos: str, obj: Any, marks: dict[str, TLP], defaults: Defaults) -> Iterator[tuple[str, Item]]:
+    if obj.get("revoked"):
+        yield pos, None
+        return
+    if obj.get("pattern_type", "stix") != "stix":
+        yield pos, f"pattern type {str(obj.get('pattern_type'))[:40]!r} is not matched (only stix)"
+        return
+    try:
+        pairs = parse_stix_pattern(str(obj.get("pattern", "")))
+        levels = [marks[r] for r in obj.get("object_marking_refs") or [] if r in marks]
+        kw: dict[str, Any] = {
+            "tlp": defaults.tlp_for(max(levels, key=lambda t: t.value) if levels else None),
+            "tags": [str(t) for t in list(obj.get("labels") or []) + list(obj.get("indicator_types") or [])],
+            "reference": str(obj.get("id", "")), "comment": str(obj.get("name") or obj.get("description") or ""),
+            "first_seen": _ts(obj.get("valid_from")),
+        }
+        if obj.get("confidence") is not None:
+            kw["confidence"] = int(obj["confidence"])
+        if obj.get("valid_until"):
+            kw["expires_at"] = _ts(obj["valid_until"])
+    except (InvalidInput, ValueError, TypeError) as exc:
+        yield pos, str(exc)
+        return
+    for type_, value in pairs:
+        yield pos, _record(defaults, type=type_, value=value, **kw)
 
 
 # ---------------------------------------------------------------- MISP
