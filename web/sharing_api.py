@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from cert.constituency.directory import Partner
 from cert.core.errors import N_, NotFound
 from cert.incidents.cases import get_case
-from cert.sharing.policy import share_case, terms_of
+from cert.sharing.policy import require_channel, share_case, terms_of
 from cert.sharing.stix_export import export_case
 from cert.storage import audit
 from web.access import actor, platform, remote_addr, requires, visible_scope
@@ -66,6 +66,7 @@ def stix_bundle(case_id: int) -> ResponseReturnValue:
     partner = _partner(query(PreviewQuery).partner)
     with platform().db.session() as s:
         case = get_case(s, case_id, organizations=visible_scope().recorded)
+        require_channel(partner.id, partner.channels, "stix")
         shared = share_case(case, terms_of(partner.tlp_ceiling, partner.pap), organization=case.organization)
         export = export_case(case, shared)
         audit.record(s, actor(), "sharing.stix_export", "case", case.id, remote_addr(), partner=partner.id,

@@ -231,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_playbooks.register(sub)
 
+    from cert.cli import sharing as cli_sharing  # cert sharing …
+
+    cli_sharing.register(sub)
+
     from cert.cli import taxii as cli_taxii  # cert taxii …
 
     cli_taxii.register(sub)

@@ -160,6 +160,11 @@ class Settings:
     sla_acknowledge_minutes: dict[str, int] = field(default_factory=_default_sla_acknowledge)
     sla_contain_minutes: dict[str, int] = field(default_factory=_default_sla_contain)
     sla_resolve_minutes: dict[str, int] = field(default_factory=_default_sla_resolve)
+    # signed bundles for networks with no link between them (cert/sharing/signed_bundles.py): the
+    # Ed25519 private key (PEM) this CERT signs its bundles with, and the public keys (PEM files)
+    # of the partners whose bundles it accepts
+    sharing_signing_key_file: Path | None = None
+    sharing_trusted_keys: tuple[str, ...] = ()
     # response playbooks: what no action may ever touch (networks, domains and their subdomains,
     # accounts as "user:NAME": the CERT's own addresses, the resolvers, the constituency's
     # critical servers; loopback always), the most targets a step may take unless the playbook

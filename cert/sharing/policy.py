@@ -144,3 +144,12 @@ def share_case(case: Case, terms: Terms, *, organization: str | None = None,
 def terms_of(tlp_ceiling: str, pap: str) -> Terms:
     """A recipient's terms from their labels (a partner's ``tlp_ceiling`` and ``pap``)."""
     return Terms(TLP.parse(tlp_ceiling), PAP.parse(pap))
+
+
+def require_channel(partner_id: str, channels: tuple[str, ...], channel: str) -> None:
+    """Forbidden unless the partner takes ``channel`` (its terms list the channels it agreed to)."""
+    from cert.core.errors import Forbidden
+
+    if channel not in channels:
+        raise Forbidden(N_("Partner %(partner)s does not take %(channel)s (its channels: %(channels)s)."),
+                        partner=partner_id, channel=channel, channels=", ".join(channels) or "-")

@@ -62,7 +62,11 @@ def test_the_stix_bundle_for_a_green_partner(platform: Platform) -> None:
     assert {o["id"] for o in again["objects"]} == {o["id"] for o in bundle["objects"]}
     unknown = ana.get(f"/api/v1/incidents/{case_id}/stix?partner=nobody")
     assert unknown.status_code == 404 and "nobody" in unknown.get_json()["message"]
-    nothing = ana.get(f"/api/v1/incidents/{red_id}/stix?partner=cert-regional", headers={"Accept-Language": "fr"})
+    refused = ana.get(f"/api/v1/incidents/{case_id}/stix?partner=cert-regional", headers={"Accept-Language": "fr"})
+    assert refused.status_code == 403  # its terms list the MISP feed and TAXII only
+    assert refused.get_json()["message"] == ("Le partenaire cert-regional ne reçoit pas stix (ses canaux : misp-feed, "
+                                             "taxii).")
+    nothing = ana.get(f"/api/v1/incidents/{red_id}/stix?partner=cert-voisin", headers={"Accept-Language": "fr"})
     assert nothing.status_code == 409 and "192.0.2.31" not in nothing.get_data(as_text=True)
     assert nothing.get_json()["message"] == f"Rien de l'incident {red_id} ne peut sortir pour ce partenaire."
     other = app.test_client().get(f"/api/v1/incidents/{case_id}/stix?partner=cert-voisin",
