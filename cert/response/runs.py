@@ -362,7 +362,8 @@ def _execute_step(platform: Platform, run_id: int, step_run_id: int, pstep: Play
         case = get_case(s, run.case_id)
         actor = run.requested_by
         if not r.plan:
-            r.plan = plan_step(platform, case, pstep, _outputs(s, run_id), actor, _now())
+            r.plan = {**plan_step(platform, case, pstep, _outputs(s, run_id), actor, _now()),
+                      "planned_at": _now().isoformat()}
         plan = dict(r.plan)
         if "skip" in plan:
             r.status, r.finished_at = "skipped", _now()
@@ -393,8 +394,12 @@ def _execute_step(platform: Platform, run_id: int, step_run_id: int, pstep: Play
 
 
 def _approved(s: Session, r: StepRun) -> bool:
-    return s.scalars(select(StepApproval).where(StepApproval.step_run_id == r.id,
-                                                StepApproval.approved.is_(True))).first() is not None
+    """Whether the step's current plan is approved: an approval given before the step was planned
+    again (a resumed run) does not count."""
+    planned = _aware(datetime.fromisoformat(r.plan["planned_at"])) if r.plan.get("planned_at") else None
+    return any(planned is None or (_aware(a.at) or planned) >= planned
+               for a in s.scalars(select(StepApproval).where(StepApproval.step_run_id == r.id,
+                                                             StepApproval.approved.is_(True))))
 
 
 def _run_plain(platform: Platform, run_id: int, step_run_id: int, pstep: PlaybookStep) -> str:
@@ -469,7 +474,7 @@ def _carry_out(platform: Platform, run_id: int, step_run_id: int, pstep: Playboo
                              {"run_id": run_id, "step": pstep.step, "status": "failed", "target": value},
                              params=values)
                 return "failed"
-            _record(platform, s, run, r, case, action, value, key, expires)
+            _record(platform, s, run, r, case, action, value, key, expires, existing)
             s.get_one(PlaybookRun, run_id).heartbeat_at = _now()
             done.append(value)
     with platform.db.session() as s:
@@ -486,14 +491,17 @@ def _carry_out(platform: Platform, run_id: int, step_run_id: int, pstep: Playboo
 
 
 def _record(platform: Platform, s: Session, run: PlaybookRun, r: StepRun, case: Case, action: Action, value: str,
-            key: str, expires: datetime | None) -> ResponseAction:
+            key: str, expires: datetime | None, existing: ResponseAction | None = None) -> ResponseAction:
+    """The change on the incident: a countermeasure done, and the action under its key (the same
+    row again when the key's change was undone and the step is carried out again)."""
     actor = f"playbook:{run.playbook}"
     cm = record_countermeasure(s, case, actor, action.countermeasure, value, constituency=platform.constituency,
                                organization=None, status="done", playbook_run_id=run.id)
     cm.expires_at = expires
-    row = ResponseAction(key=key, run_id=run.id, step_run_id=r.id, case_id=case.id, step=action.name,
-                         params=dict(action.ctx.params), target=value, status="applied", where=action.where()[:300],
-                         countermeasure_id=cm.id, applied_at=_now(), expires_at=expires, reverted_by="", error="")
+    row = existing or ResponseAction(key=key, run_id=run.id, case_id=case.id, target=value)
+    row.step_run_id, row.step, row.params, row.status = r.id, action.name, dict(action.ctx.params), "applied"
+    row.where, row.countermeasure_id, row.applied_at, row.expires_at = action.where()[:300], cm.id, _now(), expires
+    row.reverted_at, row.reverted_by, row.error = None, "", ""
     s.add(row)
     s.flush()
     audit.record(s, actor, "response.action", "case", case.id, step=action.name, target=value, action_id=row.id,

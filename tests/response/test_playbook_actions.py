@@ -17,9 +17,9 @@ from support import INTERIEUR
 from test_block_ip import Gateway, gateway  # noqa: F401 - fixture
 
 from cert.incidents.cases import add_observable
-from cert.response.runs import decide, execute_run, expire_due, plan_playbook, start_run, undo_action
+from cert.response.runs import decide, execute_run, expire_due, plan_playbook, resume, start_run, undo_action
 from cert.runtime.platform import Platform
-from cert.storage.models import AuditEntry, Case, Countermeasure, PlaybookRun, ResponseAction, TimelineEntry
+from cert.storage.models import AuditEntry, Case, Countermeasure, PlaybookRun, ResponseAction, StepRun, TimelineEntry
 
 pytestmark = pytest.mark.nftables
 
@@ -176,3 +176,32 @@ def test_the_timer_undoes_a_block_when_it_expires(responding: Platform, gateway:
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def test_a_run_resumed_after_its_block_was_undone_blocks_again(responding: Platform,
+                                                               gateway: Gateway) -> None:  # noqa: F811
+    """The undone change's key is used again: the step blocks the address again, on the same
+    record, with a new countermeasure."""
+    p = responding
+    case_id = incident(p)
+    run_id = start_run(p, case_id, "contain", "rita")
+    p.jobs.wait()
+    decide(p, run_id, 1, "sam", "responder", True, "block")
+    p.jobs.wait()
+    with p.db.session() as s:
+        action_id = s.scalars(select(ResponseAction.id).where(ResponseAction.run_id == run_id)).one()
+        step = s.scalars(select(StepRun).where(StepRun.run_id == run_id)).one()
+        step.status, step.error = "failed", "the gateway was replaced"  # as if it had failed afterwards
+        s.get_one(PlaybookRun, run_id).status = "failed"
+    undo_action(p, action_id, "sam", "wrong gateway")
+    assert blocked(gateway) == []
+    resume(p, run_id, "rita")
+    p.jobs.wait()
+    decide(p, run_id, 1, "sam", "responder", True, "block again")
+    p.jobs.wait()
+    assert blocked(gateway) == ["10.77.0.2"]
+    with p.db.session() as s:
+        rows = list(s.scalars(select(ResponseAction).where(ResponseAction.run_id == run_id)))
+        assert [(r.id, r.status, r.reverted_by) for r in rows] == [(action_id, "applied", "")]
+        assert [c.status for c in s.scalars(select(Countermeasure).order_by(Countermeasure.id))] == \
+            ["reverted", "done"]
