@@ -18,12 +18,9 @@ the audit trail hold the run, the approval, the block and the undo.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import secrets
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -32,72 +29,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser import ATTACKER_IP, BRUTE_FORCE, CHROMIUM, LOOPBACK, Processes, free_port, wait_healthy
+from test_browser import (
+    ATTACKER_IP,
+    BRUTE_FORCE,
+    CHROMIUM,
+    LOOPBACK,
+    Processes,
+    browser_page,  # noqa: F401 - fixture
+    free_port,
+    wait_healthy,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "response"))  # the gateway of the response tests
+from test_block_ip import Gateway, gateway  # noqa: F401 - fixture
+from test_playbook_actions import blocked
 
 pytestmark = [pytest.mark.browser, pytest.mark.nftables]
 
 PLAYBOOK = "brute-force-containment"
 SECOND = "veilleur"
 SECOND_PASSWORD = "a-second-responder-password"
-SERVER = """
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.77.0.1", int(sys.argv[1]))); s.listen(16); print("ready", flush=True)
-while True:
-    c, _ = s.accept(); c.sendall(b"ok"); c.close()
-"""
-CLIENT = """
-import socket, sys
-s = socket.socket(); s.settimeout(float(sys.argv[3])); s.bind((sys.argv[1], 0))
-try:
-    s.connect(("10.77.0.1", int(sys.argv[2]))); print(s.recv(2).decode())
-except OSError:
-    print("timeout")
-"""
-PORT = 8078
-
-
-@dataclass
-class Gateway:
-    ns: str
-
-    def connect(self, source: str) -> str:
-        return subprocess.run(["ip", "netns", "exec", self.ns, sys.executable, "-c", CLIENT, source, str(PORT), "1"],
-                              capture_output=True, text=True, timeout=30, check=True).stdout.strip()
-
-    def blocked(self) -> list[str]:
-        out = subprocess.run(["ip", "netns", "exec", self.ns, "nft", "-j", "list", "set", "inet", "vigie",
-                              "blocked4"], capture_output=True, text=True, timeout=30)
-        if out.returncode != 0:
-            return []
-        for item in json.loads(out.stdout)["nftables"]:
-            if "set" in item:
-                return [str(e["elem"]["val"]) if isinstance(e, dict) else str(e) for e in item["set"].get("elem", [])]
-        return []
-
-
-@pytest.fixture
-def gateway() -> Iterator[Gateway]:
-    if os.geteuid() != 0 or shutil.which("nft") is None or shutil.which("ip") is None:
-        pytest.skip("the gateway needs root, nft and ip (Debian packages nftables, iproute2)")
-    ns = f"vigie-{secrets.token_hex(4)}"
-    made = subprocess.run(["ip", "netns", "add", ns], capture_output=True, text=True, timeout=30)
-    if made.returncode != 0:
-        pytest.skip(f"no network namespace support here: {made.stderr.strip()}")
-    server: subprocess.Popen[str] | None = None
-    try:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True, timeout=30)
-        for address in ("10.77.0.1/32", "10.77.0.3/32", f"{ATTACKER_IP}/32"):
-            subprocess.run(["ip", "-n", ns, "addr", "add", address, "dev", "lo"], check=True, timeout=30)
-        server = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", SERVER, str(PORT)],
-                                  stdout=subprocess.PIPE, text=True)
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        yield Gateway(ns)
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
-        subprocess.run(["ip", "netns", "delete", ns], check=False, timeout=30)
 
 
 @dataclass
@@ -109,7 +60,7 @@ class Served:
 
 
 @pytest.fixture
-def console(tmp_path: Path, gateway: Gateway) -> Iterator[Served]:
+def console(tmp_path: Path, gateway: Gateway) -> Iterator[Served]:  # noqa: F811
     if not CHROMIUM.exists():
         pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     data_dir, workdir, books = tmp_path / "data", tmp_path / "run", tmp_path / "playbooks"
@@ -138,30 +89,11 @@ def console(tmp_path: Path, gateway: Gateway) -> Iterator[Served]:
         procs.stop_all()
 
 
-@pytest.fixture
-def page() -> Iterator[Any]:
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
-    from test_browser import CHROMIUM_ARGS
-
-    with sync_playwright() as pw:
-        try:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        except PlaywrightError as exc:
-            pytest.skip(f"chromium at {CHROMIUM} could not be launched by Playwright: {exc}")
-        try:
-            context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 1000})
-            context.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*"), lambda route: route.abort())
-            context.set_default_timeout(15_000)
-            yield context.new_page()
-        finally:
-            browser.close()
-
-
-def test_block_approved_by_a_second_responder_then_undone_on_schedule(console: Served, gateway: Gateway,
-                                                                      page: Any) -> None:
+def test_block_approved_by_a_second_responder_then_undone_on_schedule(
+        console: Served, gateway: Gateway, browser_page: Any) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
+    page = browser_page
     url = console.url
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
@@ -209,7 +141,7 @@ def test_block_approved_by_a_second_responder_then_undone_on_schedule(console: S
     expect(page.locator("#plan-block ul.plan-targets")).to_contain_text(ATTACKER_IP)
     expect(page.locator("#plan-block")).to_contain_text("gw-test")
     expect(page.locator("#plan-block")).to_contain_text("pas le demandeur")  # another responder approves
-    assert gateway.blocked() == [] and gateway.connect(ATTACKER_IP) == "ok"
+    assert blocked(gateway) == [] and gateway.connect(ATTACKER_IP) == "ok"
 
     # run it: the block waits for another responder's approval
     page.locator("#run-after-dry-run button[type=submit]").click()
@@ -220,7 +152,7 @@ def test_block_approved_by_a_second_responder_then_undone_on_schedule(console: S
     until(lambda: "attente d'approbation" in page.locator("#step-2 .step-status").inner_text(),
           "the block step did not wait for approval")
     assert page.locator("form.approve-step").count() == 0, "the requester may approve their own run"
-    assert gateway.blocked() == []
+    assert blocked(gateway) == []
 
     # a second responder approves with a reason
     page.locator("header form[action$='/logout'] button").click()
@@ -233,14 +165,14 @@ def test_block_approved_by_a_second_responder_then_undone_on_schedule(console: S
     until(lambda: page.locator("#run-status").inner_text().strip() in ("terminé", "done"),
           "the run did not finish")
     expect(page.locator("#step-2 .decision")).to_contain_text(SECOND)
-    assert gateway.blocked() == [ATTACKER_IP], diag()
+    assert blocked(gateway) == [ATTACKER_IP], diag()
     assert gateway.connect(ATTACKER_IP) == "timeout" and gateway.connect("10.77.0.3") == "ok"
 
     # the block expires: the timer undoes it, the incident says so
     page.goto(case_url)
     until(lambda: "system:expiry" in page.locator("#response-actions").inner_text(),
           "the block was not undone by the timer", seconds=40)
-    assert gateway.blocked() == [] and gateway.connect(ATTACKER_IP) == "ok"
+    assert blocked(gateway) == [] and gateway.connect(ATTACKER_IP) == "ok"
     timeline = page.locator("ol#timeline").inner_text()
     assert "approuvé par veilleur" in timeline and ATTACKER_IP in timeline, timeline
     assert not problems, problems

@@ -60,7 +60,7 @@ except OSError as exc:
     print("error", exc)
 """
 ADDRESSES = ("10.77.0.1/32", "10.77.0.2/32", "10.77.0.3/32", "10.77.1.5/32", "fd77::1/128", "fd77::2/128",
-             "fd77::3/128")
+             "fd77::3/128", "203.0.113.66/32")  # the last: the demo's attacker, for the browser test
 #: a table of the gateway's own, which nothing Vigie does may change
 GATEWAY_TABLE = """
 table inet gateway {

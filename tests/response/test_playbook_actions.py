@@ -7,6 +7,7 @@ injected clock), or by hand; a step with more targets than its limit is refused 
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,7 +64,11 @@ def incident(p: Platform) -> int:
 
 
 def blocked(gateway: Gateway) -> list[str]:  # noqa: F811
-    listing = json.loads(gateway.nft("-j", "list", "set", "inet", "vigie", "blocked4"))
+    """The addresses in the gateway's set (none before the first block made it)."""
+    try:
+        listing = json.loads(gateway.nft("-j", "list", "set", "inet", "vigie", "blocked4"))
+    except subprocess.CalledProcessError:
+        return []
     for item in listing["nftables"]:
         if "set" in item:
             return [str(e["elem"]["val"]) if isinstance(e, dict) else str(e) for e in item["set"].get("elem", [])]
