@@ -32,6 +32,8 @@ class Workers:
     effects: str
     tmp: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: more environment for the workers (a test's own settings)
+    env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> subprocess.Popen[bytes]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CERT_")}
@@ -45,6 +47,7 @@ class Workers:
             CERT_JOB_RECONNECT_MAX_SECONDS="1",
             PYTHONPATH=os.pathsep.join([str(ROOT), str(TESTS)]),
         )
+        env.update(self.env)
         log = (self.tmp / f"worker-{len(self.procs) + 1}.log").open("wb")
         proc = subprocess.Popen([*cert_command(), "worker"], env=env, cwd=self.tmp, stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
