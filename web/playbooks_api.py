@@ -211,9 +211,7 @@ def list_actions(case_id: int) -> ResponseReturnValue:
     """The changes playbooks made for the incident, with their expiry; the active ones first."""
     with platform().db.session() as s:
         get_case(s, case_id, organizations=visible_scope().recorded)
-        found = s.scalars(select(ResponseAction).where(ResponseAction.case_id == case_id)
-                          .order_by((ResponseAction.status != "applied"), ResponseAction.id.desc()))
-        return jsonify({"items": [action_json(a) for a in found]})
+        return jsonify({"items": [action_json(a) for a in runs.case_actions(s, case_id)]})
 
 
 @bp.post("/response-actions/<int:action_id>/undo")

@@ -11,7 +11,6 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from cert.core.errors import N_, NotFound
 from cert.incidents.cases import get_case
@@ -105,8 +104,7 @@ def undo(case_id: int, action_id: int) -> ResponseReturnValue:
 def case_actions(case_id: int) -> list[ResponseAction]:
     """The incident's response actions for its page, the active ones first."""
     with platform().db.session() as s:
-        found = list(s.scalars(select(ResponseAction).where(ResponseAction.case_id == case_id)
-                               .order_by((ResponseAction.status != "applied"), ResponseAction.id.desc())))
+        found = runs.case_actions(s, case_id)
         for row in found:
             s.expunge(row)
         return found

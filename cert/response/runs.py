@@ -638,6 +638,12 @@ def undo_action(platform: Platform, action_id: int, actor: str, reason: str = ""
         return row
 
 
+def case_actions(s: Session, case_id: int) -> list[ResponseAction]:
+    """The changes playbooks made for an incident, the active ones first, the newest first."""
+    return list(s.scalars(select(ResponseAction).where(ResponseAction.case_id == case_id)
+                          .order_by((ResponseAction.status != "applied"), ResponseAction.id.desc())))
+
+
 def due(platform: Platform, now: datetime) -> Iterator[int]:
     with platform.db.session() as s:
         ids = list(s.scalars(select(ResponseAction.id).where(ResponseAction.status == "applied",
