@@ -110,7 +110,8 @@ def requires(role: str, *, focal_points: bool = False) -> Callable[[F], F]:
 
 def visible_scope() -> Scope:
     """The alerts and cases the request's user or API token may see (``cert.accounts.access``)."""
-    principal = Principal(str(current_user.role), getattr(current_user, "organization", None))
+    principal = Principal(str(current_user.role), getattr(current_user, "organization", None),
+                          getattr(current_user, "partner", None))
     return scope_of(principal, platform().constituency)
 
 

@@ -1,7 +1,8 @@
 """Bearer API tokens on the REST API (``/api/``): authentication, scopes, CSRF.
 
-- A request to ``/api/`` with ``Authorization: Bearer <token>`` is authenticated by the token
-  alone: the session is not consulted, and an unknown, expired or revoked token gets 401 JSON.
+- A request to ``/api/`` with ``Authorization: Bearer <token>`` (or HTTP Basic with the token as
+  the password, the user name being free: what TAXII clients and MISP feeds send) is authenticated
+  by the token alone: the session is not consulted, and an unknown, expired or revoked token gets 401 JSON.
   The principal is ``TokenPrincipal`` (the audit trail's actor is ``token:<name>``); it holds
   no console role.
 - Each API view declares the scope it needs with ``@api_scope("read")`` (the scopes and what
@@ -18,6 +19,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -39,11 +42,13 @@ API_PREFIX = "/api/"
 class TokenPrincipal(UserMixin):
     """Who a valid API token speaks for: no console role, only its scopes."""
 
-    def __init__(self, token_id: int, name: str, scopes: tuple[str, ...], organization: str | None = None) -> None:
+    def __init__(self, token_id: int, name: str, scopes: tuple[str, ...], organization: str | None = None,
+                 partner: str | None = None) -> None:
         self.id = token_id
         self.token_name = name
         self.scopes = scopes
         self.organization = organization  # the constituency id it acts for
+        self.partner = partner  # a partner CERT's token: the partner's id
         self.username = f"token:{name}"
         self.role = TOKEN_ROLE  # its organisation, if any, narrows what it reads (cert.accounts.access)
         #: set once the route's scope is found among ``scopes`` (``web.access.requires`` then
@@ -88,14 +93,24 @@ def route_scope(endpoint: str | None) -> str | None:
 
 
 def bearer_secret() -> str | None:
-    """The secret of an ``Authorization: Bearer`` header (maybe empty), or None without one."""
+    """The token of an ``Authorization: Bearer`` header, or the password of a ``Basic`` one (maybe
+    empty; "" when it cannot be decoded), or None without either."""
     scheme, _sep, secret = request.headers.get("Authorization", "").strip().partition(" ")
-    return secret.strip() if scheme.lower() == "bearer" else None
+    if scheme.lower() == "bearer":
+        return secret.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(secret.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+        return decoded.partition(":")[2]
+    return None
 
 
 def _unauthorized(message: str) -> ResponseReturnValue:
     resp, status = api_error(401, message)
-    resp.headers["WWW-Authenticate"] = 'Bearer realm="vigie"'
+    basic = request.headers.get("Authorization", "").strip().lower().startswith("basic")
+    resp.headers["WWW-Authenticate"] = 'Basic realm="vigie"' if basic else 'Bearer realm="vigie"'
     return resp, status
 
 
@@ -111,7 +126,7 @@ def authenticate_bearer() -> ResponseReturnValue | None:
         token = tokens.authenticate(s, secret, remote_addr())
         if token is None:
             return _unauthorized(_("The API token is unknown, expired or revoked."))
-        principal = TokenPrincipal(token.id, token.name, token.scope_list, token.organization)
+        principal = TokenPrincipal(token.id, token.name, token.scope_list, token.organization, token.partner)
     g.api_token = principal  # the request's user from now on (``token_user``), whatever the session holds
     # Flask-Login's user of this request, set here so that a cookie sent beside the token is never
     # read (its session protection would otherwise drop the request's user for a session without

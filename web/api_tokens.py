@@ -19,13 +19,15 @@ from web.access import actor, platform, remote_addr, requires
 from web.api_auth import api_scope
 from web.api_spec import Response, body, iso, spec
 from web.schemas.tokens import TokenCreated, TokenIn, TokenList, TokenOut
+from web.sharing_api import partner_named
 
 bp = Blueprint("api_tokens", __name__, url_prefix="/api/v1/tokens")
 
 
 def token_json(t: ApiToken) -> dict[str, Any]:
     return {"name": t.name, "owner": t.owner, "scopes": list(t.scope_list), "organization": t.organization,
-            "created_by": t.created_by, "created_at": iso(t.created_at), "expires_at": iso(t.expires_at),
+            "partner": t.partner, "created_by": t.created_by, "created_at": iso(t.created_at),
+            "expires_at": iso(t.expires_at),
             "last_used_at": iso(t.last_used_at), "last_used_from": t.last_used_from, "status": status(t),
             "revoked_at": iso(t.revoked_at)}
 
@@ -51,9 +53,10 @@ def create() -> ResponseReturnValue:
     p = platform()
     org_ref = wanted.organization or ""
     org = p.constituency.find(org_ref) if org_ref.strip() else None
+    partner = partner_named(wanted.partner) if wanted.partner and wanted.partner.strip() else None
     with p.db.session() as s:
         token, secret = create_token(s, wanted.name, wanted.owner or wanted.name, actor(), wanted.scopes,
-                                     remote_addr(), org, wanted.expires or DEFAULT_LIFETIME)
+                                     remote_addr(), org, wanted.expires or DEFAULT_LIFETIME, partner)
         answer = token_json(token)
     return jsonify({**answer, "secret": secret}), 201
 

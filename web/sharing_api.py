@@ -42,7 +42,7 @@ def list_partners() -> ResponseReturnValue:
 def preview(case_id: int) -> ResponseReturnValue:
     """What of the incident would leave for the partner, and what would stay with the reason of
     each: the decision every exit applies. Nothing is sent."""
-    partner = _partner(query(PreviewQuery).partner)
+    partner = partner_named(query(PreviewQuery).partner)
     with platform().db.session() as s:
         case = get_case(s, case_id, organizations=visible_scope().recorded)
         shared = share_case(case, terms_of(partner.tlp_ceiling, partner.pap), organization=case.organization)
@@ -63,7 +63,7 @@ def stix_bundle(case_id: int) -> ResponseReturnValue:
     items, title and description), TLP 2.0 markings on each object, the same ids at each export.
     Each export is audited with the partner and the ids and values sent; 409 when nothing may
     leave."""
-    partner = _partner(query(PreviewQuery).partner)
+    partner = partner_named(query(PreviewQuery).partner)
     with platform().db.session() as s:
         case = get_case(s, case_id, organizations=visible_scope().recorded)
         require_channel(partner.id, partner.channels, "stix")
@@ -78,8 +78,9 @@ def stix_bundle(case_id: int) -> ResponseReturnValue:
     return jsonify(bundle)
 
 
-def _partner(wanted: str) -> Partner:
-    partner = platform().constituency.partner(wanted)
+def partner_named(wanted: str) -> Partner:
+    """The partner with this id, or 404."""
+    partner = platform().constituency.partner(wanted.strip())
     if partner is None:
         raise NotFound(N_("No partner named %(partner)s."), partner=wanted[:100])
     return partner

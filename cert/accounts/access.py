@@ -11,7 +11,8 @@
     registry of partner CERTs yet) and sees none of the internal alerts and cases.
 
 - An API token has no role: with an organisation it sees that organisation's alerts and cases
-  as its focal point would; without one, all of them (its scopes say what it may do).
+  as its focal point would; a partner CERT's token, none of them (it reads only what the sharing
+  policy lets its partner receive); any other, all of them (its scopes say what it may do).
 
 Alerts and cases record their organisation by name (``organization.name`` of their events); a
 scope holds both the ids and the names of its organisations, and matches either.
@@ -55,6 +56,7 @@ class Principal:
 
     role: str
     organization: str | None = None
+    partner: str | None = None  # a partner CERT's token: the partner's id
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ def visible_organizations(principal: Principal, constituency: Constituency) -> f
     if is_staff(principal.role):
         return None
     if principal.role == TOKEN_ROLE:
+        if principal.partner:
+            return frozenset()
         return None if not principal.organization else constituency.scope_of(principal.organization)
     if principal.role == FOCAL_POINT and principal.organization:
         return constituency.scope_of(principal.organization)

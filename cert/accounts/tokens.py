@@ -3,7 +3,9 @@
 A token is ``vigie_`` + 32 random bytes (URL-safe base64). Only its SHA-256 is stored: a
 random 256-bit secret needs no slow hash (nothing to brute-force), and a digest lookup is
 constant work per request. A token has one or more scopes (``SCOPES``), an optional
-organisation, and an expiry (``DEFAULT_LIFETIME`` unless ``never`` is chosen explicitly).
+organisation, and an expiry (``DEFAULT_LIFETIME`` unless ``never`` is chosen explicitly). A
+partner CERT's token is bound to that partner and holds the ``share`` scope alone: it reads
+what the sharing policy lets that partner receive, and none of the internal alerts and cases.
 Creating and revoking a token are audited; the secret never reaches the audit trail or the logs.
 """
 
@@ -18,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cert.constituency.directory import Organization
+from cert.constituency.directory import Organization, Partner
 from cert.core.errors import N_, InvalidInput, NotFound
 from cert.storage import audit
 from cert.storage.models.tokens import ApiToken
@@ -37,7 +39,11 @@ SCOPES: dict[str, str] = {
     "ingest": N_("send events and incident reports: POST /api/v1/ingest/<parser>, /api/v1/events and "
                   "/api/v1/incident-reports"),
     "admin": N_("administer API tokens and users: list, create, revoke"),
+    "share": N_("a partner CERT's credential: read what that partner may receive (its MISP feed, its TAXII "
+                "collections) and nothing else"),
 }
+#: The scope of a partner's token, and the only one it holds (``create_token``).
+SHARE_SCOPE = "share"
 DEFAULT_SCOPES = ("ingest",)
 DEFAULT_LIFETIME = "90d"
 MAX_LIFETIME = timedelta(days=5 * 366)
@@ -104,10 +110,11 @@ def status(token: ApiToken, now: datetime | None = None) -> str:
 
 def create_token(s: Session, name: str, owner: str, actor: str, scopes: str | Iterable[str] = DEFAULT_SCOPES,
                  remote_addr: str = "", organization: Organization | None = None,
-                 lifetime: str = DEFAULT_LIFETIME) -> tuple[ApiToken, str]:
+                 lifetime: str = DEFAULT_LIFETIME, partner: Partner | None = None) -> tuple[ApiToken, str]:
     """The new token and its secret (to show once; it cannot be recovered). ``organization``: the
     constituency organisation it acts for (its events belong to it when none of their addresses
-    is known). ``lifetime``: see ``expiry``."""
+    is known). ``partner``: the partner CERT it is the credential of (then its only scope is
+    ``share``, and it has no organisation). ``lifetime``: see ``expiry``."""
     name, owner = name.strip(), owner.strip()
     if not NAME.match(name):
         raise InvalidInput(N_("A token name is 1 to 80 letters, digits, '.', '_' or '-', starting with a letter "
@@ -115,6 +122,12 @@ def create_token(s: Session, name: str, owner: str, actor: str, scopes: str | It
     if not owner or len(owner) > 80:
         raise InvalidInput(N_("A token needs an owner (1 to 80 characters): who answers for its use."))
     chosen = parse_scopes(scopes)
+    if partner is not None and (chosen != (SHARE_SCOPE,) or organization is not None):
+        raise InvalidInput(N_("A partner's token holds the %(scope)s scope alone, and no organisation."),
+                           scope=SHARE_SCOPE)
+    if partner is None and SHARE_SCOPE in chosen:
+        raise InvalidInput(N_("The %(scope)s scope is for a partner CERT's token: name the partner."),
+                           scope=SHARE_SCOPE)
     expires_at = expiry(lifetime)
     if s.scalar(select(ApiToken).where(ApiToken.name == name)) is not None:
         raise InvalidInput(N_("A token named %(name)r already exists (names stay taken after revocation)."),
@@ -122,11 +135,13 @@ def create_token(s: Session, name: str, owner: str, actor: str, scopes: str | It
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(name=name, owner=owner, scopes=",".join(chosen), token_hash=digest(secret),
                      created_by=actor[:80], revoked=False, expires_at=expires_at,
-                     organization=organization.id if organization else None)
+                     organization=organization.id if organization else None,
+                     partner=partner.id if partner else None)
     s.add(token)
     s.flush()
     audit.record(s, actor, "token.create", "api_token", name, remote_addr, owner=owner, scopes=list(chosen),
-                 organization=token.organization, expires_at=expires_at.isoformat() if expires_at else None)
+                 organization=token.organization, partner=token.partner,
+                 expires_at=expires_at.isoformat() if expires_at else None)
     return token, secret
 
 

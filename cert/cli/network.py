@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from cert.accounts.tokens import DEFAULT_LIFETIME, SCOPES
+from cert.core.errors import NotFound
 from cert.runtime.platform import Platform
 
 
@@ -46,6 +47,9 @@ def add_commands(sub: Any) -> None:
     create.add_argument("--organization", default=None, metavar="ORG",
                         help="constituency organisation (id or name) the token acts for; the events sent with "
                              "it belong to it when none of their addresses is in the constituency")
+    create.add_argument("--partner", default=None, metavar="PARTNER",
+                        help="partner CERT (its id) whose credential this is: it reads that partner's MISP feed "
+                             "and TAXII collections, and nothing else (scope share)")
     create.set_defaults(func=cmd_token_create)
     revoke = tsub.add_parser("revoke", help="revoke a token (at once, for good)")
     revoke.add_argument("name")
@@ -96,11 +100,16 @@ def cmd_token_create(p: Platform, args: argparse.Namespace) -> int:
 
     with p.db.session() as s:
         org = p.constituency.find(args.organization) if args.organization else None
-        token, secret = create_token(s, args.name, args.owner or args.name, actor="cli", scopes=args.scope,
-                                     organization=org, lifetime=args.expires)
+        partner = p.constituency.partner(args.partner) if args.partner else None
+        if args.partner and partner is None:
+            raise NotFound(f"no partner named {args.partner!r}")
+        scopes = "share" if partner is not None and args.scope == "ingest" else args.scope
+        token, secret = create_token(s, args.name, args.owner or args.name, actor="cli", scopes=scopes,
+                                     organization=org, lifetime=args.expires, partner=partner)
         name, scopes, expires = token.name, ",".join(token.scope_list), token.expires_at
     until = f"expires {expires:%Y-%m-%d %H:%M} UTC" if expires else "never expires"
-    print(f"Created API token {name} (scopes {scopes}{f', organisation {org.name}' if org else ''}; {until}). "
+    whose = f", organisation {org.name}" if org else f", partner {partner.name}" if partner else ""
+    print(f"Created API token {name} (scopes {scopes}{whose}; {until}). "
           "Its secret, shown only now:")
     print(secret)
     print("Send it as: Authorization: Bearer <secret>")

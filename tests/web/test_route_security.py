@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import select
 from support import login, route_calls
 
-from cert.accounts.tokens import SCOPES, create_token, revoke_token
+from cert.accounts.tokens import SCOPES, SHARE_SCOPE, create_token, revoke_token
 from cert.accounts.users import create_user
 from cert.core.config import Settings
 from cert.runtime.platform import Platform
@@ -56,21 +56,26 @@ def console_routes(app: Flask) -> list[tuple[str, str]]:
             if not url.startswith("/api/") and endpoint not in PUBLIC_ENDPOINTS]
 
 
+#: Every scope but ``share``, which a partner CERT's token holds alone.
+COMBINABLE = [scope for scope in SCOPES if scope != SHARE_SCOPE]
+
+
 def make_token(platform: Platform, name: str, scopes: list[str], lifetime: str = "90d") -> str:
     with platform.db.session() as s:
-        return create_token(s, name, "tests", actor="test", scopes=scopes, lifetime=lifetime)[1]
+        partner = platform.constituency.partner("cert-voisin") if scopes == [SHARE_SCOPE] else None
+        return create_token(s, name, "tests", actor="test", scopes=scopes, lifetime=lifetime, partner=partner)[1]
 
 
 @pytest.fixture
 def token_secrets(platform: Platform) -> dict[str, str]:
-    """A token per scope, a token of all scopes but one per scope, and expired, revoked, all-scopes
-    tokens."""
+    """A token per scope (a partner's for ``share``), a token of all scopes but one per scope, and
+    expired, revoked, all-scopes tokens (all but ``share``, which no token combines)."""
     out = {f"only-{scope}": make_token(platform, f"only-{scope}", [scope]) for scope in SCOPES}
-    out |= {f"all-but-{scope}": make_token(platform, f"all-but-{scope}", [x for x in SCOPES if x != scope])
+    out |= {f"all-but-{scope}": make_token(platform, f"all-but-{scope}", [x for x in COMBINABLE if x != scope])
             for scope in SCOPES}
-    out["all"] = make_token(platform, "all", list(SCOPES))
-    out["expired"] = make_token(platform, "expired", list(SCOPES), "1h")
-    out["revoked"] = make_token(platform, "revoked", list(SCOPES), "never")
+    out["all"] = make_token(platform, "all", COMBINABLE)
+    out["expired"] = make_token(platform, "expired", COMBINABLE, "1h")
+    out["revoked"] = make_token(platform, "revoked", COMBINABLE, "never")
     with platform.db.session() as s:
         s.scalars(select(ApiToken).where(ApiToken.name == "expired")).one().expires_at = (
             datetime.now(UTC) - timedelta(seconds=1))

@@ -15,6 +15,7 @@ class TokenOut(ApiModel):
     owner: str
     scopes: list[str]
     organization: str | None
+    partner: str | None = Field(None, description="The partner CERT whose credential it is (scope share).")
     created_by: str
     created_at: datetime
     expires_at: datetime | None
@@ -42,6 +43,8 @@ class TokenIn(ApiModel):
     scopes: list[str] = Field(["ingest"], max_length=10, description="At least one scope.",
                               json_schema_extra={"minItems": 1, "items": {"type": "string", "enum": list(SCOPES)}})
     organization: str | None = Field(None, max_length=200, description="The organisation it acts for.")
+    partner: str | None = Field(None, max_length=80, description=(
+        "The partner CERT (its id) whose credential it is: its only scope is then share."))
     expires: str | None = Field(None, max_length=40, description=(
         "A lifetime in hours, days or weeks (12h, 90d, 26w), a future date (2030-01-31, its midnight UTC), or "
         "never; 90d if none."), json_schema_extra={"pattern": r"^(\d{1,5}[hdw]|\d{4}-\d{2}-\d{2}|never)$"})

@@ -32,7 +32,7 @@ from cert.storage.models.incidents import (
     Task,
     TimelineEntry,
 )
-from cert.storage.models.indicators import FileScan, Indicator, IndicatorGeneration
+from cert.storage.models.indicators import FileScan, Indicator, IndicatorGeneration, PartnerSighting
 from cert.storage.models.ingest import DeadLetter, DeadLetterCount, IngestMinute, IngestSource
 from cert.storage.models.response import PlaybookRun, ResponseAction, StepApproval, StepRun
 from cert.storage.models.rules import HuntMatch, HuntRun, RuleChange, RuleException, RuleSetting
@@ -73,6 +73,7 @@ __all__ = [
     "IngestSource",
     "LoginThrottle",
     "Observable",
+    "PartnerSighting",
     "PlaybookRun",
     "RecoveryCode",
     "ReportLink",

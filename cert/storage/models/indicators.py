@@ -68,3 +68,27 @@ class FileScan(Base):
     error: Mapped[str] = mapped_column(String(500), default="")
     rules_hash: Mapped[str] = mapped_column(String(64), default="")
     scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+class PartnerSighting(Base):
+    """A partner's sighting of an indicator value (from its MISP feed or TAXII collection): who saw
+    it (``source``: the partner or feed), when first and last, how many times. Unique per
+    (source, reference): reading the same feed again updates the row. The incident page shows the
+    sightings of its observables."""
+
+    __tablename__ = "partner_sightings"
+    __table_args__ = (
+        UniqueConstraint("source", "reference", name="uq_partner_sightings_source_reference"),
+        Index("ix_partner_sightings_type_value_key", "type", "value_key"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    reference: Mapped[str] = mapped_column(String(200))  # the sighting's uuid or STIX id at its source
+    type: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(String(2048))  # normalised, as in ``indicators``
+    value_key: Mapped[str] = mapped_column(String(40))
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    organization: Mapped[str] = mapped_column(String(200), default="")  # who saw it, as the source names it
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)

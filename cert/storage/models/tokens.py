@@ -23,6 +23,9 @@ class ApiToken(Base):
     #: The constituency organisation (its id) the token's events belong to when none of their
     #: addresses is in the constituency; None: such events belong to no organisation.
     organization: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    #: The partner CERT (its id in the constituency file) the token is the credential of: it
+    #: reaches only what that partner may receive (scope ``share``); None for every other token.
+    partner: Mapped[str | None] = mapped_column(String(80), nullable=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
