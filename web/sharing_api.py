@@ -5,21 +5,32 @@ a STIX 2.1 bundle for one of them (what the policy lets leave, audited)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from sqlalchemy.orm import Session
 
 from cert.constituency.directory import Partner
 from cert.core.errors import N_, NotFound
 from cert.incidents.cases import get_case
 from cert.sharing.policy import require_channel, share_case, terms_of
+from cert.sharing.publications import SERVED_CHANNELS, publications_of, publish, shared_with, withdraw
 from cert.sharing.stix_export import export_case
 from cert.storage import audit
+from cert.storage.models import Case
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api_auth import api_scope
-from web.api_spec import Response, query, spec
-from web.schemas.sharing import PartnerList, PreviewOut, PreviewQuery, StixBundle
+from web.api_spec import Response, body, iso, query, spec
+from web.schemas.sharing import (
+    PartnerList,
+    PreviewOut,
+    PreviewQuery,
+    PublicationList,
+    PublishIn,
+    StixBundle,
+)
 
 bp = Blueprint("sharing_api", __name__, url_prefix="/api/v1")
 TAGS = ["sharing"]
@@ -76,6 +87,61 @@ def stix_bundle(case_id: int) -> ResponseReturnValue:
                             for ident, i in export.sent])
         bundle = json.loads(export.serialize())
     return jsonify(bundle)
+
+
+def _publications_json(s: Session, case: Case) -> list[dict[str, Any]]:
+    partners = platform().constituency
+    out = []
+    for pub in publications_of(s, case.id):
+        partner = partners.partner(pub.partner)
+        items = len(shared_with(case, partner).items) if partner is not None and pub.withdrawn_at is None else 0
+        out.append({"partner": pub.partner, "published_by": pub.published_by, "published_at": iso(pub.published_at),
+                    "updated_at": iso(pub.updated_at), "withdrawn_at": iso(pub.withdrawn_at),
+                    "withdrawn_by": pub.withdrawn_by, "live": pub.withdrawn_at is None, "items": items})
+    return out
+
+
+@bp.get("/incidents/<int:case_id>/publications")
+@requires("analyst")
+@api_scope("read")
+@spec.validate(resp=Response(HTTP_200=PublicationList), tags=TAGS)
+def publications(case_id: int) -> ResponseReturnValue:
+    """The partners the incident is published to (served by their MISP feed and TAXII collection),
+    and the ones it was withdrawn from."""
+    with platform().db.session() as s:
+        case = get_case(s, case_id, organizations=visible_scope().recorded)
+        return jsonify({"items": _publications_json(s, case)})
+
+
+@bp.post("/incidents/<int:case_id>/publications")
+@requires("analyst")
+@api_scope("write")
+@spec.validate(json=PublishIn, resp=Response(HTTP_200=PublicationList), tags=TAGS)
+def publish_case(case_id: int) -> ResponseReturnValue:
+    """Publish the incident to partners (every partner taking a served channel when none is named):
+    their feeds and collections serve what the policy lets leave for each, decided when they read.
+    Audited with what each partner receives; 400 when nothing may leave for any of them."""
+    wanted = body(PublishIn)
+    partners = ([partner_named(p) for p in wanted.partners] if wanted.partners
+                else [p for p in platform().constituency.partners if set(p.channels) & set(SERVED_CHANNELS)])
+    with platform().db.session() as s:
+        case = get_case(s, case_id, organizations=visible_scope().recorded)
+        publish(s, case, partners, actor(), remote_addr())
+        return jsonify({"items": _publications_json(s, case)})
+
+
+@bp.post("/incidents/<int:case_id>/publications/withdraw")
+@requires("analyst")
+@api_scope("write")
+@spec.validate(json=PublishIn, resp=Response(HTTP_200=PublicationList), tags=TAGS)
+def withdraw_case(case_id: int) -> ResponseReturnValue:
+    """Withdraw the incident from these partners (from all when none is named); 404 when it is
+    not published to them. What a partner already read stays with it."""
+    wanted = body(PublishIn)
+    with platform().db.session() as s:
+        case = get_case(s, case_id, organizations=visible_scope().recorded)
+        withdraw(s, case, [p.strip() for p in wanted.partners], actor(), remote_addr())
+        return jsonify({"items": _publications_json(s, case)})
 
 
 def partner_named(wanted: str) -> Partner:

@@ -3,6 +3,7 @@ would leave for one of them."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
@@ -57,3 +58,23 @@ class StixBundle(ApiModel):
     type: Literal["bundle"]
     id: str
     objects: list[dict[str, Any]]
+
+
+class PublishIn(ApiModel):
+    partners: list[str] = Field([], max_length=100, description=(
+        "The partners' ids; every partner that takes a served channel (misp-feed, taxii) when empty."))
+
+
+class PublicationOut(ApiModel):
+    partner: str
+    published_by: str
+    published_at: datetime
+    updated_at: datetime
+    withdrawn_at: datetime | None
+    withdrawn_by: str | None
+    live: bool = Field(..., description="Served to the partner (not withdrawn).")
+    items: int = Field(..., description="The indicators that leave for the partner now (the policy, applied now).")
+
+
+class PublicationList(ApiModel):
+    items: list[PublicationOut]

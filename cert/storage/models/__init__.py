@@ -36,6 +36,7 @@ from cert.storage.models.indicators import FileScan, Indicator, IndicatorGenerat
 from cert.storage.models.ingest import DeadLetter, DeadLetterCount, IngestMinute, IngestSource
 from cert.storage.models.response import PlaybookRun, ResponseAction, StepApproval, StepRun
 from cert.storage.models.rules import HuntMatch, HuntRun, RuleChange, RuleException, RuleSetting
+from cert.storage.models.sharing import CasePublication
 from cert.storage.models.tokens import ApiToken
 from cert.storage.models.totp import RecoveryCode, UserTotp
 
@@ -53,6 +54,7 @@ __all__ = [
     "AuditEntry",
     "Case",
     "CaseOrganization",
+    "CasePublication",
     "Comment",
     "Countermeasure",
     "CustodyEntry",

@@ -1,5 +1,5 @@
 """sharing with partner CERTs: API tokens bound to a partner (its served MISP feed and TAXII
-collections), partners' sightings of indicators
+collections), the incidents published to each partner, partners' sightings of indicators
 
 Revision ID: 0024_sharing
 Revises: 0023_response
@@ -33,9 +33,24 @@ def upgrade() -> None:
         sa.UniqueConstraint("source", "reference", name="uq_partner_sightings_source_reference"),
     )
     op.create_index("ix_partner_sightings_type_value_key", "partner_sightings", ["type", "value_key"])
+    op.create_table(
+        "case_publications",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("case_id", sa.Integer(), sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("partner", sa.String(80), nullable=False),
+        sa.Column("published_by", sa.String(80), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("withdrawn_by", sa.String(80), nullable=True),
+        sa.UniqueConstraint("case_id", "partner", name="uq_case_publications_case_partner"),
+    )
+    op.create_index("ix_case_publications_partner_updated", "case_publications", ["partner", "updated_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_case_publications_partner_updated", table_name="case_publications")
+    op.drop_table("case_publications")
     op.drop_index("ix_partner_sightings_type_value_key", table_name="partner_sightings")
     op.drop_table("partner_sightings")
     with op.batch_alter_table("api_tokens") as batch:
