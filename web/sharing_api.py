@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from cert.constituency.directory import Partner
 from cert.core.errors import N_, NotFound
-from cert.incidents.cases import get_case
+from cert.incidents.cases import add_timeline, get_case
 from cert.sharing.policy import require_channel, share_case, terms_of
 from cert.sharing.publications import SERVED_CHANNELS, publications_of, publish, shared_with, withdraw
 from cert.sharing.stix_export import export_case
@@ -23,8 +23,11 @@ from cert.storage.models import Case
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api_auth import api_scope
 from web.api_spec import Response, body, iso, query, spec
+from web.partner_mail import mail_partner
 from web.schemas.sharing import (
     PartnerList,
+    PartnerMailIn,
+    PartnerMailOut,
     PreviewOut,
     PreviewQuery,
     PublicationList,
@@ -43,7 +46,7 @@ TAGS = ["sharing"]
 def list_partners() -> ResponseReturnValue:
     """The partner CERTs and their sharing terms (never their credentials)."""
     return jsonify({"items": [{"id": p.id, "name": p.name, "tlp_ceiling": p.tlp_ceiling, "pap": p.pap,
-                               "channels": list(p.channels)} for p in platform().constituency.partners]})
+                               "channels": list(p.channels), "language": p.language} for p in platform().constituency.partners]})
 
 
 @bp.get("/incidents/<int:case_id>/sharing-preview")
@@ -142,6 +145,32 @@ def withdraw_case(case_id: int) -> ResponseReturnValue:
         case = get_case(s, case_id, organizations=visible_scope().recorded)
         withdraw(s, case, [p.strip() for p in wanted.partners], actor(), remote_addr())
         return jsonify({"items": _publications_json(s, case)})
+
+
+@bp.post("/incidents/<int:case_id>/partner-mail")
+@requires("analyst")
+@api_scope("write")
+@spec.validate(json=PartnerMailIn, resp=Response(HTTP_200=PartnerMailOut), tags=TAGS)
+def partner_mail(case_id: int) -> ResponseReturnValue:
+    """E-mail the incident to a partner that takes e-mail: what the policy lets leave for it, in
+    its language, the subject marked with the highest TLP of what it holds, queued in the outbox.
+    Audited with the values sent; 403 when the partner does not take e-mail, 409 when nothing may
+    leave or it has no address."""
+    partner = partner_named(body(PartnerMailIn).partner)
+    settings = platform().settings
+    with platform().db.session() as s:
+        case = get_case(s, case_id, organizations=visible_scope().recorded)
+        shared = shared_with(case, partner)
+        mailed = mail_partner(settings, case, partner, shared)
+        audit.record(s, actor(), "sharing.email", "case", case.id, remote_addr(), partner=partner.id,
+                     to=partner.email, subject=mailed.subject, file=mailed.file, terms=shared.terms.label,
+                     items=[f"{i.type}:{i.value}" for i in shared.items])
+        add_timeline(s, case, actor(), "sharing",
+                     N_("E-mailed to partner %(partner)s (%(n)s indicator(s), %(tlp)s)"),
+                     {"partner": partner.id, "file": mailed.file},
+                     params={"partner": partner.id, "n": len(shared.items), "tlp": mailed.tlp.label})
+    return jsonify({"partner": partner.id, "to": partner.email, "subject": mailed.subject, "file": mailed.file,
+                    "tlp": mailed.tlp.label, "items": len(shared.items)})
 
 
 def partner_named(wanted: str) -> Partner:

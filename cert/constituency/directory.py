@@ -63,7 +63,8 @@ def _check_hierarchy(organizations: list[Organization]) -> None:
 @dataclass(frozen=True)
 class Partner:
     """A partner CERT and its sharing terms: the most restrictive TLP it may receive, the PAP it
-    honours, the channels it takes (``misp-feed``, ``taxii``, ``stix``, ``email``) and where."""
+    honours, the channels it takes (``misp-feed``, ``taxii``, ``stix``, ``email``), where, and
+    the language its e-mails are written in (``fr`` or ``en``)."""
 
     id: str
     name: str
@@ -71,9 +72,11 @@ class Partner:
     pap: str = "green"
     channels: tuple[str, ...] = ()
     email: str = ""
+    language: str = "fr"
 
 
 CHANNELS = ("misp-feed", "taxii", "stix", "email")
+LANGUAGES = ("fr", "en")
 
 
 def _partner(item: dict[str, Any]) -> Partner:
@@ -81,10 +84,13 @@ def _partner(item: dict[str, Any]) -> Partner:
     unknown = [c for c in channels if c not in CHANNELS]
     if unknown:
         raise ValueError(f"unknown channel(s) {', '.join(unknown)} (expected {', '.join(CHANNELS)})")
+    language = str(item.get("language", "fr"))
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r} (expected {', '.join(LANGUAGES)})")
     return Partner(id=str(item["id"]), name=str(item["name"]),
                    tlp_ceiling=TLP.parse(str(item.get("tlp_ceiling", "green"))).tag_value,
                    pap=PAP.parse(str(item.get("pap", "green"))).name.lower(), channels=channels,
-                   email=str(item.get("email", "")))
+                   email=str(item.get("email", "")), language=language)
 
 
 class Constituency:

@@ -17,6 +17,7 @@ from email.utils import formatdate, make_msgid
 from cert.core.errors import N_, InvalidInput
 from cert.core.tlp import PAP, TLP, highest
 from cert.response.playbooks import Step, StepContext, StepResult, steps
+from cert.sharing.outbox import queue_message
 from cert.sharing.policy import Terms, share_case
 
 
@@ -63,10 +64,7 @@ class NotifyFocalPoint(Step):
             "Merci de confirmer la prise en compte / please acknowledge.",
         ]
         msg.set_content("\n".join(body))
-        outbox = ctx.platform.settings.outbox_dir
-        outbox.mkdir(parents=True, exist_ok=True)
-        path = outbox / f"case-{case.id}-{msg['Message-ID'].strip('<>').split('@')[0]}.eml"
-        path.write_bytes(bytes(msg))
+        path = queue_message(ctx.platform.settings, msg, f"case-{case.id}")
         return StepResult(
             N_("[%(step)s] Notification to %(name)s (%(organization)s) queued in the outbox with %(count)s "
                "observable(s)."),

@@ -12,7 +12,8 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[2]
 FR = ROOT / "web" / "translations" / "fr" / "LC_MESSAGES"
-METHODS = [("web/templates/**.html", "jinja2"), ("web/**.py", "python"), ("cert/**.py", "python")]
+METHODS = [("web/templates/**.html", "jinja2"), ("web/templates/**.txt", "jinja2"), ("web/**.py", "python"),
+           ("cert/**.py", "python")]
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "N_": None}
 
 

@@ -17,6 +17,7 @@ class PartnerOut(ApiModel):
     tlp_ceiling: str = Field(..., description="The most restrictive TLP 2.0 label it may receive.")
     pap: str = Field(..., description="The most restrictive PAP marking it honours.")
     channels: list[str]
+    language: str = Field(..., description="The language of its e-mails (fr or en).")
 
 
 class PartnerList(ApiModel):
@@ -78,3 +79,16 @@ class PublicationOut(ApiModel):
 
 class PublicationList(ApiModel):
     items: list[PublicationOut]
+
+
+class PartnerMailIn(ApiModel):
+    partner: str = Field(..., min_length=1, max_length=100, description="The partner's id.")
+
+
+class PartnerMailOut(ApiModel):
+    partner: str
+    to: str
+    subject: str
+    file: str = Field(..., description="The message's file in the outbox.")
+    tlp: str = Field(..., description="The highest TLP of what the message holds (its subject's marking).")
+    items: int
