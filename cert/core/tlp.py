@@ -43,9 +43,10 @@ class TLP(Enum):
 
 
 def may_leave(marking: TLP, ceiling: TLP) -> bool:
-    """The one decision for every automated exit (MISP feed, focal-point notification): may data
-    or text marked ``marking`` go to a recipient whose ceiling is ``ceiling``? Never above the
-    ceiling, and TLP:RED never leaves in an automated share, whatever the ceiling."""
+    """The TLP decision of every exit: may data or text marked ``marking`` go to a recipient whose
+    ceiling is ``ceiling``? Never above the ceiling, and TLP:RED never leaves in an automated
+    share, whatever the ceiling. The sharing policy (``cert.sharing.policy.decide``) adds PAP and
+    the reasons on top of it; documents (``cert.incidents.casefile``) take it as it is."""
     return marking is not TLP.RED and ceiling.allows(marking)
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cert.core.errors import N_
-from cert.core.tlp import PAP, TLP
+from cert.core.tlp import PAP, TLP, may_leave
 from cert.storage.models import Case
 
 
@@ -61,10 +61,11 @@ ALLOWED = Verdict(True)
 
 
 def decide(terms: Terms, tlp: TLP, pap: PAP | None = None) -> Verdict:
-    """May something marked ``tlp`` (and ``pap``) go to a recipient with ``terms``?"""
-    if tlp is TLP.RED:
-        return Verdict(False, N_("TLP:RED never leaves in a share"), {"tlp": tlp.label})
-    if not terms.tlp.allows(tlp):
+    """May something marked ``tlp`` (and ``pap``) go to a recipient with ``terms``? The TLP part
+    is ``cert.core.tlp.may_leave``, the decision documents (reports) take too."""
+    if not may_leave(tlp, terms.tlp):
+        if tlp is TLP.RED:
+            return Verdict(False, N_("TLP:RED never leaves in a share"), {"tlp": tlp.label})
         return Verdict(False, N_("%(tlp)s is above the recipient's ceiling %(ceiling)s"),
                        {"tlp": tlp.label, "ceiling": terms.tlp.label})
     if pap is not None and pap.value > terms.pap.value:
