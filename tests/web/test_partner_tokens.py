@@ -9,10 +9,9 @@ import base64
 from pathlib import Path
 
 import pytest
-
 from flask import Flask
 from sqlalchemy import select
-from support import INTERIEUR, seed_by_organization
+from support import seed_by_organization
 
 from cert.accounts.access import TOKEN_ROLE, Principal, visible_organizations
 from cert.accounts.tokens import create_token
