@@ -115,7 +115,7 @@ class Feed:
 
 def _etag(path: Path) -> str:
     st = path.stat()
-    return '"' + hashlib.sha1(f"{st.st_mtime_ns}-{st.st_size}".encode()).hexdigest() + '"'
+    return '"' + hashlib.blake2b(f"{st.st_mtime_ns}-{st.st_size}".encode(), digest_size=16).hexdigest() + '"'
 
 
 @pytest.fixture
