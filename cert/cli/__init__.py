@@ -238,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cert.cli import taxii as cli_taxii  # cert taxii …
 
     cli_taxii.register(sub)
+
+    from cert.cli import misp as cli_misp  # cert misp …
+
+    cli_misp.register(sub)
     return ap
 
 

@@ -65,8 +65,41 @@ def cmd_import(p: Platform, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pull(p: Platform, args: argparse.Namespace) -> int:
+    """Pull the partners' TAXII collections and MISP feeds that are due (each at its poll_minutes);
+    with --loop, keep doing it. One partner's failure is printed and the others are still pulled."""
+    import time
+
+    from cert.cli.misp import print_result as print_misp
+    from cert.cli.taxii import print_result as print_taxii
+    from cert.sharing import misp_pull, taxii_client
+
+    taxii_state = taxii_client.StateFile(p.settings.data_dir)
+    misp_state = misp_pull.StateFile(p.settings.data_dir)
+    if args.loop:
+        print(f"polling the TAXII sources and MISP feeds at their poll_minutes, checking every {args.every} s; "
+              "Ctrl-C to stop", flush=True)
+    ok = True
+    try:
+        while True:
+            for src in taxii_client.due(p.settings):
+                result = taxii_client.pull(p.db, taxii_state, src)
+                ok = ok and result.ok
+                print_taxii(result)
+            for feed in misp_pull.due(p.settings):
+                outcome = misp_pull.pull(p.db, misp_state, feed)
+                ok = ok and outcome.ok
+                print_misp(outcome)
+            if not args.loop:
+                return 0 if ok else 1
+            time.sleep(args.every)
+    except KeyboardInterrupt:
+        return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sh = sub.add_parser("sharing", help="signed bundles for partners with no link: keygen, export, import")
+    sh = sub.add_parser("sharing", help="partner exchange: signed bundles (keygen, export, import), "
+                                        "scheduled pulls (pull)")
     ssub = sh.add_subparsers(dest="sharing_command", required=True)
     kg = ssub.add_parser("keygen", help="make an Ed25519 key pair (NAME.key, NAME.pub)")
     kg.add_argument("directory")
@@ -82,3 +115,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     im.add_argument("file")
     im.add_argument("--source", required=True, help="the partner's name for the indicators")
     im.set_defaults(func=cmd_import)
+    pl = ssub.add_parser("pull", help="pull the TAXII sources and MISP feeds that are due (poll_minutes)")
+    pl.add_argument("--loop", action="store_true", help="keep polling: what docker/compose.yaml runs")
+    pl.add_argument("--every", type=float, default=30.0, help="with --loop: how often to look for due sources (s)")
+    pl.set_defaults(func=cmd_pull)

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from cert.sharing.taxii_client import PullResult
 
 
-def _print(r: PullResult) -> None:
+def print_result(r: PullResult) -> None:
     after = r.requested_after or "the beginning"
     if not r.ok:
         print(f"{r.source}: failed ({r.error}); {r.objects} objects stored before the failure, "
@@ -32,7 +32,7 @@ def cmd_taxii_pull(p: Platform, args: argparse.Namespace) -> int:
     if not args.loop:
         results = pull_all(p.db, p.settings, args.source)
         for r in results:
-            _print(r)
+            print_result(r)
         return 0 if all(r.ok for r in results) else 1
     print(f"polling the TAXII sources at their poll_minutes, checking every {args.every} s; Ctrl-C to stop", flush=True)
     state = StateFile(p.settings.data_dir)
@@ -40,7 +40,7 @@ def cmd_taxii_pull(p: Platform, args: argparse.Namespace) -> int:
         while True:
             for src in due(p.settings):
                 if args.source in (None, src.name):
-                    _print(pull(p.db, state, src))
+                    print_result(pull(p.db, state, src))
             time.sleep(args.every)
     except KeyboardInterrupt:
         return 0

@@ -25,9 +25,9 @@ OPTIONAL_LISTS = frozenset({"totp_required_roles"})
 # settings never shown or logged: redacted() prints *** instead
 SECRET_SETTINGS = frozenset({"secret_key", "oidc_client_secret", "response_ldap_password"})
 #: settings holding a list of tables (TOML ``[[name]]``, or a JSON list in the environment)
-TABLE_LISTS = frozenset({"taxii_sources"})
+TABLE_LISTS = frozenset({"taxii_sources", "misp_feeds"})
 #: keys of those tables never shown or logged
-SECRET_TABLE_KEYS = frozenset({"password"})
+SECRET_TABLE_KEYS = frozenset({"password", "token", "headers"})
 #: the severities an SLA target is set for, least urgent first
 SLA_SEVERITIES = ("informational", "low", "medium", "high", "critical")
 #: settings holding an SLA target in minutes per severity; a file or the environment may set some
@@ -242,6 +242,11 @@ class Settings:
     # password or password_env (the environment variable holding it), tlp, poll_minutes, page_size,
     # timeout_seconds, verify
     taxii_sources: tuple[dict[str, str], ...] = ()
+    # Partners' and public MISP feeds polled into the indicator store (cert/sharing/misp_pull.py,
+    # docs/sharing.md): one table per feed with name, url (the feed's base, ending with /), token or
+    # token_env (sent as Authorization), headers, tlp, poll_minutes, enabled, verify,
+    # timeout_seconds, max_event_mb
+    misp_feeds: tuple[dict[str, str], ...] = ()
 
     # ---- derived locations (computed, never stored) ----
     @property
@@ -327,7 +332,16 @@ def _tables(raw: Any) -> tuple[dict[str, str], ...]:
         tables = [tables]
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise TypeError("expected a list of tables")
-    return tuple({str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in t.items()} for t in tables)
+    return tuple({str(k): _text(v) for k, v in t.items()} for t in tables)
+
+
+def _text(value: Any) -> str:
+    """A table value as text: booleans lower-case, inline tables and lists as JSON."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
 
 
 def _coerce(name: str, raw: Any, current: Any) -> Any:

@@ -4,7 +4,8 @@ Each source of ``settings.taxii_sources`` names an API root, a collection and it
 pull asks for the objects added after the position saved by the previous pull, page by page
 (``limit`` and ``next``), reads the indicators of each page with the STIX reader of the indicator
 store and stores them under the source's name, with the TLP of their markings (the source's
-``tlp`` when an indicator has none).
+``tlp`` when an indicator has none). A STIX ``sighting`` of an indicator the source published is
+stored as a partner's sighting (:mod:`cert.sharing.sightings`).
 
 The position and the outcome of every pull (last success, last error) are kept per source in
 ``DATA_DIR/taxii-state.json``, replaced atomically. A partner that cannot be reached, refuses the
@@ -33,6 +34,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from taxii2client.common import _HTTPConnection
 from taxii2client.exceptions import TAXIIServiceException
@@ -43,7 +45,9 @@ from cert.core.errors import InvalidInput
 from cert.core.tlp import TLP
 from cert.detection.indicators.formats import Defaults, read_stix
 from cert.detection.indicators.store import IndicatorRecord, LoadReport, upsert
+from cert.sharing.sightings import SightingRecord, record
 from cert.storage.db import Database
+from cert.storage.models import Indicator
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +287,42 @@ def store_page(s: Session, source: TaxiiSource, objects: list[Any], known: dict[
             else:
                 yield item
 
-    return upsert(s, source.name, good(), report)
+    report = upsert(s, source.name, good(), report)
+    record(s, source.name, _sightings(s, source, objects))
+    return report
+
+
+def _stamp(value: Any) -> datetime | None:
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _sightings(s: Session, source: TaxiiSource, objects: list[Any]) -> list[SightingRecord]:
+    """The page's STIX ``sighting`` objects of indicators this source stored, one record per value
+    of the indicator; sightings of anything else are left out."""
+    out: list[SightingRecord] = []
+    for obj in objects:
+        if not isinstance(obj, dict) or obj.get("type") != "sighting":
+            continue
+        ref, ident = str(obj.get("sighting_of_ref", "")), str(obj.get("id", ""))
+        first = _stamp(obj.get("first_seen")) or _stamp(obj.get("created"))
+        last = _stamp(obj.get("last_seen")) or first
+        if not ref.startswith("indicator--") or not ident.startswith("sighting--") or first is None or last is None:
+            continue
+        try:
+            count = max(1, int(obj.get("count", 1)))
+        except (TypeError, ValueError):
+            count = 1
+        rows = s.execute(select(Indicator.type, Indicator.value).where(
+            Indicator.source == source.name, Indicator.reference == ref[:200])).all()
+        for type_, value in rows:
+            reference = ident if len(rows) == 1 else f"{ident}/{type_}:{value}"[:200]
+            out.append(SightingRecord(reference, type_, value, min(first, last), max(first, last), count,
+                                      str(obj.get("created_by_ref", ""))[:200]))
+    return out
 
 
 def _safe(message: str, source: TaxiiSource) -> str:

@@ -30,7 +30,7 @@ from cert.detection.alerts import upsert_hits
 from cert.detection.indicators.store import listing, remove_source
 from cert.sharing.taxii_client import StateFile, TaxiiSource, pull, pull_all
 from cert.storage.db import Database
-from cert.storage.models import Alert
+from cert.storage.models import Alert, PartnerSighting
 
 pytestmark = pytest.mark.taxii
 
@@ -309,3 +309,23 @@ def test_sources_from_toml_tables_with_the_password_never_shown(tmp_path: Path) 
     with pytest.raises(InvalidInput, match="PARTNER_PW"):
         sources(replace(settings, taxii_sources=({"name": "x", "url": "https://x/", "collection": "c",
                                                   "password_env": "PARTNER_PW"},)), env={})
+
+
+def test_a_sighting_of_a_pulled_indicator_is_stored_as_a_partners_sighting(medallion: Medallion, db: Database,
+                                                                          settings: Settings) -> None:
+    from cert.sharing.sightings import sightings_for
+
+    published = indicator("[ipv4-addr:value = '203.0.113.70']", [GREEN])
+    now = stamp()
+    sighting = {"type": "sighting", "spec_version": "2.1", "id": f"sighting--{uuid.uuid4()}", "created": now,
+                "modified": now, "sighting_of_ref": published["id"], "count": 4,
+                "first_seen": "2026-11-02T10:00:00Z", "last_seen": "2026-11-03T10:00:00Z"}
+    elsewhere = {**sighting, "id": f"sighting--{uuid.uuid4()}", "sighting_of_ref": f"indicator--{uuid.uuid4()}"}
+    medallion.publish(published, sighting, elsewhere)
+    assert pull(db, StateFile(settings.data_dir), source(medallion)).ok
+    with db.session() as s:
+        found = sightings_for(s, [("ip", "203.0.113.70")])
+        [row] = found[("ip", "203.0.113.70")]
+        assert (row.source, row.reference, row.count) == ("cert-partner", sighting["id"], 4)
+        assert row.first_seen.isoformat().startswith("2026-11-02") and row.last_seen.isoformat().startswith("2026-11-03")
+        assert len(s.scalars(select(PartnerSighting)).all()) == 1  # the sighting of an unknown indicator is left out

@@ -188,6 +188,20 @@ def remove_source(s: Session, source: str) -> int:
     return n
 
 
+def remove_reference(s: Session, source: str, reference: str,
+                     keep: frozenset[tuple[str, str]] = frozenset()) -> int:
+    """Delete the indicators a source stored under one reference (a MISP event, a STIX object)
+    except the (type, value) pairs of ``keep``; returns how many."""
+    rows = s.execute(select(Indicator.id, Indicator.type, Indicator.value).where(
+        Indicator.source == source, Indicator.reference == reference[:200])).all()
+    ids = [i for i, type_, value in rows if (type_, value) not in keep]
+    for start in range(0, len(ids), 500):
+        s.execute(delete(Indicator).where(Indicator.id.in_(ids[start:start + 500])))
+    if ids:
+        bump_generation(s)
+    return len(ids)
+
+
 def count(s: Session) -> list[tuple[str, str, int]]:
     """(source, type, count) of the stored indicators."""
     q = (select(Indicator.source, Indicator.type, func.count()).group_by(Indicator.source, Indicator.type)
