@@ -46,7 +46,8 @@ TAGS = ["sharing"]
 def list_partners() -> ResponseReturnValue:
     """The partner CERTs and their sharing terms (never their credentials)."""
     return jsonify({"items": [{"id": p.id, "name": p.name, "tlp_ceiling": p.tlp_ceiling, "pap": p.pap,
-                               "channels": list(p.channels), "language": p.language} for p in platform().constituency.partners]})
+                               "channels": list(p.channels), "language": p.language}
+                              for p in platform().constituency.partners]})
 
 
 @bp.get("/incidents/<int:case_id>/sharing-preview")
