@@ -138,6 +138,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         rules,
         second_factor,
         sharing_api,
+        taxii_api,
         tokens,
         triage,
         triage_api,
@@ -153,7 +154,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         incidents_api.bp, incident_templates.bp,
         triage.bp, triage_api.bp,
         dashboard.bp, dashboard_api.bp,
-        anomaly_api.bp, playbooks_api.bp, response_console.bp, sharing_api.bp,
+        anomaly_api.bp, playbooks_api.bp, response_console.bp, sharing_api.bp, taxii_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)
