@@ -128,6 +128,10 @@ def _collection(partner: Partner, collection_id: str) -> Collection:
     return taxii_server.collection_for(partner, platform().settings.org_uuid, collection_id)
 
 
+def _resource(collection: Collection) -> dict[str, Any]:
+    return collection.resource(str(_(collection.description, **dict(collection.description_params))))
+
+
 def _limit(wanted: int | None) -> int:
     most = max(1, platform().settings.taxii_max_page_size)
     return most if wanted is None else min(wanted, most)
@@ -175,7 +179,7 @@ def collections() -> ResponseReturnValue:
     """The collections the partner reads: its own."""
     partner = reading_partner(taxii_server.CHANNEL)
     found = taxii_server.collections_for(partner, platform().settings.org_uuid)
-    return taxii_json({"collections": [c.resource() for c in found]} if found else {})
+    return taxii_json({"collections": [_resource(c) for c in found]} if found else {})
 
 
 @bp.get(f"/{API_ROOT}/collections/<collection_id>/")
@@ -186,7 +190,7 @@ def collections() -> ResponseReturnValue:
 def collection(collection_id: str) -> ResponseReturnValue:
     """The partner's collection (404 for any other id)."""
     partner = reading_partner(taxii_server.CHANNEL)
-    return taxii_json(_collection(partner, collection_id).resource())
+    return taxii_json(_resource(_collection(partner, collection_id)))
 
 
 def _read(partner: Partner, found: Collection, what: str, filters: Filters, limit: int | None,

@@ -55,20 +55,21 @@ class Collection:
 
     id: str
     title: str
-    description: str
     partner: str
+    #: the description: a message id and its values (the reader's language is the web layer's)
+    description: str = N_("Indicators the CERT published to %(partner)s (%(ceiling)s at most).")
+    description_params: tuple[tuple[str, str], ...] = ()
 
-    def resource(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "description": self.description, "can_read": True,
+    def resource(self, description: str) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "description": description, "can_read": True,
                 "can_write": False, "media_types": [MEDIA_TYPE_STIX]}
 
 
 def collection_of(partner: Partner, org_uuid: str) -> Collection:
     """The partner's one collection: its id is the UUIDv5 of the CERT's uuid and the partner's id."""
     ident = str(uuid.uuid5(uuid.UUID(org_uuid), partner.id))
-    return Collection(ident, f"Vigie → {partner.name}",
-                      f"Indicators the CERT published to {partner.name} ({partner.tlp_ceiling.upper()} at most).",
-                      partner.id)
+    return Collection(ident, f"Vigie → {partner.name}", partner.id,
+                      description_params=(("partner", partner.name), ("ceiling", f"TLP:{partner.tlp_ceiling.upper()}")))
 
 
 def collections_for(partner: Partner, org_uuid: str) -> list[Collection]:
