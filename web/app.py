@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         second_factor,
         sharing_api,
         sightings_api,
+        taxii_api,
         tokens,
         triage,
         triage_api,
@@ -155,7 +156,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         triage.bp, triage_api.bp,
         dashboard.bp, dashboard_api.bp,
         anomaly_api.bp, playbooks_api.bp, response_console.bp, sharing_api.bp,
-        sightings_api.bp,
+        sightings_api.bp, taxii_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

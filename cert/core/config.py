@@ -79,6 +79,8 @@ class Settings:
                                 "cert.sharing.targets")
     org_name: str = "CERT"
     org_uuid: str = "5b7d3b6c-0a3e-4c57-9d8e-6f1f0c6a9e01"
+    # TAXII 2.1 server: the most objects one page of a partner's collection holds (a larger limit is cut)
+    taxii_max_page_size: int = 500
     share_tlp_ceiling: TLP = TLP.AMBER
     alert_suppression_minutes: int = 60
     # anomaly detection: how long an analyst's "benign" mark lasts unless they give a duration
