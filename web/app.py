@@ -138,6 +138,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         rules,
         second_factor,
         sharing_api,
+        sharing_console,
         tokens,
         triage,
         triage_api,
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         triage.bp, triage_api.bp,
         dashboard.bp, dashboard_api.bp,
         anomaly_api.bp, playbooks_api.bp, response_console.bp, sharing_api.bp,
+        sharing_console.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)
