@@ -74,6 +74,9 @@ def test_panel_preview_publish_withdraw(platform: Platform) -> None:
     assert "non publié" in voisin and "2 sortiraient" in voisin and "4 sortiraient" in regional
     assert f'href="/api/v1/incidents/{case_id}/stix?partner=cert-voisin"' in panel
     assert "stix?partner=cert-regional" not in panel  # cert-regional does not take STIX
+    bundle = ana.get(f"/api/v1/incidents/{case_id}/stix?partner=cert-voisin")
+    assert bundle.status_code == 200 and "green-c2.example" in bundle.get_data(as_text=True)
+    assert not any(v in bundle.get_data(as_text=True) for v in ("203.0.113.20", "192.0.2.30", "ministre X"))
 
     # the preview for cert-voisin: the GREEN and CLEAR items, the neutral title, no description;
     # the AMBER and RED ones stay with the reason in French
