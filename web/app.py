@@ -138,6 +138,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         rules,
         second_factor,
         sharing_api,
+        sharing_console,
         sightings_api,
         taxii_api,
         tokens,
@@ -156,7 +157,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         triage.bp, triage_api.bp,
         dashboard.bp, dashboard_api.bp,
         anomaly_api.bp, playbooks_api.bp, response_console.bp, sharing_api.bp,
-        sightings_api.bp, taxii_api.bp,
+        sharing_console.bp, sightings_api.bp, taxii_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -23,7 +23,7 @@ from cert.response.playbooks import load_playbooks
 from cert.response.runs import start_run
 from cert.sharing.actions import change_case_tlp, publish
 from cert.storage.models import Alert, PlaybookRun
-from web import case_items, response_console
+from web import case_items, response_console, sharing_console
 from web.access import actor, platform, remote_addr, requires
 from web.forms import TLP_CHOICES, NoteForm, PlaybookForm, StatusForm, TlpForm, UploadForm, require_valid
 from web.incident_forms import (
@@ -141,6 +141,7 @@ def show(case_id: int) -> ResponseReturnValue:
                                    attack=", ".join(case.attack or []), organizations=primary_first,
                                    assignee=case.assignee or "")
         edit_form.fill(s, p.constituency)
+        partners = sharing_console.panel(s, case) if current_user.can("analyst") else None
     pending = any(r.status in ("queued", "running") for r in runs)
     return render_template(
         "case.html", case=case, observables=observables, timeline=timeline, runs=runs, alerts=linked,
@@ -148,7 +149,7 @@ def show(case_id: int) -> ResponseReturnValue:
         affected=primary_first, pending=pending, note_form=NoteForm(),
         status_form=StatusForm(status=case.status), tlp_form=TlpForm(tlp=case.tlp), playbook_form=_playbook_form(),
         upload_form=UploadForm(), edit_form=edit_form, close_form=CloseForm(),
-        response_actions=response_console.case_actions(case_id),
+        response_actions=response_console.case_actions(case_id), partners=partners,
         merge_form=MergeForm(), lang=str(get_locale() or "fr"), rsit_label=rsit.label,
         rsit_class_label=rsit.class_label, resolutions=lifecycle.RESOLUTIONS, **case_items.sections(case_id),
     )

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from cert.accounts.access import STAFF_ROLES
 from cert.constituency.directory import Constituency
@@ -80,6 +81,13 @@ class ButtonForm(FlaskForm):
 class MergeForm(FlaskForm):
     source = IntegerField(_l("Incident to merge into this one (#)"),
                           validators=[DataRequired(), NumberRange(min=1, max=2**63 - 1)])
+
+
+class PublishForm(FlaskForm):
+    """Publish the incident to the partners ticked (their ids; the view checks each)."""
+
+    partners = SelectMultipleField(_l("Partners"), choices=[], validate_choice=False,
+                                   widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
 
 
 class TemplateForm(FlaskForm):
