@@ -7,9 +7,11 @@ Production is selected by ``CERT_ELASTICSEARCH_URL``, ``CERT_REDIS_URL`` and ``C
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import tempfile
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -286,10 +288,17 @@ class Settings:
         if path.exists():
             return path.read_text().strip()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_hex(32)
-        path.write_text(key)
-        path.chmod(0o600)
-        return key
+        # written whole under a temporary name, then linked into place: of processes starting at
+        # once (web workers), the first link wins and every one reads that key
+        fd, tmp = tempfile.mkstemp(dir=self.data_dir, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+        return path.read_text().strip()
 
     def redacted(self) -> dict[str, str]:
         """The settings as strings with secrets hidden, for display and logs."""

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from cert.core.config import load_settings
+from cert.core.config import Settings, load_settings
 from cert.core.errors import ConfigError, InvalidInput
 from cert.core.tlp import PAP, TLP
 
@@ -61,3 +61,20 @@ def test_session_settings_default_to_secure_and_come_from_the_environment() -> N
                            "CERT_SESSION_COOKIE_SECURE": "false", "CERT_PASSWORD_MIN_LENGTH": "16"})
     assert (s.session_idle_minutes, s.session_cookie_secure, s.password_min_length) == (5, False, 16)
     assert SessionPolicy.from_settings(s) == SessionPolicy(timedelta(minutes=5), None)  # 0: no absolute limit
+
+
+def _key_of(data_dir: str) -> str:
+    return Settings(data_dir=Path(data_dir), secret_key="").effective_secret_key()
+
+
+def test_processes_starting_at_once_share_one_generated_secret_key(tmp_path: Path) -> None:
+    """Web workers of an embedded install started together sign sessions and TAXII paging with the
+    same key: the first to write it wins, the others read it."""
+    import multiprocessing
+
+    data_dir = tmp_path / "data"
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        keys = pool.map(_key_of, [str(data_dir)] * 12)
+    assert len(set(keys)) == 1 and len(keys[0]) == 64
+    assert (data_dir / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in data_dir.iterdir()] == ["secret_key"]
