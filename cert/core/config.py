@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cert.core.errors import ConfigError
-from cert.core.tlp import TLP
+from cert.core.tlp import PAP, TLP
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "CERT_"
@@ -80,6 +80,9 @@ class Settings:
     org_name: str = "CERT"
     org_uuid: str = "5b7d3b6c-0a3e-4c57-9d8e-6f1f0c6a9e01"
     share_tlp_ceiling: TLP = TLP.AMBER
+    # the PAP the community of the MISP feed folder honours (red: every PAP marking, each attribute
+    # carrying its own PAP: tag)
+    share_pap: PAP = PAP.RED
     alert_suppression_minutes: int = 60
     # anomaly detection: how long an analyst's "benign" mark lasts unless they give a duration
     anomaly_benign_days: int = 90
@@ -351,6 +354,8 @@ def _coerce(name: str, raw: Any, current: Any) -> Any:
             return {str(k): str(v) for k, v in table.items()}
         if isinstance(current, TLP):
             return TLP.parse(str(raw))
+        if isinstance(current, PAP):
+            return PAP.parse(str(raw))
         if isinstance(current, tuple) or name in OPTIONAL_LISTS:
             if isinstance(raw, str):
                 if raw.strip().lower() == "none":
