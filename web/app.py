@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         incidents_api,
         ingest_api,
         intake_api,
+        misp_feed_api,
         oidc,
         openapi,
         playbooks_api,
@@ -157,7 +158,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         triage.bp, triage_api.bp,
         dashboard.bp, dashboard_api.bp,
         anomaly_api.bp, playbooks_api.bp, response_console.bp, sharing_api.bp,
-        sharing_console.bp, sightings_api.bp, taxii_api.bp,
+        sharing_console.bp, sightings_api.bp, taxii_api.bp, misp_feed_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cert.core.errors import ConfigError
-from cert.core.tlp import TLP
+from cert.core.tlp import PAP, TLP
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "CERT_"
@@ -84,6 +84,9 @@ class Settings:
     # TAXII 2.1 server: the most objects one page of a partner's collection holds (a larger limit is cut)
     taxii_max_page_size: int = 500
     share_tlp_ceiling: TLP = TLP.AMBER
+    # the PAP the community of the MISP feed folder honours (red: every PAP marking, each attribute
+    # carrying its own PAP: tag)
+    share_pap: PAP = PAP.RED
     alert_suppression_minutes: int = 60
     # anomaly detection: how long an analyst's "benign" mark lasts unless they give a duration
     anomaly_benign_days: int = 90
@@ -376,6 +379,8 @@ def _coerce(name: str, raw: Any, current: Any) -> Any:
             return {str(k): str(v) for k, v in table.items()}
         if isinstance(current, TLP):
             return TLP.parse(str(raw))
+        if isinstance(current, PAP):
+            return PAP.parse(str(raw))
         if isinstance(current, tuple) or name in OPTIONAL_LISTS:
             if isinstance(raw, str):
                 if raw.strip().lower() == "none":
