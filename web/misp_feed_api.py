@@ -21,6 +21,7 @@ from flask.typing import ResponseReturnValue
 from cert.sharing import served_feed
 from web.access import actor, platform, remote_addr, requires
 from web.api_auth import api_scope
+from web.api_spec import raw_answer
 from web.partner_access import reading_partner
 
 bp = Blueprint("misp_feed_api", __name__, url_prefix="/api/feeds/misp")
@@ -52,6 +53,8 @@ def _answer(body: bytes, mimetype: str, modified: datetime | None) -> tuple[Resp
 @bp.get("/manifest.json")
 @requires("analyst")
 @api_scope("share")
+@raw_answer("application/json", description="The feed's manifest (MISP feed format): each event's uuid, info, "
+            "date, timestamp and tags, for the incidents published to the partner.")
 def manifest() -> ResponseReturnValue:
     """The feed's manifest: for each incident published to the partner, its event's uuid, title,
     tags, date and timestamp."""
@@ -65,6 +68,7 @@ def manifest() -> ResponseReturnValue:
 @bp.get("/hashes.csv")
 @requires("analyst")
 @api_scope("share")
+@raw_answer("text/csv", description="The MISP feed's hashes.csv: the md5 of each attribute value and its event uuid.")
 def hashes() -> ResponseReturnValue:
     """The feed's ``hashes.csv``: the MD5 of every attribute value served, with its event's uuid."""
     partner = reading_partner(CHANNEL)
@@ -77,6 +81,8 @@ def hashes() -> ResponseReturnValue:
 @bp.get("/<event_uuid>.json")
 @requires("analyst")
 @api_scope("share")
+@raw_answer("application/json", description="One MISP event (MISP feed format): what the sharing policy lets "
+            "the partner receive of the incident, with its tags and sightings.")
 def event(event_uuid: str) -> ResponseReturnValue:
     """One event of the feed, with its attributes, tags and our sightings; 404 when the incident is
     not published to the partner (or was withdrawn). Audited when sent."""

@@ -25,7 +25,7 @@ from web.schemas.docs import OpenApiDocument
 bp = Blueprint("api_docs", __name__, url_prefix="/api/v1")
 pages = Blueprint("api_pages", __name__, url_prefix="/docs")
 
-API_PREFIX = "/api/v1"
+API_PREFIX = "/api/"
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -36,6 +36,8 @@ TAGS = {"alerts": "The alert queue and triage.",
         "ingest": "Events in: raw lines and ECS events, and the health of the sources.",
         "accounts": "Users, their sessions, one's own password and second factor.",
         "tokens": "API tokens.",
+        "sharing": "Sharing with partner CERTs: their terms, the preview, publications, exports.",
+        "taxii": "The TAXII 2.1 server partners read (a partner's token: HTTP Basic or bearer).",
         "api": "This description."}
 
 _GENERATING = threading.Lock()
@@ -74,7 +76,8 @@ def _raw_answer(op: dict[str, Any], view: Any) -> None:
     media_types, description = declared
     op.setdefault("responses", {})["200"] = {
         "description": description,
-        "content": {media: {"schema": {"type": "string", "contentMediaType": media}} for media in media_types}}
+        "content": {media: {"schema": {"type": "object"} if media == "application/json"
+                            else {"type": "string", "contentMediaType": media}} for media in media_types}}
 
 
 def _parameters(op: dict[str, Any]) -> None:
@@ -127,7 +130,8 @@ def _secure(op: dict[str, Any], endpoint: str, method: str, view: Any) -> None:
 
 
 def build(app: Flask) -> dict[str, Any]:
-    """The description of every ``/api/v1`` route of ``app``."""
+    """The description of every ``/api/`` route of ``app``: the REST API, the TAXII 2.1 server, the
+    MISP feed served to partners."""
     with app.app_context(), _GENERATING:
         # SpecTree caches one description per process (``spec.spec``), made from the first app; this
         # one is of ``app``'s routes. Making it moves the nested models out of ``spec.models``: it
@@ -166,7 +170,8 @@ def build(app: Flask) -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "An API token (cert token create); its scopes: read, triage, write, "
-                                          "ingest, admin."},
+                                          "ingest, admin, share (a partner CERT's token). HTTP Basic with the "
+                                          "token as password is taken too."},
                 "session": {"type": "apiKey", "in": "cookie", "name": "session",
                             "description": "The console's session; unsafe methods also need the X-CSRFToken header."},
             },

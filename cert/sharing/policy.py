@@ -11,8 +11,9 @@ may receive PAP:RED indicators; one that blocks what it receives, PAP:GREEN at m
   the recipient's.
 - A **container** (the incident) leaves when at least one of its items does. Its title leaves
   when the title's own marking allows it, else a neutral title built from what the recipient may
-  see replaces it; its free text (description, comments) leaves only when the container's TLP
-  allows it. A container whose items all stay goes nowhere.
+  see replaces it (``Incident #N``, with the organisation concerned when the container's TLP lets
+  it leave); its free text (description, comments) leaves only when the container's TLP allows
+  it. A container whose items all stay goes nowhere.
 
 ``decide`` is the decision for one marking; ``share_case`` applies it to an incident and says
 what leaves and what stays, with the reason of each (the preview shows it, each exit sends
@@ -116,10 +117,12 @@ def neutral_title(case: Case, organization: str | None = None) -> str:
 
 
 def share_case(case: Case, terms: Terms, *, organization: str | None = None,
-               only_indicators: bool = True) -> Shared:
+               only_indicators: bool = True, to_organization: bool = False) -> Shared:
     """The policy applied to an incident: each valid observable (indicators only unless
     ``only_indicators`` is false) decided on its own TLP and PAP (the incident's PAP when it has
-    none), the title on its own marking, the description on the incident's TLP."""
+    none), the title on its own marking, the description and ``organization`` (named in the
+    neutral title) on the incident's TLP, unless the recipient is that organisation
+    (``to_organization``: its focal point)."""
     case_pap = PAP.parse(case.pap or "amber")
     items: list[SharedItem] = []
     withheld: list[Withheld] = []
@@ -134,6 +137,8 @@ def share_case(case: Case, terms: Terms, *, organization: str | None = None,
             withheld.append(Withheld(o.type, o.value, verdict, o.id))
     title_verdict = decide(terms, TLP.parse(case.title_tlp or case.tlp))
     text_verdict = decide(terms, TLP.parse(case.tlp))
+    if not text_verdict.allowed and not to_organization:
+        organization = None  # the organisations concerned are marked with the incident's TLP
     container = ALLOWED if items else Verdict(False, N_("nothing of the incident may leave for this recipient"))
     return Shared(case_id=case.id, terms=terms,
                   title=case.title if title_verdict.allowed else neutral_title(case, organization),

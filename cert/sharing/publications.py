@@ -45,17 +45,17 @@ def shared_with(case: Case, partner: Partner) -> Shared:
 def publish(s: Session, case: Case, partners: Sequence[Partner], actor: str, remote_addr: str = "",
             now: datetime | None = None) -> list[Published]:
     """Publish ``case`` to each partner of ``partners`` that takes a served channel and may receive
-    something of it. InvalidInput when none may (the message says why for each)."""
+    something of it. InvalidInput naming them when none may (the preview says why for each)."""
     now = now or datetime.now(UTC)
     done: list[Published] = []
     refused: list[str] = []
     for partner in partners:
         if not set(partner.channels) & set(SERVED_CHANNELS):
-            refused.append(f"{partner.id}: {', '.join(partner.channels) or '-'}")
+            refused.append(partner.id)
             continue
         shared = shared_with(case, partner)
         if not shared.leaves:
-            refused.append(f"{partner.id}: {shared.container.text}")
+            refused.append(partner.id)
             continue
         row = s.scalar(select(CasePublication).where(CasePublication.case_id == case.id,
                                                      CasePublication.partner == partner.id))
@@ -70,8 +70,9 @@ def publish(s: Session, case: Case, partners: Sequence[Partner], actor: str, rem
                      withheld=[f"{w.type}:{w.value}" for w in shared.withheld])
         done.append(Published(partner.id, len(shared.items), len(shared.withheld), updated))
     if not done:
-        raise InvalidInput(N_("Nothing of this incident may be published to these partners (%(why)s)."),
-                           why="; ".join(refused) or "-")
+        raise InvalidInput(N_("Nothing of this incident may be published to %(partners)s: none takes a served "
+                              "channel (misp-feed, taxii) or may receive any of its indicators (see the preview)."),
+                           partners=", ".join(refused) or "-")
     s.flush()
     add_timeline(s, case, actor, "sharing",
                  N_("Published to partners %(partners)s (%(n)s indicator(s); %(withheld)s withheld by the policy)"),

@@ -35,7 +35,8 @@ class NotifyFocalPoint(Step):
                                step=self.name, organization=case.organization or "-")
         # the sharing policy decides what the message holds: the items the ceiling allows, the
         # title or a neutral one, the description only when the incident's TLP allows it
-        shared_case = share_case(case, Terms(ceiling, PAP.RED), organization=org.name, only_indicators=False)
+        shared_case = share_case(case, Terms(ceiling, PAP.RED), organization=org.name, only_indicators=False,
+                                 to_organization=True)
         shared = list(shared_case.items)
         title = shared_case.title
         parts = [i.tlp for i in shared]

@@ -57,7 +57,7 @@ def test_a_green_partner_receives_the_green_and_clear_items_and_nothing_else() -
     shared = share_case(case, terms_of("green", "amber"), organization="Ministère de l'Intérieur")
     assert shared.leaves
     assert {i.value for i in shared.items} == {"198.51.100.10", "green-c2.example", "http://clear.example/x"}
-    assert shared.title == "Incident #41 — Ministère de l'Intérieur" and shared.title_neutral
+    assert shared.title == "Incident #41" and shared.title_neutral  # the ministry is marked with the incident
     assert shared.description == ""
     everything = json.dumps([shared.title, shared.description, [(i.type, i.value) for i in shared.items]])
     for secret in ("203.0.113.20", "strict.example", "192.0.2.30", "passive-only.example", "ministre X",

@@ -31,7 +31,10 @@ from werkzeug.serving import make_server
 from cert.accounts.tokens import SCOPES, create_token
 from cert.accounts.users import create_user
 from cert.core.config import Settings
+from cert.incidents.cases import add_observable
 from cert.runtime.platform import Platform
+from cert.sharing.publications import publish
+from cert.storage.models import Case
 from web.app import create_app
 
 HERE = Path(__file__).resolve().parent
@@ -46,6 +49,7 @@ class Live:
     url: str
     all_scopes: str
     read_only: str
+    partner: str
     cookie: str
     csrf: str
 
@@ -68,6 +72,15 @@ def live(platform: Platform) -> Iterator[Live]:
         create_user(s, "sesame", "the session user passphrase", "analyst")
         _t, all_scopes = create_token(s, "fuzz-every-scope-7f3a", "tests", "test", scopes=[x for x in SCOPES if x != "share"])
         _t, read_only = create_token(s, "fuzz-read-only-7f3a", "tests", "test", scopes=["read"])
+        voisin = platform.constituency.partner("cert-voisin")
+        assert voisin is not None
+        _t, partner = create_token(s, "fuzz-partner-7f3a", "tests", "test", scopes="share", partner=voisin)
+        shared = Case(title="Campagne de hameçonnage", tlp="green", title_tlp="green", pap="green",
+                      created_by="test")
+        s.add(shared)
+        s.flush()
+        add_observable(s, shared, "domain", "phish.example", tlp="green", ioc=True)
+        publish(s, shared, [voisin], "test")  # the partner's feed and collection hold something
     server = make_server("127.0.0.1", 0, create_app(platform=platform), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -80,7 +93,7 @@ def live(platform: Platform) -> Iterator[Live]:
     csrf = csrf_token(browser.get(f"{url}/alerts/", timeout=10).text)
     cookie = "; ".join(f"{c.name}={c.value}" for c in browser.cookies)
     try:
-        yield Live(url, all_scopes, read_only, cookie, csrf)
+        yield Live(url, all_scopes, read_only, partner, cookie, csrf)
     finally:
         server.shutdown()
         thread.join(10)
@@ -165,6 +178,11 @@ def test_every_operation_is_in_one_run(live: Live) -> None:
     assert REVOKE in tokens and ("post", "/api/v1/ingest/{parser}") in tokens and ("get", "/api/v1/me") in sessions
 
 
+def shares(doc: dict[str, Any]) -> set[tuple[str, str]]:
+    """The operations a partner CERT's token reads (scope share, which no other token holds)."""
+    return {op for op in operations(doc) if doc["paths"][op[1]][op[0]].get("x-vigie-scope") == "share"}
+
+
 def person(doc: dict[str, Any]) -> set[tuple[str, str]]:
     """The operations for a logged-in person only (no token scope)."""
     return {op for op in operations(doc) if "x-vigie-scope" not in doc["paths"][op[1]][op[0]]}
@@ -179,8 +197,16 @@ def test_a_token_with_every_scope_finds_no_5xx_and_no_answer_off_schema(live: Li
     doc = description(live)
     tokens, _reads = by_scope(doc)
     bearer = f"Authorization: Bearer {live.all_scopes}"
-    schemathesis(live, subset(doc, tokens - {REVOKE}), tmp_path, "every-scope", 60, bearer)
+    schemathesis(live, subset(doc, tokens - {REVOKE} - shares(doc)), tmp_path, "every-scope", 60, bearer)
     schemathesis(live, subset(doc, {REVOKE}), tmp_path, "revoke", 10, bearer)
+
+
+def test_a_partner_token_on_what_partners_read(live: Live, tmp_path: Path) -> None:
+    """The TAXII 2.1 server and the served MISP feed, with a partner CERT's token (scope share)."""
+    doc = description(live)
+    partners = shares(doc)
+    assert ("get", "/api/taxii2/") in partners and ("get", "/api/feeds/misp/manifest.json") in partners
+    schemathesis(live, subset(doc, partners), tmp_path, "partner", 20, f"Authorization: Bearer {live.partner}")
 
 
 def test_a_read_only_token_on_the_read_operations(live: Live, tmp_path: Path) -> None:

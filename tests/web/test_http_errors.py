@@ -39,6 +39,11 @@ def id_routes(app: Flask) -> list[tuple[str, list[str], str]]:
     return found
 
 
+#: a value for each string argument of a route with an integer id too
+STRING_ARGS = {"<rule_id>": "some-rule", "<direction>": "up", "<playbook>": "brute-force-response",
+               "<partner_id>": "cert-voisin"}
+
+
 @pytest.mark.parametrize("big", [2**63, 2**64, 10**30])
 def test_ids_past_the_sql_integer_range_answer_404_on_every_route(app: Flask, platform: Platform, big: int) -> None:
     client = admin_client(app, platform)
@@ -48,7 +53,8 @@ def test_ids_past_the_sql_integer_range_answer_404_on_every_route(app: Flask, pl
         url = rule
         for arg in ints:
             url = url.replace(f"<int:{arg}>", str(big))
-        url = url.replace("<rule_id>", "some-rule").replace("<direction>", "up").replace("<playbook>", "brute-force-response")
+        for arg, value in STRING_ARGS.items():
+            url = url.replace(arg, value)
         assert "<" not in url, f"argument left in {url}"
         resp = client.open(url, method=method)
         assert resp.status_code == 404, f"{method} {url} answered {resp.status_code}"

@@ -59,7 +59,7 @@ def test_a_green_partner_mail_holds_green_and_clear_only_in_its_language(platfor
     assert answer["tlp"] == "TLP:GREEN" and answer["to"] == "echanges@cert-voisin.example"
     msg = _message(platform, answer["file"])
     assert msg["To"] == "CERT national voisin <echanges@cert-voisin.example>" and msg["Bcc"] is None
-    assert msg["Subject"] == f"[TLP:GREEN] [{platform.settings.org_name} #{case_id}] Incident #{case_id} — {INTERIEUR}"
+    assert msg["Subject"] == f"[TLP:GREEN] [{platform.settings.org_name} #{case_id}] Incident #{case_id}"
     body = msg.get_body(("plain",))
     assert body is not None
     text = body.get_content()

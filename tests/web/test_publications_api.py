@@ -50,7 +50,7 @@ def test_publish_list_withdraw_and_red_withdraws(platform: Platform) -> None:
         sent = {e.details["partner"]: e.details for e in
                 s.scalars(select(AuditEntry).where(AuditEntry.action == "sharing.publish"))}
         assert sent["cert-voisin"]["items"] == ["ip:198.51.100.10", "domain:green-c2.example"]
-        assert sent["cert-voisin"]["title"] == f"Incident #{case_id} — {INTERIEUR}"
+        assert sent["cert-voisin"]["title"] == f"Incident #{case_id}"
         assert "ip:203.0.113.20" in sent["cert-regional"]["items"]
         assert [c.id for _p, c in published_for(s, "cert-voisin")] == [case_id]
     again = ana.post(f"/api/v1/incidents/{case_id}/publications/withdraw", json={"partners": ["cert-voisin"]},
