@@ -15,13 +15,17 @@ from email.utils import make_msgid
 
 from flask import render_template
 from flask_babel import force_locale, format_datetime
+from sqlalchemy.orm import Session
 
 from cert.constituency.directory import Partner
 from cert.core.config import Settings
 from cert.core.errors import N_, Conflict
 from cert.core.tlp import TLP, highest
+from cert.incidents.cases import add_timeline
 from cert.sharing.outbox import queue_message
 from cert.sharing.policy import Shared, require_channel
+from cert.sharing.publications import shared_with
+from cert.storage import audit
 from cert.storage.models import Case
 from web.documents.render import DEFINITIONS
 
@@ -88,3 +92,18 @@ def mail_partner(settings: Settings, case: Case, partner: Partner, shared: Share
                        filename=f"incident-{case.id}-indicators.csv")
     path = queue_message(settings, msg, f"partner-{partner.id}-case-{case.id}")
     return Mailed(path.name, subject, tlp)
+
+
+def send_to_partner(s: Session, settings: Settings, case: Case, partner: Partner, actor: str,
+                    remote_addr: str = "") -> tuple[Mailed, Shared]:
+    """E-mail ``case`` to ``partner`` (``mail_partner``), audited with the values sent and put on
+    the incident's timeline: what the API and the console do."""
+    shared = shared_with(case, partner)
+    mailed = mail_partner(settings, case, partner, shared)
+    audit.record(s, actor, "sharing.email", "case", case.id, remote_addr, partner=partner.id,
+                 to=partner.email, subject=mailed.subject, file=mailed.file, terms=shared.terms.label,
+                 items=[f"{i.type}:{i.value}" for i in shared.items])
+    add_timeline(s, case, actor, "sharing", N_("E-mailed to partner %(partner)s (%(n)s indicator(s), %(tlp)s)"),
+                 {"partner": partner.id, "file": mailed.file},
+                 params={"partner": partner.id, "n": len(shared.items), "tlp": mailed.tlp.label})
+    return mailed, shared

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from cert.constituency.directory import Partner
 from cert.core.errors import N_, NotFound
-from cert.incidents.cases import add_timeline, get_case
+from cert.incidents.cases import get_case
 from cert.sharing.policy import require_channel, share_case, terms_of
 from cert.sharing.publications import SERVED_CHANNELS, publications_of, publish, shared_with, withdraw
 from cert.sharing.stix_export import export_case
@@ -23,7 +23,7 @@ from cert.storage.models import Case
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.api_auth import api_scope
 from web.api_spec import Response, body, iso, query, spec
-from web.partner_mail import mail_partner
+from web.partner_mail import send_to_partner
 from web.schemas.sharing import (
     PartnerList,
     PartnerMailIn,
@@ -161,15 +161,7 @@ def partner_mail(case_id: int) -> ResponseReturnValue:
     settings = platform().settings
     with platform().db.session() as s:
         case = get_case(s, case_id, organizations=visible_scope().recorded)
-        shared = shared_with(case, partner)
-        mailed = mail_partner(settings, case, partner, shared)
-        audit.record(s, actor(), "sharing.email", "case", case.id, remote_addr(), partner=partner.id,
-                     to=partner.email, subject=mailed.subject, file=mailed.file, terms=shared.terms.label,
-                     items=[f"{i.type}:{i.value}" for i in shared.items])
-        add_timeline(s, case, actor(), "sharing",
-                     N_("E-mailed to partner %(partner)s (%(n)s indicator(s), %(tlp)s)"),
-                     {"partner": partner.id, "file": mailed.file},
-                     params={"partner": partner.id, "n": len(shared.items), "tlp": mailed.tlp.label})
+        mailed, shared = send_to_partner(s, settings, case, partner, actor(), remote_addr())
     return jsonify({"partner": partner.id, "to": partner.email, "subject": mailed.subject, "file": mailed.file,
                     "tlp": mailed.tlp.label, "items": len(shared.items)})
 

@@ -28,6 +28,7 @@ from cert.storage.models import Case, CasePublication, PartnerSighting
 from web.access import actor, platform, remote_addr, requires, visible_scope
 from web.forms import require_valid
 from web.incident_forms import ButtonForm, PublishForm
+from web.partner_mail import send_to_partner
 from web.sharing_api import partner_named
 
 bp = Blueprint("sharing_console", __name__, url_prefix="/cases/<int:case_id>/partners")
@@ -205,6 +206,24 @@ def withdraw_from(case_id: int, partner_id: str) -> ResponseReturnValue:
             return _back(case_id)
     flash(_("Withdrawn from %(partners)s: their feeds and collections serve it no more.", partners=", ".join(ids)),
           "ok")
+    return _back(case_id)
+
+
+@bp.post("/<partner_id>/mail")
+@requires("analyst")
+def mail_to(case_id: int, partner_id: str) -> ResponseReturnValue:
+    """E-mail the incident to the partner: what the policy lets leave for it, in its language."""
+    require_valid(ButtonForm())
+    with platform().db.session() as s:
+        case = get_case(s, case_id, organizations=visible_scope().recorded)
+        try:
+            partner = partner_named(partner_id[:80])
+            mailed, shared = send_to_partner(s, platform().settings, case, partner, actor(), remote_addr())
+        except VigieError as exc:  # unknown partner, no e-mail channel or address, nothing may leave
+            flash(_error_text(exc), "error")
+            return _back(case_id)
+    flash(_("E-mail to %(partner)s queued (%(n)s indicator(s), %(tlp)s).", partner=partner.name,
+            n=len(shared.items), tlp=mailed.tlp.label), "ok")
     return _back(case_id)
 
 

@@ -99,3 +99,25 @@ def test_an_english_partner_reads_english_and_other_channels_are_refused(platfor
     refused = ana.post(f"/api/v1/incidents/{case_id}/partner-mail", json={"partner": "cert-regional"}, headers=csrf)
     assert refused.status_code == 403 and "courriel" not in refused.get_json()["message"]
     assert "email" in refused.get_json()["message"]
+
+
+def test_the_incident_page_e_mails_a_partner_and_says_so(platform: Platform) -> None:
+    with platform.db.session() as s:
+        create_user(s, "ana", PASSWORD, "analyst")
+    case_id = _case(platform)
+    app: Flask = create_app(platform=platform)
+    ana = logged_in(app, "ana", PASSWORD)
+    page = ana.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert 'id="mail-cert-voisin"' in page and 'id="mail-cert-regional"' not in page  # it takes no e-mail
+    assert ana.post(f"/cases/{case_id}/partners/cert-voisin/mail").status_code == 400  # no CSRF token
+    sent = ana.post(f"/cases/{case_id}/partners/cert-voisin/mail", data={"csrf_token": csrf_token(page)},
+                    follow_redirects=True)
+    text = sent.get_data(as_text=True)
+    assert "Courriel à CERT national voisin mis en file (3 indicateur(s), TLP:GREEN)" in text
+    assert "Envoyé par courriel au partenaire cert-voisin" in text
+    files = list(platform.settings.outbox_dir.glob("partner-cert-voisin-*.eml"))
+    assert len(files) == 1 and "203.0.113.20" not in files[0].read_text()
+    refused = ana.post(f"/cases/{case_id}/partners/cert-regional/mail", data={"csrf_token": csrf_token(page)},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "ne prend pas email" in refused or "cert-regional" in refused
+    assert len(list(platform.settings.outbox_dir.glob("partner-cert-regional-*.eml"))) == 0
