@@ -17,7 +17,7 @@ from cert.core.errors import N_, NotFound
 from cert.incidents.cases import get_case
 from cert.sharing.policy import require_channel, share_case, terms_of
 from cert.sharing.publications import SERVED_CHANNELS, publications_of, publish, shared_with, withdraw
-from cert.sharing.stix_export import export_case
+from cert.sharing.stix_export import export_with_sightings
 from cert.storage import audit
 from cert.storage.models import Case
 from web.access import actor, platform, remote_addr, requires, visible_scope
@@ -83,7 +83,7 @@ def stix_bundle(case_id: int) -> ResponseReturnValue:
         case = get_case(s, case_id, organizations=visible_scope().recorded)
         require_channel(partner.id, partner.channels, "stix")
         shared = share_case(case, terms_of(partner.tlp_ceiling, partner.pap), organization=case.organization)
-        export = export_case(case, shared)
+        export = export_with_sightings(s, case, shared, platform().settings)
         audit.record(s, actor(), "sharing.stix_export", "case", case.id, remote_addr(), partner=partner.id,
                      terms=shared.terms.label, bundle=export.bundle.id, incident=export.incident_id,
                      title_neutral=shared.title_neutral,

@@ -196,7 +196,8 @@ def collection(collection_id: str) -> ResponseReturnValue:
 def _read(partner: Partner, found: Collection, what: str, filters: Filters, limit: int | None,
           next_value: str | None) -> Page:
     with platform().db.session() as s:
-        page = taxii_server.read_page(s, partner, found, filters, _limit(limit), _cursors(), next_value)
+        page = taxii_server.read_page(s, partner, platform().settings, found, filters, _limit(limit), _cursors(),
+                                      next_value)
         taxii_server.audit_read(s, actor(), remote_addr(), found, what, page)
     return page
 
@@ -256,7 +257,7 @@ def get_object(collection_id: str, object_id: str) -> ResponseReturnValue:
     filters = Filters.parse(ids=ident, versions=q.match_version, spec_versions=q.match_spec_version,
                             added_after=q.added_after)
     with platform().db.session() as s:
-        taxii_server.require_object(s, partner, ident)
+        taxii_server.require_object(s, partner, platform().settings, ident)
     page = _read(partner, found, "object", filters, q.limit, q.next)
     return taxii_json(page.envelope(), headers=page.headers())
 
@@ -275,6 +276,6 @@ def object_versions(collection_id: str, object_id: str) -> ResponseReturnValue:
     filters = Filters.parse(ids=ident, versions="all", spec_versions=q.match_spec_version,
                             added_after=q.added_after)
     with platform().db.session() as s:
-        taxii_server.require_object(s, partner, ident)
+        taxii_server.require_object(s, partner, platform().settings, ident)
     page = _read(partner, found, "versions", filters, q.limit, q.next)
     return taxii_json(page.versions(), headers=page.headers())

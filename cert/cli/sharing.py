@@ -27,7 +27,7 @@ def cmd_export(p: Platform, args: argparse.Namespace) -> int:
     from cert.incidents.cases import get_case
     from cert.sharing.policy import require_channel, share_case, terms_of
     from cert.sharing.signed_bundles import write_signed
-    from cert.sharing.stix_export import export_case
+    from cert.sharing.stix_export import export_with_sightings
     from cert.storage import audit
 
     key = p.settings.sharing_signing_key_file
@@ -40,7 +40,7 @@ def cmd_export(p: Platform, args: argparse.Namespace) -> int:
     with p.db.session() as s:
         case = get_case(s, args.case)
         shared = share_case(case, terms_of(partner.tlp_ceiling, partner.pap), organization=case.organization)
-        export = export_case(case, shared)
+        export = export_with_sightings(s, case, shared, p.settings)
         out = Path(args.out)
         sig = write_signed(out, export.serialize().encode("utf-8"), key)
         audit.record(s, f"cli:{args.actor}", "sharing.bundle_export", "case", case.id, partner=partner.id,

@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 from cert.constituency.directory import Partner
 from cert.core.config import Settings
 from cert.core.errors import N_, NotFound
+from cert.sharing.our_sightings import our_sightings
 from cert.sharing.policy import Shared
 from cert.sharing.publications import published_for, shared_with
-from cert.sharing.targets.misp_feed import build_event, event_document, our_sightings, shared_items
+from cert.sharing.targets.misp_feed import build_event, event_document, shared_items
 from cert.storage import audit
 from cert.storage.models import Case, CasePublication
 

@@ -9,7 +9,11 @@ The bundle holds:
   description (absent when it stays), marked with the highest TLP of what it carries;
 - one ``indicator`` per shared item, its pattern built from ``stix2`` pattern objects (values
   quoted and escaped by the library), marked with the item's own TLP;
-- one ``indicates`` relationship from each indicator to the incident.
+- one ``indicates`` relationship from each indicator to the incident;
+- when Vigie saw a shared value itself (``cert.sharing.our_sightings``: alerts of the incident whose
+  evidence holds it), the value as a STIX cyber-observable, an ``observed-data`` of it (first and
+  last observed, how many alerts), and a ``sighting`` of the indicator by the CERT (an
+  ``identity``; never the ministry), each marked with the item's TLP.
 
 Ids are UUIDv5 of the case id and the value, so a re-export gives the same ids: a consumer
 updates its copy (``modified`` is the export time) instead of storing a duplicate.
@@ -19,13 +23,18 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import stix2
+from sqlalchemy.orm import Session
 
+from cert.core.config import Settings
 from cert.core.errors import N_, Conflict
 from cert.core.tlp import TLP, highest
+from cert.sharing.our_sightings import Seen, Sightings, our_sightings
 from cert.sharing.policy import Shared, SharedItem
 from cert.storage.models import Case
 
@@ -118,8 +127,58 @@ def incident_tlp(case: Case, shared: Shared) -> TLP:
     return highest(*labels)
 
 
-def export_case(case: Case, shared: Shared, *, now: datetime | None = None) -> Export:
-    """The bundle of what ``shared`` lets leave of ``case``; Conflict when nothing may leave."""
+def cyber_observable(type_: str, value: str, tlp: TLP) -> Any | None:
+    """The STIX cyber-observable of a value (its id derived from the value by ``stix2``), or None
+    for a type that has none on its own (a user agent)."""
+    markings = [TLP2_IDS[tlp]]
+    if type_ in ("ip", "cidr"):
+        version = ipaddress.ip_network(value, strict=False).version
+        kind = stix2.IPv4Address if version == 4 else stix2.IPv6Address
+        return kind(value=value, object_marking_refs=markings)
+    simple = {"domain": stix2.DomainName, "hostname": stix2.DomainName, "url": stix2.URL,
+              "email": stix2.EmailAddress}
+    if type_ in simple:
+        return simple[type_](value=value, object_marking_refs=markings)
+    if type_ in ("md5", "sha1", "sha256"):
+        name = {"md5": "MD5", "sha1": "SHA-1", "sha256": "SHA-256"}[type_]
+        return stix2.File(hashes={name: value}, object_marking_refs=markings)
+    if type_ == "user":
+        return stix2.UserAccount(account_login=value, object_marking_refs=markings)
+    return None
+
+
+def cert_identity(name: str, org_uuid: str) -> stix2.Identity:
+    """The CERT as a STIX identity (who made the sightings), TLP:CLEAR."""
+    return stix2.Identity(id=f"identity--{uuid.uuid5(uuid.UUID(org_uuid), 'vigie-cert')}", name=name,
+                          identity_class="organization", created=TLP2_CREATED, modified=TLP2_CREATED,
+                          object_marking_refs=[TLP2_IDS[TLP.CLEAR]])
+
+
+def _sighting_objects(case: Case, item: SharedItem, indicator: str, seen: Sequence[Seen], identity: str,
+                      now: datetime) -> list[Any]:
+    """The observable, its observed data and the sighting of ``indicator`` by the CERT."""
+    observable = cyber_observable(item.type, item.value, item.tlp)
+    if observable is None or not seen:
+        return []
+    first, last = min(x.first_seen for x in seen), max(x.last_seen for x in seen)
+    last = max(last, first)
+    markings = [TLP2_IDS[item.tlp]]
+    observed = stix2.ObservedData(
+        id=stix_id("observed-data", case.id, item.type, item.value), created=first, modified=max(now, first),
+        first_observed=first, last_observed=last, number_observed=len(seen), object_refs=[observable.id],
+        created_by_ref=identity, object_marking_refs=markings)
+    sighting = stix2.Sighting(
+        id=stix_id("sighting", case.id, item.type, item.value), created=first, modified=max(now, first),
+        sighting_of_ref=indicator, observed_data_refs=[observed.id], where_sighted_refs=[identity],
+        first_seen=first, last_seen=last, count=len(seen), created_by_ref=identity, object_marking_refs=markings)
+    return [observable, observed, sighting]
+
+
+def export_case(case: Case, shared: Shared, *, now: datetime | None = None, sightings: Sightings | None = None,
+                cert: tuple[str, str] | None = None) -> Export:
+    """The bundle of what ``shared`` lets leave of ``case``; Conflict when nothing may leave.
+    ``sightings`` (``cert.sharing.our_sightings``) and ``cert`` (the CERT's name and organisation
+    uuid) add the observed data and the CERT's sightings of the shared values."""
     if not shared.leaves:
         raise Conflict(N_("Nothing of incident %(case)s may leave for this partner."), case=case.id)
     now = now or datetime.now(UTC)
@@ -131,6 +190,11 @@ def export_case(case: Case, shared: Shared, *, now: datetime | None = None) -> E
         description=shared.description or None, object_marking_refs=[TLP2_IDS[tlp]])
     seen = {o.id: o for o in case.observables}
     objects: list[object] = [marking(t) for t in sorted(used, key=lambda t: t.value)] + [incident]
+    identity = cert_identity(*cert) if cert is not None and sightings else None
+    if identity is not None:
+        if TLP.CLEAR not in used:  # the identity's marking
+            objects.insert(0, marking(TLP.CLEAR))
+        objects.append(identity)
     sent: list[tuple[str, SharedItem]] = []
     for item in shared.items:
         observable = seen.get(item.observable_id) if item.observable_id is not None else None
@@ -144,8 +208,18 @@ def export_case(case: Case, shared: Shared, *, now: datetime | None = None) -> E
             relationship_type="indicates", source_ref=ind.id, target_ref=incident.id,
             object_marking_refs=[TLP2_IDS[item.tlp]])
         objects += [ind, rel]
+        if identity is not None and sightings:
+            objects += _sighting_objects(case, item, ind.id, sightings.get((item.type, item.value), ()), identity.id,
+                                         now)
         sent.append((ind.id, item))
     return Export(stix2.Bundle(objects=objects), incident.id, tuple(sent))
+
+
+def export_with_sightings(s: Session, case: Case, shared: Shared, settings: Settings, *,
+                          now: datetime | None = None) -> Export:
+    """``export_case`` with the CERT's own sightings of the shared values (``our_sightings``)."""
+    return export_case(case, shared, now=now, sightings=our_sightings(s, case, shared),
+                       cert=(settings.org_name, settings.org_uuid))
 
 
 def _utc(when: datetime | None) -> datetime | None:

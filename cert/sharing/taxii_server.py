@@ -30,11 +30,12 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
 from cert.constituency.directory import Partner
+from cert.core.config import Settings
 from cert.core.errors import N_, InvalidInput, NotFound
 from cert.core.tlp import TLP
 from cert.sharing.policy import SharedItem, decide, terms_of
 from cert.sharing.publications import published_for, shared_with
-from cert.sharing.stix_export import export_case, marking
+from cert.sharing.stix_export import export_with_sightings, marking
 from cert.storage import audit
 
 #: The TAXII 2.1 media type of every answer, and the STIX 2.1 one of the objects served.
@@ -196,9 +197,10 @@ def markings_for(partner: Partner) -> list[dict[str, Any]]:
     return [_plain(marking(tlp)) for tlp in TLP if decide(terms, tlp).allowed]
 
 
-def entries(s: Session, partner: Partner, start: Position | None = None,
+def entries(s: Session, partner: Partner, settings: Settings, start: Position | None = None,
             added_after: datetime | None = None) -> Iterator[Entry]:
-    """The collection's objects after ``start``, in order, as the policy lets them leave now."""
+    """The collection's objects after ``start``, in order, as the policy lets them leave now (with
+    the CERT's own sightings of the shared values, ``export_with_sightings``)."""
     first = published_for(s, partner.id, limit=1)
     if not first:
         return
@@ -219,7 +221,7 @@ def entries(s: Session, partner: Partner, start: Position | None = None,
             shared = shared_with(case, partner)
             if not shared.leaves:
                 continue
-            export = export_case(case, shared, now=at)
+            export = export_with_sightings(s, case, shared, settings, now=at)
             items = dict(export.sent)
             objects = [o for o in export.bundle.objects if o["type"] != "marking-definition"]
             for index, obj in enumerate(objects):
@@ -311,13 +313,13 @@ class Cursors:
             raise refused from None
 
 
-def read_page(s: Session, partner: Partner, collection: Collection, filters: Filters, limit: int,
-              cursors: Cursors, next_value: str | None = None) -> Page:
+def read_page(s: Session, partner: Partner, settings: Settings, collection: Collection, filters: Filters,
+              limit: int, cursors: Cursors, next_value: str | None = None) -> Page:
     """The page of the collection's objects that ``filters`` select, after ``next_value`` (the
     beginning without it), ``limit`` objects at most."""
     start = cursors.load(collection, next_value) if next_value else None
     found: list[Entry] = []
-    for entry in entries(s, partner, start, filters.added_after):
+    for entry in entries(s, partner, settings, start, filters.added_after):
         if not filters.matches(entry):
             continue
         if len(found) == limit:
@@ -326,11 +328,11 @@ def read_page(s: Session, partner: Partner, collection: Collection, filters: Fil
     return Page(tuple(found), False, None)
 
 
-def require_object(s: Session, partner: Partner, object_id: str) -> None:
+def require_object(s: Session, partner: Partner, settings: Settings, object_id: str) -> None:
     """NotFound unless the partner's collection holds an object with this id."""
     wanted = Filters(ids=frozenset({object_id}), versions=("all",),
                      spec_versions=frozenset({SPEC_VERSION, "2.0"}))
-    if not any(wanted.matches(e) for e in entries(s, partner)):
+    if not any(wanted.matches(e) for e in entries(s, partner, settings)):
         raise NotFound(N_("No object %(id)s in this collection."), id=object_id[:120])
 
 

@@ -6,6 +6,8 @@ an incident with nothing to share a 409 in French, another organisation's token 
 
 from __future__ import annotations
 
+import json
+
 from account_support import logged_in
 from flask import Flask
 from sqlalchemy import select
@@ -72,3 +74,50 @@ def test_the_stix_bundle_for_a_green_partner(platform: Platform) -> None:
     other = app.test_client().get(f"/api/v1/incidents/{case_id}/stix?partner=cert-voisin",
                                   headers={"Authorization": f"Bearer {token}"})
     assert other.status_code == 404
+
+
+def test_the_bundle_carries_the_certs_sightings_as_observed_data(platform: Platform) -> None:
+    """Vigie saw a shared value in two alerts of the incident: the bundle holds the value as a
+    cyber-observable, its observed data (first and last observed, two observations) and the CERT's
+    sighting of the indicator; an alert of a partner's AMBER indicator gives no sighting to a
+    GREEN partner, and the ministry is named nowhere."""
+    from datetime import UTC, datetime, timedelta
+
+    from cert.storage.models import Alert
+
+    t0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    with platform.db.session() as s:
+        create_user(s, "ana", PASSWORD, "analyst")
+        case = Case(title="Brute force", title_tlp="green", tlp="green", pap="green", description="",
+                    created_by="ana", organization=INTERIEUR)
+        s.add(case)
+        s.flush()
+        add_observable(s, case, "ip", "198.51.100.10", tlp="green")
+        add_observable(s, case, "domain", "quiet.example", tlp="green")
+        for hours, tlp, entities in ((0, "green", {"source.ip": "198.51.100.10"}),
+                                     (5, "clear", {"source.ip": "198.51.100.10", "host.name": "srv-1"}),
+                                     (9, "green", {"indicator": {"value": "quiet.example", "tlp": "amber"}})):
+            s.add(Alert(rule_id="r", rule_title="alert", detector="sigma", severity="high", case_id=case.id,
+                        tlp=tlp, entities=entities, first_seen=t0 + timedelta(hours=hours),
+                        last_seen=t0 + timedelta(hours=hours, minutes=20), status="promoted"))
+        case_id = case.id
+    app: Flask = create_app(platform=platform)
+    ana = logged_in(app, "ana", PASSWORD)
+    got = ana.get(f"/api/v1/incidents/{case_id}/stix?partner=cert-voisin")
+    assert got.status_code == 200
+    bundle = got.get_json()
+    assert validate_instance(bundle, ValidationOptions(version="2.1")).is_valid
+    by_type: dict[str, list[dict[str, object]]] = {}
+    for obj in bundle["objects"]:
+        by_type.setdefault(str(obj["type"]), []).append(obj)
+    assert [o["value"] for o in by_type["ipv4-addr"]] == ["198.51.100.10"] and "domain-name" not in by_type
+    (observed,) = by_type["observed-data"]
+    assert observed["number_observed"] == 2 and observed["object_refs"] == [by_type["ipv4-addr"][0]["id"]]
+    assert observed["first_observed"] == "2026-11-02T08:00:00Z" and observed["last_observed"] == "2026-11-02T13:20:00Z"
+    (sighting,) = by_type["sighting"]
+    (identity,) = by_type["identity"]
+    indicator = next(o for o in by_type["indicator"] if "198.51.100.10" in str(o["pattern"]))
+    assert sighting["sighting_of_ref"] == indicator["id"] and sighting["count"] == 2
+    assert sighting["where_sighted_refs"] == [identity["id"]] and identity["name"] == platform.settings.org_name
+    raw = json.dumps(bundle, ensure_ascii=False)
+    assert INTERIEUR not in raw and "Intérieur" not in raw and "srv-1" not in raw

@@ -35,7 +35,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 from pymisp import MISPAttribute, MISPEvent, MISPOrganisation, MISPSighting
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cert.core.config import Settings
@@ -51,11 +50,11 @@ from cert.core.errors import N_, Forbidden, InvalidInput
 from cert.core.observables import NOT_IDS, check_observable
 from cert.core.tlp import TLP, highest, may_leave
 from cert.incidents.cases import add_timeline
-from cert.incidents.from_alerts import alert_tlp
-from cert.sharing.policy import Shared, SharedItem, decide, share_case, terms_of
+from cert.sharing.our_sightings import Seen, Sightings, our_sightings
+from cert.sharing.policy import Shared, SharedItem, share_case, terms_of
 from cert.sharing.target import Publication, SharingTarget, targets
 from cert.storage import audit
-from cert.storage.models import Alert, Case
+from cert.storage.models import Case
 
 ATTRIBUTE_TYPES: dict[str, tuple[str, str]] = {
     "ip": ("ip-src", "Network activity"),
@@ -76,8 +75,6 @@ SIGHTING_SEEN = "0"
 DESCRIPTION_COMMENT = "Incident description"
 _UUID_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json")
 _TECHNIQUE = re.compile(r"T\d{4}(\.\d{3})?")
-#: the alert fields whose values are matched against a shared value (``cert.core.contracts.ENTITY_FIELDS``)
-_ALERT_VALUE_FIELDS = ("source.ip", "destination.ip", "user.name", "host.name", "url.original", "url.domain")
 
 
 @dataclass(frozen=True)
@@ -87,19 +84,6 @@ class ExportResult:
     exported: int
     withheld: int
     updated: bool
-
-
-@dataclass(frozen=True)
-class Seen:
-    """Vigie saw a value in its constituency: in the evidence of one alert of the incident."""
-
-    alert_id: int
-    first_seen: datetime
-    last_seen: datetime
-
-
-#: our sightings per shared item, keyed by (type, value)
-Sightings = Mapping[tuple[str, str], Sequence[Seen]]
 
 
 def _utc(moment: datetime) -> datetime:
@@ -139,36 +123,6 @@ def _organisation(settings: Settings) -> MISPOrganisation:
     org.name = settings.org_name
     org.uuid = settings.org_uuid
     return org
-
-
-def _alert_values(alert: Alert) -> set[str]:
-    """The values an alert's evidence holds (its entities, in lower case)."""
-    entities = alert.entities or {}
-    values = {str(entities[f]) for f in _ALERT_VALUE_FIELDS if entities.get(f) not in (None, "")}
-    indicator = entities.get("indicator")
-    if isinstance(indicator, dict) and indicator.get("value"):
-        values.add(str(indicator["value"]))
-    if alert.source_ip:
-        values.add(alert.source_ip)
-    return {v.lower() for v in values}
-
-
-def our_sightings(s: Session, case: Case, shared: Shared) -> dict[tuple[str, str], list[Seen]]:
-    """When Vigie saw each shared value: the alerts of the incident whose evidence holds it. An
-    alert whose own marking the recipient may not receive (a partner's RED indicator...) gives no
-    sighting."""
-    wanted = {item.value.lower(): (item.type, item.value) for item in shared.items}
-    out: dict[tuple[str, str], list[Seen]] = {}
-    for alert in s.scalars(select(Alert).where(Alert.case_id == case.id).order_by(Alert.id)):
-        try:
-            marking = alert_tlp(alert)
-        except InvalidInput:
-            continue
-        if not decide(shared.terms, marking).allowed:
-            continue
-        for value in _alert_values(alert) & wanted.keys():
-            out.setdefault(wanted[value], []).append(Seen(alert.id, _utc(alert.first_seen), _utc(alert.last_seen)))
-    return out
 
 
 def _sightings(attr: MISPAttribute, seen: Sequence[Seen], settings: Settings) -> None:
