@@ -1,4 +1,4 @@
-"""The constituency: the ministries and agencies a CERT serves, their networks and focal points.
+"""The constituency: the ministries and agencies a CERT serves, their networks and contacts.
 
 An organisation may name a ``parent`` (another organisation's id): a directorate under its
 ministry. ``scope_of`` gives an organisation with all its descendants, what a focal point of
@@ -32,6 +32,26 @@ class FocalPoint:
     phone: str = ""
 
 
+#: The roles of an organisation's contacts, in the order of escalation after the focal point.
+CONTACT_ROLES = ("focal_point", "deputy", "ciso", "duty", "technical")
+CONTACT_LANGUAGES = ("fr", "en")
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Someone of an organisation the CERT writes to: their role (``CONTACT_ROLES``), address,
+    phone, the language they read (``fr``, ``en``), and the OpenPGP public key (ASCII-armoured)
+    or S/MIME certificate (PEM) their messages are signed or encrypted for, when they have one."""
+
+    name: str
+    email: str
+    role: str = "focal_point"
+    phone: str = ""
+    language: str = "fr"
+    pgp_key: str = ""
+    smime_cert: str = ""
+
+
 @dataclass(frozen=True)
 class Organization:
     id: str
@@ -39,6 +59,27 @@ class Organization:
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     focal_point: FocalPoint | None = None
     parent: str | None = None  # the id of the organisation this one is part of
+    #: everyone the CERT writes to there; the ``focal_point`` table of the TOML file is one of them
+    contacts: tuple[Contact, ...] = ()
+    kind: str = ""  # ministry, agency, state company, hospital, school, data-centre tenant...
+    sector: str = ""
+    domains: tuple[str, ...] = ()  # its DNS names (``interieur.gouv.example``)
+    asns: tuple[int, ...] = ()
+
+    def contacts_with(self, role: str) -> tuple[Contact, ...]:
+        """Its contacts of ``role``."""
+        return tuple(c for c in self.contacts if c.role == role)
+
+
+def _contact(item: dict[str, Any], role: str | None = None) -> Contact:
+    chosen = str(role or item.get("role", "focal_point"))
+    if chosen not in CONTACT_ROLES:
+        raise ValueError(f"unknown contact role {chosen!r} (expected {', '.join(CONTACT_ROLES)})")
+    language = str(item.get("language", "fr"))
+    if language not in CONTACT_LANGUAGES:
+        raise ValueError(f"unknown language {language!r} (expected {', '.join(CONTACT_LANGUAGES)})")
+    return Contact(name=str(item["name"]), email=str(item["email"]), role=chosen, phone=str(item.get("phone", "")),
+                   language=language, pgp_key=str(item.get("pgp_key", "")), smime_cert=str(item.get("smime_cert", "")))
 
 
 def _check_hierarchy(organizations: list[Organization]) -> None:
@@ -125,13 +166,21 @@ class Constituency:
             try:
                 nets = tuple(ipaddress.ip_network(n, strict=False) for n in item.get("networks", []))
                 fp = item.get("focal_point")
+                contacts = ([_contact(fp, "focal_point")] if fp else []) + [
+                    _contact(c) for c in item.get("contact", [])]
                 orgs.append(
                     Organization(
                         id=str(item["id"]),
                         name=str(item["name"]),
                         networks=nets,
-                        focal_point=FocalPoint(**fp) if fp else None,
+                        focal_point=FocalPoint(name=str(fp["name"]), email=str(fp["email"]),
+                                               phone=str(fp.get("phone", ""))) if fp else None,
                         parent=str(item["parent"]) if item.get("parent") is not None else None,
+                        contacts=tuple(contacts),
+                        kind=str(item.get("kind", "")),
+                        sector=str(item.get("sector", "")),
+                        domains=tuple(str(d).lower().rstrip(".") for d in item.get("domains", [])),
+                        asns=tuple(int(a) for a in item.get("asns", [])),
                     )
                 )
             except (KeyError, ValueError, TypeError) as exc:

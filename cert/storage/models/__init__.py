@@ -18,6 +18,7 @@ from cert.storage.models.base import utcnow
 from cert.storage.models.incidents import (
     Attachment,
     Case,
+    CaseAcknowledgement,
     CaseOrganization,
     Comment,
     Countermeasure,
@@ -53,6 +54,7 @@ __all__ = [
     "Attachment",
     "AuditEntry",
     "Case",
+    "CaseAcknowledgement",
     "CaseOrganization",
     "CasePublication",
     "Comment",

@@ -306,3 +306,18 @@ class IncidentRollupMark(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     policy: Mapped[str] = mapped_column(String(64))
+
+
+class CaseAcknowledgement(Base):
+    """An organisation concerned by an incident acknowledged it: its focal point (or deputy...) in
+    the portal, by the signed link of a notification, or through the API. One per organisation;
+    the first acknowledgement stands. Escalation stops once it is there."""
+
+    __tablename__ = "case_acknowledgements"
+    __table_args__ = (UniqueConstraint("case_id", "organization", name="uq_case_acknowledgements_case_org"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    organization: Mapped[str] = mapped_column(String(80))  # the organisation's id in the constituency
+    acknowledged_by: Mapped[str] = mapped_column(String(200))  # a user name, or the address of a signed link
+    acknowledged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    via: Mapped[str] = mapped_column(String(20))  # portal | link | api
