@@ -14,7 +14,8 @@ PACKAGES = ("cert", "ingest", "detectors", "web", "playbooks")
 #: The core's packages, bottom up: a package imports only from packages of a lower layer.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"core"}),
-    frozenset({"storage", "constituency", "enrichment"}),
+    frozenset({"storage", "enrichment"}),
+    frozenset({"constituency"}),
     frozenset({"runtime", "accounts"}),
     frozenset({"pipeline", "detection"}),
     frozenset({"incidents"}),

@@ -74,6 +74,8 @@ class Settings:
     playbooks_dir: Path = field(default_factory=_default_playbooks_dir)
     corpora_dir: Path = PROJECT_ROOT.parent / "shared" / "corpora"
     constituency_file: Path | None = None
+    # how often (seconds) each process checks whether the contact database was edited
+    constituency_refresh_seconds: float = 2.0
     # GeoIP: local MaxMind-format databases (GeoLite2-City / GeoLite2-ASN); never downloaded
     geoip_city_file: Path | None = None
     geoip_asn_file: Path | None = None

@@ -193,7 +193,6 @@ class Ingestor:
         self.static_fields = {k: _clean(v) for k, v in (static_fields or {}).items()}
         self.parser = parsers.get(parser_name)()
         self.batch_size = batch_size
-        self.constituency = platform.constituency
         self.geoip = platform.geoip
         self.writer = StoreWriter(platform, on_batch, collect_ids)
         self.spool = self.writer.spool
@@ -247,17 +246,23 @@ class Ingestor:
             thread.close()
         return summary
 
+    def _enricher(self) -> Callable[[Event], None]:
+        """``organization.*`` from the constituency as the contact database holds it now, then GeoIP."""
+        constituency = self.platform.constituency
+        org = self.organization
+        enrich: Callable[[Event], None] = (constituency.enrich if org is None
+                                           else functools.partial(constituency.enrich, fallback=org))
+        if self.geoip is not None:
+            enrich = _chain(enrich, self.geoip.enrich)
+        return enrich
+
     def _parse_all(self, lines: Iterable[LineItem | Unreadable], source: str, thread: WriterThread,
                    count_bytes: bool) -> None:
         reader = lines if isinstance(lines, FileReader) else None
         offset = [reader.start_offset if reader is not None else 0]
         keep = self.platform.settings.keep_original
         unit = self.parser.unit
-        org = self.organization
-        enrich: Callable[[Event], None] = (self.constituency.enrich if org is None
-                                           else functools.partial(self.constituency.enrich, fallback=org))
-        if self.geoip is not None:
-            enrich = _chain(enrich, self.geoip.enrich)
+        enrich = self._enricher()
         static = list(self.static_fields.items())
         parser = self.parser.for_source(source)
         parse = parser.parse
@@ -270,6 +275,8 @@ class Ingestor:
             return Batch(source, self.parser.name, unit)
 
         def hand_over(b: Batch) -> Batch:
+            nonlocal enrich
+            enrich = self._enricher()  # an edit of the contact database applies from the next batch
             if b.newest_stamp is not None:  # the fast path's newest @timestamp, as a datetime
                 when = parse_ts(b.newest_stamp)
                 if b.newest is None or when > b.newest:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from cert.constituency.directory import Constituency
+from cert.constituency.live import LiveConstituency
 from cert.core.config import Settings, load_settings
 from cert.core.registry import load_plugins
 from cert.enrichment.geoip import GeoIP
@@ -44,8 +45,16 @@ class Platform:
         return queue
 
     @cached_property
+    def live_constituency(self) -> LiveConstituency:
+        """The contact database as every part of the platform reads it (seeded from
+        ``constituency_file`` on first use)."""
+        return LiveConstituency(self.db, self.settings.constituency_file, self.settings.constituency_refresh_seconds)
+
+    @property
     def constituency(self) -> Constituency:
-        return Constituency.load(self.settings.constituency_file)
+        """The constituency as the contact database holds it now (re-read at most every
+        ``constituency_refresh_seconds`` when an edit moved its version)."""
+        return self.live_constituency.current()
 
     @cached_property
     def geoip(self) -> GeoIP | None:
@@ -53,6 +62,7 @@ class Platform:
         return GeoIP.from_files(self.settings.geoip_city_file, self.settings.geoip_asn_file)
 
     def close(self) -> None:
+        self.__dict__.pop("live_constituency", None)
         jobs = self.__dict__.pop("jobs", None)
         if jobs is not None:
             jobs.close()

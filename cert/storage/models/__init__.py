@@ -15,6 +15,12 @@ from cert.storage.models.alerts import (
 from cert.storage.models.anomaly import AnomalyBaseline, AnomalyBenign
 from cert.storage.models.audit import AuditEntry
 from cert.storage.models.base import utcnow
+from cert.storage.models.contacts import (
+    ConstituencyContact,
+    ConstituencyNetworkObject,
+    ConstituencyOrganization,
+    ConstituencyVersion,
+)
 from cert.storage.models.incidents import (
     Attachment,
     Case,
@@ -58,6 +64,10 @@ __all__ = [
     "CaseOrganization",
     "CasePublication",
     "Comment",
+    "ConstituencyContact",
+    "ConstituencyNetworkObject",
+    "ConstituencyOrganization",
+    "ConstituencyVersion",
     "Countermeasure",
     "CustodyEntry",
     "DeadLetter",
