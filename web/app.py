@@ -123,6 +123,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         case_items,
         case_items_api,
         cases,
+        constituency_api,
+        constituency_console,
         dashboard,
         dashboard_api,
         documents,
@@ -159,6 +161,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         dashboard.bp, dashboard_api.bp,
         anomaly_api.bp, playbooks_api.bp, response_console.bp, sharing_api.bp,
         sharing_console.bp, sightings_api.bp, taxii_api.bp, misp_feed_api.bp,
+        constituency_console.bp, constituency_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

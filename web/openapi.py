@@ -37,6 +37,7 @@ TAGS = {"alerts": "The alert queue and triage.",
         "accounts": "Users, their sessions, one's own password and second factor.",
         "tokens": "API tokens.",
         "sharing": "Sharing with partner CERTs: their terms, the preview, publications, exports.",
+        "constituency": "The contact database: organisations, their network objects and contacts; CSV.",
         "taxii": "The TAXII 2.1 server partners read (a partner's token: HTTP Basic or bearer).",
         "api": "This description."}
 

@@ -242,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cert.cli import misp as cli_misp  # cert misp …
 
     cli_misp.register(sub)
+
+    from cert.cli import constituency as cli_constituency  # cert constituency …
+
+    cli_constituency.register(sub)
     return ap
 
 
