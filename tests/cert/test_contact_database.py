@@ -196,9 +196,8 @@ def test_a_bad_file_is_refused_whole_with_its_rows(pair: tuple[Platform, Platfor
                   "min-eau,Eau,min-inconnu,,,,,\r\n"
                   "min-air,Air,,,,10.30.0.0/33,,\r\n"
                   "min-feu,Feu,,,,10.10.0.0/16,,\r\n")
-    with a.db.session() as s:
-        with pytest.raises(csv_files.ImportRefused) as refused:
-            csv_files.import_csv(s, bad, "chef")
+    with a.db.session() as s, pytest.raises(csv_files.ImportRefused) as refused:
+        csv_files.import_csv(s, bad, "chef")
     assert [n for n, _ in refused.value.problems] == [10, 11, 12]
     assert "min-inconnu" in str(refused.value.problems[0][1]) and "10.30.0.0/33" in str(refused.value.problems[1][1])
     assert "min-interieur" in str(refused.value.problems[2][1])  # 10.10.0.0/16 is the ministry's
@@ -208,9 +207,8 @@ def test_a_bad_file_is_refused_whole_with_its_rows(pair: tuple[Platform, Platfor
     contacts = "organization,name,role,email,phone,language,pgp_key,smime_cert\r\n" \
                "min-justice,A,focal_point,a@justice.gouv.example,,fr,,\r\n" \
                "min-justice,B,chef,b@justice.gouv.example,,de,,\r\n"
-    with a.db.session() as s:
-        with pytest.raises(csv_files.ImportRefused) as refused:
-            csv_files.import_csv(s, contacts, "chef")
+    with a.db.session() as s, pytest.raises(csv_files.ImportRefused) as refused:
+        csv_files.import_csv(s, contacts, "chef")
     assert [n for n, _ in refused.value.problems] == [3]
     assert a.constituency.find("min-justice").contacts[0].name == "Ibrahima Sow"
     with a.db.session() as s, pytest.raises(InvalidInput):
