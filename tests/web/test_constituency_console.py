@@ -95,7 +95,7 @@ def test_admin_edits_through_the_api_and_another_process_sees_it(app: Flask, liv
     assert worker.constituency.lookup("10.20.3.4") is None
     got = admin.get("/api/v1/constituency/organizations/min-sante").get_json()
     assert got["parent"] == "primature" and got["contacts"][0]["email"] == "pf2@sante.gouv.example"
-    assert admin.delete("/api/v1/constituency/organizations/min-sante/contacts/%d" % contact_id,
+    assert admin.delete(f"/api/v1/constituency/organizations/min-sante/contacts/{contact_id}",
                         headers=h).status_code == 204
     assert admin.delete("/api/v1/constituency/organizations/min-sante", headers=h).status_code == 204
     assert worker.constituency.by_id("min-sante") is None
