@@ -242,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cert.cli import misp as cli_misp  # cert misp …
 
     cli_misp.register(sub)
+
+    from cert.cli import intake as cli_intake  # cert intake smtp
+
+    cli_intake.register(sub)
     return ap
 
 
