@@ -21,7 +21,6 @@ from cert.detection import alerts
 from cert.incidents import reports
 from cert.incidents.mail_intake import report_messages
 from cert.incidents.report_files import report_files
-from cert.incidents.tickets import report_ticket
 from cert.incidents.reports import (
     MAX_BODY,
     MAX_REASON,
@@ -33,6 +32,7 @@ from cert.incidents.reports import (
     ReportDraft,
     ReportFilter,
 )
+from cert.incidents.tickets import report_ticket
 from web.access import actor, platform, remote_addr, requires
 from web.forms import TLP_CHOICES, form_problems
 from web.intake_api import withdrawal_hook

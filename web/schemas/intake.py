@@ -88,8 +88,8 @@ class ReportOut(ReportSummaryOut):
     created_by: str
     updated_at: datetime
     incidents: list[LinkedIncidentOut]
-    attachments: list[ReportFileOut] = []
-    messages: list[ReportMessageOut] = []
+    attachments: list[ReportFileOut] = Field(default_factory=list)
+    messages: list[ReportMessageOut] = Field(default_factory=list)
     tlp_raised: list[ReportTlpRaised] | None = None
 
 
