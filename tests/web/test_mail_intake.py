@@ -128,7 +128,9 @@ def test_report_with_attachment_reply_and_duplicate(platform: Platform, server: 
     # once an incident is opened from it, a reply with the incident's ticket lands on its timeline
     with platform.db.session() as s:
         case_id = reports.open_incident(s, s.get(IncidentReport, report["id"]), "ana").id
-    send(server, mail(FOCAL, f"Re: [VIGIE#{case_id}] point de situation", "Sauvegardes restaurées."))
+    log = b"mail-01 restore completed\n"
+    send(server, mail(FOCAL, f"Re: [VIGIE#{case_id}] point de situation", "Sauvegardes restaurées.",
+                      files=(("restauration.log", log),)))
     # and a reply by In-Reply-To alone (no ticket) to the first message threads into the report
     send(server, mail(FOCAL, "Re: Rançongiciel", "Plus aucun chiffrement observé.",
                       In_Reply_To="<first@interieur.gouv.example>"))
@@ -136,7 +138,9 @@ def test_report_with_attachment_reply_and_duplicate(platform: Platform, server: 
     incident = client.get(f"/api/v1/incidents/{case_id}", headers={"Accept-Language": "fr"}).get_json()
     texts = " ".join(e["message"] for e in incident["timeline"])
     assert "Sauvegardes restaurées." in texts and "Plus aucun chiffrement observé." in texts
-    assert "E-mail de" in texts
+    assert "E-mail de pf-cyber@interieur.gouv.example : Sauvegardes restaurées." in texts
+    files = client.get(f"/api/v1/incidents/{case_id}/attachments").get_json()["items"]
+    assert [(f["name"], f["sha256"]) for f in files] == [("restauration.log", hashlib.sha256(log).hexdigest())]
 
 
 def test_forged_ticket_is_a_new_report_marked_as_such(platform: Platform, server: tuple[str, int],
