@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         oidc,
         openapi,
         playbooks_api,
+        public_report,
         reports_console,
         response_console,
         rules,
@@ -153,7 +154,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     blueprints = (
         auth.bp, alerts.bp, cases.bp, admin.bp, api.bp, ingest_api.bp, tokens.bp, api_tokens.bp, rules.bp,
         second_factor.bp, users.bp, users.api, openapi.bp, openapi.pages,
-        reports_console.bp, intake_api.bp,
+        reports_console.bp, intake_api.bp, public_report.bp,
         documents.bp, documents.api,
         case_items.bp, case_items_api.bp,
         incidents_api.bp, incident_templates.bp,

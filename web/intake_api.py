@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from cert.detection import alerts
 from cert.incidents import reports
+from cert.incidents.mail_intake import report_messages
+from cert.incidents.report_files import report_files
 from cert.incidents.reports import LinkOutcome, ReportDraft, ReportFilter, TlpRaiseHook
 from cert.sharing.target import targets
 from cert.storage.models import Case, IncidentReport
@@ -56,6 +58,13 @@ def report_json(s: Session, r: IncidentReport) -> dict[str, Any]:
     linked = reports.linked_incidents(s, r.id, organizations=visible_scope().recorded)
     return {**summary_json(r), "body": r.body, "rejection_reason": r.rejection_reason, "created_by": r.created_by,
             "updated_at": iso(r.updated_at),
+            "attachments": [{"id": a.id, "name": a.name, "size": a.size, "sha256": a.sha256,
+                             "content_type": a.content_type, "added_at": iso(a.added_at)}
+                            for a in report_files(s, r.id)],
+            "messages": [{"id": m.id, "kind": m.kind, "from": m.from_address, "envelope_from": m.envelope_from,
+                          "subject": m.subject, "body": m.body, "ticket": m.ticket,
+                          "ticket_refused": m.ticket_refused, "message_id": m.message_id, "sha256": m.sha256,
+                          "received_at": iso(m.received_at)} for m in report_messages(s, r.id)],
             "incidents": [{"id": c.id, "title": c.title, "tlp": c.tlp, "status": c.status, "linked_by": link.linked_by,
                            "linked_at": iso(link.linked_at)} for c, link in linked]}
 

@@ -19,6 +19,8 @@ from wtforms.validators import DataRequired, Length, NumberRange
 from cert.core.errors import N_, Conflict, InvalidInput, NotFound, VigieError
 from cert.detection import alerts
 from cert.incidents import reports
+from cert.incidents.mail_intake import report_messages
+from cert.incidents.report_files import report_files
 from cert.incidents.reports import (
     MAX_BODY,
     MAX_REASON,
@@ -30,6 +32,7 @@ from cert.incidents.reports import (
     ReportDraft,
     ReportFilter,
 )
+from cert.incidents.tickets import report_ticket
 from web.access import actor, platform, remote_addr, requires
 from web.forms import TLP_CHOICES, form_problems
 from web.intake_api import withdrawal_hook
@@ -171,7 +174,9 @@ def show(report_id: int) -> ResponseReturnValue:
     with platform().db.session() as s:
         report = reports.get_report(s, report_id)
         linked = reports.linked_incidents(s, report_id)
-    return render_template("intake_report.html", report=report, linked=linked, when=when, link_form=LinkForm(),
+        files, messages = report_files(s, report_id), report_messages(s, report_id)
+    return render_template("intake_report.html", report=report, linked=linked, files=files, messages=messages,
+                           ticket=report_ticket(report_id), when=when, link_form=LinkForm(),
                            reject_form=RejectForm(), open_form=OpenIncidentForm(), button=ButtonForm())
 
 

@@ -246,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cert.cli import constituency as cli_constituency  # cert constituency …
 
     cli_constituency.register(sub)
+
+    from cert.cli import intake as cli_intake  # cert intake smtp
+
+    cli_intake.register(sub)
     return ap
 
 

@@ -256,6 +256,19 @@ class Settings:
     # token_env (sent as Authorization), headers, tlp, poll_minutes, enabled, verify,
     # timeout_seconds, max_event_mb
     misp_feeds: tuple[dict[str, str], ...] = ()
+    # Incident reports by e-mail (``cert intake smtp``, docs/intake.md): the address the SMTP
+    # receiver listens on; the CERT's domains or full addresses it accepts mail for (anything else
+    # is refused: no relaying); the largest message accepted (bytes); STARTTLS with this PEM
+    # certificate chain and key (both set: offered), required before MAIL when intake_smtp_require_tls
+    intake_smtp_listen: str = "127.0.0.1:2525"
+    intake_smtp_domains: tuple[str, ...] = ()
+    intake_smtp_max_bytes: int = 25 * 1024 * 1024
+    intake_smtp_tls_cert_file: Path | None = None
+    intake_smtp_tls_key_file: Path | None = None
+    intake_smtp_require_tls: bool = False
+    # the public report form (/report): reports accepted per client address and hour, largest file
+    intake_form_per_hour: int = 5
+    intake_form_max_file_mb: int = 10
 
     # ---- derived locations (computed, never stored) ----
     @property

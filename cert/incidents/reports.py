@@ -140,6 +140,31 @@ def create_report(s: Session, constituency: Constituency, source: str, draft: Re
     return report
 
 
+#: the sources of reports that come from outside, written by people with no account
+OUTSIDE_SOURCES = ("email", "web-form")
+
+
+def receive_report(s: Session, source: str, subject: str, body: str, reporter: str, organization: str | None,
+                   actor: str, remote_addr: str = "") -> IncidentReport:
+    """A report from outside (an e-mail, the public form): what its author wrote, cut to the
+    limits rather than refused (nothing an outsider sends is lost for being long); a report with
+    no subject is named after the start of its body. ``organization`` is a name of the
+    constituency (decided by the caller from facts it checked, never from the author's claims)."""
+    if source not in OUTSIDE_SOURCES:
+        raise InvalidInput(N_("Unknown report source %(source)s: expected %(expected)s."), source=source[:30],
+                           expected=", ".join(OUTSIDE_SOURCES))
+    text = _plain(body)[:MAX_BODY]
+    title = _one_line(subject)[:MAX_SUBJECT] or _one_line(text)[:80]
+    report = IncidentReport(source=source, subject=title or "-", body=text,
+                            reporter=_one_line(reporter)[:MAX_REPORTER], organization=organization,
+                            tlp=TLP.AMBER.tag_value, status="new", created_by=actor[:80])
+    s.add(report)
+    s.flush()
+    audit.record(s, actor[:80], "report.create", "incident_report", report.id, remote_addr, source=source,
+                 organization=organization or "")
+    return report
+
+
 def _alert_tlp(alert: Alert) -> TLP:
     """The TLP of what an alert says: its own, or its partner indicator's when higher."""
     label = TLP.parse(alert.tlp or "clear")

@@ -55,12 +55,41 @@ class ReportTlpRaised(ApiModel):
     message: str
 
 
+class ReportFileOut(ApiModel):
+    """A file that came with the report (an e-mail attachment, the public form's upload)."""
+
+    id: int
+    name: str
+    size: int
+    sha256: str
+    content_type: str
+    added_at: datetime
+
+
+class ReportMessageOut(ApiModel):
+    """An e-mail of the report: the one it came in (``report``) or a reply threaded into it."""
+
+    id: int
+    kind: str
+    from_: str = Field(alias="from")
+    envelope_from: str
+    subject: str
+    body: str
+    ticket: str
+    ticket_refused: bool
+    message_id: str
+    sha256: str
+    received_at: datetime
+
+
 class ReportOut(ReportSummaryOut):
     body: str
     rejection_reason: str
     created_by: str
     updated_at: datetime
     incidents: list[LinkedIncidentOut]
+    attachments: list[ReportFileOut] = Field(default_factory=list)
+    messages: list[ReportMessageOut] = Field(default_factory=list)
     tlp_raised: list[ReportTlpRaised] | None = None
 
 

@@ -41,6 +41,7 @@ from cert.storage.models.incidents import (
 )
 from cert.storage.models.indicators import FileScan, Indicator, IndicatorGeneration, PartnerSighting
 from cert.storage.models.ingest import DeadLetter, DeadLetterCount, IngestMinute, IngestSource
+from cert.storage.models.intake import IntakeMessage, ReportAttachment
 from cert.storage.models.response import PlaybookRun, ResponseAction, StepApproval, StepRun
 from cert.storage.models.rules import HuntMatch, HuntRun, RuleChange, RuleException, RuleSetting
 from cert.storage.models.sharing import CasePublication
@@ -85,11 +86,13 @@ __all__ = [
     "IndicatorGeneration",
     "IngestMinute",
     "IngestSource",
+    "IntakeMessage",
     "LoginThrottle",
     "Observable",
     "PartnerSighting",
     "PlaybookRun",
     "RecoveryCode",
+    "ReportAttachment",
     "ReportLink",
     "ResponseAction",
     "RuleChange",
