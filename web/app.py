@@ -134,6 +134,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         oidc,
         openapi,
         playbooks_api,
+        portal,
+        portal_api,
         reports_console,
         response_console,
         rules,
@@ -159,6 +161,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         dashboard.bp, dashboard_api.bp,
         anomaly_api.bp, playbooks_api.bp, response_console.bp, sharing_api.bp,
         sharing_console.bp, sightings_api.bp, taxii_api.bp, misp_feed_api.bp,
+        portal.bp, portal_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -38,6 +38,7 @@ TAGS = {"alerts": "The alert queue and triage.",
         "tokens": "API tokens.",
         "sharing": "Sharing with partner CERTs: their terms, the preview, publications, exports.",
         "taxii": "The TAXII 2.1 server partners read (a partner's token: HTTP Basic or bearer).",
+        "portal": "The focal-point portal: an organisation's incidents, acknowledgements, comments, evidence.",
         "api": "This description."}
 
 _GENERATING = threading.Lock()
