@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -110,7 +109,7 @@ def app(platform: Platform) -> Flask:
 
 
 @pytest.fixture
-def clients(app: Flask, platform: Platform) -> Iterator[dict[str, tuple[Any, dict[str, str]]]]:
+def clients(app: Flask, platform: Platform) -> dict[str, tuple[Any, dict[str, str]]]:
     """A test client and the headers of each request, per principal."""
     out: dict[str, tuple[Any, dict[str, str]]] = {}
     for who in PRINCIPALS:
@@ -125,7 +124,7 @@ def clients(app: Flask, platform: Platform) -> Iterator[dict[str, tuple[Any, dic
         elif who.name not in ("anonymous",):
             assert login(client, who.name, PASSWORD).status_code == 302, who.name
         out[who.name] = (client, headers)
-    yield out
+    return out
 
 
 def calls_with_ids(app: Flask) -> list[tuple[str, str, str, int | None]]:
