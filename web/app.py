@@ -136,6 +136,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         oidc,
         openapi,
         playbooks_api,
+        portal,
+        portal_api,
         public_report,
         reports_console,
         response_console,
@@ -163,6 +165,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         anomaly_api.bp, playbooks_api.bp, response_console.bp, sharing_api.bp,
         sharing_console.bp, sightings_api.bp, taxii_api.bp, misp_feed_api.bp,
         constituency_console.bp, constituency_api.bp,
+        portal.bp, portal_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -8,7 +8,7 @@ from flask_login import current_user, login_user
 from sqlalchemy.orm import Session
 
 from cert.accounts import sessions, throttle
-from cert.accounts.access import is_staff
+from cert.accounts.access import FOCAL_POINT, is_staff
 from cert.accounts.sessions import SessionPolicy
 from cert.storage.models import User
 from web.access import SessionUser, platform, remote_addr
@@ -39,6 +39,8 @@ def open_session(s: Session, user: User, next_url: str) -> str:
 
 
 def home(role: str) -> str:
-    """Where a person lands: the alert queue for CERT staff; their own account page for focal
-    points and partners, who have no console view of their own yet."""
-    return url_for("alerts.queue") if is_staff(role) else url_for("totp.account")
+    """Where a person lands: the alert queue for CERT staff; the portal for focal points; their
+    own account page for partners, who have no console view of their own."""
+    if is_staff(role):
+        return url_for("alerts.queue")
+    return url_for("portal.index") if role == FOCAL_POINT else url_for("totp.account")

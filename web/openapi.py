@@ -39,6 +39,7 @@ TAGS = {"alerts": "The alert queue and triage.",
         "sharing": "Sharing with partner CERTs: their terms, the preview, publications, exports.",
         "constituency": "The contact database: organisations, their network objects and contacts; CSV.",
         "taxii": "The TAXII 2.1 server partners read (a partner's token: HTTP Basic or bearer).",
+        "portal": "The focal-point portal: an organisation's incidents, acknowledgements, comments, evidence.",
         "api": "This description."}
 
 _GENERATING = threading.Lock()

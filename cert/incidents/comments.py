@@ -48,6 +48,21 @@ def add_comment(s: Session, case: Case, actor: str, text: str, remote_addr: str 
     return comment
 
 
+def add_organization_comment(s: Session, case: Case, actor: str, organization: str, text: str,
+                             remote_addr: str = "") -> Comment:
+    """A comment of an organisation concerned (its focal point, in the portal or through its
+    token): on the timeline with the organisation's name, the text as a value."""
+    comment = Comment(case_id=case.id, author=actor, body=_body(text))
+    s.add(comment)
+    s.flush()
+    add_timeline(s, case, actor, "comment", N_("Comment #%(id)s from %(organization)s: %(text)s"),
+                 {"comment_id": comment.id, "organization": organization},
+                 params={"id": comment.id, "organization": organization, "text": comment.body})
+    audit.record(s, actor, "case.comment.add", "case", case.id, remote_addr, comment_id=comment.id,
+                 organization=organization, via="portal")
+    return comment
+
+
 def edit_comment(s: Session, case: Case, comment_id: int, actor: str, text: str, remote_addr: str = "") -> Comment:
     """Its author changes a comment's text (``edited_at`` says when)."""
     comment = get_comment(s, case, comment_id)

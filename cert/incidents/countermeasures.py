@@ -36,6 +36,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 #: statuses that need a comment saying why
 NEEDS_REASON = frozenset({"failed", "impossible"})
+#: what the organisation a countermeasure was requested of may answer, and from which statuses
+ANSWERS = ("done", "impossible")
+ANSWERABLE = frozenset({"requested", "in-progress"})
 MAX_COMMENT = 5000
 
 
@@ -188,6 +191,20 @@ def change_status(s: Session, case: Case, cm_id: int, status: str, actor: str, c
     audit.record(s, actor, "case.countermeasure.status", "case", case.id, remote_addr, countermeasure_id=cm.id,
                  previous=old, status=status, comment=comment)
     return cm
+
+
+def answer_request(s: Session, case: Case, cm: Countermeasure, status: str, actor: str, reason: str = "",
+                   remote_addr: str = "") -> Countermeasure:
+    """The organisation a countermeasure was requested of answers: ``done`` (the reason optional)
+    or ``impossible`` (with a reason). Only a requested or in-progress one may be answered
+    (Conflict otherwise: it was answered already, or withdrawn)."""
+    if status not in ANSWERS:
+        raise InvalidInput(N_("Answer %(status)s is not one of %(expected)s."), status=status[:40],
+                           expected=", ".join(ANSWERS))
+    if cm.status not in ANSWERABLE:
+        raise Conflict(N_("Countermeasure #%(id)s is %(status)s: it no longer awaits an answer."), id=cm.id,
+                       status=cm.status)
+    return change_status(s, case, cm.id, status, actor, reason, remote_addr)
 
 
 def set_organization(s: Session, case: Case, cm_id: int, organization: str | None, actor: str, *,

@@ -36,6 +36,9 @@ class Terms:
 
     tlp: TLP
     pap: PAP = PAP.RED
+    #: the recipient is named by the incident's TLP:RED (its own organisation's focal point, reading
+    #: it in the portal): RED items reach it, never anyone else
+    named: bool = False
 
     @property
     def label(self) -> str:
@@ -63,8 +66,10 @@ ALLOWED = Verdict(True)
 
 def decide(terms: Terms, tlp: TLP, pap: PAP | None = None) -> Verdict:
     """May something marked ``tlp`` (and ``pap``) go to a recipient with ``terms``? The TLP part
-    is ``cert.core.tlp.may_leave``, the decision documents (reports) take too."""
-    if not may_leave(tlp, terms.tlp):
+    is ``cert.core.tlp.may_leave``, the decision documents (reports) take too; TLP:RED goes only
+    to a named recipient whose ceiling is RED."""
+    red_to_named = tlp is TLP.RED and terms.named and terms.tlp is TLP.RED
+    if not red_to_named and not may_leave(tlp, terms.tlp):
         if tlp is TLP.RED:
             return Verdict(False, N_("TLP:RED never leaves in a share"), {"tlp": tlp.label})
         return Verdict(False, N_("%(tlp)s is above the recipient's ceiling %(ceiling)s"),

@@ -98,3 +98,10 @@ def test_partners_and_their_terms_come_from_the_constituency_file(tmp_path: Path
     bad.write_text('[[partner]]\nid = "x"\nname = "X"\nchannels = ["fax"]\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown channel"):
         Constituency.load(bad)
+
+
+def test_tlp_red_reaches_only_a_named_recipient_whose_ceiling_is_red() -> None:
+    assert decide(Terms(TLP.RED, named=True), TLP.RED).allowed
+    assert not decide(Terms(TLP.RED), TLP.RED).allowed  # an automated share: RED never leaves
+    assert not decide(Terms(TLP.AMBER_STRICT, named=True), TLP.RED).allowed
+    assert decide(Terms(TLP.RED, named=True), TLP.AMBER).allowed

@@ -165,10 +165,11 @@ def test_cert_users_add_a_focal_point(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "dgpn" in capsys.readouterr().out
 
 
-def test_outsiders_land_on_their_account_page_and_staff_on_the_queue(app: Flask) -> None:
+def test_outsiders_land_on_their_portal_or_account_page_and_staff_on_the_queue(app: Flask) -> None:
     """A focal point or a partner has no console view of the CERT's alerts: after login, and from
-    the home page, they land on their own account page instead of a refusal."""
-    for username, landing in (("pf-interieur", "/account/second-factor"), ("cert-xy", "/account/second-factor"),
+    the home page, a focal point lands on the portal of its organisation's incidents, a partner on
+    its own account page, instead of a refusal."""
+    for username, landing in (("pf-interieur", "/portal/"), ("cert-xy", "/account/second-factor"),
                               ("ana", "/alerts/")):
         client = app.test_client()
         resp = login(client, username, PASSWORD)

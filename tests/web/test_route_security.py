@@ -229,20 +229,30 @@ FOCAL_POINT_READS = frozenset({
     "incidents_api.list_incidents", "incidents_api.get_incident",
     "dashboard_api.get_metrics", "dashboard_api.get_dashboard", "dashboard_api.incident_sla_clocks", "dashboard_api.alert_sla_clocks",
 })
+#: the focal-point portal: what a focal point reads and does for its organisations (CERT staff and
+#: partners are refused it)
+PORTAL = frozenset({
+    "portal.index", "portal.incident", "portal.acknowledge_incident", "portal.add_comment", "portal.add_evidence",
+    "portal.answer_countermeasure",
+    "portal_api.list_incidents", "portal_api.get_incident", "portal_api.acknowledge_incident",
+    "portal_api.add_comment", "portal_api.add_evidence", "portal_api.answer_countermeasure",
+})
 
 
 def test_own_account_endpoints_exist(platform: Platform) -> None:
     app = create_app(platform=platform)
-    assert set(app.view_functions) >= OWN_ACCOUNT | FOCAL_POINT_READS
+    assert set(app.view_functions) >= OWN_ACCOUNT | FOCAL_POINT_READS | PORTAL
     opened = {e for e, view in app.view_functions.items() if getattr(view, "focal_points", False)}
-    assert opened == FOCAL_POINT_READS
+    assert opened == FOCAL_POINT_READS | PORTAL
 
 
 @pytest.mark.parametrize(("role", "organization"), [("focal_point", "min-interieur"), ("partner", "CERT-XY")])
 def test_outsiders_are_refused_every_route_but_their_own_account(platform: Platform, role: str,
                                                                  organization: str) -> None:
     """A logged-in focal point or partner gets 403 on every console and API route, but for their
-    own account pages (and, for a focal point, the scoped reads of alerts and cases)."""
+    own account pages (and, for a focal point, the scoped reads of alerts and cases, and the
+    portal: its pages, and its actions, refused here for their empty forms or for an incident
+    that is not of its organisation)."""
     with platform.db.session() as s:
         create_user(s, "dehors", "outsider-password-1", role, organization=organization,
                     constituency=platform.constituency)
@@ -256,6 +266,9 @@ def test_outsiders_are_refused_every_route_but_their_own_account(platform: Platf
         resp = client.open(url, method=method)
         if role == "focal_point" and endpoint in FOCAL_POINT_READS:
             assert resp.status_code in (200, 404), f"{role}: {method} {url} answered {resp.status_code}"
+        elif role == "focal_point" and endpoint in PORTAL:
+            lists = endpoint in ("portal.index", "portal_api.list_incidents")
+            assert resp.status_code in ((200,) if lists else (400, 404)), f"{role}: {method} {url} answered {resp.status_code}"
         else:  # the ingest routes take an API token only: a session is no credential there (401)
             expected = 401 if endpoint.startswith("ingest_api.") else 403
             assert resp.status_code == expected, f"{role}: {method} {url} answered {resp.status_code}"
