@@ -125,6 +125,9 @@ def create_token(s: Session, name: str, owner: str, actor: str, scopes: str | It
     if partner is not None and (chosen != (SHARE_SCOPE,) or organization is not None):
         raise InvalidInput(N_("A partner's token holds the %(scope)s scope alone, and no organisation."),
                            scope=SHARE_SCOPE)
+    if organization is not None and "admin" in chosen:  # users and tokens are not an organisation's
+        raise InvalidInput(N_("A token of an organisation cannot hold the admin scope: administration is the "
+                              "CERT's."))
     if partner is None and SHARE_SCOPE in chosen:
         raise InvalidInput(N_("The %(scope)s scope is for a partner CERT's token: name the partner."),
                            scope=SHARE_SCOPE)

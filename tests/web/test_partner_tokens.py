@@ -98,3 +98,17 @@ def test_the_command_line_makes_a_partner_token(tmp_path: Path, monkeypatch: pyt
     assert secret.startswith("vigie_")
     assert cli_main(["--data-dir", d, "token", "create", "x", "--partner", "nobody"]) != 0
     assert "nobody" in capsys.readouterr().err
+
+
+def test_an_organisation_token_cannot_administer(platform: Platform) -> None:
+    """Users, tokens and second factors are the CERT's: a token bound to a ministry never holds
+    the admin scope (it would reach every account, whatever its organisation)."""
+    with platform.db.session() as s:
+        admin = create_token(s, "admin-bot", "tests", actor="test", scopes="admin")[1]
+    client = create_app(platform=platform).test_client()
+    refused = client.post("/api/v1/tokens", json={"name": "x", "scopes": ["read", "admin"],
+                                                  "organization": "min-justice"},
+                          headers={"Authorization": f"Bearer {admin}", "Accept-Language": "fr"})
+    assert refused.status_code == 400 and "admin" in refused.get_json()["message"]
+    with platform.db.session() as s:
+        assert s.scalar(select(ApiToken).where(ApiToken.name == "x")) is None
