@@ -242,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cert.cli import misp as cli_misp  # cert misp …
 
     cli_misp.register(sub)
+
+    from cert.cli import notify as cli_notify  # cert notify …
+
+    cli_notify.register(sub)
     return ap
 
 

@@ -35,6 +35,7 @@ from cert.storage.models.incidents import (
 )
 from cert.storage.models.indicators import FileScan, Indicator, IndicatorGeneration, PartnerSighting
 from cert.storage.models.ingest import DeadLetter, DeadLetterCount, IngestMinute, IngestSource
+from cert.storage.models.notifications import Advisory, Notification, NotifiedFinding
 from cert.storage.models.response import PlaybookRun, ResponseAction, StepApproval, StepRun
 from cert.storage.models.rules import HuntMatch, HuntRun, RuleChange, RuleException, RuleSetting
 from cert.storage.models.sharing import CasePublication
@@ -42,6 +43,7 @@ from cert.storage.models.tokens import ApiToken
 from cert.storage.models.totp import RecoveryCode, UserTotp
 
 __all__ = [
+    "Advisory",
     "Alert",
     "AlertDayCount",
     "AlertDayRuleCount",
@@ -76,6 +78,8 @@ __all__ = [
     "IngestMinute",
     "IngestSource",
     "LoginThrottle",
+    "Notification",
+    "NotifiedFinding",
     "Observable",
     "PartnerSighting",
     "PlaybookRun",
