@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         ingest_api,
         intake_api,
         misp_feed_api,
+        notifications,
         oidc,
         openapi,
         playbooks_api,
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         dashboard.bp, dashboard_api.bp,
         anomaly_api.bp, playbooks_api.bp, response_console.bp, sharing_api.bp,
         sharing_console.bp, sightings_api.bp, taxii_api.bp, misp_feed_api.bp,
+        notifications.bp, notifications.api, notifications.ack,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -53,7 +53,7 @@ def notify_alerts(s: Session, platform: Platform, actor: str = "vigie:aggregate"
     """Queue one message per organisation and kind of alert seen in the last interval, its
     findings not reported within the repeat interval; the messages."""
     settings = platform.settings
-    when = now or datetime.now(UTC)
+    when = aware(now) if now else datetime.now(UTC)
     since = when - timedelta(minutes=settings.notify_aggregate_minutes)
     repeat = when - timedelta(hours=settings.notify_repeat_hours)
     groups: dict[tuple[str, str], list[Alert]] = defaultdict(list)

@@ -98,7 +98,7 @@ def organization_of(platform: Platform, case: Case) -> Organization:
 def notify_incident(s: Session, platform: Platform, case: Case, actor: str, *, remote_addr: str = "",
                     now: datetime | None = None) -> list[Notification]:
     """Queue the incident's notification to each focal point of its organisation; the messages."""
-    when = now or datetime.now(UTC)
+    when = aware(now) if now else datetime.now(UTC)
     org = organization_of(platform, case)
     contacts = org.contacts_with("focal_point")
     if not contacts:
@@ -136,7 +136,7 @@ def _recipients(settings: Settings, org: Organization, step: int) -> tuple[str, 
 def escalate(s: Session, platform: Platform, actor: str = "vigie:escalation", *,
              now: datetime | None = None) -> list[Notification]:
     """Queue the escalations that are due at ``now``; the messages."""
-    when = now or datetime.now(UTC)
+    when = aware(now) if now else datetime.now(UTC)
     settings = platform.settings
     latest: dict[tuple[int, str], Notification] = {}
     for row in s.scalars(select(Notification).where(Notification.kind.in_(("incident", "escalation")),

@@ -24,6 +24,9 @@ from cert.core.config import Settings
 from cert.core.errors import ConfigError
 from cert.storage.models import Notification
 
+#: SMTP's line ends; headers folded at the RFC 5322 limit only (a subject on one line when it can be)
+HEADERS = SMTP.clone(max_line_length=998)
+
 
 class SigningError(Exception):
     """The message could not be signed or encrypted (a permanent error of the message's keys)."""
@@ -46,7 +49,7 @@ def _inner(row: Notification) -> MIMEPart:
 
 
 def _headers(row: Notification, settings: Settings, message_id: str) -> EmailMessage:
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=HEADERS)
     msg["From"] = formataddr((settings.org_name, settings.smtp_from))
     msg["To"] = formataddr((row.recipient_name, row.recipient_email))
     msg["Subject"] = row.subject
@@ -60,8 +63,8 @@ def _headers(row: Notification, settings: Settings, message_id: str) -> EmailMes
 
 
 def _header_bytes(msg: EmailMessage) -> bytes:
-    return b"".join(f"{k}: {v}".encode() + b"\r\n" for k, v in msg.items() if k.lower() != "mime-version") + \
-        b"MIME-Version: 1.0\r\n"
+    """The header block, non-ASCII text encoded (RFC 2047), without the blank line after it."""
+    return msg.as_bytes(policy=HEADERS).rstrip(b"\r\n") + b"\r\n"
 
 
 def _gpg(settings: Settings) -> object:
@@ -154,7 +157,7 @@ def build(row: Notification, settings: Settings) -> tuple[str, bytes]:
         for name, value in content.items():
             headers[name] = value
         headers.set_payload(content.get_payload())
-        return message_id, headers.as_bytes(policy=SMTP)
+        return message_id, headers.as_bytes(policy=HEADERS)
     if how == "smime-signed":
         return message_id, _header_bytes(headers) + _smime_signed(inner, settings).removeprefix(
             b"MIME-Version: 1.0\r\n")

@@ -21,6 +21,8 @@ from cert.storage import audit
 from cert.storage.models import Notification
 
 STATES = ("queued", "sending", "sent", "failed", "dead")
+STATE_LABELS = {"queued": N_("queued"), "sending": N_("sending"), "sent": N_("sent"), "failed": N_("failed"),
+                "dead": N_("dead")}
 TLP_MEANINGS = {
     TLP.CLEAR: N_("recipients may share this information without restriction."),
     TLP.GREEN: N_("recipients may share this information within their community, not publicly."),
@@ -100,7 +102,7 @@ def retry(s: Session, notification_id: int, actor: str, remote_addr: str = "", *
           now: datetime | None = None) -> Notification:
     """Send a failed or dead message again at once (its attempts start over)."""
     row = get_notification(s, notification_id)
-    if row.state not in ("failed", "dead", "queued"):
+    if row.state not in ("failed", "dead"):
         raise Conflict(N_("Notification %(id)s is %(state)s: only a failed or dead message is sent again."),
                        id=row.id, state=row.state)
     row.state, row.attempts, row.next_attempt_at = "queued", 0, now or datetime.now(UTC)
