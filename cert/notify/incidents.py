@@ -64,12 +64,21 @@ def marking(case: Case, shared: Shared) -> TLP:
     return highest(*parts) if parts else TLP.CLEAR
 
 
+def shared_with(settings: Settings, case: Case, org: Organization, ceiling: TLP | None = None) -> Shared:
+    """What of ``case`` may leave for ``org``'s contacts: at ``notify_tlp_ceiling``, or ``ceiling`` when lower."""
+    limit = settings.notify_tlp_ceiling
+    if ceiling is not None and ceiling.value < limit.value:
+        limit = ceiling
+    return share_case(case, Terms(limit, PAP.RED), organization=org.name, only_indicators=False,
+                      to_organization=True)
+
+
 def incident_draft(settings: Settings, case: Case, org: Organization, contact: Contact, now: datetime, *,
-                   step: int = 0, notified_at: datetime | None = None) -> Draft:
-    """The message about ``case`` for ``contact`` (step 0: the notification, then each escalation)."""
+                   step: int = 0, notified_at: datetime | None = None, ceiling: TLP | None = None) -> Draft:
+    """The message about ``case`` for ``contact`` (step 0: the notification, then each escalation),
+    holding what may leave at ``notify_tlp_ceiling`` (or ``ceiling`` when lower)."""
     language = contact.language
-    shared = share_case(case, Terms(settings.notify_tlp_ceiling, PAP.RED), organization=org.name,
-                        only_indicators=False, to_organization=True)
+    shared = shared_with(settings, case, org, ceiling)
     tlp = marking(case, shared)
     ticket = ticket_of(case.id)
     rsit_class = (case.rsit_class or "").split(":")[0]
@@ -96,8 +105,9 @@ def organization_of(platform: Platform, case: Case) -> Organization:
 
 
 def notify_incident(s: Session, platform: Platform, case: Case, actor: str, *, remote_addr: str = "",
-                    now: datetime | None = None) -> list[Notification]:
-    """Queue the incident's notification to each focal point of its organisation; the messages."""
+                    now: datetime | None = None, ceiling: TLP | None = None) -> list[Notification]:
+    """Queue the incident's notification to each focal point of its organisation (at most
+    ``ceiling`` when given: a playbook step's); the messages."""
     when = aware(now) if now else datetime.now(UTC)
     org = organization_of(platform, case)
     contacts = org.contacts_with("focal_point")
@@ -106,7 +116,7 @@ def notify_incident(s: Session, platform: Platform, case: Case, actor: str, *, r
                            organization=org.name)
     rows = []
     for contact in contacts:
-        draft = incident_draft(platform.settings, case, org, contact, when)
+        draft = incident_draft(platform.settings, case, org, contact, when, ceiling=ceiling)
         row = enqueue(s, org, contact, draft, actor, now=when)
         rows.append(row)
         add_timeline(s, case, actor, "notified",
@@ -166,7 +176,9 @@ def escalate(s: Session, platform: Platform, actor: str = "vigie:escalation", *,
         if not contacts:
             continue
         for contact in contacts:
-            draft = incident_draft(settings, case, org, contact, when, step=step, notified_at=aware(first))
+            # never more than the last message held
+            draft = incident_draft(settings, case, org, contact, when, step=step, notified_at=aware(first),
+                                   ceiling=TLP.parse(last.tlp))
             row = enqueue(s, org, contact, draft, actor, now=when)
             queued.append(row)
             add_timeline(s, case, actor, "escalated",
