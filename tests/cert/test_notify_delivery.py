@@ -263,3 +263,23 @@ def test_smime_signed_for_a_contact_with_a_certificate(platform: Platform, smtp:
     tampered = subprocess.run(["openssl", "smime", "-verify", "-in", str(mail), "-CAfile", str(cert),
                                "-purpose", "any"], capture_output=True, timeout=60)
     assert tampered.returncode != 0
+
+
+def test_the_cli_delivers_escalates_and_aggregates(platform: Platform, smtp: SmtpServer, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from cert.cli import main
+
+    configure(platform, smtp, tmp_path)
+    notify(platform, mixed_incident(platform), now=datetime.now(UTC) - timedelta(hours=5))
+    for name, value in (("SMTP_HOST", "127.0.0.1"), ("SMTP_PORT", str(smtp.port)), ("DUTY_EMAIL", "p@cert.example"),
+                        ("CONSTITUENCY_FILE", str(tmp_path / "constituency.toml")), ("SECRET_KEY", "test-secret-key")):
+        monkeypatch.setenv(f"CERT_{name}", value)
+    data = ["--data-dir", str(platform.settings.data_dir)]
+    assert main([*data, "notify", "escalate"]) == 0  # high: 4 hours to acknowledge, 5 have passed
+    assert main([*data, "notify", "deliver"]) == 0
+    assert main([*data, "notify", "aggregate"]) == 0
+    out = capsys.readouterr().out
+    assert "escalations queued: 1" in out and "notifications: 2 sent, 0 failed" in out
+    assert sorted(r.recipients[0] for r in smtp.handler.received) == [
+        "pf-cyber@interieur.gouv.example", "suppleant-cyber@interieur.gouv.example"]
