@@ -20,6 +20,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"pipeline", "detection"}),
     frozenset({"incidents"}),
     frozenset({"response", "sharing"}),
+    frozenset({"notify"}),
     frozenset({"demo", "cli"}),
 )
 

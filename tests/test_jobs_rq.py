@@ -24,7 +24,7 @@ from cert.response.playbooks import Playbook, load_playbooks
 from cert.response.runs import is_action, request_run
 from cert.runtime.jobs import RqQueue
 from cert.runtime.platform import Platform
-from cert.storage.models import Alert, PlaybookRun
+from cert.storage.models import Alert, Notification, PlaybookRun
 
 WORKER_TIMEOUT = 120
 ATTACKER_IP = "203.0.113.66"
@@ -169,11 +169,9 @@ def test_playbook_runs_on_a_real_rq_worker(production: Production) -> None:
         notified = [e for e in timeline if e.message.startswith("[notify_focal_point]")]
         assert len(notified) == 1 and "Fatou Ndiaye" in notified[0].message
 
-    # the worker wrote the notification to the outbox of the shared data directory
-    eml = production.settings.outbox_dir / notified[0].data["file"]
-    assert eml.is_file()
-    body = eml.read_text(encoding="utf-8", errors="replace")
-    assert "pf-cyber@interieur.gouv.example" in body and ATTACKER_IP in body
+        # the worker queued the notification in the shared database
+        (queued,) = [s.get_one(Notification, i) for i in notified[0].data["notifications"]]
+        assert queued.recipient_email == "pf-cyber@interieur.gouv.example" and ATTACKER_IP in queued.body
 
 
 @pytest.mark.redis
@@ -221,7 +219,7 @@ def test_failing_step_marks_the_run_failed(production: Production) -> None:
         failed = [e for e in timeline if e.message.startswith("[notify_focal_point]")]
         assert len(failed) == 1
         assert "no focal point known for the organisation Agence sans point focal" in failed[0].message
-    assert not production.settings.outbox_dir.exists() or not any(production.settings.outbox_dir.iterdir())
+        assert s.scalars(select(Notification)).all() == []
 
 
 def test_worker_refuses_to_start_without_redis(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from cert.storage.models import User
 # files, the health probe; the second step of a login (code, enrolment) answers only to the
 # marker the password step leaves
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "oidc.login", "oidc.callback", "static", "healthz", "totp.login_code",
-                              "totp.login_enrol", "public_report.form"})
+                              "totp.login_enrol", "public_report.form", "ack.acknowledge_link"})
 # endpoints a user whose password was reset may reach before setting a new one
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "users_api.api_change_password", "auth.logout",
                                        "static"})

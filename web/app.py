@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         ingest_api,
         intake_api,
         misp_feed_api,
+        notifications,
         oidc,
         openapi,
         playbooks_api,
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         sharing_console.bp, sightings_api.bp, taxii_api.bp, misp_feed_api.bp,
         constituency_console.bp, constituency_api.bp,
         portal.bp, portal_api.bp,
+        notifications.bp, notifications.api, notifications.ack,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -250,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cert.cli import intake as cli_intake  # cert intake smtp
 
     cli_intake.register(sub)
+
+    from cert.cli import notify as cli_notify  # cert notify …
+
+    cli_notify.register(sub)
     return ap
 
 

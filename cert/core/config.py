@@ -25,7 +25,8 @@ ENV_PREFIX = "CERT_"
 # settings holding a list whose default (None) is decided elsewhere
 OPTIONAL_LISTS = frozenset({"totp_required_roles"})
 # settings never shown or logged: redacted() prints *** instead
-SECRET_SETTINGS = frozenset({"secret_key", "oidc_client_secret", "response_ldap_password"})
+SECRET_SETTINGS = frozenset({"secret_key", "oidc_client_secret", "response_ldap_password", "smtp_password",
+                             "notify_gpg_passphrase"})
 #: settings holding a list of tables (TOML ``[[name]]``, or a JSON list in the environment)
 TABLE_LISTS = frozenset({"taxii_sources", "misp_feeds"})
 #: keys of those tables never shown or logged
@@ -34,7 +35,8 @@ SECRET_TABLE_KEYS = frozenset({"password", "token", "headers"})
 SLA_SEVERITIES = ("informational", "low", "medium", "high", "critical")
 #: settings holding an SLA target in minutes per severity; a file or the environment may set some
 #: severities only, the others keep their defaults
-SLA_SETTINGS = frozenset({"sla_acknowledge_minutes", "sla_contain_minutes", "sla_resolve_minutes"})
+SLA_SETTINGS = frozenset({"sla_acknowledge_minutes", "sla_contain_minutes", "sla_resolve_minutes",
+                          "notify_ack_minutes"})
 
 
 def _default_rules_dir() -> Path:
@@ -59,6 +61,10 @@ def _default_sla_contain() -> dict[str, int]:
 
 def _default_sla_resolve() -> dict[str, int]:
     return _minutes(24 * 60, 3 * 24 * 60, 7 * 24 * 60, 14 * 24 * 60, 30 * 24 * 60)
+
+
+def _default_notify_ack() -> dict[str, int]:
+    return _minutes(60, 4 * 60, 24 * 60, 3 * 24 * 60, 7 * 24 * 60)
 
 
 
@@ -270,6 +276,38 @@ class Settings:
     intake_form_per_hour: int = 5
     intake_form_max_file_mb: int = 10
 
+    # Notifications to the constituency (cert/notify, docs/notifications.md). The SMTP relay (host
+    # empty: nothing is sent, messages wait in the queue), its port, STARTTLS, login and password
+    # (secret: CERT_SMTP_PASSWORD), the sender, the seconds one SMTP exchange may take; the most
+    # delivery attempts before a message is dead and the first retry's delay (doubled each time);
+    # the most restrictive TLP a contact may receive; minutes without acknowledgement, per
+    # severity, before each escalation step (deputy, CISO, the CERT's duty officer at duty_email);
+    # the console's public address and the days an acknowledgement link stays valid; alerts of one
+    # kind for one organisation gathered over notify_aggregate_minutes into one message, and a
+    # finding not reported again for notify_repeat_hours; the CERT's OpenPGP home, key and
+    # passphrase, and S/MIME certificate and key (PEM files) messages are signed with.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "cert@localhost"
+    smtp_timeout: float = 30.0
+    notify_max_attempts: int = 6
+    notify_retry_seconds: int = 60
+    notify_tlp_ceiling: TLP = TLP.AMBER
+    notify_ack_minutes: dict[str, int] = field(default_factory=_default_notify_ack)
+    duty_email: str = ""
+    notify_public_url: str = "http://127.0.0.1:8080"
+    notify_ack_link_days: int = 14
+    notify_aggregate_minutes: int = 60
+    notify_repeat_hours: int = 7 * 24
+    notify_gpg_home: Path | None = None
+    notify_gpg_key: str = ""
+    notify_gpg_passphrase: str = ""
+    notify_smime_cert_file: Path | None = None
+    notify_smime_key_file: Path | None = None
+
     # ---- derived locations (computed, never stored) ----
     @property
     def embedded_events_path(self) -> Path:
@@ -402,7 +440,7 @@ def _coerce(name: str, raw: Any, current: Any) -> Any:
                     return ()
                 return tuple(p.strip() for p in raw.split(",") if p.strip())
             return tuple(str(p) for p in raw)
-        if isinstance(current, Path) or name.endswith(("_dir", "_file")):
+        if isinstance(current, Path) or name.endswith(("_dir", "_file", "_home")):
             return Path(str(raw)).expanduser()
         return str(raw)
     except (ValueError, TypeError) as exc:

@@ -372,8 +372,7 @@ def test_console_end_to_end(console: Console, browser_page: Any, tmp_path: Path)
         )
     assert status == "done", f"the UI is no longer in English: {status!r}"
     assert f"ip {ATTACKER_IP}" in timeline and "Fatou Ndiaye" in timeline, timeline
-    eml = list((console.data_dir / "outbox").glob("*.eml"))
-    assert len(eml) == 1, f"the notification is not in {console.data_dir / 'outbox'}: {eml}{diag()}"
+    assert "VIGIE#" in timeline, f"the notification was not queued: {timeline}{diag()}"
 
     # 5. export to MISP: the flash names the event, the feed on disk has it
     page.locator("form#export-misp button[type=submit]").click()

@@ -16,7 +16,7 @@ from cert.detection.run import run_detection
 from cert.incidents.cases import promote_alert
 from cert.response.runs import execute_run, request_run
 from cert.runtime.platform import Platform
-from cert.storage.models import Alert
+from cert.storage.models import Alert, Notification
 from web.app import create_app
 
 INTERIEUR = "Ministère de l'Intérieur"
@@ -70,7 +70,8 @@ def test_a_claimed_organization_is_not_believed_and_nobody_is_notified(platform:
         assert case.organization is None
         run_id = request_run(platform, s, case, "brute-force-response", "resp").id
     execute_run(platform, run_id)
-    assert not list(platform.settings.outbox_dir.glob("*.eml"))  # no focal point was written to
+    with platform.db.session() as s:
+        assert s.scalars(select(Notification)).all() == []  # no focal point was written to
 
 
 def test_a_token_of_an_organization_gives_it_to_events_outside_the_constituency(platform: Platform) -> None:

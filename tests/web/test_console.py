@@ -11,7 +11,7 @@ from sqlalchemy import select
 from support import csrf_token, login
 
 from cert.runtime.platform import Platform
-from cert.storage.models import Alert, AuditEntry
+from cert.storage.models import Alert, AuditEntry, Notification
 from web.app import create_app
 
 
@@ -97,8 +97,9 @@ def test_full_case_flow_promote_playbook_export(app: Flask, demo: Any, tmp_path:
     assert "[sightings] Events holding each observable over the last 365 days" in english
     assert "[notify_focal_point] Notification to Fatou Ndiaye" in english
     c.get(case_url + "?lang=fr")
-    eml = list(platform.settings.outbox_dir.glob("*.eml"))
-    assert len(eml) == 1 and "TLP:AMBER" in eml[0].read_text()
+    with platform.db.session() as s:
+        (queued,) = s.scalars(select(Notification)).all()
+        assert queued.subject.startswith(f"[TLP:AMBER] [VIGIE#{case_id}]") and queued.state == "queued"
 
     resp = c.post(f"/cases/{case_id}/export/misp", data={"csrf_token": csrf_token(page)})
     assert resp.status_code == 303

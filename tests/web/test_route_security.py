@@ -35,9 +35,9 @@ def test_every_route_refuses_anonymous_access(platform: Platform) -> None:
     assert len(calls) >= 15
 
 
-def test_public_endpoints_are_only_login_static_and_health(settings: Settings) -> None:
+def test_public_endpoints_are_only_login_static_health_and_the_acknowledgement_link(settings: Settings) -> None:
     assert {"auth.login", "oidc.login", "oidc.callback", "static", "healthz", "totp.login_code",
-            "totp.login_enrol", "public_report.form"} == PUBLIC_ENDPOINTS
+            "totp.login_enrol", "public_report.form", "ack.acknowledge_link"} == PUBLIC_ENDPOINTS
 
 
 def test_session_cookie_is_http_only(platform: Platform) -> None:

@@ -42,6 +42,7 @@ from cert.storage.models.incidents import (
 from cert.storage.models.indicators import FileScan, Indicator, IndicatorGeneration, PartnerSighting
 from cert.storage.models.ingest import DeadLetter, DeadLetterCount, IngestMinute, IngestSource
 from cert.storage.models.intake import IntakeMessage, ReportAttachment
+from cert.storage.models.notifications import Advisory, Notification, NotifiedFinding
 from cert.storage.models.response import PlaybookRun, ResponseAction, StepApproval, StepRun
 from cert.storage.models.rules import HuntMatch, HuntRun, RuleChange, RuleException, RuleSetting
 from cert.storage.models.sharing import CasePublication
@@ -49,6 +50,7 @@ from cert.storage.models.tokens import ApiToken
 from cert.storage.models.totp import RecoveryCode, UserTotp
 
 __all__ = [
+    "Advisory",
     "Alert",
     "AlertDayCount",
     "AlertDayRuleCount",
@@ -88,6 +90,8 @@ __all__ = [
     "IngestSource",
     "IntakeMessage",
     "LoginThrottle",
+    "Notification",
+    "NotifiedFinding",
     "Observable",
     "PartnerSighting",
     "PlaybookRun",
