@@ -16,7 +16,12 @@ from cert.incidents.cases import add_timeline
 from cert.storage import audit
 from cert.storage.models import Case, CaseAcknowledgement
 
-VIAS = ("portal", "link", "api")
+#: how an acknowledgement came, with the timeline's message for each
+VIAS = {
+    "portal": N_("%(organization)s acknowledged the incident in the portal."),
+    "link": N_("%(organization)s acknowledged the incident by the link of a notification."),
+    "api": N_("%(organization)s acknowledged the incident through the API."),
+}
 
 
 def acknowledgement(s: Session, case_id: int, organization: str) -> CaseAcknowledgement | None:
@@ -45,8 +50,7 @@ def acknowledge(s: Session, case: Case, organization: str, actor: str, via: str,
         if found is None:
             raise
         return found, False
-    add_timeline(s, case, actor, "acknowledged", N_("%(organization)s acknowledged the incident (%(via)s)."),
-                 {"organization": organization, "via": via},
-                 params={"organization": organization_name or organization, "via": via})
+    add_timeline(s, case, actor, "acknowledged", VIAS[via], {"organization": organization, "via": via},
+                 params={"organization": organization_name or organization})
     audit.record(s, actor, "case.acknowledge", "case", case.id, remote_addr, organization=organization, via=via)
     return row, True

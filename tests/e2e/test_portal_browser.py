@@ -119,8 +119,8 @@ def test_a_focal_point_acknowledges_and_comments_and_the_analyst_sees_it(portal_
     page.wait_for_url(re.compile(rf"/portal/incidents/{served.mine}$"))
     expect(page.locator("#portal-items")).to_contain_text("phish-interieur.example")
     page.locator("form#acknowledge button[type=submit]").click()
-    expect(page.locator("p.flash.ok")).to_contain_text(f"Incident #{served.mine} acquitté pour Ministère de "
-                                                       "l'Intérieur")
+    expect(page.locator("p.flash.ok")).to_contain_text(f"Réception de l'incident #{served.mine} accusée pour "
+                                                       "Ministère de l'Intérieur")
     expect(page.locator("#ack-done")).to_contain_text(f"par {FOCAL_POINT}")
     page.fill("#portal-comment-text", COMMENT)
     page.locator("form#add-comment button[type=submit]").click()
@@ -136,7 +136,7 @@ def test_a_focal_point_acknowledges_and_comments_and_the_analyst_sees_it(portal_
     page.wait_for_url(re.compile(r"/alerts/"))
     page.goto(f"{served.url}/cases/{served.mine}")
     timeline = page.locator("ol#timeline")
-    expect(timeline).to_contain_text("Ministère de l'Intérieur a accusé réception de l'incident (portal)")
+    expect(timeline).to_contain_text("Ministère de l'Intérieur a accusé réception de l'incident dans le portail.")
     expect(timeline).to_contain_text(f"de Ministère de l'Intérieur : {COMMENT}")
     expect(timeline).to_contain_text(FOCAL_POINT)
     assert timeline.locator("b").count() == 0

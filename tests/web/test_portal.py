@@ -168,10 +168,10 @@ def test_acknowledging_in_the_portal(app: Flask, plat: Platform, seeded: Seeded)
     assert fp.post(f"{url}/acknowledge").status_code == 400  # no CSRF token
     resp = post_form(fp, url, f"{url}/acknowledge", {}, follow_redirects=True)
     page = text(resp)
-    assert f"Incident #{seeded.interieur} acquitté pour Ministère de l&#39;Intérieur." in page
+    assert f"Réception de l&#39;incident #{seeded.interieur} accusée pour Ministère de l&#39;Intérieur." in page
     assert "Acquitté pour Ministère de l&#39;Intérieur par pf-interieur" in page
     resp = post_form(fp, url, f"{url}/acknowledge", {}, follow_redirects=True)
-    assert "était déjà acquitté" in text(resp)
+    assert "a déjà accusé réception de l" in text(resp)
     # the parent acts for its directorate on the directorate's incident
     post_form(fp, url, f"/portal/incidents/{seeded.red_dgpn}/acknowledge", {})
     with plat.db.session() as s:
@@ -182,7 +182,7 @@ def test_acknowledging_in_the_portal(app: Flask, plat: Platform, seeded: Seeded)
     listing = text(fp.get("/portal/?lang=en"))
     assert "Incidents of Ministère de l&#39;Intérieur" in listing and "yes, " in listing
     analyst = text(logged_in(app, "ana", PASSWORD).get(url.replace("/portal/incidents", "/cases")))
-    assert "Ministère de l&#39;Intérieur a accusé réception de l&#39;incident (portal)" in analyst
+    assert "Ministère de l&#39;Intérieur a accusé réception de l&#39;incident dans le portail." in analyst
 
 
 def test_a_comment_lands_inert_on_the_timeline(app: Flask, plat: Platform, seeded: Seeded) -> None:
