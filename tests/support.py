@@ -68,6 +68,7 @@ def settings(tmp_path: Path) -> Settings:
 def platform(settings: Settings) -> Iterator[Platform]:
     p = Platform(settings)
     p.db.upgrade()
+    p.constituency  # noqa: B018 - the contact database seeded from the constituency file, as `cert init` does
     yield p
     p.close()
 

@@ -79,7 +79,7 @@ def me() -> ResponseReturnValue:
 
 
 @bp.get("/alerts")
-@requires("analyst", focal_points=True)
+@requires("analyst")
 @api_scope("read")
 @spec.validate(query=AlertQuery, resp=Response(HTTP_200=AlertPage), tags=["alerts"])
 def list_alerts() -> ResponseReturnValue:
@@ -97,7 +97,7 @@ def list_alerts() -> ResponseReturnValue:
 
 
 @bp.get("/cases")
-@requires("analyst", focal_points=True)
+@requires("analyst")
 @api_scope("read")
 @spec.validate(query=PageQuery, resp=Response(HTTP_200=CasePage), tags=["incidents"])
 def list_cases() -> ResponseReturnValue:
@@ -113,7 +113,7 @@ def list_cases() -> ResponseReturnValue:
 
 
 @bp.get("/alerts/<int:alert_id>")
-@requires("analyst", focal_points=True)
+@requires("analyst")
 @api_scope("read")
 @spec.validate(resp=Response(HTTP_200=AlertOut), tags=["alerts"])
 def get_alert(alert_id: int) -> ResponseReturnValue:
@@ -136,7 +136,7 @@ def acknowledge_alert(alert_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/cases/<int:case_id>")
-@requires("analyst", focal_points=True)
+@requires("analyst")
 @api_scope("read")
 @spec.validate(resp=Response(HTTP_200=CaseOut), tags=["incidents"])
 def get_case(case_id: int) -> ResponseReturnValue:

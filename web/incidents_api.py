@@ -74,7 +74,7 @@ def _lang() -> str:
 
 
 @bp.get("/incidents")
-@requires("analyst", focal_points=True)
+@requires("analyst")
 @api_scope("read")
 @spec.validate(query=IncidentQuery, resp=Response(HTTP_200=CasePage), tags=["incidents"])
 def list_incidents() -> ResponseReturnValue:
@@ -112,7 +112,7 @@ def create_incident() -> ResponseReturnValue:
 
 
 @bp.get("/incidents/<int:case_id>")
-@requires("analyst", focal_points=True)
+@requires("analyst")
 @api_scope("read")
 @spec.validate(resp=Response(HTTP_200=CaseOut), tags=["incidents"])
 def get_incident(case_id: int) -> ResponseReturnValue:

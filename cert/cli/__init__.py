@@ -36,6 +36,7 @@ def cmd_init(p: Platform, args: argparse.Namespace) -> int:
         added = ensure_defaults(s, "cli:init")
     if added:
         print(f"Incident templates added: {', '.join(added)}")
+    print(f"Constituency: {len(p.constituency.organizations)} organisation(s)")  # the first start seeds it
     import os
 
     admin_pw = os.environ.get("CERT_ADMIN_PASSWORD")

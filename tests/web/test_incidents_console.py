@@ -199,10 +199,11 @@ def test_another_organisations_incident_is_a_404_for_a_focal_point_and_an_org_to
     shared = open_from_template(awa, "scanning", organizations=["Ministère de l'Intérieur",
                                                                 "Ministère de la Justice"])
     fp = logged_in(app, "pf-justice", PASSWORD)
-    assert fp.get(f"/api/v1/incidents/{theirs}").status_code == 200
-    assert fp.get(f"/api/v1/incidents/{shared}").status_code == 200  # affected, though not primary
-    assert fp.get(f"/api/v1/incidents/{other}").get_json()["error"] == "not_found"
-    assert {i["id"] for i in fp.get("/api/v1/incidents").get_json()["items"]} == {theirs, shared}
+    assert fp.get(f"/api/v1/incidents/{theirs}").status_code == 403  # the CERT's view: the portal is theirs
+    assert fp.get(f"/api/v1/portal/incidents/{theirs}").status_code == 200
+    assert fp.get(f"/api/v1/portal/incidents/{shared}").status_code == 200  # affected, though not primary
+    assert fp.get(f"/api/v1/portal/incidents/{other}").get_json()["error"] == "not_found"
+    assert {i["id"] for i in fp.get("/api/v1/portal/incidents").get_json()["items"]} == {theirs, shared}
     assert fp.patch(f"/api/v1/incidents/{theirs}", json={"severity": "low"}, headers=api_csrf(fp)).status_code == 403
     with plat.db.session() as s:
         secret = create_token(s, "justice", "chef", actor="test", scopes=["read", "write"],

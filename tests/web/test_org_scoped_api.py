@@ -1,6 +1,6 @@
-"""Focal points and API tokens of an organisation read only that organisation's alerts and cases
-(and those of the organisations under it) through /api/v1; another organisation's alert or case
-is a 404, as if it did not exist. Accounts of focal points and partners are created and changed
+"""API tokens of an organisation read only that organisation's alerts and cases (and those of the
+organisations under it) through /api/v1; focal points read their organisations' incidents through
+the portal; another organisation's alert or case is a 404, as if it did not exist. Accounts of focal points and partners are created and changed
 through the API, the console and the CLI, with their organisation checked."""
 
 from __future__ import annotations
@@ -41,27 +41,28 @@ def listed(client: Any, what: str, **headers: str) -> tuple[set[str | None], int
     return {item["organization"] for item in body["items"]}, body["total"]
 
 
-def test_a_focal_point_reads_its_organisations_alerts_and_cases_only(platform: Platform, app: Flask) -> None:
+def test_a_focal_point_reads_its_organisations_incidents_through_the_portal_only(platform: Platform,
+                                                                                 app: Flask) -> None:
+    """The CERT's own views of alerts and incidents hold every item whatever its TLP: a focal point
+    reads its organisations' incidents through the portal, which shows each item only as far as
+    its marking allows (tests/web/test_portal.py)."""
     ids = seed_by_organization(platform)
     fp = logged_in(app, "pf-interieur", PASSWORD)
-    assert listed(fp, "alerts") == ({INTERIEUR, DGPN}, 2)  # its ministry and the directorate under it
-    assert listed(fp, "cases") == ({INTERIEUR, DGPN}, 2)
-    page = fp.get("/api/v1/alerts?limit=1").get_json()
-    assert (len(page["items"]), page["total"]) == (1, 2)
+    alert_id, case_id = ids[INTERIEUR]
+    for url in ("/api/v1/alerts", "/api/v1/cases", "/api/v1/incidents", f"/api/v1/alerts/{alert_id}",
+                f"/api/v1/cases/{case_id}", f"/api/v1/incidents/{case_id}"):
+        assert fp.get(url).status_code == 403, url
+    assert listed(fp, "portal/incidents") == ({INTERIEUR, DGPN}, 2)  # its ministry and the directorate under it
     for organization in (INTERIEUR, DGPN):
-        alert_id, case_id = ids[organization]
-        assert fp.get(f"/api/v1/alerts/{alert_id}").get_json()["organization"] == organization
-        assert fp.get(f"/api/v1/cases/{case_id}").get_json()["organization"] == organization
+        got = fp.get(f"/api/v1/portal/incidents/{ids[organization][1]}")
+        assert got.status_code == 200, organization
     for organization in (JUSTICE, None):  # another ministry's, and of no organisation: as if absent
-        alert_id, case_id = ids[organization]
-        for url in (f"/api/v1/alerts/{alert_id}", f"/api/v1/cases/{case_id}"):
-            resp = fp.get(url)
-            assert resp.status_code == 404 and resp.get_json()["error"] == "not_found", url
-    assert fp.get("/api/v1/alerts/999").get_json()["error"] == "not_found"
+        resp = fp.get(f"/api/v1/portal/incidents/{ids[organization][1]}")
+        assert resp.status_code == 404 and resp.get_json()["error"] == "not_found", organization
 
     police = logged_in(app, "pf-police", PASSWORD)  # a directorate's focal point does not see its ministry
-    assert listed(police, "alerts") == ({DGPN}, 1)
-    assert police.get(f"/api/v1/cases/{ids[INTERIEUR][1]}").status_code == 404
+    assert listed(police, "portal/incidents") == ({DGPN}, 1)
+    assert police.get(f"/api/v1/portal/incidents/{ids[INTERIEUR][1]}").status_code == 404
 
     staff = logged_in(app, "ana", PASSWORD)
     assert listed(staff, "alerts") == ({INTERIEUR, DGPN, JUSTICE, None}, 4)

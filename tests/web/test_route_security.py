@@ -221,12 +221,10 @@ OWN_ACCOUNT = frozenset({"auth.index", "auth.change_password", "auth.logout", "u
                          "totp.account_recovery_codes", "totp.api_recovery_codes"})
 #: the reads a focal point may make, answered with its organisations' data only
 FOCAL_POINT_READS = frozenset({
-    "api.list_alerts", "api.get_alert", "api.list_cases", "api.get_case",
     "intake_api.list_reports", "intake_api.get_report",
     "documents.incident_pdf", "documents.incident_html", "documents.monthly_form",
     "documents.monthly_pdf", "documents.monthly_html",
     "documents_api.incident_report_document", "documents_api.monthly_report_document",
-    "incidents_api.list_incidents", "incidents_api.get_incident",
     "dashboard_api.get_metrics", "dashboard_api.get_dashboard", "dashboard_api.incident_sla_clocks", "dashboard_api.alert_sla_clocks",
 })
 #: the focal-point portal: what a focal point reads and does for its organisations (CERT staff and
