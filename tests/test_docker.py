@@ -37,7 +37,7 @@ DOCKERFILE = DOCKER_DIR / "Dockerfile"
 ENV_EXAMPLE = DOCKER_DIR / ".env.example"
 
 STATEFUL_SERVICES = {"elasticsearch", "redis", "postgres"}
-APP_SERVICES = {"init", "web", "worker", "ingest", "detect", "sharing-pull"}
+APP_SERVICES = {"init", "web", "worker", "ingest", "detect", "sharing-pull", "notify"}
 LONG_RUNNING_APP_SERVICES = APP_SERVICES - {"init"}
 # Variables that must be supplied by the operator: Compose must refuse to start without them.
 REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "CERT_SECRET_KEY", "CERT_ADMIN_PASSWORD")

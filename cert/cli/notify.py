@@ -57,13 +57,33 @@ def cmd_escalate(p: Platform, args: argparse.Namespace) -> int:
     return _repeat(args, once)
 
 
+def cmd_run(p: Platform, args: argparse.Namespace) -> int:
+    """Each pass: queue the escalations and the aggregated alerts that are due, then send what is
+    due (the service that keeps notifications moving)."""
+    from cert.notify.aggregate import notify_alerts
+    from cert.notify.delivery import deliver_due
+    from cert.notify.incidents import escalate
+
+    def once() -> str:
+        with p.db.session() as s:
+            escalated, aggregated = len(escalate(s, p)), len(notify_alerts(s, p, "cli:notify"))
+        if not p.settings.smtp_host:
+            return f"escalations queued: {escalated}; aggregated: {aggregated}; no SMTP relay (smtp_host)"
+        r = deliver_due(p)
+        return (f"escalations queued: {escalated}; aggregated: {aggregated}; "
+                f"{r.sent} sent, {r.failed} failed (retried later), {r.dead} dead")
+
+    return _repeat(args, once)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     notify = sub.add_parser("notify", help="notifications to the constituency: deliver, aggregate, escalate")
     nsub = notify.add_subparsers(dest="notify_command", required=True)
     for name, func, helptext in (
             ("deliver", cmd_deliver, "send the queued notifications that are due over SMTP"),
             ("aggregate", cmd_aggregate, "queue one message per organisation and kind of recent alerts"),
-            ("escalate", cmd_escalate, "escalate the incidents not acknowledged in time")):
+            ("escalate", cmd_escalate, "escalate the incidents not acknowledged in time"),
+            ("run", cmd_run, "escalate, aggregate, then deliver, at each pass (the notify service)")):
         sp = nsub.add_parser(name, help=helptext)
         sp.add_argument("--loop", action="store_true", help="keep running")
         sp.add_argument("--every", type=float, default=30.0, help="seconds between two passes with --loop")

@@ -283,3 +283,21 @@ def test_the_cli_delivers_escalates_and_aggregates(platform: Platform, smtp: Smt
     assert "escalations queued: 1" in out and "notifications: 2 sent, 0 failed" in out
     assert sorted(r.recipients[0] for r in smtp.handler.received) == [
         "pf-cyber@interieur.gouv.example", "suppleant-cyber@interieur.gouv.example"]
+
+
+def test_the_notify_service_escalates_and_delivers_in_one_pass(platform: Platform, smtp: SmtpServer,
+                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`cert notify run` (the compose service's command, without --loop): one pass queues the
+    escalation that is due and sends it with the first notification."""
+    from cert.cli import main
+
+    configure(platform, smtp, tmp_path)
+    notify(platform, mixed_incident(platform), now=datetime.now(UTC) - timedelta(hours=5))
+    for name, value in (("SMTP_HOST", "127.0.0.1"), ("SMTP_PORT", str(smtp.port)),
+                        ("CONSTITUENCY_FILE", str(tmp_path / "constituency.toml")), ("SECRET_KEY", "test-secret-key")):
+        monkeypatch.setenv(f"CERT_{name}", value)
+    assert main(["--data-dir", str(platform.settings.data_dir), "notify", "run"]) == 0
+    assert "escalations queued: 1; aggregated: 0; 2 sent, 0 failed" in capsys.readouterr().out
+    assert sorted(r.recipients[0] for r in smtp.handler.received) == [
+        "pf-cyber@interieur.gouv.example", "suppleant-cyber@interieur.gouv.example"]
