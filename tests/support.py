@@ -68,7 +68,6 @@ def settings(tmp_path: Path) -> Settings:
 def platform(settings: Settings) -> Iterator[Platform]:
     p = Platform(settings)
     p.db.upgrade()
-    p.constituency  # noqa: B018 - the contact database seeded from the constituency file, as `cert init` does
     yield p
     p.close()
 
@@ -168,3 +167,29 @@ def seed_by_organization(platform: Platform) -> dict[str | None, tuple[int, int]
             s.flush()
             out[organization] = (alert.id, case.id)
     return out
+
+
+def reseed_constituency(platform: Platform, path: Path) -> None:
+    """Replace the contact database with the organisations of the constituency file ``path`` (as a
+    fresh install seeded from it would hold them), and make ``platform`` read it."""
+    from dataclasses import replace as with_fields
+
+    from sqlalchemy import delete, update
+
+    from cert.constituency.database import seed
+    from cert.constituency.directory import Constituency
+    from cert.storage.models.contacts import (
+        ConstituencyContact,
+        ConstituencyNetworkObject,
+        ConstituencyOrganization,
+        ConstituencyVersion,
+    )
+
+    platform.settings = with_fields(platform.settings, constituency_file=path)
+    with platform.db.session() as s:
+        s.execute(update(ConstituencyOrganization).values(parent=None))  # then no row is another's parent
+        for table in (ConstituencyContact, ConstituencyNetworkObject, ConstituencyOrganization, ConstituencyVersion):
+            s.execute(delete(table))
+        seed(s, Constituency.load(path).organizations, f"test:{path.name}")
+    platform.__dict__.pop("live_constituency", None)
+    platform.__dict__.pop("constituency", None)

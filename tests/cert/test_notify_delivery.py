@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mail_support import SmtpServer, drop_keyring, keyring, self_signed, signed_parts, start_smtp
 from sqlalchemy import select
-from support import INTERIEUR
+from support import INTERIEUR, reseed_constituency
 
 from cert.core.tlp import TLP
 from cert.incidents.acks import acknowledge
@@ -71,8 +71,8 @@ def configure(platform: Platform, smtp: SmtpServer, tmp_path: Path, **more: obje
         path.write_text(CONSTITUENCY.format(pgp="", smime=""), encoding="utf-8")
     platform.settings = replace(platform.settings, smtp_host="127.0.0.1", smtp_port=smtp.port,
                                 smtp_from="cert@cert.example", duty_email="permanence@cert.example",
-                                constituency_file=path, **more)  # type: ignore[arg-type]
-    platform.__dict__.pop("constituency", None)
+                                **more)  # type: ignore[arg-type]
+    reseed_constituency(platform, path)
     return platform
 
 

@@ -41,7 +41,7 @@ def id_routes(app: Flask) -> list[tuple[str, list[str], str]]:
 
 #: a value for each string argument of a route with an integer id too
 STRING_ARGS = {"<rule_id>": "some-rule", "<direction>": "up", "<playbook>": "brute-force-response",
-               "<partner_id>": "cert-voisin"}
+               "<partner_id>": "cert-voisin", "<org_id>": "min-interieur"}
 
 
 @pytest.mark.parametrize("big", [2**63, 2**64, 10**30])

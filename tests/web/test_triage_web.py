@@ -35,6 +35,7 @@ def seeded(platform: Platform) -> Seeded:
 
 @pytest.fixture
 def app(platform: Platform, seeded: Seeded) -> Flask:
+    platform.constituency  # noqa: B018 - seeded from the constituency file, as `cert init` does
     return create_app(platform=platform)
 
 
