@@ -1,4 +1,4 @@
-"""Issue 17's "done when", end to end with real servers and a real browser:
+"""A ministry notified of its incidents, end to end with real servers and a real browser:
 
 - an incident on a server of the Interior ministry triggers a notification (a responder clicks
   "Notifier l'organisation" on the incident page); `cert notify deliver` sends it to a real SMTP
