@@ -70,6 +70,11 @@ def _s(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+# The stores hold 64-bit numbers: a sum of two Zeek counts, or a duration in nanoseconds, may not fit.
+_U64 = 1 << 64
+_MAX_SECONDS = (1 << 63) / 1_000_000_000
+
+
 def _n(value: Any) -> int | None:
     return value if type(value) is int else None
 
@@ -83,7 +88,7 @@ def _conn(rec: Obj, ev: Event, keep: Obj) -> None:
     event, network = ev["event"], ev["network"]
     event["type"] = list(_CONN_TYPES.get(str(rec.get("conn_state")), ["connection", "info"]))
     duration = rec.get("duration")
-    if isinstance(duration, (int, float)) and not isinstance(duration, bool):
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and 0 <= duration < _MAX_SECONDS:
         event["duration"] = round(duration * 1_000_000_000)
         keep.pop("duration", None)
     totals = {"bytes": 0, "packets": 0}
@@ -95,7 +100,7 @@ def _conn(rec: Obj, ev: Event, keep: Obj) -> None:
             totals[field] += value
             keep.pop(key, None)
     for field, total in totals.items():
-        if total:
+        if 0 < total < _U64:  # two counts each below 2**64 may add up beyond what a store can hold
             network[field] = total
     service = _s(rec.get("service"))
     if service:
@@ -140,7 +145,7 @@ def _dns(rec: Obj, ev: Event, keep: Obj) -> None:
     else:
         dns["type"] = "query"
     rtt = rec.get("rtt")
-    if isinstance(rtt, (int, float)) and not isinstance(rtt, bool):
+    if isinstance(rtt, (int, float)) and not isinstance(rtt, bool) and 0 <= rtt < _MAX_SECONDS:
         ev["event"]["duration"] = round(rtt * 1_000_000_000)
     ev["dns"] = dns
 

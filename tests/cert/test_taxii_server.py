@@ -94,18 +94,22 @@ def make_case(p: Platform, n: int, *, published: datetime | None = None, partner
         return case.id
 
 
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:] if log.exists() else f"({log.name} was not written)"
+
+
 def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail("gunicorn exited: " + log.read_text()[-3000:])
+            pytest.fail(f"gunicorn exited with {proc.returncode}: " + _tail(log))
         try:
             if requests.get(f"{url}/healthz", timeout=10).ok:
                 return
         except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.2)
-    pytest.fail("gunicorn did not answer within 90 s: " + log.read_text()[-3000:])
+    pytest.fail("gunicorn did not answer within 90 s: " + _tail(log))
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +132,8 @@ def vigie(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vigie]:
     command = [sys.executable, "-m", "gunicorn", "--workers=2", f"--bind={LOOPBACK}:{port}", "--timeout=120",
                "--access-logfile", str(access_log), "--access-logformat", '%(p)s "%(r)s" %(s)s',
                "--error-logfile", str(errors), "web.app:create_app()"]
-    proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with errors.open("ab") as stderr:  # what fails before gunicorn opens its log lands there too
+        proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
     url = f"http://{LOOPBACK}:{port}"
     try:
         _wait_up(url, proc, errors)

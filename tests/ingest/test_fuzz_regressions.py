@@ -108,3 +108,18 @@ def test_years_before_1000_keep_four_digits(parser_name: str, line: str, expecte
     event = parser.parse(line)
     assert event is not None and event["@timestamp"] == expected
     assert finalize(event, parser, line, "fuzz.log")["@timestamp"] == expected
+
+
+def test_zeek_counts_that_add_up_beyond_64_bits_leave_out_the_total() -> None:
+    """Two byte counts each within 64 bits gave a ``network.bytes`` no store can write, and a
+    duration of 1e300 seconds a number of nanoseconds beyond 64 bits."""
+    parser = parsers.get("zeek")()
+    big = (1 << 64) - 1
+    line = orjson.dumps({"_path": "conn", "ts": 1521911725.8, "uid": "C1", "id.orig_h": "10.0.0.1",
+                         "id.orig_p": 40000, "id.resp_h": "10.0.0.2", "id.resp_p": 80, "proto": "tcp",
+                         "orig_bytes": big, "resp_bytes": big, "orig_pkts": 2, "resp_pkts": 3,
+                         "duration": 1e300}).decode()
+    event = parser.parse(line)
+    assert event is not None and orjson.dumps(finalize(event, parser, line, "conn.log"))
+    assert event["source"]["bytes"] == big and "bytes" not in event["network"]
+    assert event["network"]["packets"] == 5 and "duration" not in event["event"]
