@@ -67,7 +67,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def platform(settings: Settings) -> Iterator[Platform]:
     p = Platform(settings)
-    p.db.upgrade()
+    p.upgrade()
     yield p
     p.close()
 

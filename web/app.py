@@ -12,6 +12,7 @@ from flask_babel import Babel
 from flask_babel import gettext as _
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
@@ -21,6 +22,8 @@ from cert.core.config import Settings, load_settings
 from cert.core.errors import Conflict, Forbidden, InvalidInput, NotFound, VigieError
 from cert.runtime.platform import Platform
 from web import access, api_auth, vocabulary
+
+log = logging.getLogger(__name__)
 
 LANGUAGES = ("fr", "en")
 
@@ -89,6 +92,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
     app.extensions["vigie"] = platform
+    try:
+        platform.live_constituency.seed()  # an empty contact database starts from the constituency file
+    except SQLAlchemyError as exc:  # not migrated yet (`cert init`): the file is read until it is
+        log.warning("contact database not seeded (%s)", type(exc).__name__)
     platform.jobs.serve()  # embedded mode: this process runs the jobs; resume those left by the last one
     app.url_map.converters["int"] = RowIdConverter  # before any route is added
 

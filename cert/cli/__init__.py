@@ -28,7 +28,7 @@ def _platform(args: argparse.Namespace) -> Platform:
 
 def cmd_init(p: Platform, args: argparse.Namespace) -> int:
     p.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    p.db.upgrade()
+    p.upgrade()
     print(f"Database ready ({p.settings.mode} mode): {p.settings.redacted()['database_url'] or 'embedded SQLite'}")
     from cert.incidents.templates import ensure_defaults
 
@@ -36,7 +36,7 @@ def cmd_init(p: Platform, args: argparse.Namespace) -> int:
         added = ensure_defaults(s, "cli:init")
     if added:
         print(f"Incident templates added: {', '.join(added)}")
-    print(f"Constituency: {len(p.constituency.organizations)} organisation(s)")  # the first start seeds it
+    print(f"Constituency: {len(p.constituency.organizations)} organisation(s)")
     import os
 
     admin_pw = os.environ.get("CERT_ADMIN_PASSWORD")

@@ -188,7 +188,7 @@ def run_investigation(paths: Sequence[str], *, base: Settings, parser: str | Non
     p = Platform(replace(settings, data_dir=where))
     result = Investigation(data_dir=where if (data_dir or keep) else None)
     try:
-        p.db.upgrade()
+        p.upgrade()
         _ingest_and_detect(p, sources, result, streaming, progress, report)
         result.alerts = alert_rows(p)
     finally:

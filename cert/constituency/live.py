@@ -6,10 +6,12 @@ database.
 when an edit moved it, so web workers, ingest and job workers see an edit without a restart.
 Ingest calls ``lookup`` on the constituency it got, per event, from memory.
 
-On the first read of an empty database, the organisations of the constituency file (the bundled
-one without ``constituency_file``) are written to it. Partner CERTs always come from that file.
-While the database has no contact tables (not migrated yet) or cannot be read, the last
-constituency read is kept, or the file's when there is none."""
+``seed`` writes the organisations of the constituency file (the bundled one without
+``constituency_file``) to an empty database; ``Platform.upgrade`` calls it after the migrations,
+and the web console when it starts. Reading never writes: while the database was never seeded,
+the constituency is the file's. Partner CERTs always come from that file. While the database has
+no contact tables (not migrated yet) or cannot be read, the last constituency read is kept, or
+the file's when there is none."""
 
 from __future__ import annotations
 
@@ -67,6 +69,20 @@ class LiveConstituency:
             assert self._current is not None
             return self._current
 
+    def seed(self) -> bool:
+        """Fill the contact database from the constituency file when it was never seeded; True
+        when this call seeded it. Call it outside any open session (SQLite has one writer)."""
+        with self.db.session() as s:
+            if database.version(s) is not None:
+                return False
+        try:
+            with self.db.session() as s:
+                database.seed(s, self.file.organizations, str(self.seed_file))
+        except IntegrityError:
+            return False  # another process seeded it first
+        self.changed()
+        return True
+
     def changed(self) -> None:
         """This process edited the database: the next ``current`` reads it again."""
         with self._lock:
@@ -76,14 +92,9 @@ class LiveConstituency:
         with self.db.session() as s:
             found = database.version(s)
         if found is None:
-            try:
-                with self.db.session() as s:
-                    database.seed(s, self.file.organizations, str(self.seed_file))
-            except IntegrityError:
-                pass  # another process seeded it first
-            with self.db.session() as s:
-                found = database.version(s)
-        if found is not None and found == self._version and self._current is not None:
+            self._current, self._version = self.file, None
+            return
+        if found == self._version and self._current is not None:
             return
         with self.db.session() as s:
             found = database.version(s)

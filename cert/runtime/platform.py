@@ -44,10 +44,15 @@ class Platform:
         queue.bind(self)
         return queue
 
+    def upgrade(self) -> None:
+        """Migrate the database, then seed an empty contact database from ``constituency_file``."""
+        self.db.upgrade()
+        self.live_constituency.seed()
+
     @cached_property
     def live_constituency(self) -> LiveConstituency:
-        """The contact database as every part of the platform reads it (seeded from
-        ``constituency_file`` on first use)."""
+        """The contact database as every part of the platform reads it (``seed`` fills it from
+        ``constituency_file``)."""
         return LiveConstituency(self.db, self.settings.constituency_file, self.settings.constituency_refresh_seconds)
 
     @property

@@ -38,7 +38,7 @@ def live_settings(settings: Settings) -> Settings:
 def pair(live_settings: Settings) -> Iterator[tuple[Platform, Platform]]:
     """Two platforms on one data directory: what two processes (a web worker, an ingest worker) see."""
     a, b = Platform(live_settings), Platform(live_settings)
-    a.db.upgrade()
+    a.upgrade()
     yield a, b
     a.close()
     b.close()
@@ -65,7 +65,22 @@ def smime_certificate() -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def test_first_start_seeds_the_database_from_the_constituency_file(pair: tuple[Platform, Platform]) -> None:
+def test_reading_an_unseeded_database_reads_the_file_and_writes_nothing(live_settings: Settings) -> None:
+    p = Platform(live_settings)
+    p.db.upgrade()
+    with p.db.session() as s:  # an open write transaction: a read that seeded would wait on SQLite's lock
+        s.add(AuditEntry(actor="test", action="test.hold"))
+        s.flush()
+        assert p.constituency.find("min-interieur").focal_point is not None
+    with p.db.session() as s:
+        assert contacts_db.version(s) is None
+    assert p.live_constituency.seed() is True and p.live_constituency.seed() is False
+    with p.db.session() as s:
+        assert contacts_db.version(s) == 1
+    p.close()
+
+
+def test_upgrade_seeds_the_database_from_the_constituency_file(pair: tuple[Platform, Platform]) -> None:
     a, _ = pair
     c = a.constituency
     interieur = c.find("min-interieur")
@@ -107,7 +122,7 @@ def test_an_edit_reaches_another_process_and_its_lookups(pair: tuple[Platform, P
 
 def test_a_process_checks_the_version_at_most_every_refresh_interval(settings: Settings) -> None:
     a = Platform(settings)
-    a.db.upgrade()
+    a.upgrade()
     now = [100.0]
     b = Platform(settings)
     b.live_constituency.clock = lambda: now[0]
