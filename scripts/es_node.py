@@ -11,6 +11,7 @@ Dependency-free (stdlib only). Used both as a module::
 
     import es_node
     node = es_node.start()            # free loopback port, temp dir, 512m heap
+    node = es_node.start(profile="bench")   # G1, full JIT, heap min(4g, RAM/4): benchmarks
     ...  Elasticsearch(node.url) ...
     node.stop()
 
@@ -18,6 +19,7 @@ and as a CLI::
 
     python scripts/es_node.py build
     python scripts/es_node.py start --port 9200 --dir /tmp/x           # foreground, Ctrl-C stops
+    python scripts/es_node.py start --profile bench                    # production-like JVM
     python scripts/es_node.py start --port 9200 --dir /tmp/x --pidfile /tmp/x/es.pid --detach
     python scripts/es_node.py stop --pidfile /tmp/x/es.pid
 
@@ -58,11 +60,8 @@ MAIN_CLASS = "org.vigie.esnode.EsNode"
 MAIN_CLASS_FILE = CLASSES / "org" / "vigie" / "esnode" / "EsNode.class"
 LOG_NAME = "es-node.log"
 
-# JVM flags the official distribution sets (see server-cli SystemJvmOptions), plus
-# small-footprint/fast-startup choices for CI (2 cores): serial GC, C1 only.
-BASE_JVM_OPTS = [
-    "-XX:+UseSerialGC",
-    "-XX:TieredStopAtLevel=1",
+# JVM flags the official distribution sets (see server-cli SystemJvmOptions), common to every profile.
+SYSTEM_JVM_OPTS = [
     "-Xss1m",
     "-XX:-OmitStackTraceInFastThrow",
     "-Djava.awt.headless=true",
@@ -76,6 +75,40 @@ BASE_JVM_OPTS = [
     "-Dlog4j2.formatMsgNoLookups=true",
     "-Djava.locale.providers=SPI,CLDR",
 ]
+
+# The tests' profile: small footprint and fast start-up for CI (2 cores): serial GC, C1 only.
+BASE_JVM_OPTS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", *SYSTEM_JVM_OPTS]
+
+# The benchmark profile: what the official distribution runs in production (its jvm.options):
+# G1 with its reserve and marking threshold, the full tiered JIT (C1 then C2), and a heap sized
+# for the machine (``bench_heap``), -Xms equal to -Xmx.
+BENCH_JVM_OPTS = ["-XX:+UseG1GC", "-XX:G1ReservePercent=25", "-XX:InitiatingHeapOccupancyPercent=30",
+                  *SYSTEM_JVM_OPTS]
+
+PROFILES = {"test": BASE_JVM_OPTS, "bench": BENCH_JVM_OPTS}
+TEST_HEAP = "512m"
+
+
+def bench_heap() -> str:
+    """The benchmark heap: a quarter of the machine's RAM (the client being measured runs on the
+    same machine, and the node needs file-system cache beside its heap), between 512 MB and 4 GB."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "1g"
+    mb = max(512, min(4096, ram // 4 // (1024 * 1024)))
+    return f"{mb}m"
+
+
+def jvm_options(profile: str = "test", heap: str | None = None) -> list[str]:
+    """The JVM options of a node of ``profile`` ("test": the lean defaults; "bench": production-
+    like), with ``heap`` (default: 512m for "test", ``bench_heap()`` for "bench") and any
+    ``VIGIE_ES_JAVA_OPTS``."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}: one of {', '.join(PROFILES)}")
+    heap = heap or (bench_heap() if profile == "bench" else TEST_HEAP)
+    return [f"-Xms{heap}", f"-Xmx{heap}", *PROFILES[profile], *shlex.split(os.environ.get("VIGIE_ES_JAVA_OPTS", ""))]
+
 
 # Never go through an HTTP proxy for loopback health checks.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -165,13 +198,15 @@ class EsNode(NodeProcess):
     LOG_NAME = LOG_NAME
     PROCESS = f"an {MAIN_CLASS} process"
     COMMAND_MARKERS = (MAIN_CLASS.encode(),)
+    jvm_options: tuple[str, ...] = ()  # as started (``jvm_options``), without the parent-pid watch
 
 
 def start(
     port: int | None = None,
     workdir: Path | None = None,
-    heap: str = "512m",
+    heap: str | None = None,
     *,
+    profile: str = "test",
     transport_port: int = 0,
     cluster_name: str = "vigie-test",
     timeout: float = 120.0,
@@ -182,7 +217,9 @@ def start(
 
     ``port=None`` picks a free loopback port. ``workdir=None`` uses a fresh temporary
     directory that is deleted by :meth:`EsNode.stop`. ``settings`` are extra
-    ``key=value`` Elasticsearch settings. Non-detached nodes die with this Python
+    ``key=value`` Elasticsearch settings. ``profile`` chooses the JVM settings (``jvm_options``):
+    "test" (the default: serial GC, C1 only, 512 MB heap) or "bench" (G1, full JIT, a heap sized
+    for the machine); ``heap`` overrides the profile's heap. Non-detached nodes die with this Python
     process (the JVM watches its parent pid) and are also stopped at interpreter exit.
     """
     build()
@@ -198,8 +235,8 @@ def start(
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
 
-    jvm = [f"-Xms{heap}", f"-Xmx{heap}", *BASE_JVM_OPTS]
-    jvm += shlex.split(os.environ.get("VIGIE_ES_JAVA_OPTS", ""))
+    jvm = jvm_options(profile, heap)
+    options = tuple(jvm)
     if not detach:
         jvm.append(f"-Dvigie.es.parentPid={os.getpid()}")
     cmd = [
@@ -218,6 +255,7 @@ def start(
     t0 = time.monotonic()
     proc = EsNode.launch(cmd, workdir, cwd=workdir, detach=detach)
     node = EsNode(port, proc.pid, workdir, None if detach else proc, cleanup)
+    node.jvm_options = options
     if not detach:
         atexit.register(node.stop)
 
@@ -249,6 +287,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
         port=args.port,
         workdir=workdir,
         heap=args.heap,
+        profile=args.profile,
         transport_port=args.transport_port,
         cluster_name=args.cluster_name,
         timeout=args.timeout,
@@ -271,7 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=None, help="HTTP port (default: a free port)")
     p.add_argument("--transport-port", type=int, default=0, help="transport port (default 0 = ephemeral)")
     p.add_argument("--dir", help="home/data directory (default: a new temp dir)")
-    p.add_argument("--heap", default="512m", help="JVM heap, e.g. 512m (default) or 1g")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="test",
+                   help="JVM settings: test (serial GC, C1 only, 512m heap; default) or bench "
+                        "(G1, full tiered JIT, heap min(4g, RAM/4))")
+    p.add_argument("--heap", default=None, help="JVM heap, e.g. 512m or 1g (default: the profile's)")
     p.add_argument("--cluster-name", default="vigie-test")
     p.add_argument("--timeout", type=float, default=120.0, help="health wait timeout in seconds")
     p.add_argument("--stop-timeout", type=float, default=30.0)

@@ -98,10 +98,14 @@ class AggregateQuery:
 
 class EventStore(ABC):
     backend: str = "abstract"
+    #: How many ``write`` calls may run at once from different threads, each on its own
+    #: connection (the ingest writer keeps that many batches in flight); 1: one at a time.
+    write_concurrency: int = 1
 
     @abstractmethod
     def write(self, events: Sequence[Event]) -> WriteResult:
-        """Store events; an id already present counts as a duplicate, not an error."""
+        """Store events; an id already present counts as a duplicate, not an error. With
+        ``write_concurrency`` above 1, calls from as many threads may overlap."""
 
     @abstractmethod
     def get(self, ids: Iterable[str]) -> list[Event]:

@@ -4,13 +4,18 @@
 cannot serialise fails alone), or, when the store is unreachable, append the batch to the spool
 and back off; then commit the batch's dead letters, counters and checkpoint in one transaction
 (``cert.pipeline.state.commit_batch``); then hand the stored events to ``on_batch`` (streaming
-detection). Before new events, batches waiting in the spool are replayed, oldest first.
+detection). Before new events, batches waiting in the spool are replayed, oldest first. The two
+halves can be apart: ``begin`` starts the store's write (in another thread if given one),
+``finish`` waits for its answer and commits.
 
 ``WriterThread`` runs a ``StoreWriter`` beside the parsing loop, so that parsing the next batch
-overlaps with the store taking this one (the store's I/O releases the GIL). Batches are taken
-in order, one at a time, from a queue of one: memory stays bounded and checkpoints are
-committed in file order. An error in the thread (a full spool) is raised in the parsing thread
-at its next hand-over, with nothing acknowledged after the failing batch.
+overlaps with the store taking earlier ones (the store's I/O releases the GIL). Batches are taken
+in order from a queue of one; up to ``EventStore.write_concurrency`` of them are in the store at
+once (one for the embedded store), and their records are committed strictly in the order they
+were handed over, each after the store answered for it: memory stays bounded and checkpoints
+follow the file. An error in the thread (a full spool, a store failure that is no outage) is
+raised in the parsing thread at its next hand-over, with nothing acknowledged after the failing
+batch.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -85,6 +91,24 @@ def raw_bytes(raw: str) -> bytes:
         return raw.encode("utf-8", "surrogatepass")
 
 
+#: Runs ``StoreWriter._store`` on the events in another thread: ``ThreadPoolExecutor.submit``.
+Submit = Callable[[Callable[[list[Event]], WriteResult], list[Event]], "Future[WriteResult]"]
+
+
+@dataclass
+class PendingWrite:
+    """A batch whose events the store is taking (``StoreWriter.begin``), its record not yet
+    committed: the store's answer is ``result`` (written here), ``answer`` (written in another
+    thread) or ``unavailable`` (the store could not be tried: the batch goes to the spool)."""
+
+    batch: Batch
+    record: BatchRecord
+    events: list[Event] = field(default_factory=list)
+    result: WriteResult | None = None
+    answer: Future[WriteResult] | None = None
+    unavailable: StoreUnavailable | None = None
+
+
 class StoreWriter:
     def __init__(self, platform: Platform, on_batch: Callable[[list[Event]], None] | None = None,
                  collect_ids: bool = False) -> None:
@@ -109,21 +133,50 @@ class StoreWriter:
     # -- one batch ------------------------------------------------------------------------------
     def write(self, b: Batch, summary: IngestSummary) -> None:
         """Store (or spool) the batch, then commit its record; SpoolFull acknowledges nothing."""
-        record = BatchRecord(b.source, b.parser, position=b.position, lines=b.lines, skipped=b.skipped,
-                             dead=list(b.dead), newest=b.newest)
-        stored: list[Event] = []
+        self.finish(self.begin(b, summary), summary)
+
+    @property
+    def replay_due(self) -> bool:
+        """Whether the next ``begin`` replays the spool first (batches wait there)."""
+        return self._spool_dirty
+
+    def begin(self, b: Batch, summary: IngestSummary, submit: Submit | None = None) -> PendingWrite:
+        """Stamp the batch's events with their ingestion time, replay the spool, and start the
+        store's write of the events: through ``submit`` (another thread), else here. Nothing is
+        committed: ``finish`` does it."""
+        pending = PendingWrite(b, BatchRecord(b.source, b.parser, position=b.position, lines=b.lines,
+                                              skipped=b.skipped, dead=list(b.dead), newest=b.newest))
         if b.events:
             at = datetime.now(UTC)
-            record.at = at
+            pending.record.at = at
             ingested = format_ts(at)
-            items = [(f"{b.unit} {n}", raw, ev) for n, raw, ev in b.events]
-            for _, _, ev in items:
+            events = pending.events = [ev for _, _, ev in b.events]
+            for ev in events:
                 ev["event"]["ingested"] = ingested  # when the store takes it, for `cert detect` windows
             try:
                 self._replay_spool(summary)
-                result = self._store([ev for _, _, ev in items])
+                if submit is None:
+                    pending.result = self._store(events)
+                else:
+                    pending.answer = submit(self._store, events)
+            except StoreUnavailable as exc:
+                pending.unavailable = exc
+        return pending
+
+    def finish(self, pending: PendingWrite, summary: IngestSummary) -> None:
+        """Wait for the store's answer for the batch (or spool the batch when the store was
+        unavailable), then commit its record; SpoolFull acknowledges nothing."""
+        b, record = pending.batch, pending.record
+        stored: list[Event] = []
+        if b.events:
+            try:
+                if pending.unavailable is not None:
+                    raise pending.unavailable
+                result = pending.answer.result() if pending.answer is not None else pending.result
+                assert result is not None
             except StoreUnavailable as exc:
                 self._store_down(exc)
+                items = [(f"{b.unit} {n}", raw, ev) for n, raw, ev in b.events]
                 unspoolable = self.spool.append(b.source, b.parser, items)
                 for (pos, raw, _), why in unspoolable:
                     record.dead.append((pos, f"spool: {why}", raw_bytes(raw)))
@@ -131,7 +184,7 @@ class StoreWriter:
                 self._spool_dirty = True
             else:
                 self._store_up()
-                stored = self._settle(items, result, record)
+                stored = self._settle(b.events, result, record, pending.events, b.unit)
         commit_batch(self.platform.db, self.sid(b.source, b.parser), record)
         summary.read += b.lines
         summary.skipped += b.skipped
@@ -148,7 +201,13 @@ class StoreWriter:
             self.on_batch(stored)
 
     @staticmethod
-    def _settle(items: list[tuple[str, str, Event]], result: WriteResult, record: BatchRecord) -> list[Event]:
+    def _settle(items: Sequence[tuple[object, str, Event]], result: WriteResult, record: BatchRecord,
+                events: list[Event], unit: str = "") -> list[Event]:
+        """The events stored (``events``: those of ``items``, in order); the rejected ones become
+        dead letters at their position (``unit`` and the position, or the position alone)."""
+        record.written, record.duplicates = result.written, result.duplicates
+        if not result.failed:
+            return events
         failed = {id(ev): reason for ev, reason in result.failed}
         stored = []
         for pos, raw, ev in items:
@@ -156,8 +215,7 @@ class StoreWriter:
             if rejected is None:
                 stored.append(ev)
             else:
-                record.dead.append((pos, f"store: {rejected}", raw_bytes(raw)))
-        record.written, record.duplicates = result.written, result.duplicates
+                record.dead.append((f"{unit} {pos}" if unit else str(pos), f"store: {rejected}", raw_bytes(raw)))
         return stored
 
     def _store(self, events: list[Event]) -> WriteResult:
@@ -223,7 +281,7 @@ class StoreWriter:
             result = self._store(events)
             record = BatchRecord(segment.source, segment.parser, spooled=-len(events), at=at,
                                  newest=max((parse_ts(str(ev["@timestamp"])) for ev in events), default=None))
-            stored = self._settle(segment.items, result, record)
+            stored = self._settle(segment.items, result, record, events)
             commit_batch(self.platform.db, self.sid(segment.source, segment.parser), record)
             summary.replayed += result.written
             for _, reason, _ in record.dead:
@@ -240,33 +298,69 @@ _STOP = "stop"
 
 
 class WriterThread:
-    """A ``StoreWriter`` fed batch after batch, in order, by the parsing loop of one ingest."""
+    """A ``StoreWriter`` fed batch after batch, in order, by the parsing loop of one ingest.
+
+    Up to ``depth`` batches (the event store's ``write_concurrency`` unless given) are in the
+    store at once, written by as many threads; this thread commits each one's record, oldest
+    first, once the store answered for it, so records and checkpoints follow the order of the
+    hand-overs whatever order the store answers in."""
 
     def __init__(self, writer: StoreWriter, summary: IngestSummary,
-                 progress: Callable[[int, int], None] | None) -> None:
+                 progress: Callable[[int, int], None] | None, depth: int | None = None) -> None:
         self.writer = writer
         self.summary = summary
         self.progress = progress
+        self.depth = depth
         self.error: BaseException | None = None
         self._queue: queue.Queue[Batch | str] = queue.Queue(maxsize=1)
         self._thread: threading.Thread | None = None
 
     def _run(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job == _STOP:
-                return
-            if self.error is not None:
-                continue  # after a failure nothing more is acknowledged; the caller raises it
-            try:
-                if isinstance(job, Batch):
-                    self.writer.write(job, self.summary)
-                    if self.progress is not None:
-                        self.progress(job.progress_bytes, job.lines)
-                else:
-                    self.writer.idle(self.summary)
-            except BaseException as exc:  # noqa: BLE001 - handed to the parsing thread, which raises it
-                self.error = exc
+        store = self.writer.platform.events  # opened here, before any thread of the pool uses it
+        depth = max(1, self.depth if self.depth is not None else store.write_concurrency)
+        pool = ThreadPoolExecutor(depth, thread_name_prefix="ingest-store") if depth > 1 else None
+        in_flight: deque[PendingWrite] = deque()
+        try:
+            while True:
+                job = self._queue.get()
+                if self.error is None:  # after a failure nothing more is acknowledged; the caller raises it
+                    try:
+                        self._handle(job, in_flight, depth, pool)
+                    except BaseException as exc:  # noqa: BLE001 - handed to the parsing thread, which raises it
+                        self.error = exc
+                        wait([p.answer for p in in_flight if p.answer is not None])  # written, not acknowledged
+                        in_flight.clear()
+                if job == _STOP:
+                    return
+        finally:
+            if pool is not None:
+                pool.shutdown()
+
+    def _handle(self, job: Batch | str, in_flight: deque[PendingWrite], depth: int,
+                pool: ThreadPoolExecutor | None) -> None:
+        """Commit the batches the store answered for, oldest first, then take ``job``: a batch is
+        started once fewer than ``depth`` are in flight (and none while the spool is replayed); a
+        stop or an idle source first commits every batch in flight."""
+        while in_flight and (in_flight[0].answer is None or in_flight[0].answer.done()):
+            self._finish(in_flight.popleft())
+        if not isinstance(job, Batch):
+            while in_flight:
+                self._finish(in_flight.popleft())
+            if job == _IDLE:
+                self.writer.idle(self.summary)
+            return
+        while in_flight and (len(in_flight) >= depth or self.writer.replay_due):
+            self._finish(in_flight.popleft())
+        pending = self.writer.begin(job, self.summary, None if pool is None else pool.submit)
+        if pool is None:
+            self._finish(pending)
+        else:
+            in_flight.append(pending)
+
+    def _finish(self, pending: PendingWrite) -> None:
+        self.writer.finish(pending, self.summary)
+        if self.progress is not None:
+            self.progress(pending.batch.progress_bytes, pending.batch.lines)
 
     def _check(self) -> None:
         if self.error is not None:
@@ -280,6 +374,7 @@ class WriterThread:
         self._queue.put(batch)
 
     def idle(self) -> None:
+        """Commit every batch handed over, then replay the spool if it is due."""
         self._check()
         if self._thread is None:  # nothing was handed over yet: do it here
             self.writer.idle(self.summary)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 PAGE = 5000
 BULK_BYTES = 8 * 1024 * 1024
 BULK_RETRIES = 5  # per-item 429s (a node short of memory or threads): 1+2+4+8+8 s before giving up
-BULK_PARALLEL = 2  # requests a batch is split into, sent at once: two write threads of the node at work
+BULK_CONNECTIONS = 2  # writes in flight at once, one request each: two write threads of the node at work
 
 IP_FIELDS = ("source.ip", "destination.ip", "client.ip", "server.ip", "host.ip", "related.ip",
              "source.nat.ip", "destination.nat.ip", "threat.indicator.ip")
@@ -44,9 +43,9 @@ CASELESS = "caseless"  # multi-field of every dynamic string field: lowercased k
 CASELESS_MAX = 8191  # characters (4 bytes each at most: under Lucene's 32766-byte term limit)
 
 
-def _chunks(docs: list[tuple[Event, bytes]], parts: int = 1) -> Iterator[list[tuple[Event, bytes]]]:
-    """``parts`` requests of about the same size (each at most BULK_BYTES, so maybe more)."""
-    limit = min(BULK_BYTES, max(1, sum(len(d[1]) for d in docs) // max(parts, 1) + 1))
+def _chunks(docs: list[tuple[Event, bytes]]) -> Iterator[list[tuple[Event, bytes]]]:
+    """Consecutive runs of documents of at most BULK_BYTES each (a larger document alone)."""
+    limit = BULK_BYTES
     chunk: list[tuple[Event, bytes]] = []
     size = 0
     for doc in docs:
@@ -102,6 +101,7 @@ def ecs_mappings() -> dict[str, Any]:
 
 class ElasticsearchEventStore(EventStore):
     backend = "elasticsearch"
+    write_concurrency = BULK_CONNECTIONS
 
     def __init__(self, url: str, prefix: str = "vigie", client: Elasticsearch | None = None) -> None:
         self.prefix = prefix
@@ -109,7 +109,7 @@ class ElasticsearchEventStore(EventStore):
         self.es = client or Elasticsearch(url, request_timeout=60, retry_on_timeout=True, max_retries=3,
                                           serializer=OrjsonSerializer())
         self._template_ready = False
-        self._executor: ThreadPoolExecutor | None = None
+        self._heads: dict[str, bytes] = {}  # "YYYY-MM-" -> start of the action line (``_head``)
 
     # -- set-up ---------------------------------------------------------------------------
     def ensure_template(self) -> None:
@@ -142,54 +142,77 @@ class ElasticsearchEventStore(EventStore):
 
     # -- interface --------------------------------------------------------------------------
     def write(self, events: Sequence[Event]) -> WriteResult:
-        """One ``_bulk`` of ``create`` actions per ~8 MB, serialised here with orjson (an event that
-        cannot be serialised fails alone). Per-item 429s are retried with backoff; a bulk refused
-        as a whole, or items refused for want of resources (429 after retries, 502-504), mean the
-        store is unavailable: ``StoreUnavailable``, and the caller keeps the batch (the spool)."""
+        """``_bulk`` requests of ``create`` actions of at most ~8 MB each, one after another on one
+        connection (``write_concurrency`` writes may run at once from different threads), the
+        events serialised here with orjson (an event that cannot be serialised fails alone).
+        Per-item 429s are retried with backoff; a bulk refused as a whole, or items refused for
+        want of resources (429 after retries, 502-504), mean the store is unavailable:
+        ``StoreUnavailable``, and the caller keeps the batch (the spool)."""
         self.ensure_template()
         failed: list[tuple[Event, str]] = []
         docs: list[tuple[Event, bytes]] = []
+        dumps = orjson.dumps
+        heads = self._heads
         for ev in events:
-            eid = get(ev, "event.id")
-            try:
-                index = self.index_for(ev)
-            except (ValueError, TypeError) as exc:
-                failed.append((ev, f"bad timestamp: {exc}"))
-                continue
+            meta = ev.get("event")
+            eid = meta.get("id") if meta.__class__ is dict else None
+            if eid is None:
+                eid = get(ev, "event.id")
+            ts = ev.get("@timestamp")
+            # UTC as ``finalize`` validated it (``YYYY-MM-...Z``): the month's action head, cached
+            head = heads.get(ts[:8]) if ts.__class__ is str and len(ts) > 10 and ts[-1] == "Z" else None
+            if head is None:
+                try:
+                    head = self._head(ev)
+                except (ValueError, TypeError) as exc:
+                    failed.append((ev, f"bad timestamp: {exc}"))
+                    continue
             if not eid:
                 failed.append((ev, "event without event.id"))
                 continue
             try:
-                body = orjson.dumps(ev)
+                body = dumps(ev)
             except TypeError as exc:  # orjson.JSONEncodeError
                 failed.append((ev, f"cannot serialise the event: {exc}"))
                 continue
-            docs.append((ev, orjson.dumps({"create": {"_index": index, "_id": str(eid)}}) + b"\n" + body + b"\n"))
+            docs.append((ev, b"".join((head, dumps(eid if eid.__class__ is str else str(eid)), b"}}\n", body,
+                                       b"\n"))))
         written = duplicates = 0
         pending = docs
         for attempt in range(BULK_RETRIES + 1):
             retry: list[tuple[Event, bytes]] = []
-            chunks = list(_chunks(pending, BULK_PARALLEL))
-            bodies = [b"".join(a for _, a in chunk) for chunk in chunks]
-            answers = self._pool().map(self._bulk, bodies) if len(chunks) > 1 else map(self._bulk, bodies)
-            for chunk, items in zip(chunks, answers, strict=True):
+            for chunk in _chunks(pending):
+                items = self._bulk(b"".join(a for _, a in chunk))
                 for (ev, action), item in zip(chunk, items, strict=True):
-                        status = int(item.get("status", 0))
-                        if 200 <= status < 300:
-                            written += 1
-                        elif status == 409:
-                            duplicates += 1
-                        elif status == 429 and attempt < BULK_RETRIES:
-                            retry.append((ev, action))
-                        elif status in (429, 502, 503, 504):
-                            raise StoreUnavailable(f"Elasticsearch refused events (no resources): {_reason(item)}")
-                        else:
-                            failed.append((ev, f"elasticsearch rejected the event: {_reason(item)}"))
+                    status = int(item.get("status", 0))
+                    if 200 <= status < 300:
+                        written += 1
+                    elif status == 409:
+                        duplicates += 1
+                    elif status == 429 and attempt < BULK_RETRIES:
+                        retry.append((ev, action))
+                    elif status in (429, 502, 503, 504):
+                        raise StoreUnavailable(f"Elasticsearch refused events (no resources): {_reason(item)}")
+                    else:
+                        failed.append((ev, f"elasticsearch rejected the event: {_reason(item)}"))
             if not retry:
                 break
             pending = retry
             time.sleep(min(2.0 ** attempt, 8.0))
         return WriteResult(written=written, duplicates=duplicates, failed=failed)
+
+    def _head(self, event: Event) -> bytes:
+        """The start of an event's ``create`` action line, up to its ``_id`` (the index by month);
+        kept by "YYYY-MM-" for UTC timestamps in ``finalize``'s form."""
+        index = self.index_for(event)
+        head = b'{"create":{"_index":' + orjson.dumps(index) + b',"_id":'
+        ts = get(event, "@timestamp")
+        if ts.__class__ is str and len(ts) > 10 and ts[-1] == "Z" and ts[4] == "-" and ts[7] == "-" \
+                and ts[:4].isdigit() and ts[5:7].isdigit():  # index_for's own test: the month is ts[:7]
+            if len(self._heads) >= 1024:
+                self._heads.clear()
+            self._heads[ts[:8]] = head
+        return head
 
     def _bulk(self, body: bytes) -> list[dict[str, Any]]:
         try:
@@ -309,13 +332,5 @@ class ElasticsearchEventStore(EventStore):
     def ping(self) -> bool:
         return bool(self.es.ping())
 
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(BULK_PARALLEL, thread_name_prefix="es-bulk")
-        return self._executor
-
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown()
-            self._executor = None
         self.es.close()
