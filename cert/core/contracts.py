@@ -78,6 +78,20 @@ ENTITY_FIELDS = ("source.ip", "destination.ip", "user.name", "host.name", "url.o
 #: The observable type of each entity field, whose values are checked (``entities["invalid"]``).
 ENTITY_TYPES = {"source.ip": "ip", "destination.ip": "ip", "user.name": "user", "host.name": "hostname",
                 "url.domain": "domain"}
+#: Every field ``hit_for_events`` reads from an evidence event.
+EVIDENCE_FIELDS = ("@timestamp", "event.id", *ENTITY_FIELDS, "organization.name")
+
+
+def evidence_of(event: Event) -> Event:
+    """What a hit takes from an event, as flat dotted keys (``get`` reads them): the same hit
+    from it as from the whole event, for a detector that keeps evidence over time (a
+    correlation window) without keeping whole events."""
+    out: Event = {}
+    for f in EVIDENCE_FIELDS:
+        v = get(event, f)
+        if v is not None:
+            out[f] = v
+    return out
 
 
 def hit_for_events(
@@ -90,9 +104,9 @@ def hit_for_events(
     group_key: str = "",
     attack: Sequence[str] = (),
 ) -> Hit:
-    """A hit whose entities, organisation and time span are taken from its evidence events. An
-    entity whose value is not one of its type stays (it is evidence), named with the reason
-    under ``entities["invalid"]``."""
+    """A hit whose entities, organisation and time span are taken from its evidence events (the
+    ``EVIDENCE_FIELDS`` of each: ``evidence_of`` gives the same hit). An entity whose value is
+    not one of its type stays (it is evidence), named with the reason under ``entities["invalid"]``."""
     times = [parse_ts(str(get(e, "@timestamp"))) for e in events]
     entities: dict[str, Any] = {}
     invalid: dict[str, str] = {}

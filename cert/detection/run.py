@@ -105,16 +105,9 @@ def run_detection(platform: Platform, batch_size: int = 5000, workers: int = 1, 
         for events in platform.events.scan(query, chunk):
             if outside is not None:
                 events = [e for e in events if outside(e)]
-            overrides = rules.current_overrides(platform.db)
-            batches: Iterable[tuple[Sequence[Event], list[Hit]]]
-            if workers > 1 and len(events) > batch_size:
-                batches = detect_parallel(engines, events, overrides, batch_size, workers)
-            else:
-                batches = ((batch, detect_batch(engines, batch, overrides))
-                           for batch in (events[i : i + batch_size] for i in range(0, len(events), batch_size)))
-            for batch, hits in batches:
-                screened.extend(rules.apply_overrides(hits, overrides, batch, handled))
+            screened.extend(_detect_chunk(platform, engines, events, batch_size, workers, handled))
             events_seen += len(events)
+            del events  # the next page is read without this one alive
     # one transaction for the run's alerts: a run that fails leaves none behind, and its rerun
     # (the window starts at the last run done) raises them once
     with platform.db.session() as s:
@@ -127,6 +120,22 @@ def run_detection(platform: Platform, batch_size: int = 5000, workers: int = 1, 
         run.finished_at = datetime.now(UTC)
         run.status = "done"
     return DetectionSummary(events_seen, len(raised.hits), raised.new, raised.updated, start, now)
+
+
+def _detect_chunk(platform: Platform, engines: Sequence[Detector], events: Sequence[Event], batch_size: int,
+                  workers: int, handled: set[str]) -> list[Hit]:
+    """The screened hits of one page of events, in batches (in ``workers`` processes when > 1)."""
+    overrides = rules.current_overrides(platform.db)
+    batches: Iterable[tuple[Sequence[Event], list[Hit]]]
+    if workers > 1 and len(events) > batch_size:
+        batches = detect_parallel(engines, events, overrides, batch_size, workers)
+    else:
+        batches = ((batch, detect_batch(engines, batch, overrides))
+                   for batch in (events[i : i + batch_size] for i in range(0, len(events), batch_size)))
+    screened: list[Hit] = []
+    for batch, hits in batches:
+        screened.extend(rules.apply_overrides(hits, overrides, batch, handled))
+    return screened
 
 
 def _outside(since: datetime | None, until: datetime | None) -> Callable[[Event], bool]:

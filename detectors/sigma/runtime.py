@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cert.core.contracts import ExceptionSpec, Hit, RuleOverrides, hit_for_events
+from cert.core.contracts import ExceptionSpec, Hit, RuleOverrides, evidence_of, hit_for_events
 from cert.core.ecs import Event, get, parse_ts
 from detectors.sigma.correlate import Correlation, Fired, RuleMatch, event_getter
 from detectors.sigma.fast import Entry, FastEngine
@@ -132,6 +132,7 @@ class Runner:
             if not ids:
                 continue
             ts: datetime | None = None
+            fed: list[RuleMatch] = []
             for rid in ids:
                 if rid in c.outputs:
                     by_rule[rid].append(ev)
@@ -142,7 +143,16 @@ class Runner:
                         if ts is None:
                             break
                         st.watermark = ts if st.watermark is None or ts > st.watermark else st.watermark
-                    fired.extend(self._feed(corrs, RuleMatch(rid, ts, event=ev)))
+                    m = RuleMatch(rid, ts, event=ev)
+                    fired.extend(self._feed(corrs, m))
+                    fed.append(m)
+            if fed:
+                # the windows keep, until they close, only what a hit takes from the event (one
+                # object for all its matches, so that a hit counts the event once): memory
+                # follows the matches in a window, not the size of the events
+                evidence = evidence_of(ev)
+                for m in fed:
+                    m.event = evidence
         if st.correlations and events:  # event time moves on even without matches: windows may close
             newest = max(str(e.get("@timestamp", "")) for e in events)
             ts_new = timestamp({"@timestamp": newest}) if newest else None

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cert.core.config import Settings
-from cert.core.contracts import Hit
+from cert.core.contracts import EVIDENCE_FIELDS, Hit, hit_for_events
 from cert.core.registry import load_plugins
 from detectors.sigma.detector import SigmaDetector
 
@@ -184,3 +184,20 @@ def test_state_survives_across_batches(tmp_path: Path) -> None:
     det = detector(tmp_path, *doc)
     assert not det.detect([ev("login_failed", 0, src="a"), ev("login_failed", 1, src="a")])
     assert titles(det.detect([ev("login_failed", 2, src="a")])) == ["corr"]
+
+
+def test_windows_keep_only_the_evidence_and_hits_are_those_of_the_whole_events(tmp_path: Path) -> None:
+    """A window holds, for each match, the fields a hit takes (``EVIDENCE_FIELDS``), not the whole
+    event; the hit, fired over two batches from what the window kept, is the hit of the whole
+    events, each event once though two rules of the correlation match it."""
+    det = detector(tmp_path, base("flow", "flow", 1), base("any_flow", "flow", 2), corr(
+        "  type: value_sum\n  rules: [flow, any_flow]\n  group-by: [source.ip]\n  timespan: 1h\n"
+        "  condition:\n    field: source.bytes\n    gt: 2000\n", title="exfiltration"))
+    flows = [ev("flow", i, source={"ip": "10.0.0.5", "bytes": 300}, destination={"ip": "198.51.100.7"},
+                user={"name": f"u{i}"}, organization={"name": "Ministry"}, payload="x" * 10_000) for i in range(4)]
+    first = det.detect(flows[:3])  # 3 events, 2 matches each: 1,800 bytes, the window stays open
+    kept = [m.event for c in det.correlations for g in c.groups.values() for *_, m in g.items]
+    assert len(kept) == 6 and all(e is not None and set(e) <= set(EVIDENCE_FIELDS) for e in kept)
+    fired = of(first + det.detect(flows[3:]), "exfiltration")[0]  # (then the event's second match joins it)
+    assert fired == replace(hit_for_events(flows, rule_id=fired.rule_id, title="exfiltration", severity="high",
+                                           detector="sigma", group_key="source.ip=10.0.0.5"), attack=fired.attack)
