@@ -13,6 +13,7 @@ belong to no organisation.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import secrets
 
@@ -33,7 +34,13 @@ USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
 DELETED_HASH = "!deleted"  # no argon2 hash: nothing verifies against it
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so that the answer takes as long;
+    made on first use, not when the module is imported (every CLI command imports it)."""
+    return _hasher.hash("not-a-real-password")
 
 
 def _check_role(role: str) -> None:
@@ -232,4 +239,4 @@ def authenticate(s: Session, username: str, password: str) -> User | None:
 
 def _verify_dummy(password: str) -> None:
     with contextlib.suppress(VerificationError, InvalidHashError):
-        _hasher.verify(_DUMMY_HASH, password + "x")
+        _hasher.verify(_dummy_hash(), password + "x")

@@ -97,6 +97,17 @@ def test_a_bad_event_is_reported_not_stored(store: EventStore) -> None:
     assert store.count() == 1
 
 
+@pytest.mark.parametrize("stamp", ["2026-02-30T08:00:00.000Z", "2026-13-01T08:00:00.000Z", "2026-01-01T25:00:00.000Z"])
+def test_a_timestamp_in_the_stored_form_that_is_no_date_is_refused(store: EventStore, stamp: str) -> None:
+    """Text shaped like the stores' own timestamps is still checked to be a real date."""
+    good, bad = make_event(1), make_event(2)
+    bad["@timestamp"] = stamp
+    res = store.write([good, bad])
+    store.refresh()
+    assert res.written == 1 and [ev for ev, _ in res.failed] == [bad] and "timestamp" in res.failed[0][1]
+    assert store.count() == 1
+
+
 def test_scan_reads_every_event_once_in_time_order_a_batch_at_a_time(store: EventStore) -> None:
     """A scan in batches of 7 over 50 events, 10 of them sharing one timestamp (the resume key
     must break ties by event id), returns each event once, oldest first, in pages of at most 7;
