@@ -16,8 +16,9 @@ Rounds alternate (vigie then baseline, then baseline then vigie...; the first vi
 rows); the figure is the median of the
 rounds. The start-up of a ``cert ingest`` process (a one-line file) is printed apart.
 
-Inputs (``--kind``): ``eve`` is the real Suricata alerts of the corpora, repeated with their own
-source ports per copy; the other kinds come from ``bench/ingest/corpora.py`` when it is present.
+Inputs (``--kind``): ``eve-alerts`` is the real Suricata alerts of the corpora, repeated with their
+own source ports per copy; the other kinds (``eve`` with every EVE record type, ``zeek-tsv``,
+``zeek-json``, ``syslog``, ``windows``) come from ``bench/ingest/corpora.py``.
 """
 
 from __future__ import annotations
@@ -40,20 +41,19 @@ from cert.core.config import load_settings
 from cert.pipeline.ingestor import Ingestor
 from cert.storage.events import embedded
 
-PARSERS = {"eve": "suricata.eve"}
-
 
 def write_input(kind: str, corpora: Path, path: Path, lines: int) -> str:
     """Write ``lines`` unique lines of ``kind`` to ``path``; the parser that reads them."""
-    if kind == "eve":
+    if kind == "eve-alerts":
         from eve_workers import eve_lines
 
         records = eve_lines(corpora, lines // 548 + 1)[:lines]
         path.write_text("\n".join(records) + "\n")
-        return PARSERS[kind]
+        return "suricata.eve"
     import corpora as generated  # bench/ingest/corpora.py
 
-    return str(generated.write(kind, path, lines=lines, corpora_dir=corpora))
+    generated.write(kind, corpora, path, lines=lines)
+    return generated.PARSERS[kind]
 
 
 def cert(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -97,6 +97,18 @@ def test_a_bad_event_is_reported_not_stored(store: EventStore) -> None:
     assert store.count() == 1
 
 
+def test_a_large_batch_with_repeats_counts_each_event_once(store: EventStore) -> None:
+    """Batches bigger than one INSERT statement: the rows of every statement are written, and an
+    event already stored, or twice in the batch, is a duplicate."""
+    first = [make_event(n) for n in range(600)]
+    assert store.write(first).written == 600
+    again = [make_event(n) for n in range(300, 900)] + [make_event(899)]
+    res = store.write(again)
+    store.refresh()
+    assert (res.written, res.duplicates, res.failed) == (300, 301, [])
+    assert store.count() == 900
+
+
 @pytest.mark.parametrize("stamp", ["2026-02-30T08:00:00.000Z", "2026-13-01T08:00:00.000Z", "2026-01-01T25:00:00.000Z"])
 def test_a_timestamp_in_the_stored_form_that_is_no_date_is_refused(store: EventStore, stamp: str) -> None:
     """Text shaped like the stores' own timestamps is still checked to be a real date."""

@@ -10,6 +10,7 @@ are copied into indexed columns.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -116,6 +117,25 @@ def _aggregate_sql(query: AggregateQuery, where: str, params: list[Any]) -> tupl
     return sql, [*inner_params, *params]
 
 
+#: Rows per INSERT statement: one statement inserts many rows, so that SQLite works through them
+#: in one call, without the interpreter lock, where ``executemany`` takes the lock back after each
+#: row (and, beside a parsing thread, waits for it each time). 4 parameters a row stay far below
+#: SQLite's limit on the parameters of a statement (32,766).
+ROWS_PER_STATEMENT = 250
+_INSERT = "INSERT OR IGNORE INTO events (id, ts, ingested, doc) VALUES "
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    return _INSERT + ",".join(("(?,?,?,?)",) * rows)
+
+
+def _insert(db: sqlite3.Connection, rows: list[tuple[str, str, str, str]]) -> None:
+    for i in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[i:i + ROWS_PER_STATEMENT]
+        db.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
+
+
 class EmbeddedEventStore(EventStore):
     backend = "embedded"
 
@@ -148,7 +168,7 @@ class EmbeddedEventStore(EventStore):
             before = self._db.total_changes
             self._db.execute("BEGIN")
             try:
-                self._db.executemany("INSERT OR IGNORE INTO events (id, ts, ingested, doc) VALUES (?,?,?,?)", rows)
+                _insert(self._db, rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
