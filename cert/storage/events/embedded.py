@@ -151,19 +151,26 @@ class EmbeddedEventStore(EventStore):
         rows: list[tuple[str, str, str, str]] = []
         failed: list[tuple[Event, str]] = []
         dumps = orjson.dumps
+        last: tuple[object, str] = (None, "")  # a batch from the pipeline has one ingestion time
         for ev in events:
-            eid = get(ev, "event.id")
+            meta = ev.get("event")
+            if meta.__class__ is dict and "event.id" not in ev:
+                eid, stamp = meta.get("id"), meta.get("ingested")
+            else:  # flat dotted keys
+                eid, stamp = get(ev, "event.id"), get(ev, "event.ingested")
             ts = get(ev, "@timestamp")
             if not eid or not ts:
                 failed.append((ev, "event without event.id or @timestamp"))
                 continue
             try:
                 norm_ts = _canonical(ts)
-                ingested = _canonical(get(ev, "event.ingested") or ts)
+                stamp = stamp or ts
+                if stamp != last[0]:
+                    last = (stamp, _canonical(stamp))
             except ValueError as exc:
                 failed.append((ev, f"bad timestamp: {exc}"))
                 continue
-            rows.append((str(eid), norm_ts, ingested, dumps(ev).decode()))
+            rows.append((str(eid), norm_ts, last[1], dumps(ev).decode()))
         with self._lock:
             before = self._db.total_changes
             self._db.execute("BEGIN")
