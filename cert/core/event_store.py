@@ -101,6 +101,10 @@ class EventStore(ABC):
     #: How many ``write`` calls may run at once from different threads, each on its own
     #: connection (the ingest writer keeps that many batches in flight); 1: one at a time.
     write_concurrency: int = 1
+    #: Whether ingest writes from a thread beside the parsing loop: worth it when ``write`` mostly
+    #: waits (a network round trip) and parsing can go on meanwhile; not when ``write`` mostly
+    #: holds the interpreter lock, where the hand-overs between the two threads only add time.
+    write_beside_parsing: bool = True
 
     @abstractmethod
     def write(self, events: Sequence[Event]) -> WriteResult:

@@ -300,6 +300,9 @@ _STOP = "stop"
 class WriterThread:
     """A ``StoreWriter`` fed batch after batch, in order, by the parsing loop of one ingest.
 
+    A store that says writing beside the parser does not pay (``write_beside_parsing``) is
+    written in the parsing thread itself, batch after batch.
+
     Up to ``depth`` batches (the event store's ``write_concurrency`` unless given) are in the
     store at once, written by as many threads; this thread commits each one's record, oldest
     first, once the store answered for it, so records and checkpoints follow the order of the
@@ -366,8 +369,18 @@ class WriterThread:
         if self.error is not None:
             raise self.error
 
+    def _inline(self) -> bool:
+        """Whether batches are written here, in the parsing thread (the store's choice, unless a
+        ``depth`` was given)."""
+        return self.depth is None and not self.writer.platform.events.write_beside_parsing
+
     def submit(self, batch: Batch) -> None:
         self._check()
+        if self._inline():
+            self.writer.write(batch, self.summary)
+            if self.progress is not None:
+                self.progress(batch.progress_bytes, batch.lines)
+            return
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
             self._thread.start()

@@ -38,6 +38,7 @@ class ReorderingStore(EmbeddedEventStore):
     the next call has returned (or after 5 s); a call listed in ``fail`` then raises its error."""
 
     write_concurrency = 2
+    write_beside_parsing = True  # a network store's answers, out of order
 
     def __init__(self, path: Path, hold: set[int], fail: dict[int, BaseException] | None = None) -> None:
         super().__init__(path)

@@ -138,6 +138,10 @@ def _insert(db: sqlite3.Connection, rows: list[tuple[str, str, str, str]]) -> No
 
 class EmbeddedEventStore(EventStore):
     backend = "embedded"
+    # Serialising the documents and binding them to SQLite holds the interpreter lock; SQLite's own
+    # work is a small share of a write: a writer thread made `cert ingest` slower and costlier in
+    # CPU (bench/ingest/embedded_end_to_end.py).
+    write_beside_parsing = False
 
     def __init__(self, path: Path) -> None:
         self.path = path
