@@ -93,3 +93,24 @@ def test_a_full_spool_acknowledges_nothing(ingest_platform: Platform, tmp_path: 
     position = load_checkpoint(ingest_platform.db, str(log.path), "web.access")
     assert position is not None and 0 < position.offset < log.path.stat().st_size
     assert position.line == 200 * ingestor.spool.pending(), "acknowledged exactly what the spool holds"
+
+
+def test_the_embedded_store_is_written_from_the_parsing_thread(ingest_platform: Platform, tmp_path: Path) -> None:
+    """SQLite inserts hold the interpreter lock for most of their time: `cert ingest` writes the
+    embedded store in its own thread, Elasticsearch from a writer beside it."""
+    import threading
+
+    threads: set[str] = set()
+    store = ingest_platform.events
+    write = store.write
+
+    def recording(events: list[dict[str, object]]) -> object:
+        threads.add(threading.current_thread().name)
+        return write(events)
+
+    store.write = recording  # type: ignore[method-assign,assignment]
+    log = make_apache_file(tmp_path / "access.log", 4500)
+    summary = Ingestor(ingest_platform, "web.access", batch_size=1000).ingest_file(str(log.path))
+    assert summary.ingested == 4500 and store.count() == 4500
+    assert threads == {threading.current_thread().name}
+    assert EmbeddedEventStore.write_beside_parsing is False and ElasticsearchEventStore.write_beside_parsing is True
