@@ -8,19 +8,15 @@ import pty
 import select
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from flask import Flask
 from ingest_support import ROOT, cert, cert_env, make_apache_file
 from sqlalchemy import select as sql_select
 from support import login
 
 from cert.accounts.users import create_user
-from cert.core.config import Settings
 from cert.pipeline.health import ingest_health
 from cert.pipeline.ingestor import Ingestor
 from cert.pipeline.state import reason_class
@@ -29,14 +25,6 @@ from cert.storage.models.ingest import DeadLetterCount, IngestSource
 from web.app import create_app
 
 HOSTILE = '<script>alert("pwned")</script>'
-
-
-@pytest.fixture
-def ingest_platform(settings: Settings) -> Iterator[Platform]:
-    p = Platform(replace(settings, plugins=("ingest.parsers",)))
-    p.db.upgrade()
-    yield p
-    p.close()
 
 
 def ingest_mixed(p: Platform, tmp_path: Path) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 from ingest_support import make_apache_file
 from sqlalchemy import select
 
-from cert.core.config import Settings
 from cert.pipeline.health import ingest_health
 from cert.pipeline.ingestor import Ingestor
 from cert.pipeline.spool import SpoolFull
@@ -22,14 +20,6 @@ from cert.storage.events.elasticsearch import ElasticsearchEventStore
 from cert.storage.events.embedded import EmbeddedEventStore
 from cert.storage.models import DeadLetter
 from cert.storage.models.ingest import IngestSource
-
-
-@pytest.fixture
-def ingest_platform(settings: Settings) -> Iterator[Platform]:
-    p = Platform(replace(settings, plugins=("ingest.parsers",)))
-    p.db.upgrade()
-    yield p
-    p.close()
 
 
 def closed_port() -> int:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from ingest_support import make_apache_file
 
-from cert.core.config import Settings
 from cert.core.ecs import Event
 from cert.core.errors import StoreUnavailable
 from cert.core.event_store import WriteResult
@@ -76,14 +75,6 @@ class ReorderingStore(EmbeddedEventStore):
             with self._guard:
                 self.order.append(n)
             self._gate(n).set()
-
-
-@pytest.fixture
-def ingest_platform(settings: Settings) -> Iterator[Platform]:
-    p = Platform(replace(settings, plugins=("ingest.parsers",)))
-    p.db.upgrade()
-    yield p
-    p.close()
 
 
 @dataclass
