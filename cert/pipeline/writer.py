@@ -11,11 +11,12 @@ halves can be apart: ``begin`` starts the store's write (in another thread if gi
 ``WriterThread`` runs a ``StoreWriter`` beside the parsing loop, so that parsing the next batch
 overlaps with the store taking earlier ones (the store's I/O releases the GIL). Batches are taken
 in order from a queue of one; up to ``EventStore.write_concurrency`` of them are in the store at
-once (one for the embedded store), and their records are committed strictly in the order they
+once, and their records are committed strictly in the order they
 were handed over, each after the store answered for it: memory stays bounded and checkpoints
 follow the file. An error in the thread (a full spool, a store failure that is no outage) is
 raised in the parsing thread at its next hand-over, with nothing acknowledged after the failing
-batch.
+batch. A store whose writes gain nothing beside parsing (``EventStore.write_beside_parsing``, the
+embedded store) is written in the parsing thread itself.
 """
 
 from __future__ import annotations

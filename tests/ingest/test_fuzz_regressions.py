@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import netflow_packets as nf
 import orjson
 import pytest
 
-from cert.core.config import Settings
 from cert.core.event_store import EventQuery
 from cert.core.parser import ParseError, parsers
 from cert.core.registry import load_plugins
@@ -22,15 +19,7 @@ from ingest.netflow.decoder import NetflowDecoder
 load_plugins(["ingest.parsers"])
 
 
-@pytest.fixture
-def plat(settings: Settings) -> Iterator[Platform]:
-    p = Platform(replace(settings, plugins=("ingest.parsers",)))
-    p.db.upgrade()
-    yield p
-    p.close()
-
-
-def test_a_structured_data_name_with_an_undecodable_byte_is_stored(plat: Platform, tmp_path: Path) -> None:
+def test_a_structured_data_name_with_an_undecodable_byte_is_stored(ingest_platform: Platform, tmp_path: Path) -> None:
     """RFC 5424 SD-PARAM names come from the input: a Latin-1 byte in one (kept as a surrogate)
     made a dictionary key the stores could not serialise, and the line was dead-lettered with
     "store: cannot store the event"."""
@@ -43,10 +32,10 @@ def test_a_structured_data_name_with_an_undecodable_byte_is_stored(plat: Platfor
 
     path = tmp_path / "sd.log"
     path.write_bytes(raw + b"\n")
-    summary = Ingestor(plat, "syslog").ingest_file(str(path))
+    summary = Ingestor(ingest_platform, "syslog").ingest_file(str(path))
     assert (summary.ingested, summary.dead_lettered) == (1, 0), summary.errors
-    plat.events.refresh()
-    [stored] = plat.events.search(EventQuery(limit=10))
+    ingest_platform.events.refresh()
+    [stored] = ingest_platform.events.search(EventQuery(limit=10))
     assert stored["log"]["syslog"]["structured_data"]["examplePriority@32473"] == {"cla\\x84s": "high"}
     assert stored["event"]["original"] == line.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 

@@ -40,10 +40,9 @@ CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_ingested ON events (ingested);
 """
 
-#: Connection settings of the store (and of the plain-SQLite baseline of bench/ingest). A page cache
-#: of 64 MiB keeps the B-trees of the three indexes (event id, timestamps) in memory while batches
-#: are inserted, where the default 2 MiB evicted and re-read their pages; the write-ahead log is
-#: copied back into the database every 64 MiB instead of every 4 MiB.
+#: Connection settings of the store (and of the plain-SQLite baseline of bench/ingest): a page cache
+#: of 64 MiB for the B-trees of the three indexes (event id, timestamps) that every batch inserts
+#: into, and the write-ahead log copied back into the database every 64 MiB.
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-65536",
            "PRAGMA wal_autocheckpoint=16384")
 
