@@ -1,5 +1,6 @@
-"""Helpers shared by the network sensor parsers (Suricata, Zeek, BIND): the Community ID flow hash
-and UTC timestamps from ISO 8601 strings, both cheap per event, and text made storable as UTF-8."""
+"""Helpers shared by the network sensor and firewall parsers (Suricata, Zeek, BIND, netfilter, CEF):
+the Community ID flow hash and UTC timestamps from ISO 8601 strings, both cheap per event, and text
+made storable as UTF-8."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 import socket
 import struct
 from datetime import UTC, datetime
+from typing import Any
 
 from cert.core.ecs import format_ts
 from cert.core.parser import ParseError
@@ -145,3 +147,24 @@ def _minute(prefix: str, zone: str) -> str:
     except ValueError as exc:
         raise ParseError(f"bad timestamp {prefix + zone!r}") from exc
     return dt.astimezone(UTC).isoformat()[:16]  # not strftime: its %Y drops the zeros of years before 1000
+
+
+def put_community_id(ev: dict[str, Any], icmp: tuple[object, object] | None = None) -> None:
+    """``network.community_id`` of an ECS event from its ``network.transport``, ``source.ip``,
+    ``destination.ip`` and ports (for ICMP, ``icmp`` gives type and code); nothing when the
+    tuple is incomplete or the event already has one."""
+    network = ev.get("network")
+    if type(network) is not dict or network.get("community_id"):
+        return
+    transport = network.get("transport")
+    source, dest = ev.get("source"), ev.get("destination")
+    if not isinstance(transport, str) or type(source) is not dict or type(dest) is not dict:
+        return
+    if transport in ("icmp", "ipv6-icmp"):
+        if icmp is None:
+            return
+        cid = community_id(transport, source.get("ip"), dest.get("ip"), icmp[0], icmp[1])
+    else:
+        cid = cached_community_id(transport, source.get("ip"), dest.get("ip"), source.get("port"), dest.get("port"))
+    if cid is not None:
+        network["community_id"] = cid

@@ -7,17 +7,29 @@ PROTO=TCP SPT= DPT= WINDOW= RES= SYN URGP=0``; the prefix is the rule's ``--log-
 from the prefix: a denial word (block, drop, deny, reject...) gives ``event.action`` ``drop`` (or
 ``reject``) and ``event.type`` denied, an acceptance word (accept, allow, permit...) ``accept``
 and allowed; otherwise the action is ``log`` and the type only ``connection``.
+
+An ICMP error (destination unreachable, time exceeded...) quotes the header of the packet that
+caused it in brackets: ``PROTO=ICMP TYPE=3 CODE=3 [SRC= DST= LEN= ... PROTO=UDP SPT= DPT= LEN=]``.
+The event describes the ICMP packet itself (``source``/``destination``, ``network.transport``
+``icmp``, ``iptables.icmp.type``/``code``); the quoted packet goes to ``iptables.icmp.inner``
+(``source_ip``, ``destination_ip``, ``transport``, ``source_port``, ``destination_port``,
+``length``, ``ttl``, ``id``), never to ``source``/``destination``. ``network.community_id`` is set
+when the five-tuple (or ICMP addresses, type and code) is known. The host of the syslog header is
+the firewall that logged the packet: it goes to ``observer.*``, not ``host.*``.
 """
 
 from __future__ import annotations
 
 import re
 
-from cert.core.ecs import Event, put
+from cert.core.ecs import Event, get, put
 from ingest.parsers._fields import put_address, put_port, put_transport, to_int, verdict
+from ingest.parsers._flow import put_community_id
 
 LINE = re.compile(r"(?:\[\s*\d+\.\d+\]\s?)?(?P<prefix>.*?)\s*\bIN=(?P<in>\S*) OUT=(?P<out>\S*)"
                   r"(?P<rest>(?: .*)?)$", re.S)
+# the quoted header of the packet an ICMP error is about
+INNER = re.compile(r"\s\[(SRC=[^\[\]]*)\]")
 UBIQUITI = re.compile(r"\[(?P<set>[^\]]*)-(?P<number>[^-\]]*)-(?P<act>[ADR])\]")
 _UBIQUITI_ACTIONS = {"A": "accept", "D": "drop", "R": "reject"}
 _ETHER_TYPES = {"08:00": "ipv4", "86:dd": "ipv6", "08:06": "arp"}
@@ -40,6 +52,11 @@ def parse(ev: Event, message: str) -> bool:
     if m is None:
         return False
     prefix = m["prefix"].strip()
+    host = ev.pop("host", None)  # the syslog header's host is the firewall: the observer
+    if isinstance(host, dict):
+        for key in ("hostname", "ip"):
+            if host.get(key):
+                put(ev, f"observer.{key}", host[key])
     put(ev, "event.kind", "event")
     put(ev, "event.category", ["network"])
     put(ev, "observer.type", "firewall")
@@ -56,8 +73,29 @@ def parse(ev: Event, message: str) -> bool:
         put(ev, "network.direction", "ingress")
     elif m["out"] and not m["in"]:
         put(ev, "network.direction", "egress")
-    _fields(ev, m["rest"].split())
+    rest = m["rest"]
+    inner = INNER.search(rest)
+    if inner is not None:
+        _inner(ev, inner[1].split())
+        rest = rest[:inner.start()] + rest[inner.end():]
+    _fields(ev, rest.split())
+    put_community_id(ev, (get(ev, "iptables.icmp.type"), get(ev, "iptables.icmp.code")))
     return True
+
+
+_INNER_FIELDS = (("source.ip", "source_ip"), ("destination.ip", "destination_ip"),
+                 ("network.transport", "transport"), ("source.port", "source_port"),
+                 ("destination.port", "destination_port"), ("iptables.length", "length"),
+                 ("iptables.ttl", "ttl"), ("iptables.id", "id"))
+
+
+def _inner(ev: Event, tokens: list[str]) -> None:
+    """The packet an ICMP error quotes, read as a packet of its own, to ``iptables.icmp.inner``."""
+    quoted: Event = {}
+    _fields(quoted, tokens)
+    inner = {name: value for field, name in _INNER_FIELDS if (value := get(quoted, field)) is not None}
+    if inner:
+        put(ev, "iptables.icmp.inner", inner)
 
 
 def _verdict(ev: Event, prefix: str) -> None:

@@ -11,6 +11,7 @@ from harness import ParserCase
 
 from cert.core.ecs import get
 from cert.core.parser import parsers
+from ingest.parsers._flow import community_id
 
 MAC = "MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00"
 
@@ -104,3 +105,53 @@ def test_a_packet_log_with_a_garbled_address_keeps_the_valid_fields_only() -> No
     assert event is not None
     assert get(event, "source.ip") is None and get(event, "source.address") == "999.1.1.1"
     assert get(event, "source.port") is None and get(event, "destination.port") == 22
+
+
+def test_an_icmp_error_is_read_as_the_outer_packet_and_keeps_the_quoted_one_apart() -> None:
+    # Filebeat's iptables module fixture (x-pack/filebeat/module/iptables/log/test/icmp.log): a port
+    # unreachable that quotes the UDP packet it answers.
+    event = parsers.get("syslog")().parse(
+        "Jan  8 03:37:09 fw01 kernel: DENY: IN=eth0 OUT= MAC=90:10:28:5f:62:24:90:10:18:5a:89:2a:08:00 "
+        "SRC=192.0.2.71 DST=192.0.2.83 LEN=88 TOS=0x00 PREC=0x00 TTL=118 ID=21684 PROTO=ICMP TYPE=3 CODE=3 "
+        "[SRC=192.0.2.83 DST=192.168.173.191 LEN=60 TOS=0x00 PREC=0x00 TTL=54 ID=0 DF PROTO=UDP SPT=21458 "
+        "DPT=62936 LEN=40 ]")
+    assert event is not None
+    assert get(event, "source.ip") == "192.0.2.71"
+    assert get(event, "destination.ip") == "192.0.2.83"
+    assert get(event, "network.transport") == "icmp"
+    assert get(event, "source.port") is None and get(event, "destination.port") is None
+    assert get(event, "iptables.icmp.type") == 3 and get(event, "iptables.icmp.code") == 3
+    assert get(event, "iptables.length") == 88 and get(event, "iptables.ttl") == 118
+    assert get(event, "iptables.id") == 21684 and get(event, "iptables.fragment_flags") is None
+    assert get(event, "iptables.udp.length") is None
+    assert get(event, "iptables.icmp.inner") == {
+        "source_ip": "192.0.2.83", "destination_ip": "192.168.173.191", "transport": "udp",
+        "source_port": 21458, "destination_port": 62936, "length": 60, "ttl": 54, "id": 0}
+    # one-way ICMP: hashed with type and code, never reordered
+    assert get(event, "network.community_id") == community_id("icmp", "192.0.2.71", "192.0.2.83", 3, 3)
+
+
+def test_packet_logs_with_a_five_tuple_carry_the_community_id() -> None:
+    parser = parsers.get("syslog")()
+    tcp = parser.parse(
+        "Nov 20 08:45:00 gw01 kernel: FWD-ACCEPT IN=eth0 OUT=eth1 SRC=10.1.2.3 DST=203.0.113.80 LEN=40 TOS=0x00 "
+        "PREC=0x00 TTL=63 ID=9 PROTO=TCP SPT=40000 DPT=80 WINDOW=1024 RES=0x00 SYN URGP=0")
+    assert tcp is not None
+    # the spec's reference implementation (PyPI communityid 1.5) gives the same value for this tuple
+    assert get(tcp, "network.community_id") == community_id("tcp", "10.1.2.3", "203.0.113.80", 40000, 80)
+    echo = parser.parse(
+        "Nov 20 08:43:00 gw01 kernel: IPT-REJECT: IN=eth1 OUT= SRC=192.0.2.1 DST=192.0.2.2 LEN=84 TOS=0x00 "
+        "PREC=0x00 TTL=63 ID=4660 PROTO=ICMP TYPE=8 CODE=0 ID=7 SEQ=1")
+    assert echo is not None
+    assert get(echo, "network.community_id") == "1:IOfYZQoUwQ3ZLk3+qU6KcSd9W5k="  # the reference's, above
+    gre = parser.parse("Nov 20 08:43:00 gw01 kernel: X IN=eth1 OUT= SRC=192.0.2.1 DST=192.0.2.2 LEN=84 PROTO=47")
+    assert gre is not None and get(gre, "network.community_id") is None
+
+
+def test_the_syslog_host_of_a_packet_log_is_the_observer_not_the_host() -> None:
+    event = parsers.get("syslog")().parse(
+        f"Nov 20 08:40:12 gw01 kernel: [UFW BLOCK] IN=eth0 OUT= {MAC} SRC=198.51.100.23 DST=192.0.2.5 LEN=60 "
+        "PROTO=TCP SPT=4444 DPT=22 WINDOW=29200 RES=0x00 SYN URGP=0")
+    assert event is not None
+    assert get(event, "observer.hostname") == "gw01"
+    assert get(event, "host") is None
