@@ -3,10 +3,13 @@ fileinfo, anomaly, and every other event type with the common fields.
 
 ECS mapping follows Filebeat's / Elastic Agent's ``suricata.eve`` pipeline: the five-tuple,
 ``network.*`` (with the Community ID), ``event.kind`` ``alert`` for alerts, ``rule.*`` and
-``event.severity`` from the signature, ``http.*``/``url.*``, ``dns.*``, ``tls.*``, ``file.*``,
-flow counters to ``source``/``destination`` ``bytes``/``packets``. What has no ECS field stays
-under ``suricata.eve.*`` with Suricata's own names; the raw line is kept in ``event.original``.
-Built with plain dict access (no regex per event): this parser runs at sensor rates.
+``event.severity`` from the signature (which also stays in ``suricata.eve.alert.signature``,
+``signature_id`` and ``category``, the fields Filebeat's dashboards use), ``http.*``/``url.*``
+(an absolute-form request target split into scheme, domain, port, path, query and extension),
+``dns.*``, ``tls.*``, ``file.*``, flow counters to ``source``/``destination``
+``bytes``/``packets``. What has no ECS field stays under ``suricata.eve.*`` with Suricata's own
+names; the raw line is kept in ``event.original``. Built with plain dict access (no regex for the
+usual records): this parser runs at sensor rates.
 
 When the optional native module ``vigie_native`` (``native/``, Rust) is installed, the Ingestor's
 fast path (``Parser.fast_path``) gives, for the usual lines, the same event as ``parse`` followed by
@@ -18,8 +21,10 @@ this Python parser then takes (it stays the reference). ``VIGIE_NATIVE=0`` in th
 from __future__ import annotations
 
 import os
+import re
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -61,6 +66,7 @@ _NOT_PROTOCOLS = {"failed", "template", "template-rust", "unknown"}
 _X509_KEYS = {"CN": "common_name", "O": "organization", "OU": "organizational_unit", "C": "country",
               "ST": "state_or_province", "L": "locality"}
 _IP_RRTYPES = {"A", "AAAA"}
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 def _int(value: Any) -> int | None:
@@ -195,13 +201,13 @@ def _sub(ev: Event, key: str) -> Obj:
 
 def _alert(alert: Obj, ev: Event, etype: str) -> Obj:
     rule: Obj = {}
-    sid = alert.pop("signature_id", None)
+    sid = alert.get("signature_id")  # kept under suricata.eve.alert too, as Filebeat does
     if sid is not None:
         rule["id"] = str(sid)
-    name = _str(alert.pop("signature", None))
+    name = _str(alert.get("signature"))
     if name:
         rule["name"] = name
-    category = _str(alert.pop("category", None))
+    category = _str(alert.get("category"))
     if category:
         rule["category"] = category
     if rule:
@@ -305,16 +311,55 @@ def _http(http: Obj, ev: Event, etype: str) -> Obj:
     original = _str(http.pop("url", None))
     if original:
         url["original"] = original
-        path, _, fragment = original.partition("#")
-        path, _, query = path.partition("?")
-        url["path"] = path
-        if query:
-            url["query"] = query
-        if fragment:
-            url["fragment"] = fragment
+        if original.startswith("/"):
+            path, _, fragment = original.partition("#")
+            path, _, query = path.partition("?")
+            url["path"] = path
+            if query:
+                url["query"] = query
+            if fragment:
+                url["fragment"] = fragment
+            extension = _extension(path)
+            if extension:
+                url["extension"] = extension
+        else:
+            _other_form_url(original, url)
     if url:
         ev["url"] = url
     return http
+
+
+def _other_form_url(original: str, url: Obj) -> None:
+    """The parts of a request target that is not a path: the absolute form of proxy requests
+    (``http://host:8080/path/file.php?x=1``, RFC 9112 3.2.2); the authority (``CONNECT``) and
+    asterisk (``OPTIONS *``) forms have no path and are kept as ``url.original`` only."""
+    if _ABSOLUTE.match(original) is None:
+        return
+    try:
+        split = urlsplit(original)
+        port = split.port
+    except ValueError:  # a bad port or a malformed IPv6 literal: the original only
+        return
+    url["scheme"] = split.scheme.lower()
+    if split.hostname:
+        url.setdefault("domain", split.hostname)
+    if port is not None:
+        url["port"] = port
+    path = split.path or "/"
+    url["path"] = path
+    if split.query:
+        url["query"] = split.query
+    if split.fragment:
+        url["fragment"] = split.fragment
+    extension = _extension(path)
+    if extension:
+        url["extension"] = extension
+
+
+def _extension(path: str) -> str | None:
+    """``url.extension``: what follows the last dot of the last path segment, lower case."""
+    last = path.rsplit("/", 1)[-1]
+    return last.rsplit(".", 1)[-1].lower()[:16] if "." in last else None
 
 
 def _dns(dns: Obj, ev: Event, etype: str) -> Obj:

@@ -334,14 +334,16 @@ fn community_id(transport: &str, sip: Option<&V>, dip: Option<&V>, sport: Option
 }
 
 fn alert<'a>(alert: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
+    // signature, signature_id and category stay under suricata.eve.alert too, as Filebeat keeps them
     let mut rule = Map::new();
-    if let Some(sid) = alert.pop("signature_id") {
-        rule.push("id", py_str(&sid)?);
+    match alert.get("signature_id") {
+        None | Some(V::Null) => {}
+        Some(sid) => rule.push("id", py_str(sid)?),
     }
-    if let Some(name) = nonempty(alert.pop("signature")) {
+    if let Some(name) = nonempty(alert.get("signature").cloned()) {
         rule.push("name", V::Str(name));
     }
-    if let Some(category) = nonempty(alert.pop("category")) {
+    if let Some(category) = nonempty(alert.get("category").cloned()) {
         rule.push("category", V::Str(category));
     }
     ev.push_map("rule", rule);
@@ -472,6 +474,9 @@ fn http<'a>(http: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
         ev.sub("destination").set("domain", V::Str(host));
     }
     if let Some(original) = nonempty(http.pop("url")) {
+        if !original.starts_with('/') {
+            return Err(Decline); // absolute, authority or asterisk form: `_other_form_url` in Python
+        }
         let (rest, fragment) = original.split_once('#').unwrap_or((original, ""));
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         url.push("original", V::Str(original));
@@ -482,8 +487,24 @@ fn http<'a>(http: &mut Map<'a>, ev: &mut Map<'a>, etype: &str) -> R<()> {
         if !fragment.is_empty() {
             url.push("fragment", V::Str(fragment));
         }
+        if let Some(extension) = extension(path)? {
+            url.push("extension", V::Str(extension));
+        }
     }
     ev.push_map("url", url);
     Ok(())
 }
 
+
+/// `_extension`: what follows the last dot of the last path segment, lower case, at most 16
+/// characters; None when the segment has no dot or nothing follows it. Non-ASCII is declined.
+fn extension(path: &str) -> R<Option<&str>> {
+    let last = path.rsplit('/').next().unwrap_or(path);
+    match last.rsplit_once('.') {
+        None | Some((_, "")) => Ok(None),
+        Some((_, ext)) => {
+            let ext = lower(ext)?;
+            Ok(Some(&ext[..ext.len().min(16)]))
+        }
+    }
+}

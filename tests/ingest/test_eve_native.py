@@ -429,6 +429,40 @@ def test_declined_lines_take_the_python_path() -> None:
     assert check(alert)
 
 
+def test_alerts_keep_their_signature_under_suricata_eve_on_the_fast_path() -> None:
+    line = json.dumps(TEMPLATES[0])
+    assert check(line)
+    got = fast(line)
+    assert got is not None
+    alert = got["suricata"]["eve"]["alert"]
+    assert (alert["signature_id"], alert["signature"]) == (2018358, TEMPLATES[0]["alert"]["signature"])
+    assert got["rule"]["id"] == "2018358" and got["rule"]["name"] == alert["signature"]
+
+
+@pytest.mark.parametrize("url", ["/dl/setup.EXE", "/a.", "/x.tar.gz", "/a/b.c/d", "/.htaccess", "/f.php?x=a.b#c.d",
+                                 "/f.averyveryverylongextension", "/f.Ph\u00e9", "/\u00e9t\u00e9.PHP", "/"])
+def test_url_extensions_agree_on_both_paths(url: str) -> None:
+    rec = json.loads(json.dumps(TEMPLATES[0]))
+    rec["http"]["url"] = json.loads(f'"{url}"')
+    check(json.dumps(rec))
+    check(json.dumps(rec, ensure_ascii=False))
+
+
+def test_request_targets_other_than_a_path_take_the_python_path() -> None:
+    for url in ("http://www.example.com:8080/a/b.php?x=1", "www.example.com:443", "*", "HTTP://[2001:db8::1]/"):
+        rec = json.loads(json.dumps(TEMPLATES[0]))
+        rec["http"]["url"] = url
+        line = json.dumps(rec)
+        assert fast(line) is None, url
+        want = reference(line)
+        assert isinstance(want, tuple) and want[0]["url"]["original"] == url
+    rec["http"]["url"] = "http://www.example.com:8080/a/b.php?x=1"
+    event = reference(json.dumps(rec))
+    assert isinstance(event, tuple)
+    assert event[0]["url"] == {"domain": "209.53.113.5", "original": "http://www.example.com:8080/a/b.php?x=1",
+                               "scheme": "http", "port": 8080, "path": "/a/b.php", "query": "x=1", "extension": "php"}
+
+
 # -- the Ingestor, with and without the native path --------------------------------------------------
 @pytest.fixture
 def eve_file(tmp_path: Path, corpora: Path) -> Path:

@@ -91,6 +91,19 @@ SMTP = (
     '"dest_ip":"198.51.100.25","dest_port":25,"proto":"TCP","smtp":{"helo":"mail.example.org",'
     '"mail_from":"<a@example.org>","rcpt_to":["<b@example.net>"]}}'
 )
+# A request through a proxy: the request line holds the absolute form (RFC 9112 3.2.2), which Suricata's
+# EVE http logger writes as it came (docs.suricata.io, "Eve JSON Format", event type http).
+PROXY_HTTP = (
+    '{"timestamp":"2026-11-21T10:09:00.000000+0000","flow_id":2,"event_type":"http","src_ip":"192.0.2.10",'
+    '"src_port":51900,"dest_ip":"198.51.100.8","dest_port":3128,"proto":"TCP","tx_id":0,"http":{"hostname":'
+    '"www.example.com","url":"http://www.example.com:8080/wp-admin/Upload.PHP?x=1&y=2#frag","http_user_agent":'
+    '"curl/8.5.0","http_method":"GET","protocol":"HTTP/1.1","status":200,"length":12}}'
+)
+CONNECT_HTTP = (
+    '{"timestamp":"2026-11-21T10:09:01.000000+0000","event_type":"http","src_ip":"192.0.2.10","src_port":51901,'
+    '"dest_ip":"198.51.100.8","dest_port":3128,"proto":"TCP","http":{"hostname":"www.example.com",'
+    '"url":"www.example.com:443","http_method":"CONNECT","protocol":"HTTP/1.1","status":200}}'
+)
 STATS = '{"timestamp":"2026-11-21T10:08:00.000000+0000","event_type":"stats","stats":{"uptime":3600}}'
 
 
@@ -133,9 +146,27 @@ class TestSuricataEve(ParserCase):
             "suricata.eve.flow_id": "586497171462735",
             "suricata.eve.alert.gid": 1,
             "suricata.eve.alert.rev": 10,
-            "suricata.eve.alert.signature": None,  # mapped to rule.name, not kept twice
+            # kept beside rule.*: Filebeat's dashboards and saved searches use these
+            "suricata.eve.alert.signature": "ET HUNTING GENERIC SUSPICIOUS POST to Dotted Quad with Fake Browser 1",
+            "suricata.eve.alert.signature_id": 2018358,
+            "suricata.eve.alert.category": "Potentially Bad Traffic",
+            "url.extension": None,
         }),
-        (BLOCKED, {"event.type": ["denied"], "event.severity": 1, "rule.id": "1"}),
+        (BLOCKED, {"event.type": ["denied"], "event.severity": 1, "rule.id": "1", "suricata.eve.alert.signature_id": 1,
+                   "suricata.eve.alert.signature": "LOCAL SMB exploit attempt",
+                   "suricata.eve.alert.category": "Attempted Administrator Privilege Gain"}),
+        (PROXY_HTTP, {
+            "url.original": "http://www.example.com:8080/wp-admin/Upload.PHP?x=1&y=2#frag",
+            "url.scheme": "http",
+            "url.domain": "www.example.com",
+            "url.port": 8080,
+            "url.path": "/wp-admin/Upload.PHP",
+            "url.query": "x=1&y=2",
+            "url.fragment": "frag",
+            "url.extension": "php",
+        }),
+        (CONNECT_HTTP, {"url.original": "www.example.com:443", "url.path": None, "url.domain": "www.example.com",
+                        "http.request.method": "CONNECT"}),
         (FLOW, {
             "event.kind": "event",
             "event.type": ["connection", "end"],
@@ -204,6 +235,8 @@ class TestSuricataEve(ParserCase):
             "related.hash": ["44d88612fea8a8f36de82e1278abb02f", "3395856ce81f2b7382dee72602f798b642f14140",
                              "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"],
             "url.domain": "updates.example.net",
+            "url.path": "/dl/setup.exe",
+            "url.extension": "exe",
             "suricata.eve.fileinfo.magic": "PE32 executable (GUI) Intel 80386, for MS Windows",
         }),
         (ANOMALY, {"event.kind": "event", "event.action": "decoder.ipv4.trunc_pkt",
