@@ -3,7 +3,10 @@ rebuilds them) to ECS, the way Filebeat's ``zeek`` module maps them.
 
 Every log gets the connection fields (``source``/``destination``, ``network.transport``, the
 Community ID, ``zeek.session_id``); conn, dns, http, ssl, files, notice and weird get their ECS
-sections. Zeek's own fields stay under ``zeek.<log>.*`` with Zeek's names (``conn`` is
+sections (http and ssl, whose logs have no ``proto``, are TCP, or UDP for DTLS; the ssl subject
+and issuer distinguished names are split into ``tls.server.x509.*`` / ``tls.client.x509.*``;
+conn's ``source``/``destination`` ``bytes`` are IP bytes, as ECS and Filebeat count them). Zeek's
+own fields stay under ``zeek.<log>.*`` with Zeek's names (``conn`` is
 ``zeek.connection``, as in Filebeat and in pySigma's ``ecs_zeek_beats`` pipeline), except the
 five-tuple, the timestamp and the counters moved to ECS, and HTTP passwords, which are not
 indexed (the raw line in ``event.original`` still has them).
@@ -19,6 +22,7 @@ from typing import Any
 from cert.core.ecs import Event
 from cert.core.parser import ParseError
 from ingest.parsers._flow import cached_community_id, is_ip, utc_iso
+from ingest.parsers._x509_name import dn_fields
 
 Obj = dict[str, Any]
 
@@ -34,6 +38,11 @@ _PROTOCOLS = {"dns": "dns", "http": "http", "ssl": "tls", "ssh": "ssh", "ftp": "
 _CONN_TYPES = {"S0": ["connection", "start"], "S1": ["connection", "start"], "SF": ["connection", "start", "end"],
                "REJ": ["connection", "start", "denied"]}
 _MINUTE_CACHE: dict[int, str] = {}
+# Zeek's DNS class names (base/protocols/dns/consts.zeek) -> the RFC 1035 mnemonics ECS and Filebeat use.
+_DNS_CLASSES = {"C_INTERNET": "IN", "C_CSNET": "CS", "C_CHAOS": "CH", "C_HESIOD": "HS", "C_NONE": "NONE",
+                "C_ANY": "ANY"}
+# Logs of TCP-only analysers, which have no proto field: their transport (Filebeat's module sets it too).
+_TCP_LOGS = frozenset(("http", "ssl"))
 
 
 def epoch_ms_iso(value: Any) -> str:
@@ -91,16 +100,18 @@ def _conn(rec: Obj, ev: Event, keep: Obj) -> None:
     if isinstance(duration, (int, float)) and not isinstance(duration, bool) and 0 <= duration < _MAX_SECONDS:
         event["duration"] = round(duration * 1_000_000_000)
         keep.pop("duration", None)
-    totals = {"bytes": 0, "packets": 0}
-    for key, side, field in (("orig_bytes", "source", "bytes"), ("resp_bytes", "destination", "bytes"),
+    # IP-level counts, as ECS defines source/destination bytes (Filebeat maps the same fields);
+    # the payload counts (orig_bytes, resp_bytes) stay under zeek.connection. 0 is a count.
+    totals: dict[str, int | None] = {"bytes": None, "packets": None}
+    for key, side, field in (("orig_ip_bytes", "source", "bytes"), ("resp_ip_bytes", "destination", "bytes"),
                              ("orig_pkts", "source", "packets"), ("resp_pkts", "destination", "packets")):
         value = _n(rec.get(key))
         if value is not None:
             _sub(ev, side)[field] = value
-            totals[field] += value
+            totals[field] = (totals[field] or 0) + value
             keep.pop(key, None)
     for field, total in totals.items():
-        if 0 < total < _U64:  # two counts each below 2**64 may add up beyond what a store can hold
+        if total is not None and 0 <= total < _U64:  # two 64-bit counts may add up beyond what a store holds
             network[field] = total
     service = _s(rec.get("service"))
     if service:
@@ -120,8 +131,10 @@ def _dns(rec: Obj, ev: Event, keep: Obj) -> None:
     trans_id = _n(rec.get("trans_id"))
     if trans_id is not None:
         dns["id"] = trans_id
-    question = {f: rec[k] for k, f in (("query", "name"), ("qtype_name", "type"), ("qclass_name", "class"))
-                if _s(rec.get(k))}
+    question = {f: rec[k] for k, f in (("query", "name"), ("qtype_name", "type")) if _s(rec.get(k))}
+    qclass = _s(rec.get("qclass_name"))
+    if qclass:
+        question["class"] = _DNS_CLASSES.get(qclass, qclass)
     if question:
         dns["question"] = question
     rcode = _s(rec.get("rcode_name"))
@@ -171,6 +184,8 @@ def _http(rec: Obj, ev: Event, keep: Obj) -> None:
     if status is not None:
         response["status_code"] = status
         event["outcome"] = "failure" if status >= 400 else "success"
+    if method:
+        event["action"] = method.lower()  # Filebeat: the method, lower case
     version = _s(rec.get("version"))
     if version:
         http["version"] = version
@@ -198,6 +213,7 @@ def _http(rec: Obj, ev: Event, keep: Obj) -> None:
     user = _s(rec.get("username"))
     if user:
         url["username"] = user
+        ev["user"] = {"name": user}
         _related(ev, "user", [user])
     if url:
         ev["url"] = url
@@ -229,6 +245,10 @@ def _ssl(rec: Obj, ev: Event, keep: Obj) -> None:
         value = _s(rec.get(key))
         if value:
             side[field] = value
+            if field in ("subject", "issuer"):
+                names = dn_fields(value)
+                if names:
+                    _sub(side, "x509")[field] = names
     sni = _s(rec.get("server_name"))
     if sni:
         client["server_name"] = sni
@@ -342,6 +362,12 @@ def to_ecs(path: str, rec: Obj) -> Event:
     if transport:
         network["transport"] = transport
         cid = _s(rec.get("community_id")) or cached_community_id(transport, sip, dip, sport, dport)
+        if cid:
+            network["community_id"] = cid
+    elif path in _TCP_LOGS:
+        transport = "udp" if str(rec.get("version", "")).startswith("DTLS") else "tcp"
+        network["transport"] = transport
+        cid = cached_community_id(transport, sip, dip, sport, dport)
         if cid:
             network["community_id"] = cid
     protocol = _PROTOCOLS.get(path)

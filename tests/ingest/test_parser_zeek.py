@@ -17,6 +17,8 @@ from cert.core.ecs import get
 from cert.core.lines import read_lines
 from cert.core.parser import ParseError, Parser, Unreadable, parsers
 from cert.pipeline.ingestor import finalize
+from ingest.parsers._flow import community_id
+from ingest.parsers._x509_name import dn_fields
 
 CONN_JSON = (
     '{"ts":1521911721.255387,"uid":"CXWv6p3arKYeMETxOg","id.orig_h":"192.168.1.102","id.orig_p":68,'
@@ -43,6 +45,8 @@ SSL_JSON = (
     '{"_path":"ssl","ts":1700000001.0,"uid":"C0oPaB143MafKdsHTl","id.orig_h":"10.164.94.120","id.orig_p":42545,'
     '"id.resp_h":"10.47.8.200","id.resp_p":443,"version":"TLSv12","cipher":"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",'
     '"curve":"x25519","server_name":"intranet.example.gov","resumed":false,"established":true,'
+    '"subject":"CN=intranet.example.gov,OU=DSI\\\\, Bureau 3,O=Ministere,L=Paris,C=FR",'
+    '"issuer":"CN=GTS CA 1O1,O=Google Trust Services,C=US",'
     '"ssl_history":"CsxknGIi","cert_chain_fps":["b2dafbcdbc75210672f137f27ce882ccb799887631655d4f11191d5a678e44fe"],'
     '"client_cert_chain_fps":[],"validation_status":"unable to get local issuer certificate",'
     '"ja3":"e7eca2baf4458d095b7f45da28c16c34"}'
@@ -105,9 +109,11 @@ class TestZeekJson(ParserCase):
             "source.port": 68,
             "destination.ip": "192.168.1.1",
             "destination.port": 67,
-            "source.bytes": 301,
-            "destination.bytes": 300,
-            "network.bytes": 601,
+            # IP bytes (orig_ip_bytes/resp_ip_bytes), as Filebeat's zeek connection fileset maps them
+            "source.bytes": 329,
+            "destination.bytes": 328,
+            "network.bytes": 657,
+            "source.packets": 1,
             "network.packets": 2,
             "network.transport": "udp",
             "network.protocol": "dhcp",
@@ -115,7 +121,8 @@ class TestZeekJson(ParserCase):
             "zeek.session_id": "CXWv6p3arKYeMETxOg",
             "zeek.connection.conn_state": "SF",
             "zeek.connection.history": "Dd",
-            "zeek.connection.orig_bytes": None,
+            "zeek.connection.orig_bytes": 301,  # payload bytes stay Zeek's
+            "zeek.connection.orig_ip_bytes": None,
         }),
         (DNS_JSON, {
             "@timestamp": "2018-03-24T17:15:20.865Z",
@@ -126,7 +133,7 @@ class TestZeekJson(ParserCase):
             "dns.type": "answer",
             "dns.question.name": "ise.wrccdc.org",
             "dns.question.type": "A",
-            "dns.question.class": "C_INTERNET",
+            "dns.question.class": "IN",  # Zeek's C_INTERNET, as Filebeat's zeek dns fileset writes it
             "dns.response_code": "NOERROR",
             "dns.header_flags": ["RD", "RA"],
             "dns.answers": [{"data": "ise.wrccdc.cpp.edu", "ttl": 2230}, {"data": "134.71.3.16", "ttl": 41830}],
@@ -148,6 +155,10 @@ class TestZeekJson(ParserCase):
             "url.path": "/recherche",
             "url.query": "q=%27%20OR%201=1--",
             "url.username": "guest",
+            "user.name": "guest",
+            "event.action": "get",  # Filebeat: the method, lower case
+            "network.transport": "tcp",
+            "network.community_id": community_id("tcp", "192.0.2.10", "198.51.100.80", 51800, 80),
             "user_agent.original": "sqlmap/1.8",
             "zeek.http.password": None,
             "zeek.http.resp_mime_types": ["text/html"],
@@ -162,6 +173,18 @@ class TestZeekJson(ParserCase):
             "tls.client.ja3": "e7eca2baf4458d095b7f45da28c16c34",
             "tls.established": True,
             "tls.server.hash.sha256": "B2DAFBCDBC75210672F137F27CE882CCB799887631655D4F11191D5A678E44FE",
+            "tls.server.subject": "CN=intranet.example.gov,OU=DSI\\, Bureau 3,O=Ministere,L=Paris,C=FR",
+            "tls.server.x509.subject.common_name": ["intranet.example.gov"],
+            "tls.server.x509.subject.organizational_unit": ["DSI, Bureau 3"],
+            "tls.server.x509.subject.organization": ["Ministere"],
+            "tls.server.x509.subject.locality": ["Paris"],
+            "tls.server.x509.subject.country": ["FR"],
+            "tls.server.x509.issuer.common_name": ["GTS CA 1O1"],
+            "tls.server.x509.issuer.organization": ["Google Trust Services"],
+            "tls.server.x509.issuer.country": ["US"],
+            "tls.client.x509": None,
+            "network.transport": "tcp",
+            "network.community_id": community_id("tcp", "10.164.94.120", "10.47.8.200", 42545, 443),
             "zeek.ssl.validation_status": "unable to get local issuer certificate",
         }),
         (FILES_JSON, {
@@ -208,6 +231,47 @@ class TestZeekJson(ParserCase):
         '{"_path":"conn","ts":true}',
         "1521911720.865716\tCqKst53mF3det3eDV9\t10.47.1.100",  # TSV without its header
     ]
+
+
+def test_conn_counts_of_zero_are_kept() -> None:
+    # a connection attempt nobody answered (conn_state S0): Zeek logs 0 for the responder's counts
+    # and leaves the payload byte counts unset (docs.zeek.org, conn.log)
+    [event] = run(['{"_path":"conn","ts":1700000005.0,"uid":"C1","id.orig_h":"192.0.2.10","id.orig_p":40000,'
+                   '"id.resp_h":"198.51.100.9","id.resp_p":445,"proto":"tcp","conn_state":"S0","local_orig":true,'
+                   '"local_resp":false,"history":"S","orig_pkts":1,"orig_ip_bytes":60,"resp_pkts":0,'
+                   '"resp_ip_bytes":0}'])
+    assert get(event, "destination.bytes") == 0 and get(event, "destination.packets") == 0
+    assert get(event, "source.bytes") == 60 and get(event, "network.bytes") == 60
+    [silent] = run(['{"_path":"conn","ts":1700000005.0,"uid":"C2","id.orig_h":"192.0.2.10","id.orig_p":40001,'
+                    '"id.resp_h":"198.51.100.9","id.resp_p":445,"proto":"tcp","conn_state":"OTH","orig_pkts":0,'
+                    '"orig_ip_bytes":0,"resp_pkts":0,"resp_ip_bytes":0}'])
+    assert get(silent, "network.bytes") == 0 and get(silent, "network.packets") == 0
+
+
+def test_dns_classes_take_their_rfc_mnemonics() -> None:
+    base = ('{"_path":"dns","ts":1700000006.0,"uid":"C3","id.orig_h":"192.0.2.10","id.orig_p":5353,'
+            '"id.resp_h":"192.0.2.53","id.resp_p":53,"proto":"udp","query":"version.bind","qclass_name":"%s"}')
+    assert [get(e, "dns.question.class") for e in run([base % "C_CHAOS", base % "C_ANY", base % "qclass-7"])] == [
+        "CH", "ANY", "qclass-7"]
+
+
+def test_ssl_distinguished_names_follow_rfc_4514() -> None:
+    assert dn_fields("CN=a\\2Cb,O=x\\+y+OU=u1+OU=u2,C=FR") == {
+        "common_name": ["a,b"], "organization": ["x+y"], "organizational_unit": ["u1", "u2"], "country": ["FR"]}
+    assert dn_fields('CN=\\"quoted\\",L=S\\C3\\A3o Paulo') == {"common_name": ['"quoted"'], "locality": ["São Paulo"]}
+    assert dn_fields("CN=x, O=y") == {}  # not RFC 4514 (a space after the comma): nothing guessed
+    assert dn_fields("no name here") == {}
+    first = dn_fields("CN=one")
+    first["common_name"].append("changed")
+    assert dn_fields("CN=one") == {"common_name": ["one"]}
+    # the client side of mutual TLS, and a DTLS record (UDP)
+    [event] = run(['{"_path":"ssl","ts":1700000007.0,"uid":"C4","id.orig_h":"192.0.2.10","id.orig_p":5000,'
+                   '"id.resp_h":"198.51.100.4","id.resp_p":4433,"version":"DTLSv12",'
+                   '"client_subject":"CN=agent-42,O=Ministere","client_issuer":"CN=Internal CA"}'])
+    assert get(event, "tls.client.x509.subject.common_name") == ["agent-42"]
+    assert get(event, "tls.client.x509.issuer.common_name") == ["Internal CA"]
+    assert get(event, "network.transport") == "udp"
+    assert get(event, "tls.version_protocol") == "dtls"
 
 
 DNS_FIELDS = "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\tqtype_name\tanswers\tTTLs\tAA"
