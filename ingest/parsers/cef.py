@@ -9,7 +9,11 @@ ECS mapping as Elastic's ``decode_cef`` processor and CEF module do: the header 
 ``observer.vendor/product/version``, ``event.code`` (signature id), ``event.severity`` and
 ``message`` (name, then ``msg``); every extension is kept as text under ``cef.extensions.<full
 name>`` (``src`` -> ``sourceAddress``...) and the common ones also go to their ECS fields (see
-``ECS``). Two deviations: ``cat`` (the device's own category) is not copied to ``event.category``,
+``ECS``). The reporting device (``dvc``, ``dvchost``, ``dvcmac``, ``deviceExternalId``) goes to
+``observer.*``: it observed the event, where ``host.*`` would name it as the subject. Custom
+strings labelled as a rule (``cs1Label=Rule ID``...) and Forcepoint's unlabelled ``cs1`` go to
+``rule.id`` / ``rule.name``; ``network.community_id`` is set when the five-tuple is known. Two
+deviations from Elastic: ``cat`` (the device's own category) is not copied to ``event.category``,
 whose values ECS fixes, and ``event.category``/``event.type`` come from what the event carries
 (addresses -> network, URL -> web, a login name -> authentication; ``act`` -> allowed/denied).
 """
@@ -20,7 +24,7 @@ import re
 from collections.abc import Callable
 from datetime import tzinfo
 
-from cert.core.ecs import Event, add_related, put
+from cert.core.ecs import Event, add_related, get, put
 from cert.core.parser import ParseError, Parser, parsers
 from ingest.parsers._appliance import categorize, extensions, header_of, unescape_header
 from ingest.parsers._devtime import device_time, zone
@@ -34,6 +38,7 @@ from ingest.parsers._fields import (
     timestamp,
     to_int,
 )
+from ingest.parsers._flow import put_community_id
 
 _FIELD = r"((?:[^|\\]|\\.)*)\|"
 HEADER = re.compile(r"CEF: ?(?P<version>\d{1,3}(?:\.\d{1,3})?)\|" + _FIELD * 6 + r"(?P<ext>.*)$", re.S)
@@ -70,6 +75,12 @@ for _n in range(1, 5):
     FULL_NAMES[f"cfp{_n}Label"] = f"deviceCustomFloatingPoint{_n}Label"
     FULL_NAMES[f"c6a{_n}Label"] = f"deviceCustomIPv6Address{_n}Label"
 
+# a custom string's label (lower case, letters only) -> the rule field its value goes to ("rule": an id or
+# a name, as the value reads)
+RULE_LABELS = {"rule": "rule", "ruleid": "rule.id", "ruleuuid": "rule.uuid", "rulename": "rule.name",
+               "policyid": "rule.id", "policyname": "rule.name", "policy": "rule.name", "signatureid": "rule.id",
+               "rulenumber": "rule.id"}
+_RULE_NUMBER = re.compile(r"[0-9][0-9.:_-]*$")
 TIME_KEYS = {"deviceReceiptTime": "@timestamp", "startTime": "event.start", "endTime": "event.end",
              "agentReceiptTime": "event.created"}
 Setter = Callable[[Event, str, str], None]
@@ -101,6 +112,10 @@ def _lower(ev: Event, field: str, value: str) -> None:
     put(ev, field, value.lower())
 
 
+def _mac(ev: Event, field: str, value: str) -> None:
+    put(ev, field, value.replace(":", "-").upper())
+
+
 # full name -> (ECS field, setter)
 ECS: dict[str, tuple[str, Setter]] = {
     "sourceAddress": ("source", _address), "destinationAddress": ("destination", _address),
@@ -114,9 +129,9 @@ ECS: dict[str, tuple[str, Setter]] = {
     "deviceAction": ("event.action", _text), "applicationProtocol": ("network.application", _lower),
     "bytesIn": ("source.bytes", _long), "bytesOut": ("destination.bytes", _long),
     "requestMethod": ("http.request.method", _text), "requestClientApplication": ("user_agent.original", _text),
-    "requestContext": ("http.request.referrer", _text), "deviceExternalId": ("host.id", _text),
-    "deviceHostName": ("host.hostname", _text), "deviceAddress": ("host.ip", _ip),
-    "deviceMacAddress": ("host.mac", _text),
+    "requestContext": ("http.request.referrer", _text), "deviceExternalId": ("observer.name", _text),
+    "deviceHostName": ("observer.hostname", _text), "deviceAddress": ("observer.ip", _ip),
+    "deviceMacAddress": ("observer.mac", _mac),
     "deviceProcessId": ("process.pid", _long), "deviceProcessName": ("process.name", _text),
     "deviceInboundInterface": ("observer.ingress.interface.name", _text),
     "deviceOutboundInterface": ("observer.egress.interface.name", _text),
@@ -215,3 +230,22 @@ class CefParser(Parser):
         direction = values.get("deviceDirection")
         if direction in ("0", "1"):
             put(ev, "network.direction", "inbound" if direction == "0" else "outbound")
+        _rule(ev, values)
+        put_community_id(ev)
+
+
+def _rule(ev: Event, values: dict[str, str]) -> None:
+    """``rule.id``/``rule.name`` from the custom strings a vendor labels as its rule; Forcepoint
+    NGFW puts the rule id in ``cs1`` unlabelled (Filebeat's CEF module does the same)."""
+    for n in range(1, 7):
+        value = values.get(f"deviceCustomString{n}")
+        label = values.get(f"deviceCustomString{n}Label", "")
+        field = RULE_LABELS.get(re.sub(r"[^a-z]", "", label.lower()))
+        if field == "rule":  # a plain "Rule": an id when it reads as one (2097152.1), else a name (Allow-Web)
+            field = "rule.id" if value and _RULE_NUMBER.match(value) else "rule.name"
+        if value and field:
+            put(ev, field, value)
+    vendor = get(ev, "observer.vendor")
+    if (isinstance(vendor, str) and vendor.upper() == "FORCEPOINT" and "deviceCustomString1Label" not in values
+            and values.get("deviceCustomString1")):
+        put(ev, "rule.id", values["deviceCustomString1"])

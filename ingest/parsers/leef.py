@@ -9,7 +9,9 @@ holding the delimiter is joined back to the value before it.
 ECS: ``observer.vendor/product/version`` and ``event.code`` from the header, the predefined
 attributes (``src``, ``dst``, ``srcPort``, ``usrName``, ``sev``, ``devTime`` with
 ``devTimeFormat``, ``proto``, ``srcBytes``, ``srcPostNAT``, ``policy``, ``url``...) to their ECS
-fields, and every attribute as text under ``leef.attributes.<key>``.
+fields, the reporting device (``dvc``, ``dvchost``, ``dvcmac``, the keys some producers borrow from
+CEF) to ``observer.*``, a rule id (``ruleId``) to ``rule.id``, ``network.community_id`` when the
+five-tuple is known, and every attribute as text under ``leef.attributes.<key>``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ingest.parsers._fields import (
     timestamp,
     to_int,
 )
+from ingest.parsers._flow import put_community_id
 
 _FIELD = r"((?:[^|\\]|\\.)*)\|"
 HEADER = re.compile(r"LEEF: ?(?P<version>\d{1,2}(?:\.\d{1,2})?)\|" + _FIELD * 4 + r"(?P<rest>.*)$", re.S)
@@ -124,6 +127,15 @@ class LeefParser(Parser):
             if attrs.get(key):
                 put(ev, field, attrs[key])
         put_transport(ev, attrs.get("proto"))
+        # the reporting device, when the producer names it with CEF's keys: the observer
+        put_ip(ev, "observer.ip", attrs.get("dvc"))
+        if attrs.get("dvchost"):
+            put(ev, "observer.hostname", attrs["dvchost"])
+        if attrs.get("dvcmac"):
+            put(ev, "observer.mac", attrs["dvcmac"].replace(":", "-").upper())
+        for key in ("ruleId", "ruleID", "rule_id"):
+            if attrs.get(key):
+                put(ev, "rule.id", attrs[key])
         user = attrs.get("usrName") or attrs.get("accountName")
         if user:
             put(ev, "user.name", user)
@@ -138,6 +150,7 @@ class LeefParser(Parser):
             put_url(ev, attrs["url"])
         add_related(ev, "ip", ev.get("source", {}).get("nat", {}).get("ip"),
                     ev.get("destination", {}).get("nat", {}).get("ip"))
+        put_community_id(ev)
 
     @staticmethod
     def _time(ev: Event, attrs: dict[str, str]) -> None:

@@ -20,6 +20,7 @@ from harness import ParserCase
 from cert.core.ecs import get
 from cert.core.parser import ParseError, parsers
 from ingest.parsers._appliance import extensions
+from ingest.parsers._flow import community_id
 
 FORTIGATE = (
     "<185>Nov 20 08:50:01 FGT60F CEF:0|Fortinet|Fortigate|v7.2.5|0000000013|traffic:forward deny|3|"
@@ -45,9 +46,49 @@ CHECKPOINT = (
 )
 
 
+# Forcepoint NGFW (SMC) records, from Filebeat's CEF module fixture (x-pack/filebeat/module/cef/log/test/
+# fp-ngfw-smc.log): the reporting firewall in dvc/dvchost/deviceExternalId, its rule id in cs1.
+FORCEPOINT_DISCARD = (
+    "CEF:0|FORCEPOINT|Firewall|unknown|70019|Connection_Discarded|0|deviceExternalId=Firewall-10 node 1 "
+    "dvc=10.1.1.10 dvchost=10.1.1.10 src=172.16.1.1 dst=255.255.255.255 spt=68 dpt=67 proto=17 "
+    "deviceOutboundInterface=255 deviceFacility=Packet Filtering rt=Jan 17 2020 08:56:21 app=BOOTPS (UDP) "
+    "cs1Label=RuleID cs1=605.0"
+)
+FORCEPOINT_UNLABELLED = (
+    "CEF:0|FORCEPOINT|Firewall|6.6.1|70018|Connection_Allowed|0|deviceExternalId=Master FW node 1 dvc=10.1.1.40 "
+    "dvchost=fw-master dvcmac=00:1b:21:3c:9d:f8 src=10.37.205.252 dst=10.1.1.40 proto=1 act=Allow "
+    "rt=Jan 17 2020 08:52:09 cs1=2097157.1"
+)
+
+
 class TestCef(ParserCase):
     parser_name = "cef"
     samples = [
+        (
+            FORCEPOINT_DISCARD,
+            {
+                "observer.ip": "10.1.1.10",
+                "observer.hostname": "10.1.1.10",
+                "observer.name": "Firewall-10 node 1",
+                "observer.vendor": "FORCEPOINT",
+                "observer.product": "Firewall",
+                "host": None,
+                "rule.id": "605.0",
+                "network.transport": "udp",
+                "network.community_id": community_id("udp", "172.16.1.1", "255.255.255.255", 68, 67),
+            },
+        ),
+        (
+            FORCEPOINT_UNLABELLED,
+            {
+                "observer.ip": "10.1.1.40",
+                "observer.hostname": "fw-master",
+                "observer.mac": "00-1B-21-3C-9D-F8",
+                "rule.id": "2097157.1",
+                "network.transport": "icmp",
+                "network.community_id": None,  # ICMP without type and code: no flow hash
+            },
+        ),
         (
             FORTIGATE,
             {
@@ -69,7 +110,9 @@ class TestCef(ParserCase):
                 "network.application": "rdp",
                 "observer.ingress.interface.name": "wan1",
                 "observer.egress.interface.name": "internal",
-                "host.id": "FGT60FTK22090001",
+                "observer.name": "FGT60FTK22090001",  # the reporting device observes, it is not the host
+                "host": None,
+                "network.community_id": community_id("tcp", "198.51.100.23", "192.0.2.10", 51515, 3389),
                 "cef.extensions.deviceEventCategory": "traffic:forward",
                 "cef.extensions.FTNTFGTpolicyid": "0",
                 "cef.name": "traffic:forward deny",
@@ -97,6 +140,8 @@ class TestCef(ParserCase):
                 "event.reason": "tcp-fin",
                 "cef.extensions.deviceCustomString3Label": "Virtual System",
                 "cef.extensions.deviceCustomString1": "Allow-Web",
+                "rule.name": "Allow-Web",  # cs1Label=Rule, a name
+                "rule.id": None,
                 "cef.extensions.deviceReceiptTime": "2026-11-20T08:51:00.000Z",
                 "cef.extensions.baseEventCount": "1",
             },

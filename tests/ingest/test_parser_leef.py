@@ -11,6 +11,7 @@ from harness import ParserCase
 
 from cert.core.ecs import get
 from cert.core.parser import parsers
+from ingest.parsers._flow import community_id
 
 
 class TestLeef(ParserCase):
@@ -41,7 +42,8 @@ class TestLeef(ParserCase):
             "dstPort=21^usrName=joe.black^devTime=Nov 20 2026 08:55:00.250 UTC^"
             "devTimeFormat=MMM dd yyyy HH:mm:ss.SSS z",
             {"@timestamp": "2026-11-20T08:55:00.250Z", "leef.version": "2.0", "leef.event_id": "41",
-             "observer.vendor": "Lancope", "user.name": "joe.black"},
+             "observer.vendor": "Lancope", "user.name": "joe.black",
+             "network.community_id": None},  # no transport: no flow hash
         ),
         (  # a hex delimiter (x09 = tab), epoch milliseconds, an action
             "LEEF:2.0|Vendor|VPN|1.0|AUTH_FAIL|x09|devTime=1795164600000\tusrName=admin\tsrc=198.51.100.5\tproto=6\t"
@@ -58,6 +60,14 @@ class TestLeef(ParserCase):
             {"@timestamp": "2026-11-20T08:55:00.000Z", "source.nat.ip": "192.0.2.44", "source.nat.port": 40001,
              "rule.name": "Allow Web", "url.original": "https://www.example.org/a;b?q=1", "url.domain": "www.example.org",
              "observer.hostname": "fw01", "event.category": ["network", "web"]},
+        ),
+        (  # the reporting device named with CEF's keys (dvc, dvchost, dvcmac), a rule id, a five-tuple
+            "LEEF:2.0|Vendor|NGFW|3.1|deny|^|devTime=1795164600000^src=198.51.100.5^srcPort=40000^"
+            "dst=192.0.2.10^dstPort=22^proto=TCP^action=deny^ruleId=1042^dvc=192.0.2.1^dvchost=fw-edge01^"
+            "dvcmac=00:1b:21:3c:9d:f8",
+            {"observer.ip": "192.0.2.1", "observer.hostname": "fw-edge01", "observer.mac": "00-1B-21-3C-9D-F8",
+             "host": None, "rule.id": "1042",
+             "network.community_id": community_id("tcp", "198.51.100.5", "192.0.2.10", 40000, 22)},
         ),
         (  # LEEF 1.0 from a producer that separates with spaces; the syslog header gives the time
             "<13>Nov 20 08:57:00 app01 LEEF:1.0|Acme|Portal|2.0|LOGIN|src=198.51.100.9 usrName=awa.diop sev=3",
