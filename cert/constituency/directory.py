@@ -134,6 +134,11 @@ def _partner(item: dict[str, Any]) -> Partner:
                    email=str(item.get("email", "")), language=language)
 
 
+# (source is ours, destination is ours) -> network.direction
+_DIRECTIONS = {(True, True): "internal", (True, False): "outbound", (False, True): "inbound",
+               (False, False): "external"}
+
+
 class Constituency:
     def __init__(self, organizations: list[Organization], partners: list[Partner] | None = None) -> None:
         _check_hierarchy(organizations)
@@ -255,22 +260,29 @@ class Constituency:
 
     def enrich(self, event: Event, fallback: Organization | None = None) -> None:
         """Set ``organization.*`` from the destination, else the source, else the host, when it is
-        ours, else from ``fallback`` (the organisation the sending API token speaks for); and
-        ``<side>.organization.name`` per side. What the event itself says there is dropped: an
+        ours, else from ``fallback`` (the organisation the sending API token speaks for);
+        ``<side>.organization.name`` per side; and, when the event has both addresses and no
+        direction, ``network.direction`` (``internal``, ``outbound``, ``inbound``, ``external``)
+        with the constituency's networks as the inside. What the event itself says there is dropped: an
         organisation is never taken from the sender's word (its claimed name is kept, as evidence
         only, in ``vigie.claimed_organization``)."""
         claimed = event.pop("organization", None)
         if isinstance(claimed, dict) and claimed.get("name"):
             put(event, "vigie.claimed_organization", str(claimed["name"])[:200])
         chosen = None
+        ours: dict[str, bool] = {}
         for side in ("destination", "source", "host"):
             sub = event.get(side)
             if isinstance(sub, dict):
                 sub.pop("organization", None)
             org = self.lookup(get(event, f"{side}.ip"))
+            ours[side] = org is not None
             if org is not None:
                 put(event, f"{side}.organization.name", org.name)
                 chosen = chosen or org
+        if get(event, "network.direction") is None and get(event, "source.ip") and get(event, "destination.ip"):
+            # ECS's perimeter values, the constituency's networks being the inside
+            put(event, "network.direction", _DIRECTIONS[ours["source"], ours["destination"]])
         chosen = chosen or fallback
         if chosen is not None:
             put(event, "organization.id", chosen.id)
