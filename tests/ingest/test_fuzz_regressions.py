@@ -106,7 +106,7 @@ def test_zeek_counts_that_add_up_beyond_64_bits_leave_out_the_total() -> None:
     big = (1 << 64) - 1
     line = orjson.dumps({"_path": "conn", "ts": 1521911725.8, "uid": "C1", "id.orig_h": "10.0.0.1",
                          "id.orig_p": 40000, "id.resp_h": "10.0.0.2", "id.resp_p": 80, "proto": "tcp",
-                         "orig_bytes": big, "resp_bytes": big, "orig_pkts": 2, "resp_pkts": 3,
+                         "orig_ip_bytes": big, "resp_ip_bytes": big, "orig_pkts": 2, "resp_pkts": 3,
                          "duration": 1e300}).decode()
     event = parser.parse(line)
     assert event is not None and orjson.dumps(finalize(event, parser, line, "conn.log"))
