@@ -296,8 +296,10 @@ class Ingestor:
             lines = joiner.join(lines)
         limit = self.batch_size
 
+        receipt = parser.options.receive_time
+
         def new_batch() -> Batch:
-            return Batch(source, self.parser.name, unit)
+            return Batch(source, self.parser.name, unit, receipt_times=receipt)
 
         def hand_over(b: Batch) -> Batch:
             nonlocal enrich
