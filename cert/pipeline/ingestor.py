@@ -13,7 +13,8 @@ it cannot extract (a corrupt chunk, a truncated file), which is dead-lettered wi
 Either way the raw record text is the input of ``parse()``, becomes ``event.original`` and,
 with the dataset and the source, derives the deterministic ``event.id``. A parser of multi-line
 records (``Parser.continuation``) gets each record's lines joined (``cert.pipeline.multiline``);
-its position is its first line.
+its position is its first line, and its continuation lines count as read and skipped (they give
+no event of their own), so that every line read is an event, a skipped line or a dead letter.
 
 Per-source settings (``ParserOptions``: time zone, receive time) are given to the Ingestor and
 passed to the parser of each source (``Parser.configure``).
@@ -303,7 +304,11 @@ class Ingestor:
 
         def hand_over(b: Batch) -> Batch:
             nonlocal enrich
-            enrich = self._enricher()  # an edit of the contact database applies from the next batch
+            enrich = self._enricher()
+            if joiner is not None:  # continuation lines: read, no event of their own
+                joined = joiner.take_joined()
+                b.lines += joined
+                b.skipped += joined  # an edit of the contact database applies from the next batch
             if b.newest_stamp is not None:  # the fast path's newest @timestamp, as a datetime
                 when = parse_ts(b.newest_stamp)
                 if b.newest is None or when > b.newest:

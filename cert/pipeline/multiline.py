@@ -13,6 +13,8 @@ listener's messages alike, so both give the same records:
   drops the rest): a continuation beyond that starts a record of its own, which the parser
   refuses (dead-lettered with its reason), so no line is lost;
 - a continuation with no record before it (the first line of the input) is a record of its own;
+- the continuation lines are counted (``take_joined``): the Ingestor counts them as lines read
+  that gave no event of their own (``skipped``), so lines read still add up;
 - the checkpoint of a file (``Joiner.position``) is never past the first line of the record held
   back: a restart reads that record again whole.
 
@@ -45,6 +47,12 @@ class Joiner:
         self.max_bytes = max_bytes
         self._held: list[str] = []
         self._held_at: tuple[int | None, int, int] | None = None  # the reader's mark before the record
+        self._joined = 0  # continuation lines of the records given out, not yet taken
+
+    def take_joined(self) -> int:
+        """The continuation lines of the records given out since the last call."""
+        n, self._joined = self._joined, 0
+        return n
 
     @property
     def position(self) -> FilePosition:
@@ -71,7 +79,10 @@ class Joiner:
                     held.append(text)
                     size += len(text) + 1
                 else:
-                    record = (number, "\n".join(held)) if held else None
+                    record = None
+                    if held:
+                        record = (number, "\n".join(held))
+                        self._joined += len(held) - 1
                     held[:] = [text]
                     number, size = lineno, len(text)
                     if before is not None and after is not None and before[0] != after[0]:
@@ -82,12 +93,14 @@ class Joiner:
             else:
                 if held:
                     record = (number, "\n".join(held))
+                    self._joined += len(held) - 1
                     held.clear()
                     yield record
                 yield item
             before = after
         if held:
             record = (number, "\n".join(held))
+            self._joined += len(held) - 1
             held.clear()
             yield record
 

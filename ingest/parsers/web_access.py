@@ -154,7 +154,7 @@ class WebAccessParser(Parser):
     def _ssl_request(self, line: str) -> Event:
         m = SSL_REQUEST.match(line)
         if m is None:
-            raise ParseError("not an access log line in common, combined or ssl_request format")
+            raise ParseError("not an access log line in common or combined format")
         ev: Event = {"@timestamp": access_time(m["time"], self.options.zone)}
         put(ev, "event.kind", "event")
         put(ev, "event.category", ["web"])

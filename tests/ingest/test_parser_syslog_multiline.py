@@ -65,6 +65,7 @@ def test_continuation_lines_join_their_record(ingest_platform: Platform, tmp_pat
     log = _write(tmp_path / "system.log", DARWIN)
     summary = Ingestor(ingest_platform, "syslog").ingest_file(str(log))
     assert summary.dead_lettered == 0 and summary.ingested == len(RECORDS)
+    assert summary.read == len(DARWIN) and summary.skipped == len(DARWIN) - len(RECORDS)
     stored = events(ingest_platform)
     originals = [get(e, "event.original") for e in stored]
     assert sorted(originals) == sorted(RECORDS)
