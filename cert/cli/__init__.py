@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "each file resumes from its checkpoint")
     ing.add_argument("--detect", action="store_true", help="run the detectors on each batch (streaming)")
     ing.add_argument("--strict", action="store_true", help="exit 1 when any line was dead-lettered")
+    from cert.cli.parser_options import add_parser_options
+
+    add_parser_options(ing)
     ing.add_argument("paths", nargs="+")
     ing.set_defaults(func=cmd_ingest)
 

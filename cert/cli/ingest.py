@@ -34,6 +34,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from cert.cli.parser_options import parser_options
 from cert.core.errors import InvalidInput, StoreUnavailable, VigieError
 from cert.pipeline.ingestor import Ingestor, IngestSummary
 from cert.runtime.platform import Platform
@@ -110,7 +111,8 @@ def tune_gc() -> None:
 
 def run_ingest(p: Platform, args: argparse.Namespace) -> int:
     tune_gc()
-    ingestor = Ingestor(p, args.parser, static_fields=_fields(args.field or []), on_batch=_detector(p, args.detect))
+    ingestor = Ingestor(p, args.parser, static_fields=_fields(args.field or []), on_batch=_detector(p, args.detect),
+                        options=parser_options(args))
     unit = ingestor.parser.unit
     if args.follow:
         if unit != "line":

@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from cert.accounts.tokens import DEFAULT_LIFETIME, SCOPES
+from cert.cli.parser_options import add_parser_options, parser_options
 from cert.core.errors import NotFound
 from cert.runtime.platform import Platform
 
@@ -32,6 +33,7 @@ def add_commands(sub: Any) -> None:
     ls.add_argument("--flush-seconds", type=float, default=1.0, help="and at least every S seconds (default 1)")
     ls.add_argument("--max-message-bytes", type=int, default=64 * 1024, help="longer messages are dead-lettered")
     ls.add_argument("--detect", action="store_true", help="run the detectors on each stored batch (streaming)")
+    add_parser_options(ls)
     ls.add_argument("--duration", type=float, default=0, help="stop after S seconds (default: run until stopped)")
     ls.set_defaults(func=cmd_listen)
 
@@ -64,7 +66,7 @@ def cmd_listen(p: Platform, args: argparse.Namespace) -> int:
         udp=tuple(Endpoint.parse(a) for a in args.udp), tcp=tuple(Endpoint.parse(a) for a in args.tcp),
         tls=tuple(Endpoint.parse(a) for a in args.tls), tls_cert=args.tls_cert, tls_key=args.tls_key,
         parser=args.parser, batch_size=args.batch_size, flush_seconds=args.flush_seconds,
-        max_message_bytes=args.max_message_bytes)
+        max_message_bytes=args.max_message_bytes, parser_options=parser_options(args))
     listener = listeners.get(args.kind)(p, config, on_batch=_detector(p) if args.detect else None)
     done = threading.Event()
 

@@ -208,6 +208,24 @@ class FileReader:
             fp = self._fingerprint[1]
         return FilePosition(self._inode, self._offset, self._line, fp)
 
+    @property
+    def mark(self) -> tuple[int | None, int, int]:
+        """(inode, offset, line) after the last line yielded: cheap, for ``position_at``."""
+        return self._inode, self._offset, self._line
+
+    def position_at(self, mark: tuple[int | None, int, int]) -> FilePosition:
+        """The checkpoint at an earlier ``mark`` of the file being read (a record held back by
+        a reader of multi-line records starts there); ``position`` if the file changed since."""
+        inode, offset, line = mark
+        if inode != self._inode or self._fh is None or offset > self._offset:
+            return self.position
+        fp = ""
+        if self._stream is None:
+            n = min(offset, FINGERPRINT_BYTES)
+            cached = self._fingerprint
+            fp = cached[1] if cached is not None and cached[0] == n else fingerprint_of(self._fh, n)
+        return FilePosition(inode, offset, line, fp)
+
     # -- reading ------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[LineItem]:
         if self._stream is not None:

@@ -11,7 +11,13 @@ Record sources: a parser reads its files with ``Parser.read(path)``, which yield
 format (EVTX) overrides it to extract each record as text, and yields ``Unreadable`` for what
 it cannot extract (a corrupt chunk, a truncated file), which is dead-lettered with its reason.
 Either way the raw record text is the input of ``parse()``, becomes ``event.original`` and,
-with the dataset and the source, derives the deterministic ``event.id``.
+with the dataset and the source, derives the deterministic ``event.id``. A parser of multi-line
+records (``Parser.continuation``) gets each record's lines joined (``cert.pipeline.multiline``);
+its position is its first line, and its continuation lines count as read and skipped (they give
+no event of their own), so that every line read is an event, a skipped line or a dead letter.
+
+Per-source settings (``ParserOptions``: time zone, receive time) are given to the Ingestor and
+passed to the parser of each source (``Parser.configure``).
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from typing import Any
 from cert.constituency.directory import Organization
 from cert.core.ecs import Event, get, now_iso, parse_ts, put
 from cert.core.lines import FileReader, LineItem, RejectedLine
-from cert.core.parser import ParseError, Parser, Unreadable, parsers
+from cert.core.parser import DEFAULT_OPTIONS, RECEIPT_TAG, ParseError, Parser, ParserOptions, Unreadable, parsers
+from cert.pipeline.multiline import Joiner
 from cert.pipeline.state import load_checkpoint
 from cert.pipeline.writer import Batch, StoreWriter, WriterThread, raw_bytes
 from cert.pipeline.writer import IngestSummary as IngestSummary  # re-exported: the pipeline's result
@@ -64,7 +71,9 @@ def _finalize(event: Event, parser: Parser, raw: str, source: str, keep_original
         _sub(_sub(event, "log"), "file")["path"] = source
     ts = event.get("@timestamp")
     if not ts:
-        raise ParseError("no timestamp")
+        if not parser.options.receive_time:
+            raise ParseError("no timestamp")
+        ts = _receipt_time(event, ingested)
     when = parse_ts(ts if ts.__class__ is str else str(ts))
     source_, dest, host = event.get("source"), event.get("destination"), event.get("host")
     _related(event, "ip", source_, "ip", dest, "ip", event.get("client"), "ip", host, "ip")
@@ -73,6 +82,18 @@ def _finalize(event: Event, parser: Parser, raw: str, source: str, keep_original
     if not raw.isascii() and not _encodable(raw):
         _clean_strings(event)
     return when
+
+
+def _receipt_time(event: Event, ingested: str) -> str:
+    """A record with no time of its own, from a source configured to take its receive time: the
+    ingestion time, tagged ``time_from_receipt``."""
+    event["@timestamp"] = ingested
+    tags = event.get("tags")
+    if not isinstance(tags, list):
+        tags = event["tags"] = [] if tags is None else [str(tags)]
+    if RECEIPT_TAG not in tags:
+        tags.append(RECEIPT_TAG)
+    return ingested
 
 
 #: The top-level fields ``_finalize`` reads or writes: a static field under one of them turns
@@ -187,11 +208,12 @@ class Ingestor:
     def __init__(self, platform: Platform, parser_name: str, batch_size: int = 2000,
                  on_batch: Callable[[list[Event]], None] | None = None,
                  static_fields: dict[str, str] | None = None, collect_ids: bool = False,
-                 organization: Organization | None = None) -> None:
+                 organization: Organization | None = None, options: ParserOptions = DEFAULT_OPTIONS) -> None:
         self.platform = platform
+        self.options = options
         self.organization = organization  # events with no address of the constituency belong to it
         self.static_fields = {k: _clean(v) for k, v in (static_fields or {}).items()}
-        self.parser = parsers.get(parser_name)()
+        self.parser = parsers.get(parser_name)().configure(options)
         self.batch_size = batch_size
         self.geoip = platform.geoip
         self.writer = StoreWriter(platform, on_batch, collect_ids)
@@ -264,26 +286,36 @@ class Ingestor:
         unit = self.parser.unit
         enrich = self._enricher()
         static = list(self.static_fields.items())
-        parser = self.parser.for_source(source)
+        parser = self.parser.for_source(source).configure(self.options)
         parse = parser.parse
-        fast = parser.fast_path
+        fast = parser.fast_path if parser.options == DEFAULT_OPTIONS else None
         if any(key.split(".", 1)[0] in FINALIZE_ROOTS for key, _ in static):
             fast = None
+        joiner = None
+        if parser.continuation is not None:
+            joiner = Joiner(parser.continuation, reader)
+            lines = joiner.join(lines)
         limit = self.batch_size
 
+        receipt = parser.options.receive_time
+
         def new_batch() -> Batch:
-            return Batch(source, self.parser.name, unit)
+            return Batch(source, self.parser.name, unit, receipt_times=receipt)
 
         def hand_over(b: Batch) -> Batch:
             nonlocal enrich
-            enrich = self._enricher()  # an edit of the contact database applies from the next batch
+            enrich = self._enricher()
+            if joiner is not None:  # continuation lines: read, no event of their own
+                joined = joiner.take_joined()
+                b.lines += joined
+                b.skipped += joined  # an edit of the contact database applies from the next batch
             if b.newest_stamp is not None:  # the fast path's newest @timestamp, as a datetime
                 when = parse_ts(b.newest_stamp)
                 if b.newest is None or when > b.newest:
                     b.newest = when
             if b.lines:
                 if reader is not None:
-                    b.position = reader.position
+                    b.position = reader.position if joiner is None else joiner.position
                     b.progress_bytes, offset[0] = max(0, reader.offset - offset[0]), reader.offset
                 thread.submit(b)
             return new_batch()

@@ -7,6 +7,11 @@ lines to a ``LineSink``: one thread that batches them, flushes every ``batch_siz
 ``flush_seconds`` seconds, and writes them through ``cert.pipeline.ingestor.Ingestor`` — the same
 parsing, enrichment, dead-letter store and event store as ``cert ingest``. Input that cannot
 even be framed or decoded goes to the dead-letter store too, with its reason.
+
+The parser's per-source settings (``ParserOptions``: time zone, receive time) are part of the
+listener's configuration. For a parser of multi-line records (``Parser.continuation``), the
+messages of one peer are joined as a file's lines are; the last record of a flush waits for the
+next flush (one flush interval at most), where its continuation lines may be.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from cert.core.ecs import Event
 from cert.core.errors import InvalidInput
+from cert.core.parser import DEFAULT_OPTIONS, ParserOptions
 from cert.core.registry import Registry
 from cert.pipeline.ingestor import Ingestor, IngestSummary
+from cert.pipeline.multiline import split_trailing
 from cert.pipeline.state import reason_class
 from cert.pipeline.writer import Batch
 
@@ -65,6 +72,7 @@ class ListenerConfig:
     flush_seconds: float = 1.0
     max_message_bytes: int = 64 * 1024
     max_connections: int = 256
+    parser_options: ParserOptions = DEFAULT_OPTIONS
 
     def __post_init__(self) -> None:
         if not (self.udp or self.tcp or self.tls):
@@ -116,7 +124,7 @@ class Listener(ABC):
         """The sink this listener's input goes to, with its parser and batching."""
         cfg = self.config
         return LineSink(self.platform, cfg.parser or self.default_parser, cfg.batch_size, cfg.flush_seconds,
-                        on_batch=self.on_batch)
+                        on_batch=self.on_batch, options=cfg.parser_options)
 
     @abstractmethod
     def start(self) -> list[str]:
@@ -142,9 +150,14 @@ class LineSink:
     names the peer it came from."""
 
     def __init__(self, platform: Platform, parser: str, batch_size: int = 2000, flush_seconds: float = 1.0,
-                 max_queue: int = 100_000, on_batch: Callable[[list[Event]], None] | None = None) -> None:
+                 max_queue: int = 100_000, on_batch: Callable[[list[Event]], None] | None = None,
+                 options: ParserOptions = DEFAULT_OPTIONS) -> None:
         self.platform = platform
-        self.ingestor = Ingestor(platform, parser, batch_size=max(batch_size, 1), on_batch=on_batch)
+        self.ingestor = Ingestor(platform, parser, batch_size=max(batch_size, 1), on_batch=on_batch,
+                                 options=options)
+        self._continuation = self.ingestor.parser.continuation
+        # per (source, static fields): the last record of the previous flush, held for this one
+        self._held: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[int, str]]] = {}
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.stats = ListenerStats()
@@ -202,7 +215,7 @@ class LineSink:
             except queue.Empty:
                 item = None
             if item is _STOP:
-                self._flush(pending, dead)
+                self._flush(pending, dead, final=True)
                 return
             if isinstance(item, tuple) and item[0] == "lines":
                 pending.extend((item[1], line, item[3]) for line in item[2])
@@ -212,12 +225,15 @@ class LineSink:
                 self._flush(pending, dead)
                 deadline = time.monotonic() + self.flush_seconds
 
-    def _flush(self, pending: list[tuple[str, str, dict[str, str]]], dead: list[tuple[str, str, str, bytes]]) -> None:
+    def _flush(self, pending: list[tuple[str, str, dict[str, str]]], dead: list[tuple[str, str, str, bytes]],
+               final: bool = False) -> None:
         groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[int, str]]] = {}
         for source, line, fields in pending:
             self._count += 1
             groups.setdefault((source, tuple(sorted(fields.items()))), []).append((self._count, line))
         pending.clear()
+        if self._continuation is not None:
+            groups = self._hold_trailing(groups, final)
         for (source, static), lines in groups.items():
             self.ingestor.static_fields = dict(static)
             try:
@@ -232,6 +248,27 @@ class LineSink:
         dead.clear()
         for source, letters in by_source.items():
             self._store_dead_letters(source, letters)
+
+    def _hold_trailing(self, groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[int, str]]],
+                       final: bool) -> dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[int, str]]]:
+        """The lines to ingest now: each source's held record goes first; the last record of
+        each source's new lines waits for the next flush, unless this is the last flush or the
+        record began in the previous one (it waited its flush interval)."""
+        assert self._continuation is not None
+        held, self._held = self._held, {}
+        # nothing more from a peer: its held record is complete
+        out = {key: lines for key, lines in held.items() if key not in groups}
+        for key, lines in groups.items():
+            before = held.get(key, [])
+            lines = before + lines
+            start = split_trailing(lines, self._continuation)
+            if final or start < len(before):
+                out[key] = lines
+                continue
+            self._held[key] = lines[start:]
+            if start:
+                out[key] = lines[:start]
+        return out
 
     def _account(self, summary: IngestSummary) -> None:
         with self._lock:

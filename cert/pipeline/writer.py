@@ -36,6 +36,7 @@ from cert.core.ecs import Event, format_ts, parse_ts
 from cert.core.errors import StoreUnavailable
 from cert.core.event_store import WriteResult
 from cert.core.lines import FilePosition
+from cert.core.parser import RECEIPT_TAG
 from cert.pipeline.spool import Segment, Spool
 from cert.pipeline.state import BatchRecord, commit_batch, reason_class, source_id
 
@@ -82,6 +83,17 @@ class Batch:
     newest_stamp: str | None = None
     position: FilePosition | None = None
     progress_bytes: int = 0
+    #: events may take their receive time (``ParserOptions.receive_time``): those tagged
+    #: ``time_from_receipt`` get the ingestion time as ``@timestamp`` too
+    receipt_times: bool = False
+
+
+def _receipt_times(events: list[Event], ingested: str) -> None:
+    """The events that took their receive time as ``@timestamp``: it is the ingestion time."""
+    for ev in events:
+        tags = ev.get("tags")
+        if isinstance(tags, list) and RECEIPT_TAG in tags:
+            ev["@timestamp"] = ingested
 
 
 def raw_bytes(raw: str) -> bytes:
@@ -154,6 +166,8 @@ class StoreWriter:
             events = pending.events = [ev for _, _, ev in b.events]
             for ev in events:
                 ev["event"]["ingested"] = ingested  # when the store takes it, for `cert detect` windows
+            if b.receipt_times:
+                _receipt_times(events, ingested)
             try:
                 self._replay_spool(summary)
                 if submit is None:
@@ -279,6 +293,7 @@ class StoreWriter:
             events = [ev for _, _, ev in segment.items]
             for ev in events:
                 ev["event"]["ingested"] = ingested
+            _receipt_times(events, ingested)
             result = self._store(events)
             record = BatchRecord(segment.source, segment.parser, spooled=-len(events), at=at,
                                  newest=max((parse_ts(str(ev["@timestamp"])) for ev in events), default=None))

@@ -6,7 +6,9 @@ header field may be the NILVALUE ``-``. RFC 3164: ``[<PRI>]Mmm dd hh:mm:ss HOSTN
 real senders also drop the host name (``Mmm dd hh:mm:ss sshd[1]: ...``), the tag (``... host
 message``) or bracket the tag (``[sshd]: ...``), put a year after the day, or add fractions of a
 second; all of those are read. A date without a year is this year (or last year, see
-``_fields.yearless``) and a date without an offset is UTC.
+``_fields.yearless``) and a date without an offset is in the time zone given to ``parse`` (the
+source's ``ParserOptions.timezone``, recorded in ``event.timezone``), UTC when none is given.
+syslogd's ``--- last message repeated N times ---`` (BSD, macOS) has no host: it is the message.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
@@ -58,6 +60,7 @@ class Syslog:
     version: str | None = None
     msgid: str | None = None
     structured_data: dict[str, dict[str, str]] = field(default_factory=dict)
+    timezone: str | None = None  # the zone the timestamp was read in, when it carried none
 
     def to_ecs(self) -> Event:
         """The ECS fields a syslog header gives (Filebeat's ``log.syslog.*`` names)."""
@@ -66,6 +69,8 @@ class Syslog:
         syslog: dict[str, Any] = {}
         if self.timestamp is None:
             ev["event"] = {"created": ts}  # NILVALUE time: the time we received it
+        elif self.timezone is not None:
+            ev["event"] = {"timezone": self.timezone}
         if self.hostname:
             ev["host"] = {"hostname": self.hostname, "name": self.hostname}
             syslog["hostname"] = self.hostname
@@ -119,13 +124,17 @@ def _iso_zone(m: re.Match[str]) -> str:
 
 
 @lru_cache(maxsize=4096)
-def iso_timestamp(text: str) -> str:
-    """An ISO 8601 timestamp (RFC 5424, rsyslog), UTC when it carries no offset."""
+def iso_timestamp(text: str, tz: tzinfo | None = None) -> str:
+    """An ISO 8601 timestamp (RFC 5424, rsyslog), in ``tz`` (UTC when None) when it carries no offset."""
     try:
         dt = datetime.fromisoformat(_ISO_ZONE.sub(_iso_zone, text.replace(",", ".")))
     except ValueError as exc:
         raise ParseError(f"bad timestamp {text!r}") from exc
-    return timestamp(dt if dt.tzinfo else dt.replace(tzinfo=UTC))
+    return timestamp(dt if dt.tzinfo else dt.replace(tzinfo=tz or UTC))
+
+
+def _zone_name(tz: tzinfo) -> str:
+    return str(getattr(tz, "key", None) or tz)
 
 
 def structured_data(text: str) -> tuple[dict[str, dict[str, str]], str]:
@@ -151,7 +160,7 @@ def structured_data(text: str) -> tuple[dict[str, dict[str, str]], str]:
     return elements, rest[1:]
 
 
-def _bsd_timestamp(g: dict[str, Any], now: datetime | None = None) -> str:
+def _bsd_timestamp(g: dict[str, Any], now: datetime | None = None, tz: tzinfo | None = None) -> str:
     month = MONTHS.get(g["mon"])
     if month is None:
         raise ParseError(f"bad month {g['mon']!r}")
@@ -163,64 +172,82 @@ def _bsd_timestamp(g: dict[str, Any], now: datetime | None = None) -> str:
     day = int(g["day"])
     if g["year"]:
         try:
-            return format_ts(datetime(int(g["year"]), month, day, h, m, s, micro, tzinfo=UTC))
-        except ValueError as exc:
+            return format_ts(datetime(int(g["year"]), month, day, h, m, s, micro, tzinfo=tz or UTC))
+        except (ValueError, OverflowError) as exc:
             raise ParseError(f"bad date: {exc}") from exc
-    return format_ts(yearless(month, day, h, m, s, micro, now=now))
+    try:
+        return format_ts(yearless(month, day, h, m, s, micro, tz=tz or UTC, now=now))
+    except OverflowError as exc:
+        raise ParseError(f"bad date: {exc}") from exc
 
 
 @lru_cache(maxsize=4096)
-def _bsd_cached(text: str, hour: int) -> str:
+def _bsd_cached(text: str, hour: int, tz: tzinfo | None = None) -> str:
     """Lines of one second share their timestamp text: read it once. The current ``hour`` is in
     the key: the year of a yearless date depends on when it is read, so no reading is kept for
     more than an hour."""
     m = _BSD_ONLY.match(text)
     if m is None:  # cannot happen: the text matched _BSD inside RFC3164
         raise ParseError(f"bad timestamp {text!r}")
-    return _bsd_timestamp(m.groupdict())
+    return _bsd_timestamp(m.groupdict(), tz=tz)
 
 
-def bsd_timestamp(text: str, now: datetime | None = None) -> datetime:
-    """``Mmm dd hh:mm:ss`` (no year) as a UTC datetime: this year, or last year if in the future."""
+def bsd_timestamp(text: str, now: datetime | None = None, tz: tzinfo | None = None) -> datetime:
+    """``Mmm dd hh:mm:ss`` (no year, in ``tz``, UTC when None) as a UTC datetime: this year, or
+    last year if in the future."""
     m = _BSD_ONLY.match(text)
     if m is None:
         raise ParseError(f"bad timestamp {text!r}")
-    return datetime.fromisoformat(_bsd_timestamp(m.groupdict(), now).replace("Z", "+00:00"))
+    return datetime.fromisoformat(_bsd_timestamp(m.groupdict(), now, tz).replace("Z", "+00:00"))
 
 
-def parse(line: str) -> Syslog:
-    """Read one syslog line; ParseError when it has no syslog timestamp."""
+def parse(line: str, tz: tzinfo | None = None) -> Syslog:
+    """Read one syslog line, a timestamp without offset being in ``tz`` (UTC when None);
+    ParseError when it has no syslog timestamp."""
     if line.startswith("<"):
         m5 = RFC5424.match(line)
         if m5 is not None:
-            return _rfc5424(m5)
+            return _rfc5424(m5, tz)
     m = RFC3164.match(line)
     if m is None:
         raise ParseError("not a syslog line (no RFC 5424 or RFC 3164 header)")
     pri = _priority(m["pri"])
     rest = m["rest"] or ""
-    ts = iso_timestamp(m["iso"]) if m["iso"] else _bsd_cached(m["bsd"], int(time.time() // 3600))
+    zone = None
+    if m["iso"]:
+        ts = iso_timestamp(m["iso"], tz)
+        if tz is not None and _ISO_ZONE.search(m["iso"]) is None:
+            zone = _zone_name(tz)
+    else:
+        ts = _bsd_cached(m["bsd"], int(time.time() // 3600), tz)
+        if tz is not None:
+            zone = _zone_name(tz)
+    if rest.startswith("--- "):  # "--- last message repeated 3 times ---": no host, no program
+        return Syslog(message=rest, timestamp=ts, priority=pri, timezone=zone)
     head = _TAGGED.match(rest) or _BRACKETED.match(rest)
     if head is not None:
         g = head.groupdict()
         return Syslog(message=g["msg"], timestamp=ts, hostname=g["host"], program=g["prog"],
-                      pid=g.get("pid") or None, priority=pri)
+                      pid=g.get("pid") or None, priority=pri, timezone=zone)
     loose = _UNTAGGED.match(rest)
     if loose is None:  # an empty message after the timestamp
-        return Syslog(message="", timestamp=ts, priority=pri)
-    return Syslog(message=loose["msg"] or "", timestamp=ts, hostname=loose["host"], priority=pri)
+        return Syslog(message="", timestamp=ts, priority=pri, timezone=zone)
+    return Syslog(message=loose["msg"] or "", timestamp=ts, hostname=loose["host"], priority=pri, timezone=zone)
 
 
-def _rfc5424(m: re.Match[str]) -> Syslog:
-    ts = None if m["ts"] == "-" else iso_timestamp(m["ts"])
+def _rfc5424(m: re.Match[str], tz: tzinfo | None = None) -> Syslog:
+    ts = None if m["ts"] == "-" else iso_timestamp(m["ts"], tz)
     if ts is not None and "T" not in m["ts"]:
         raise ParseError(f"bad RFC 5424 timestamp {m['ts']!r}")
+    zone = None
+    if ts is not None and tz is not None and _ISO_ZONE.search(m["ts"]) is None:
+        zone = _zone_name(tz)
     sd, msg = structured_data(m["rest"])
     if msg.startswith("\ufeff"):  # the BOM says the message is UTF-8
         msg = msg[1:]
     return Syslog(message=msg, timestamp=ts, hostname=_nil(m["host"]), program=_nil(m["app"]),
                   pid=_nil(m["procid"]), priority=_priority(m["pri"]), version=m["version"],
-                  msgid=_nil(m["msgid"]), structured_data=sd)
+                  msgid=_nil(m["msgid"]), structured_data=sd, timezone=zone)
 
 
 def split_header(line: str) -> dict[str, str]:

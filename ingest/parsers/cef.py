@@ -16,6 +16,11 @@ strings labelled as a rule (``cs1Label=Rule ID``...) and Forcepoint's unlabelled
 deviations from Elastic: ``cat`` (the device's own category) is not copied to ``event.category``,
 whose values ECS fixes, and ``event.category``/``event.type`` come from what the event carries
 (addresses -> network, URL -> web, a login name -> authentication; ``act`` -> allowed/denied).
+
+Time: ``rt`` (deviceReceiptTime), else the syslog header's time. A record with neither is refused,
+unless its source is configured to take the receive time (``ParserOptions.receive_time``,
+``cert ingest --receive-time``): its ``@timestamp`` is then the ingestion time, the same as
+``event.ingested``, and it is tagged ``time_from_receipt``.
 """
 
 from __future__ import annotations
@@ -206,7 +211,7 @@ class CefParser(Parser):
         add_related(ev, "user", values.get("sourceUserName"), values.get("destinationUserName"))
         add_related(ev, "ip", ev.get("source", {}).get("nat", {}).get("ip"),
                     ev.get("destination", {}).get("nat", {}).get("ip"))
-        if "@timestamp" not in ev:
+        if "@timestamp" not in ev and not self.options.receive_time:
             raise ParseError("no time: neither a syslog header nor rt (deviceReceiptTime)")
         return ev
 

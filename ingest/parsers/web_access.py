@@ -2,45 +2,92 @@
 
 Also read: a virtual-host prefix (Apache ``vhost_combined`` ``%v:%p``, nginx ``$host``) ->
 ``destination.domain``/``destination.port``; the extra fields nginx and Traefik append after the
-user agent; a time without its UTC offset (UTC); a client that is a host name (Apache
-``HostnameLookups On``) -> ``source.domain``.
+user agent; a client that is a host name (Apache ``HostnameLookups On``) -> ``source.domain``.
+
+- A client that is a list of addresses (nginx behind proxies, ``10.0.0.2, 10.0.0.1, 127.0.0.1 - -
+  [...]``, also quoted, ``"a, b" c - - [...]``): the list, as written, in
+  ``nginx.access.remote_ip_list``; ``source.*`` is its first public (globally routable) address,
+  else its first entry, as Filebeat's nginx pipeline chooses; every address of it in ``related.ip``.
+- Apache mod_ssl's ``ssl_request_log`` (``%t %h %{SSL_PROTOCOL}x %{SSL_CIPHER}x "%r" %b``):
+  ``tls.cipher``, ``tls.version`` and ``tls.version_protocol`` (``TLSv1.2`` -> ``1.2``, ``tls``),
+  the request and the size, as Filebeat's apache module reads it.
+- A request line that is not ``METHOD target HTTP/version`` (a TLS handshake sent to a plain HTTP
+  port, a scanner's probe) fills no ``http.request.*`` or ``url.*`` field (Filebeat's nginx
+  pipeline keeps it only in the original message): the event keeps the whole line in
+  ``event.original`` (even when the platform does not keep originals) and is tagged
+  ``non_http_request``.
+- A time without its UTC offset is in the source's time zone (``ParserOptions.timezone``, recorded
+  in ``event.timezone``), UTC by default.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 
-from cert.core.ecs import Event, put
+from cert.core.ecs import Event, add_related, put
 from cert.core.parser import ParseError, Parser, parsers
-from ingest.parsers._fields import MONTHS, fixed_zone, put_address, put_port, put_url, timestamp, to_int
+from ingest.parsers._fields import MONTHS, fixed_zone, normalize_ip, put_address, put_port, put_url, timestamp, to_int
 
+NON_HTTP_TAG = "non_http_request"
 _QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'  # a quoted string's content, \" escapes (written unrolled: faster)
-LINE = re.compile(
-    r'^(?:(?P<vhost>[^\s:]+|\[[0-9A-Fa-f:.]+\])(?::(?P<vport>\d{1,5}))? )?'
-    r'(?P<ip>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]+)\] '
-    rf'"(?P<request>{_QUOTED})" (?P<status>\d{{3}}|-) (?P<bytes>\d+|-)'
-    rf'(?: "(?P<referrer>{_QUOTED})" "(?P<agent>{_QUOTED})")?'
-)
+_TAIL = (r'(?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]+)\] '
+         rf'"(?P<request>{_QUOTED})" (?P<status>\d{{3}}|-) (?P<bytes>\d+|-)'
+         rf'(?: "(?P<referrer>{_QUOTED})" "(?P<agent>{_QUOTED})")?')
+LINE = re.compile(r'^(?:(?P<vhost>[^\s:]+|\[[0-9A-Fa-f:.]+\])(?::(?P<vport>\d{1,5}))? )?(?P<ip>\S+) ' + _TAIL)
+# nginx's client list (Filebeat's NGINX_ADDRESS_LIST): entries separated by '"?,?\s+', maybe quoted
+ADDRESS_LIST = re.compile(r'^(?:(?P<vhost>[^\s:,"]+|\[[0-9A-Fa-f:.]+\])(?::(?P<vport>\d{1,5}))? )?'
+                          r'"?(?P<iplist>[^\s",]+(?:"?,?\s+[^\s",]+){1,63})"? ' + _TAIL)
+_LIST_SEPARATOR = re.compile(r'"?,?\s+')
+SSL_REQUEST = re.compile(r'^\[(?P<time>[^\]]+)\] (?P<ip>\S+) (?P<protocol>\S+) (?P<cipher>\S+) '
+                         rf'"(?P<request>{_QUOTED})" (?P<bytes>\d+|-)\s*$')
+_REQUEST = re.compile(r"(?P<method>[A-Za-z][\w-]{0,31}) (?P<target>\S(?:.*\S)?) HTTP/(?P<version>\d+(?:\.\d+)?)$", re.S)
 TIME = re.compile(r"\s*(?P<d>\d{1,2})/(?P<mon>[A-Z][a-z]{2})/(?P<y>\d{4}):(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
                   r"(?:\.(?P<frac>\d{1,6}))?(?: (?P<sign>[+-])(?P<oh>\d\d):?(?P<om>\d\d))?\s*$")
 
 
 @lru_cache(maxsize=4096)  # the lines of one second share their time text
-def access_time(text: str) -> str:
-    """``10/Oct/2000:13:55:36 -0700`` (the offset may be missing: UTC) as an ISO 8601 UTC timestamp."""
+def access_time(text: str, zone: tzinfo | None = None) -> str:
+    """``10/Oct/2000:13:55:36 -0700`` as an ISO 8601 UTC timestamp; without its offset, the time
+    is in ``zone`` (UTC when None)."""
     m = TIME.match(text)
     month = MONTHS.get(m["mon"]) if m else None
     if m is None or month is None:
         raise ParseError(f"bad timestamp {text!r}")
-    tz = fixed_zone(m["sign"], m["oh"], m["om"]) if m["sign"] else fixed_zone("+", "00", "00")
+    tz = fixed_zone(m["sign"], m["oh"], m["om"]) if m["sign"] else zone or UTC
     try:
         dt = datetime(int(m["y"]), month, int(m["d"]), int(m["h"]), int(m["m"]), int(m["s"]),
                       int((m["frac"] or "0").ljust(6, "0")), tzinfo=tz)
     except ValueError as exc:
         raise ParseError(f"bad timestamp {text!r}: {exc}") from exc
     return timestamp(dt)
+
+
+def _client(ev: Event, text: str) -> None:
+    """A client list: kept whole, ``source.*`` its first public address (else its first entry)."""
+    entries = _LIST_SEPARATOR.split(text)
+    put(ev, "nginx.access.remote_ip_list", entries)
+    chosen = None
+    for entry in entries:
+        ip = normalize_ip(entry)
+        if ip is None:
+            continue
+        add_related(ev, "ip", ip)
+        if chosen is None and ipaddress.ip_address(ip).is_global:
+            chosen = entry
+    put_address(ev, "source", chosen or entries[0])
+
+
+def _tls(ev: Event, protocol: str, cipher: str) -> None:
+    """``TLSv1.2`` -> tls.version 1.2, version_protocol tls (``SSLv3`` -> 3.0, ssl), as Filebeat."""
+    if cipher != "-":
+        put(ev, "tls.cipher", cipher)
+    name, sep, version = protocol.lower().partition("v")
+    if sep and name in ("tls", "ssl") and re.fullmatch(r"\d+(?:\.\d+)?", version):
+        put(ev, "tls.version", version if "." in version else f"{version}.0")
+        put(ev, "tls.version_protocol", name)
 
 
 @parsers.register
@@ -53,27 +100,28 @@ class WebAccessParser(Parser):
         if not line.strip():
             return None
         m = LINE.match(line)
-        if m is None:
-            raise ParseError("not an access log line in common or combined format")
-        ev: Event = {"@timestamp": access_time(m["time"])}
+        if m is None or (m["vhost"] is not None and ("," in m["vhost"] or '"' in m["vhost"])):
+            listed = ADDRESS_LIST.match(line)
+            if listed is not None:
+                m = listed
+            elif m is None:
+                return self._ssl_request(line)
+        zone = self.options.zone
+        ev: Event = {"@timestamp": access_time(m["time"], zone)}
         put(ev, "event.kind", "event")
         put(ev, "event.category", ["web"])
         put(ev, "event.type", ["access"])
-        put_address(ev, "source", m["ip"])
+        self._zone(ev, m["time"])
+        if m.re is ADDRESS_LIST:
+            _client(ev, m["iplist"])
+        else:
+            put_address(ev, "source", m["ip"])
         if m["vhost"] and m["vhost"] != "-":
             put(ev, "destination.domain", m["vhost"].strip("[]"))
             put_port(ev, "destination.port", m["vport"])
         if m["user"] != "-":
             put(ev, "user.name", m["user"])
-        request = m["request"]
-        parts = request.split(" ")
-        if len(parts) == 3:
-            method, target, proto = parts
-            put(ev, "http.request.method", method)
-            put(ev, "http.version", proto.removeprefix("HTTP/"))
-            put_url(ev, target)
-        elif request not in ("", "-"):
-            put(ev, "http.request.body.content", request)  # garbage or a non-HTTP probe
+        self._request(ev, m["request"], line)
         if m["status"] != "-":
             status = int(m["status"])
             put(ev, "http.response.status_code", status)
@@ -85,4 +133,37 @@ class WebAccessParser(Parser):
             put(ev, "http.request.referrer", m["referrer"])
         if m["agent"] not in (None, "-"):
             put(ev, "user_agent.original", m["agent"])
+        return ev
+
+    def _zone(self, ev: Event, time_text: str) -> None:
+        zone = self.options.zone
+        if zone is not None and not TIME.match(time_text)["sign"]:  # type: ignore[index]
+            put(ev, "event.timezone", self.options.timezone)
+
+    @staticmethod
+    def _request(ev: Event, request: str, line: str) -> None:
+        r = _REQUEST.match(request)
+        if r is not None:
+            put(ev, "http.request.method", r["method"])
+            put(ev, "http.version", r["version"])
+            put_url(ev, r["target"])
+        elif request not in ("", "-"):  # a non-HTTP probe: only in the original line, tagged
+            put(ev, "event.original", line)
+            ev.setdefault("tags", []).append(NON_HTTP_TAG)
+
+    def _ssl_request(self, line: str) -> Event:
+        m = SSL_REQUEST.match(line)
+        if m is None:
+            raise ParseError("not an access log line in common or combined format")
+        ev: Event = {"@timestamp": access_time(m["time"], self.options.zone)}
+        put(ev, "event.kind", "event")
+        put(ev, "event.category", ["web"])
+        put(ev, "event.type", ["access"])
+        self._zone(ev, m["time"])
+        put_address(ev, "source", m["ip"])
+        _tls(ev, m["protocol"], m["cipher"])
+        self._request(ev, m["request"], line)
+        size = to_int(m["bytes"])
+        if size is not None:
+            put(ev, "http.response.body.bytes", size)
         return ev

@@ -6,6 +6,9 @@ from tests_paths import fail2ban
 
 from cert.core.ecs import get
 from cert.core.parser import ParseError
+from cert.pipeline.ingestor import finalize
+from ingest.parsers.linux_auth import LinuxAuthParser
+from ingest.parsers.syslog import SyslogParser
 
 
 class TestLinuxAuth(ParserCase):
@@ -84,3 +87,50 @@ def test_fail2ban_labelled_sshd_lines(corpora: Path) -> None:
         assert get(event, "event.outcome") == "failure", line
         checked += 1
     assert checked >= 20, f"only {checked} labelled lines checked"
+
+
+# Account management: the forms of Filebeat's system/auth pipeline (its test.log has the groupadd and
+# useradd lines below) and of shadow-utils' own log messages.
+ACCOUNT_LINES = [
+    ("Feb 22 11:47:05 localhost groupadd[6991]: new group: name=apache, GID=48",
+     {"event.category": ["iam"], "event.type": ["group", "creation"], "group.name": "apache", "group.id": "48",
+      "event.outcome": "success", "event.dataset": "system.auth"}),
+    ("Feb 22 11:47:05 localhost useradd[6995]: new user: name=apache, UID=48, GID=48, home=/usr/share/httpd, "
+     "shell=/sbin/nologin",
+     {"event.category": ["iam"], "event.type": ["user", "creation"], "user.name": "apache", "user.id": "48",
+      "group.id": "48", "system.auth.useradd.home": "/usr/share/httpd", "system.auth.useradd.shell": "/sbin/nologin"}),
+    ("Mar  3 10:00:01 web01 useradd[812]: new user: name=bob, UID=1001, GID=1001, home=/home/bob, shell=/bin/bash, "
+     "from=/dev/pts/0",
+     {"user.name": "bob", "user.id": "1001", "system.auth.useradd.shell": "/bin/bash"}),
+    ("Mar  3 10:00:02 web01 usermod[813]: add 'bob' to group 'sudo'",
+     {"event.category": ["iam"], "event.type": ["group", "change"], "user.name": "bob", "group.name": "sudo"}),
+    ("Mar  3 10:00:03 web01 usermod[814]: change user 'bob' password",
+     {"event.type": ["user", "change"], "user.name": "bob"}),
+    ("Mar  3 10:00:04 web01 userdel[815]: delete user 'bob'",
+     {"event.category": ["iam"], "event.type": ["user", "deletion"], "user.name": "bob"}),
+    ("Mar  3 10:00:05 web01 groupdel[816]: group 'dev' removed from /etc/group",
+     {"event.type": ["group", "deletion"], "group.name": "dev"}),
+    ("Mar  3 10:00:06 web01 passwd[817]: pam_unix(passwd:chauthtok): password changed for bob",
+     {"event.category": ["iam"], "event.type": ["user", "change"], "user.name": "bob"}),
+]
+
+
+def test_account_management_lines_are_iam_events() -> None:
+    parser = LinuxAuthParser()
+    for line, expected in ACCOUNT_LINES:
+        event = parser.parse(line)
+        assert event is not None
+        for field, value in expected.items():
+            assert get(event, field) == value, f"{field} of {line!r}: {get(event, field)!r} != {value!r}"
+    # the syslog parser reads them the same way
+    event = SyslogParser().parse(ACCOUNT_LINES[0][0])
+    assert event is not None and get(event, "event.category") == ["iam"]
+
+
+def test_the_sudo_target_user_is_a_related_user() -> None:
+    # Filebeat's system/auth test.log; its pipeline appends user.effective.name to related.user
+    line = "Feb 21 23:35:33 localhost sudo: vagrant : TTY=pts/0 ; PWD=/home/vagrant ; USER=root ; COMMAND=/bin/ls"
+    parser = LinuxAuthParser()
+    event = finalize(parser.parse(line) or {}, parser, line, "auth.log")
+    assert get(event, "user.effective.name") == "root"
+    assert set(get(event, "related.user")) == {"vagrant", "root"}

@@ -14,11 +14,15 @@ documentation addresses (RFC 5737) and made-up serial numbers:
 * Elastic's CEF integration documentation for the syslog-wrapped forms (RFC 3164 and RFC 5424).
 """
 
+from typing import Any
+
 import pytest
 from harness import ParserCase
 
 from cert.core.ecs import get
-from cert.core.parser import ParseError, parsers
+from cert.core.parser import RECEIPT_TAG, ParseError, ParserOptions, parsers
+from cert.pipeline.ingestor import Ingestor
+from cert.runtime.platform import Platform
 from ingest.parsers._appliance import extensions
 from ingest.parsers._flow import community_id
 
@@ -220,3 +224,29 @@ def test_an_unreadable_end_time_is_reported_not_fatal() -> None:
     event = parsers.get("cef")().parse("CEF:0|V|P|1|1|n|5|rt=1795164600000 end=tomorrow")
     assert event is not None
     assert get(event, "event.end") is None and "end" in get(event, "error.message")
+
+
+# A CEF record as the specification's first example, with no syslog header and no rt: refused by
+# default (no time), stored with its receive time when the source is configured so.
+NO_TIME = "CEF:0|Security|threatmanager|1.0|100|worm successfully stopped|10|src=10.0.0.1 dst=2.1.2.2 spt=1232"
+
+
+def test_a_record_without_time_is_refused_by_default(ingest_platform: Platform) -> None:
+    summary = Ingestor(ingest_platform, "cef").ingest([(1, NO_TIME)], source="udp://127.0.0.1")
+    assert summary.ingested == 0 and summary.dead_lettered == 1
+    assert "no time" in summary.errors[0][1]
+
+
+def test_a_source_can_take_the_receive_time(ingest_platform: Platform) -> None:
+    stored: list[dict[str, Any]] = []
+    ingestor = Ingestor(ingest_platform, "cef", on_batch=stored.extend, options=ParserOptions(receive_time=True))
+    summary = ingestor.ingest([(1, NO_TIME)], source="udp://127.0.0.1")
+    assert summary.ingested == 1 and summary.dead_lettered == 0
+    event = stored[0]
+    assert event["@timestamp"] == get(event, "event.ingested")
+    assert get(event, "tags") == [RECEIPT_TAG] == ["time_from_receipt"]
+    assert get(event, "source.ip") == "10.0.0.1"
+    # a record with its own time keeps it, untagged
+    with_rt = NO_TIME + " rt=1795164600000"
+    ingestor.ingest([(2, with_rt)], source="udp://127.0.0.1")
+    assert stored[-1]["@timestamp"] != stored[-1]["event"]["ingested"] and "tags" not in stored[-1]

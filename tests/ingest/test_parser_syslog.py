@@ -10,7 +10,8 @@ from harness import ParserCase
 from tests_paths import fail2ban, fail2ban_time
 
 from cert.core.ecs import get
-from cert.core.parser import ParseError, parsers
+from cert.core.errors import InvalidInput
+from cert.core.parser import ParseError, ParserOptions, parsers
 from ingest.parsers._syslog import bsd_timestamp, parse
 
 BOM = "\ufeff"
@@ -192,3 +193,40 @@ def test_fail2ban_rfc5424_lines_keep_their_structured_data(corpora: Path) -> Non
                                                          "xxx@123": {"test": "[brackets]"}}
     assert get(second, "host.name") == "hostname.example.com" and get(second, "process.pid") == 55555
     assert get(second, "source.ip") == "192.0.2.2" and get(second, "user.name") == "redmond"
+
+
+def test_last_message_repeated_has_no_host() -> None:
+    # macOS/BSD syslogd's coalescing line: "Oct  2 00:32:52 --- last message repeated 1 time ---"
+    for line in ("Jan 31 19:23:28 --- last message repeated 1 time ---",
+                 "<13>Jan 31 19:23:28 --- last message repeated 17 times ---"):
+        event = parsers.get("syslog")().parse(line)
+        assert event is not None
+        assert get(event, "host.hostname") is None and get(event, "host.name") is None
+        assert event["message"].startswith("--- last message repeated")
+
+
+def test_a_timestamp_without_zone_is_in_the_source_time_zone() -> None:
+    parser = parsers.get("syslog")().configure(ParserOptions(timezone="America/New_York"))
+    bsd = parser.parse("Jul  4 09:15:00 2026 host app: x")  # RFC 3164 with a year, in local time (EDT, -4)
+    assert bsd is not None and bsd["@timestamp"] == "2026-07-04T13:15:00.000Z"
+    assert get(bsd, "event.timezone") == "America/New_York"
+    yearless = parser.parse("Jan  4 09:15:00 host app: x")  # EST, -5
+    assert yearless is not None and yearless["@timestamp"].endswith("-01-04T14:15:00.000Z")
+    iso = parser.parse("2026-01-04T09:15:00 host app: x")
+    assert iso is not None and iso["@timestamp"] == "2026-01-04T14:15:00.000Z"
+    zoned = parser.parse("2026-01-04T09:15:00+01:00 host app: x")  # a timestamp with its offset keeps it
+    assert zoned is not None and zoned["@timestamp"] == "2026-01-04T08:15:00.000Z"
+    assert get(zoned, "event.timezone") is None
+    rfc5424 = parser.parse("<34>1 2026-01-04T09:15:00Z host app - - - x")
+    assert rfc5424 is not None and rfc5424["@timestamp"] == "2026-01-04T09:15:00.000Z"
+    assert get(rfc5424, "event.timezone") is None
+    default = parsers.get("syslog")().parse("Jul  4 09:15:00 2026 host app: x")  # no setting: UTC
+    assert default is not None and default["@timestamp"] == "2026-07-04T09:15:00.000Z"
+    assert get(default, "event.timezone") is None
+
+
+def test_a_time_zone_setting_is_an_iana_name() -> None:
+    assert ParserOptions(timezone="Africa/Abidjan").zone is not None
+    for bad in ("Mars/Olympus_Mons", "../../etc/passwd", "", "UTC+25"):
+        with pytest.raises(InvalidInput):
+            ParserOptions(timezone=bad)

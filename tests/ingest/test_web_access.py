@@ -5,7 +5,8 @@ from harness import ParserCase
 from tests_paths import fail2ban, fail2ban_time
 
 from cert.core.ecs import get
-from cert.core.parser import ParseError
+from cert.core.parser import ParseError, ParserOptions
+from ingest.parsers.web_access import WebAccessParser
 
 
 class TestWebAccess(ParserCase):
@@ -100,3 +101,75 @@ def test_fail2ban_access_log_samples_give_the_labelled_client_and_time(corpora: 
             assert ts == fail2ban_time(label["time"], zoned=" +" in line or " -0" in line), line
             checked += 1
     assert checked >= 25 and refused <= 6, (checked, refused)
+
+
+# nginx behind proxies: Filebeat's nginx/access/test/test.log; its pipeline takes the first public
+# address of the list as source.ip (else the first) and keeps the list in nginx.access.remote_ip_list.
+NGINX_LISTS = [
+    ('10.0.0.2, 10.0.0.1, 127.0.0.1 - - [07/Dec/2016:11:05:07 +0100] "GET /ocelot HTTP/1.1" 200 571 "-" '
+     '"Mozilla/5.0 (Macintosh; Intel Mac OS X 10.12; rv:49.0) Gecko/20100101 Firefox/49.0"',
+     "10.0.0.2", ["10.0.0.2", "10.0.0.1", "127.0.0.1"]),
+    ('10.0.0.2, 10.0.0.1, 85.181.35.98 - - [07/Dec/2016:11:05:07 +0100] "GET /ocelot HTTP/1.1" 200 571 "-" '
+     '"Mozilla/5.0"', "85.181.35.98", ["10.0.0.2", "10.0.0.1", "85.181.35.98"]),
+    ('"10.5.102.222, 199.96.1.1, 204.246.1.1" 10.2.1.185 - - [22/Jan/2016:13:18:29 +0000] '
+     '"GET /assets/xxxx?q=100 HTTP/1.1" 200 25507 "-" "Amazon CloudFront"',
+     "199.96.1.1", ["10.5.102.222", "199.96.1.1", "204.246.1.1", "10.2.1.185"]),
+    ('2a03:0000:10ff:f00f:0000:0000:0:8000, 10.225.192.17 10.2.2.121 - - [30/Dec/2016:06:47:09 +0000] '
+     '"GET /test.html HTTP/1.1" 404 8571 "-" "Mozilla/5.0 (compatible; Facebot 1.0)"',
+     "2a03:0:10ff:f00f::8000", ["2a03:0000:10ff:f00f:0000:0000:0:8000", "10.225.192.17", "10.2.2.121"]),
+]
+
+
+def test_nginx_client_lists_give_the_first_public_address() -> None:
+    parser = WebAccessParser()
+    for line, source, addresses in NGINX_LISTS:
+        event = parser.parse(line)
+        assert event is not None
+        assert get(event, "source.ip") == source, line
+        assert get(event, "nginx.access.remote_ip_list") == addresses
+        assert get(event, "http.request.method") == "GET"
+        assert get(event, "user.name") is None and get(event, "destination.domain") is None
+
+
+def test_apache_ssl_request_log_lines() -> None:
+    # mod_ssl's ssl_request_log: CustomLog ... "%t %h %{SSL_PROTOCOL}x %{SSL_CIPHER}x \"%r\" %b" (Apache's
+    # httpd-ssl.conf); fields as Filebeat's apache/access/test/ssl-request.log-expected.json
+    line = ('[10/Aug/2018:09:45:56 +0200] 172.30.0.119 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 '
+            '"GET /nagiosxi/ajaxhelper.php?cmd=getxicoreajax HTTP/1.1" 1375')
+    event = WebAccessParser().parse(line)
+    assert event is not None
+    assert event["@timestamp"] == "2018-08-10T07:45:56.000Z"
+    assert get(event, "source.ip") == "172.30.0.119"
+    assert get(event, "tls.version") == "1.2" and get(event, "tls.version_protocol") == "tls"
+    assert get(event, "tls.cipher") == "ECDHE-RSA-AES128-GCM-SHA256"
+    assert get(event, "http.request.method") == "GET" and get(event, "http.version") == "1.1"
+    assert get(event, "url.path") == "/nagiosxi/ajaxhelper.php"
+    assert get(event, "http.response.body.bytes") == 1375
+    no_size = WebAccessParser().parse('[16/Oct/2019:11:53:47 +0200] 11.19.0.217 TLSv1 AES256-SHA "GET / HTTP/1.1" -')
+    assert no_size is not None and get(no_size, "tls.version") == "1.0" and get(no_size, "http.response.body.bytes") is None
+
+
+def test_a_non_http_request_line_is_kept_in_the_original_only_and_tagged() -> None:
+    # a TLS ClientHello sent to a plain-HTTP port, as nginx logs it (\x escapes); Filebeat's nginx
+    # pipeline extracts no HTTP field from such a request and keeps it in the original message
+    line = '10.0.0.9 - - [12/Apr/2018:09:48:40 +0200] "\\x16\\x03\\x01\\x00\\xa5\\x01\\x00\\x00" 400 157 "-" "-"'
+    event = WebAccessParser().parse(line)
+    assert event is not None
+    assert get(event, "http.request.body.content") is None
+    assert get(event, "http.request.method") is None and get(event, "url.original") is None
+    assert get(event, "event.original") == line
+    assert get(event, "tags") == ["non_http_request"]
+    assert get(event, "http.response.status_code") == 400
+
+
+def test_an_access_time_without_offset_is_in_the_source_time_zone() -> None:
+    line = '10.0.0.1 - - [01/Jul/2026:12:00:00] "GET / HTTP/1.1" 200 10'
+    utc = WebAccessParser().parse(line)
+    assert utc is not None and utc["@timestamp"] == "2026-07-01T12:00:00.000Z" and get(utc, "event.timezone") is None
+    parser = WebAccessParser().configure(ParserOptions(timezone="Europe/Paris"))
+    local = parser.parse(line)
+    assert local is not None and local["@timestamp"] == "2026-07-01T10:00:00.000Z"
+    assert get(local, "event.timezone") == "Europe/Paris"
+    with_offset = parser.parse('10.0.0.1 - - [01/Jul/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 10')
+    assert with_offset is not None and with_offset["@timestamp"] == "2026-07-01T12:00:00.000Z"
+    assert get(with_offset, "event.timezone") is None
