@@ -40,6 +40,8 @@ SITE_POLICY_RULES = frozenset({920440})
 # The CRS's anomaly points per rule severity (crs-setup.conf, tx.critical_anomaly_score...).
 SEVERITY_POINTS = {2: 5, 3: 4, 4: 3, 5: 2}
 LIBINJECTION_RULES = frozenset({942100, 941100, 941101})
+# The client address of a request whose log line has none (an address, not a socket bound).
+UNKNOWN_CLIENT = "0.0.0.0"  # noqa: S104
 VIGIE_RULES = Path(__file__).resolve().parents[2] / "rules" / "modsecurity" / "vigie-access-log.conf"
 
 
@@ -52,7 +54,7 @@ class Request:
     method: str = "GET"
     version: str = "1.1"
     headers: tuple[tuple[str, str], ...] = ()
-    client: str = "0.0.0.0"
+    client: str = UNKNOWN_CLIENT
     status: int | None = None
 
 

@@ -17,7 +17,7 @@ import re
 from urllib.parse import unquote
 
 from cert.core.ecs import Event, get
-from detectors.waf.engine import Request
+from detectors.waf.engine import UNKNOWN_CLIENT, Request
 
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 # An overlong two-byte (C0/C1 lead) or three-byte (E0 80-9F lead) form of an ASCII character,
@@ -78,7 +78,7 @@ def variants(ev: Event) -> list[tuple[str, Request]]:
 
     def make(uri: str) -> Request:
         return Request(uri=_printable(uri), method=str(method or "GET"), version=str(version or "1.1"),
-                       headers=tuple(headers), client=str(client or "0.0.0.0"),
+                       headers=tuple(headers), client=str(client or UNKNOWN_CLIENT),
                        status=status if isinstance(status, int) else None)
 
     out = [("as-logged", make(target))]
