@@ -111,6 +111,15 @@ class Settings:
                                             "http.response.body.content", "process.command_line")
     yara_timeout_seconds: int = 10
     yara_max_file_mb: int = 64
+    # Web attacks in access logs (detectors/waf): the OWASP Core Rule Set's rules folder (Debian's
+    # modsecurity-crs), its paranoia level (1 to 4, as the CRS defines them) and inbound anomaly
+    # threshold; scanning by behaviour: a source with waf_probe_min_404 distinct paths answered
+    # 404 within waf_probe_window_seconds.
+    waf_crs_dir: Path = Path("/usr/share/modsecurity-crs/rules")
+    waf_paranoia_level: int = 1
+    waf_anomaly_threshold: int = 5
+    waf_probe_min_404: int = 20
+    waf_probe_window_seconds: int = 300
     # Anomaly detection in DNS (detectors/anomaly/dga.py, dns_tunnel.py). DGA: a registered domain
     # looks generated when the model scores it at least anomaly_dga_threshold (0: the threshold
     # recorded with the model, set for a 0.05 % false-positive rate on legitimate names held back
