@@ -69,17 +69,15 @@ def timeline_message(kind: str, message: str, data: dict[str, Any] | None, messa
 
 
 def alert_title(detector: str, title: str) -> str:
-    """An alert's title in the reader's language where it is Vigie's own: an anomaly detector's
-    title (its subject, data, kept as it is); a rule's title is its author's."""
-    from cert.core.anomaly import AnomalyDetector
+    """An alert's title in the reader's language where it is Vigie's own: the title a detector
+    class declares (``title``: anomaly detectors, the web scanning behaviour), followed by its
+    subject, data kept as it is; a rule's title is its author's."""
     from cert.core.contracts import detectors
     from cert.core.errors import NotFound
 
     try:
         cls = detectors.get(detector)
     except NotFound:
-        return title
-    if not (isinstance(cls, type) and issubclass(cls, AnomalyDetector)):
         return title
     own = str(getattr(cls, "title", ""))
     if own and title.startswith(own):

@@ -3,6 +3,10 @@
 rules (``detectors.waf.engine``), as logged and in the decoded forms of ``detectors.waf.request``;
 and scanning by behaviour, a source whose requests are answered 404 on many distinct paths.
 
+Without the CRS on the machine (``waf_crs_dir`` holds no rules: Debian's ``modsecurity-crs`` is not
+installed), the detector says so once in the log and in ``summary()`` (``cert rules``), and runs the
+behaviour part only, so that detection of everything else goes on.
+
 A request whose anomaly score reaches the threshold is a hit, grouped per primary rule (the most
 severe finding, lowest id first) and source address within a batch. The hit's entities carry, in
 ECS names, ``rule.id``, ``rule.name`` and ``rule.ruleset`` of the primary rule, and under ``waf``
@@ -12,6 +16,7 @@ paranoia level and every finding of each request.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
@@ -21,12 +26,15 @@ from typing import Any
 from cert.core.config import Settings
 from cert.core.contracts import Detector, Hit, detectors, hit_for_events
 from cert.core.ecs import Event, get, parse_ts
-from detectors.waf.engine import Engine, Finding, Verdict
+from cert.core.errors import N_
+from detectors.waf.engine import Engine, Finding, Verdict, has_crs
 from detectors.waf.request import variants
 
 PROBE_RULE = "waf-probe-404"
 MAX_TRACKED_SOURCES = 50_000
 SCANNER_TAG = "attack-reputation-scanner"
+
+log = logging.getLogger(__name__)
 
 
 def _rule_id(f: Finding) -> str:
@@ -63,19 +71,32 @@ class _Probes:
 @detectors.register
 class WebAttackDetector(Detector):
     name = "web_attacks"
+    #: English title of its behaviour alerts (translated for the reader, the data after it kept).
+    title = N_("Web scanning")
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.engine = Engine(settings.waf_crs_dir, settings.waf_paranoia_level, settings.waf_anomaly_threshold)
+        self.engine: Engine | None = None
+        self.unavailable = ""
+        if has_crs(settings.waf_crs_dir):
+            self.engine = Engine(settings.waf_crs_dir, settings.waf_paranoia_level, settings.waf_anomaly_threshold)
+        else:
+            self.unavailable = (f"no OWASP CRS rules in {settings.waf_crs_dir} (Debian package modsecurity-crs): "
+                                "requests are not evaluated, only scanning by 404 answers is detected")
+            log.warning("web_attacks: %s", self.unavailable)
         self.probes = _Probes(timedelta(seconds=settings.waf_probe_window_seconds), settings.waf_probe_min_404)
 
     def summary(self) -> dict[str, Any]:
+        if self.engine is None:
+            return {"unavailable": self.unavailable}
         return {"rules": self.engine.rules_loaded, "ruleset": f"OWASP CRS {self.engine.crs_version}",
                 "paranoia_level": self.engine.paranoia_level, "anomaly_threshold": self.engine.anomaly_threshold}
 
     def inspect(self, ev: Event) -> tuple[str, Verdict] | None:
         """The first decoding of the event's request that the rules find an attack in, with its
-        verdict; None when no decoding is."""
+        verdict; None when no decoding is (or the CRS is not installed)."""
+        if self.engine is None:
+            return None
         for decoding, request in variants(ev):
             verdict = self.engine.evaluate(request)
             if verdict.attack:
@@ -113,7 +134,7 @@ class WebAttackDetector(Detector):
                              title=f"{first.engine} {first.ruleset} {first.rule_id}: {first.message}"[:300],
                              severity=severity, detector=self.name, group_key=f"{rule}|{source}"[:300],
                              attack=("T1595",) if scanner else ("T1190",))
-        waf = {"engine": first.engine, "paranoia_level": self.engine.paranoia_level,
+        waf = {"engine": first.engine, "paranoia_level": self.settings.waf_paranoia_level,
                "requests": [{"event.id": get(ev, "event.id"), "decoding": decoding, "score": v.score,
                              "findings": [{"rule.id": str(f.rule_id), "rule.name": f.message,
                                            "rule.ruleset": f.ruleset, "engine": f.engine, "data": f.data}
@@ -125,7 +146,7 @@ class WebAttackDetector(Detector):
         source = str(get(events[0], "source.ip"))
         paths = sorted({str(get(e, "url.path")) for e in events})
         hit = hit_for_events(events, rule_id=PROBE_RULE,
-                             title=f"Web scanning: {len(paths)} paths answered 404 to {source}"[:300],
+                             title=f"{self.title}: {len(paths)} paths answered 404 to {source}"[:300],
                              severity="medium", detector=self.name, group_key=f"{PROBE_RULE}|{source}",
                              attack=("T1595.003",))
         rule_ecs = {"id": PROBE_RULE, "name": "Many 404 answers to one source", "ruleset": "Vigie web behaviour"}

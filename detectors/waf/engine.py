@@ -45,6 +45,16 @@ UNKNOWN_CLIENT = "0.0.0.0"  # noqa: S104
 VIGIE_RULES = Path(__file__).resolve().parents[2] / "rules" / "modsecurity" / "vigie-access-log.conf"
 
 
+def crs_files(crs_dir: Path) -> list[Path]:
+    """The CRS request rule files of ``crs_dir`` that apply to a log line, in load order."""
+    return sorted(p for p in crs_dir.glob("REQUEST-9*.conf") if p.name not in SKIPPED_FILES)
+
+
+def has_crs(crs_dir: Path) -> bool:
+    """Whether ``crs_dir`` holds the CRS's request rules."""
+    return bool(crs_files(crs_dir))
+
+
 @dataclass(frozen=True)
 class Request:
     """What an access log line says of a request: the request target as logged, the headers it
@@ -98,7 +108,7 @@ class Engine:
             raise ConfigError(f"waf_paranoia_level must be 1 to 4 (the CRS paranoia levels), not {self.paranoia_level}")
         if self.anomaly_threshold < 1:
             raise ConfigError(f"waf_anomaly_threshold must be at least 1, not {self.anomaly_threshold}")
-        files = sorted(p for p in self.crs_dir.glob("REQUEST-9*.conf") if p.name not in SKIPPED_FILES)
+        files = crs_files(self.crs_dir)
         if not files:
             raise ConfigError(f"no OWASP CRS rules in {self.crs_dir} (Debian package modsecurity-crs)")
         self.modsec = ModSecurity()

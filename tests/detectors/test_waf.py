@@ -19,6 +19,7 @@ from cert.core.config import Settings
 from cert.core.ecs import Event, put
 from cert.core.errors import ConfigError
 from detectors.waf.detector import PROBE_RULE, WebAttackDetector
+from detectors.waf.engine import Engine
 from detectors.waf.request import decoded_once, undo_overlong, variants
 from ingest.parsers.web_access import WebAccessParser
 
@@ -162,9 +163,14 @@ def test_paranoia_level_is_the_crs_one() -> None:
         WebAttackDetector(replace(Settings(), waf_paranoia_level=5))
 
 
-def test_missing_crs_is_a_configuration_error(tmp_path: Path) -> None:
+def test_without_the_crs_the_detector_says_so_and_still_detects_scanning(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="modsecurity-crs"):
-        WebAttackDetector(replace(Settings(), waf_crs_dir=tmp_path))
+        Engine(tmp_path)
+    detector = WebAttackDetector(replace(Settings(), waf_crs_dir=tmp_path))
+    assert "modsecurity-crs" in detector.summary()["unavailable"]
+    assert detector.detect([event(line("/search?id=1'+OR+'1'='1"))]) == []
+    hits = detector.detect(_probes(20, 1))
+    assert [h.rule_id for h in hits] == [PROBE_RULE]
 
 
 def _probes(n: int, step: int, source: str = "198.51.100.7") -> list[Event]:
