@@ -34,6 +34,8 @@ _PROTOCOLS = {"dns": "dns", "http": "http", "ssl": "tls", "ssh": "ssh", "ftp": "
 _CONN_TYPES = {"S0": ["connection", "start"], "S1": ["connection", "start"], "SF": ["connection", "start", "end"],
                "REJ": ["connection", "start", "denied"]}
 _MINUTE_CACHE: dict[int, str] = {}
+# Logs whose Filebeat fileset, and so event.dataset (zeek.<fileset>), has another name.
+_FILESETS = {"conn": "connection"}
 
 
 def epoch_ms_iso(value: Any) -> str:
@@ -319,7 +321,7 @@ _MAPPERS: dict[str, Callable[[Obj, Event, Obj], None]] = {
 def to_ecs(path: str, rec: Obj) -> Event:
     """The ECS event of one Zeek record of log ``path`` (conn, dns, ...)."""
     ev: Event = {"@timestamp": epoch_ms_iso(rec.get("ts")),
-                 "event": {"kind": "event", "category": ["network"], "dataset": f"zeek.{path}"}}
+                 "event": {"kind": "event", "category": ["network"], "dataset": f"zeek.{_FILESETS.get(path, path)}"}}
     network: Obj = {}
     ev["network"] = network
     source: Obj = {}
