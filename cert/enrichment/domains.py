@@ -66,7 +66,7 @@ def put_domain_parts(obj: dict[str, object], name: object) -> None:
     holding the name: ``dns.question``, ``url``) from ``name``, unless already set."""
     if name.__class__ is not str or "registered_domain" in obj:
         return
-    parts = split(name)  # type: ignore[arg-type]
+    parts = split(name)
     if parts is None:
         return
     obj["registered_domain"], obj["top_level_domain"], sub = parts
