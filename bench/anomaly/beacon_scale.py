@@ -94,7 +94,7 @@ def generate(store: EventStore | _Discard, records: int, hosts: int,
             at = datetime.fromtimestamp(ts + shift, UTC)
             serial += 1
             batch.append({"@timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                          "event": {"id": f"s{serial}", "dataset": "zeek.conn", "kind": "event"},
+                          "event": {"id": f"s{serial}", "dataset": "zeek.connection", "kind": "event"},
                           "source": {"ip": s, "bytes": sent}, "destination": {"ip": d, "port": port,
                                                                                "bytes": received}})
             written += 1

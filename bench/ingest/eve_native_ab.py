@@ -58,7 +58,8 @@ def main() -> None:
     lines = eve_lines(args.corpora, args.copies)
     runs: dict[str, Callable[[], None]] = {}
     for name, path in (("A", args.a), ("B", args.b)):
-        fast = functools.partial(load(path).eve_finalized, "suricata.eve", "suricata", ECS_VERSION)
+        fast = functools.partial(load(path).eve_finalized, "suricata.eve", "suricata", ECS_VERSION,
+                                 parser="suricata.eve")
         if any(fast(line, SOURCE, True, INGESTED) is None for line in lines[:548]):
             sys.exit(f"{path}: declines some of the corpus lines; compare builds that take them all")
 

@@ -1,1 +1,1 @@
-"""Enrichment from local reference data (GeoIP / ASN)."""
+"""Enrichment from local reference data: GeoIP / ASN, the Public Suffix List, the user agent regexes."""

@@ -2,9 +2,10 @@
 
 A parser plug-in subclasses ``Parser`` and registers with ``@parsers.register``. The
 pipeline adds what every event carries (``event.id``, ``event.original``, ``event.ingested``,
-``related.*``, the constituency's ``organization.*``), writes in batches, and sends every line
-that cannot be parsed or stored to the dead-letter store with its reason. Nothing is dropped
-silently and no input line can crash the pipeline.
+``related.*``, ``labels.vigie_parser`` the name of the parser that read it, the constituency's
+``organization.*``, the fields Elastic's pipelines derive from others: ``cert.enrichment.fields``),
+writes in batches, and sends every line that cannot be parsed or stored to the dead-letter store
+with its reason. Nothing is dropped silently and no input line can crash the pipeline.
 
 Record sources: a parser reads its files with ``Parser.read(path)``, which yields
 ``(position, raw record text)`` pairs. The default reads text lines; a parser of a binary
@@ -34,6 +35,7 @@ from cert.constituency.directory import Organization
 from cert.core.ecs import Event, get, now_iso, parse_ts, put
 from cert.core.lines import FileReader, LineItem, RejectedLine
 from cert.core.parser import DEFAULT_OPTIONS, RECEIPT_TAG, ParseError, Parser, ParserOptions, Unreadable, parsers
+from cert.enrichment.fields import enrich as derived_fields
 from cert.pipeline.multiline import Joiner
 from cert.pipeline.state import load_checkpoint
 from cert.pipeline.writer import Batch, StoreWriter, WriterThread, raw_bytes
@@ -67,6 +69,7 @@ def _finalize(event: Event, parser: Parser, raw: str, source: str, keep_original
     if keep_original:
         ev["original"] = raw
     _sub(event, "ecs")["version"] = ECS_VERSION
+    _sub(event, "labels")["vigie_parser"] = parser.name
     if source and source != "-" and "://" not in source:  # network sources (udp://host) are no file
         _sub(_sub(event, "log"), "file")["path"] = source
     ts = event.get("@timestamp")
@@ -98,6 +101,8 @@ def _receipt_time(event: Event, ingested: str) -> str:
 
 #: The top-level fields ``_finalize`` reads or writes: a static field under one of them turns
 #: ``Parser.fast_path`` off (static fields apply before ``_finalize`` on the ordinary path).
+#: ``labels`` is not one: ``_finalize`` sets ``labels.vigie_parser`` over whatever a static field
+#: put there, and the fast path sets it before static fields, which never replace a value.
 FINALIZE_ROOTS = frozenset({"@timestamp", "event", "ecs", "log", "related", "source", "destination", "client",
                             "host", "user"})
 
@@ -269,11 +274,12 @@ class Ingestor:
         return summary
 
     def _enricher(self) -> Callable[[Event], None]:
-        """``organization.*`` from the constituency as the contact database holds it now, then GeoIP."""
+        """The derived ECS fields (``cert.enrichment.fields``), ``organization.*`` from the
+        constituency as the contact database holds it now, then GeoIP."""
         constituency = self.platform.constituency
         org = self.organization
-        enrich: Callable[[Event], None] = (constituency.enrich if org is None
-                                           else functools.partial(constituency.enrich, fallback=org))
+        enrich: Callable[[Event], None] = _chain(derived_fields, constituency.enrich if org is None
+                                                 else functools.partial(constituency.enrich, fallback=org))
         if self.geoip is not None:
             enrich = _chain(enrich, self.geoip.enrich)
         return enrich

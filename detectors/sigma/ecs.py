@@ -6,7 +6,9 @@ Three kinds of source:
 
 * **ECS sources** we parse (web access logs, Linux auth/syslog, network sensors, endpoint process /
   file / network events): Sigma names map onto ECS fields (tables below).
-* **Zeek**: pySigma's own ``ecs_zeek_beats`` pipeline (Filebeat's Zeek module layout).
+* **Zeek**: pySigma's own ``ecs_zeek_beats`` pipeline (Filebeat's Zeek module layout), which selects
+  ``event.dataset: zeek.<service>``; a log whose Filebeat fileset has another name (``conn`` is
+  ``zeek.connection``) is renamed first (``ZEEK_FILESETS``).
 * **Native sources** (cloud audit logs, auditd, appliances, application logs): the rule's field
   names are the source's own, so they are matched verbatim on the event (``eventName``,
   ``requestParameters.x``...), and the events are those whose ``event.dataset`` is named after
@@ -18,9 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sigma.pipelines.elasticsearch.zeek import ecs_zeek_beats
+from sigma.pipelines.elasticsearch.zeek import ecs_zeek_beats, ecs_zeek_beats_category_service_mapping
+from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-from sigma.processing.transformations import AddConditionTransformation, FieldMappingTransformation
+from sigma.processing.transformations import (
+    AddConditionTransformation,
+    ChangeLogsourceTransformation,
+    FieldMappingTransformation,
+)
 from sigma.rule import SigmaLogSource
 
 Mapping = dict[str | None, str | list[str]]
@@ -221,8 +228,23 @@ def route_pipeline(route: Route) -> ProcessingPipeline:
     return ProcessingPipeline(name=f"Vigie: {route.name}", priority=20, items=items)
 
 
+#: Sigma's Zeek services (log names) whose Filebeat fileset, and so ``event.dataset``, is named otherwise
+ZEEK_FILESETS: dict[str, str] = {"conn": "connection"}
+
+
 def zeek_pipeline() -> ProcessingPipeline:
-    return ecs_zeek_beats()
+    """``ecs_zeek_beats``, after a pipeline that renames the services of ``ZEEK_FILESETS`` (and
+    the categories it maps to them), so that its ``event.dataset: zeek.$service`` condition
+    names Filebeat's fileset."""
+    renames: list[ProcessingItem] = []
+    for log, fileset in ZEEK_FILESETS.items():
+        conditions = [LogsourceCondition(product="zeek", service=log)]
+        conditions += [LogsourceCondition(category=category)
+                       for category, service in ecs_zeek_beats_category_service_mapping.items() if service == log]
+        renames += [ProcessingItem(identifier=f"vigie_zeek_service_{log}_as_{fileset}",
+                                   transformation=ChangeLogsourceTransformation(product="zeek", service=fileset),
+                                   rule_conditions=[condition]) for condition in conditions]
+    return ProcessingPipeline(name="Vigie: Zeek filesets", priority=10, items=renames) + ecs_zeek_beats()
 
 
 def ecs_field(route: Route | None, name: str) -> str:

@@ -43,6 +43,8 @@ _DNS_CLASSES = {"C_INTERNET": "IN", "C_CSNET": "CS", "C_CHAOS": "CH", "C_HESIOD"
                 "C_ANY": "ANY"}
 # Logs of TCP-only analysers, which have no proto field: their transport (Filebeat's module sets it too).
 _TCP_LOGS = frozenset(("http", "ssl"))
+# Logs whose Filebeat fileset, and so event.dataset (zeek.<fileset>), has another name.
+_FILESETS = {"conn": "connection"}
 
 
 def epoch_ms_iso(value: Any) -> str:
@@ -339,7 +341,7 @@ _MAPPERS: dict[str, Callable[[Obj, Event, Obj], None]] = {
 def to_ecs(path: str, rec: Obj) -> Event:
     """The ECS event of one Zeek record of log ``path`` (conn, dns, ...)."""
     ev: Event = {"@timestamp": epoch_ms_iso(rec.get("ts")),
-                 "event": {"kind": "event", "category": ["network"], "dataset": f"zeek.{path}"}}
+                 "event": {"kind": "event", "category": ["network"], "dataset": f"zeek.{_FILESETS.get(path, path)}"}}
     network: Obj = {}
     ev["network"] = network
     source: Obj = {}

@@ -90,7 +90,7 @@ class SuricataEveParser(Parser):
     def __init__(self) -> None:
         self._fast: FastPath | None = None
         if _native_eve is not None and os.environ.get("VIGIE_NATIVE", "1") != "0":
-            self._fast = partial(_native_eve, self.dataset, self.module, ECS_VERSION)
+            self._fast = partial(_native_eve, self.dataset, self.module, ECS_VERSION, parser=self.name)
 
     @property
     def fast_path(self) -> FastPath | None:

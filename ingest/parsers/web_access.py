@@ -1,5 +1,10 @@
 """nginx and Apache access logs, combined and common formats, with URL decoding.
 
+Three names for the one parser: ``nginx.access`` and ``apache.access`` give Filebeat's datasets
+(``event.dataset`` nginx.access / apache.access, ``event.module`` nginx / apache), so that
+Elastic's dashboards and rules find the events; ``web.access`` (dataset web.access, module web)
+is for a server of unknown make.
+
 Also read: a virtual-host prefix (Apache ``vhost_combined`` ``%v:%p``, nginx ``$host``) ->
 ``destination.domain``/``destination.port``; the extra fields nginx and Traefik append after the
 user agent; a client that is a host name (Apache ``HostnameLookups On``) -> ``source.domain``.
@@ -167,3 +172,19 @@ class WebAccessParser(Parser):
         if size is not None:
             put(ev, "http.response.body.bytes", size)
         return ev
+
+
+@parsers.register
+class NginxAccessParser(WebAccessParser):
+    """The same parser, for nginx's logs: Filebeat's ``nginx.access`` dataset."""
+    name = "nginx.access"
+    dataset = "nginx.access"
+    module = "nginx"
+
+
+@parsers.register
+class ApacheAccessParser(WebAccessParser):
+    """The same parser, for Apache's logs: Filebeat's ``apache.access`` dataset."""
+    name = "apache.access"
+    dataset = "apache.access"
+    module = "apache"

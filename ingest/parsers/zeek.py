@@ -7,7 +7,8 @@ stream it reads: the Ingestor asks ``for_source`` for one parser per source (fil
 reads the header at the top of the file (a reader resuming from a checkpoint starts after it), and
 a new ``#separator`` line (a rotated or concatenated log) starts a new header. The log type comes
 from ``#path``, then JSON's ``_path``, then the file name (``conn.log``, ``dns.00:00:00-01:00:00.log.gz``,
-``http.json``), then the record's fields; it names the dataset (``zeek.conn``, ``zeek.dns``...).
+``http.json``), then the record's fields; it names the dataset as Filebeat's filesets do
+(``zeek.connection`` for conn, ``zeek.dns``...).
 
 Values follow Zeek's types: ``-`` is unset (the field is absent), ``(empty)`` an empty string or
 container, sets and vectors split on the set separator, ``\\xHH`` escapes decoded. A line whose

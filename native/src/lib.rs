@@ -1,7 +1,7 @@
 //! `vigie_native`: native fast paths of Vigie's ingest.
 //!
-//! `eve_finalized(dataset, module, ecs_version, line, source, keep_original, ingested)` gives,
-//! for one Suricata EVE line, the event that `SuricataEveParser.parse` followed by
+//! `eve_finalized(dataset, module, ecs_version, line, source, keep_original, ingested, *, parser=None)`
+//! gives, for one Suricata EVE line, the event that `SuricataEveParser.parse` followed by
 //! `cert.pipeline.ingestor._finalize` gives (the same dict), with its `@timestamp` as an aware datetime;
 //! or None when the line is not on the fast path: anything unusual (bad JSON, odd types,
 //! timestamps outside the usual shapes, duplicate keys, lone surrogates...). The Python parser
@@ -25,8 +25,9 @@ use pyo3::types::{PyDict, PyString};
 use crate::value::{Ext, Map, V};
 
 /// What `_finalize` adds for a parser whose event has `event.kind`, no `event.dataset` or
-/// `event.module`, no `client`, `host` or `user`, and a `@timestamp` from `utc_iso`.
-fn finalize<'a>(ev: &mut Map<'a>, dataset: &str, source: &str, line: &str, keep: bool) {
+/// `event.module`, no `client`, `host` or `user`, and a `@timestamp` from `utc_iso`; the parser's
+/// name in `labels.vigie_parser` when `labelled` (the caller gave it).
+fn finalize<'a>(ev: &mut Map<'a>, dataset: &str, source: &str, line: &str, keep: bool, labelled: bool) {
     let mut hasher = blake2b_simd::Params::new().hash_length(16).to_state();
     hasher.update(dataset.as_bytes());
     hasher.update(b"\x00");
@@ -43,6 +44,9 @@ fn finalize<'a>(ev: &mut Map<'a>, dataset: &str, source: &str, line: &str, keep:
         event.push("original", V::Ext(Ext::Line));
     }
     ev.sub("ecs").set("version", V::Ext(Ext::EcsVersion));
+    if labelled {
+        ev.sub("labels").set("vigie_parser", V::Ext(Ext::Parser));
+    }
     if !source.is_empty() && source != "-" && !source.contains("://") {
         ev.sub("log").sub("file").set("path", V::Ext(Ext::Source));
     }
@@ -81,10 +85,11 @@ fn related<'a>(ev: &mut Map<'a>, kind: &'static str, values: impl Iterator<Item 
 /// The finalized ECS event of one EVE line, or None (the Python parser then takes the line). Its
 /// `@timestamp` was validated and is written `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, fixed width: text
 /// order is time order), so the caller needs no datetime per event. The parser's constants come
-/// first, so that the parser binds them once (`functools.partial`) and the Ingestor calls
+/// first, so that the parser binds them once (`functools.partial`, with `parser`: its name, which
+/// `labels.vigie_parser` keeps; None leaves the label out) and the Ingestor calls
 /// `(line, source, keep_original, ingested)`.
 #[pyfunction]
-#[pyo3(signature = (dataset, module, ecs_version, line, source, keep_original, ingested))]
+#[pyo3(signature = (dataset, module, ecs_version, line, source, keep_original, ingested, *, parser=None))]
 #[allow(clippy::too_many_arguments)]
 fn eve_finalized<'py>(
     py: Python<'py>,
@@ -95,6 +100,7 @@ fn eve_finalized<'py>(
     source: Bound<'py, PyString>,
     keep_original: bool,
     ingested: Bound<'py, PyString>,
+    parser: Option<Bound<'py, PyString>>,
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
     let (Ok(text), Ok(src), Ok(set)) = (line.to_str(), source.to_str(), dataset.to_str()) else {
         return Ok(None); // lone surrogates (undecodable input bytes): the Python path cleans them
@@ -106,12 +112,14 @@ fn eve_finalized<'py>(
         dataset: &dataset,
         module: &module,
         ecs_version: &ecs_version,
+        parser: parser.as_ref(),
     };
+    let labelled = parser.is_some();
     let build = || -> PyResult<Option<Bound<'py, PyDict>>> {
         // A bug here must never take the ingest down: a panic is one more declined line.
         let built = std::panic::catch_unwind(|| {
             let mut ev = eve::parse(text).ok()?;
-            finalize(&mut ev, set, src, text, keep_original);
+            finalize(&mut ev, set, src, text, keep_original, labelled);
             Some(ev)
         });
         let Ok(Some(ev)) = built else { return Ok(None) };

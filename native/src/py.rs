@@ -18,6 +18,8 @@ pub struct Given<'a, 'py> {
     pub dataset: &'a Bound<'py, PyString>,
     pub module: &'a Bound<'py, PyString>,
     pub ecs_version: &'a Bound<'py, PyString>,
+    /// the parser's name (`labels.vigie_parser`), when given
+    pub parser: Option<&'a Bound<'py, PyString>>,
 }
 
 /// Keys of the line (and long literals) up to this length are cached; longer ones are rare.
@@ -165,6 +167,10 @@ pub fn value<'py>(py: Python<'py>, v: &V<'_>, given: &Given<'_, 'py>) -> PyResul
             Ext::Dataset => given.dataset,
             Ext::Module => given.module,
             Ext::EcsVersion => given.ecs_version,
+            Ext::Parser => match given.parser {
+                Some(name) => name,
+                None => return Err(pyo3::exceptions::PySystemError::new_err("vigie_native: no parser name was given")),
+            },
         }
         .clone()
         .into_any(),

@@ -18,6 +18,7 @@ pub enum Ext {
     Dataset,
     Module,
     EcsVersion,
+    Parser,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -17,7 +17,7 @@ T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 def event(i: int, seconds: int, src: object, dst: str, port: int, sent: object) -> dict[str, object]:
     return {"@timestamp": (T0 + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z"),
-            "event": {"id": f"e{i}", "dataset": "zeek.conn"},
+            "event": {"id": f"e{i}", "dataset": "zeek.connection"},
             "source": {"ip": src, "bytes": sent}, "destination": {"ip": dst, "port": port}}
 
 

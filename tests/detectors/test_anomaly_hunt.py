@@ -73,7 +73,7 @@ def registered() -> Iterator[None]:
 
 def conn(i: int, src: str, dst: str, minutes_ago: float) -> dict[str, Any]:
     return {"@timestamp": format_ts(NOW - timedelta(minutes=minutes_ago)),
-            "event": {"id": f"busy-{uuid.uuid4().hex}-{i}", "dataset": "zeek.conn", "kind": "event"},
+            "event": {"id": f"busy-{uuid.uuid4().hex}-{i}", "dataset": "zeek.connection", "kind": "event"},
             "source": {"ip": src, "bytes": 100 + i}, "destination": {"ip": dst, "port": 443}}
 
 

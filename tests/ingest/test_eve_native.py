@@ -73,7 +73,7 @@ def reference(line: str, source: str = SOURCE, keep: bool = True) -> tuple[Event
 def fast(line: str, source: str = SOURCE, keep: bool = True) -> Event | None:
     assert native is not None
     result: Event | None = native.eve_finalized(
-        PARSER.dataset, PARSER.module, ECS_VERSION, line, source, keep, INGESTED)
+        PARSER.dataset, PARSER.module, ECS_VERSION, line, source, keep, INGESTED, parser=PARSER.name)
     return result
 
 

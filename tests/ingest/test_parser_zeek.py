@@ -101,7 +101,7 @@ class TestZeekJson(ParserCase):
     samples = [
         (CONN_JSON, {
             "@timestamp": "2018-03-24T17:15:21.255Z",
-            "event.dataset": "zeek.conn",
+            "event.dataset": "zeek.connection",
             "event.category": ["network"],
             "event.type": ["connection", "start", "end"],
             "event.duration": 163820000,
@@ -440,7 +440,7 @@ def test_zeek_baselines_parse_once_unmasked_and_masked_times_are_refused(corpora
             if re.match(r"^(XXXXXXXXXX\.XXXXXX)", line):
                 with pytest.raises(ParseError, match="masked"):
                     masked.parse(line)
-    assert counts["zeek.conn"] > 600 and counts["zeek.http"] > 150
+    assert counts["zeek.connection"] > 600 and counts["zeek.http"] > 150
     assert counts["zeek.dns"] > 50 and counts["zeek.ssh"] > 50 and counts["zeek.notice"] > 20
 
 
