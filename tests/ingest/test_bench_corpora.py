@@ -43,7 +43,8 @@ def test_each_kind_ingests_with_no_dead_letter(kind: str, corpora: Path, platfor
         assert set(_stored(platform, "suricata.eve.event_type")) == set(TYPES)
         assert {"query", "answer"} <= set(_stored(platform, "dns.type"))
     elif kind.startswith("zeek"):
-        assert set(_stored(platform, "event.dataset")) == {f"zeek.{log.path_name}" for log in zeek_logs(corpora)}
+        assert set(_stored(platform, "event.dataset")) == {
+            "zeek.connection" if log.path_name == "conn" else f"zeek.{log.path_name}" for log in zeek_logs(corpora)}
 
 
 def test_size_bound_and_unique_lines(corpora: Path, tmp_path: Path) -> None:

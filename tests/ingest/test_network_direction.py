@@ -103,7 +103,7 @@ def test_cert_ingest_sets_the_direction_from_the_constituency(tmp_path: Path, mo
     assert direction["LOCAL transit 203.0.113.9"] == "external"
     assert direction["suricata.eve None"] is None  # stats: no addresses, no direction
     assert direction["zeek.http 198.51.100.7"] == "inbound"  # IPv6 destination in the constituency
-    assert direction["zeek.conn 198.51.100.7"] == "internal"  # Zeek's own word
+    assert direction["zeek.connection 198.51.100.7"] == "internal"  # Zeek's own word
     assert direction["FWD-ACCEPT 192.0.2.33"] == "outbound"
     assert direction["UFW BLOCK 203.0.113.23"] == "ingress"
     assert get(events["LOCAL beacon 192.0.2.10"], "source.organization.name") == "Ministere A"

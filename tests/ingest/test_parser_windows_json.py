@@ -149,12 +149,15 @@ def _events(parser: Parser, path: Path) -> list[Event]:
 
 
 def _same_record(ev: Event) -> Event:
-    """The event without what depends on where it was read from (the file, so ``event.id``)
-    and when (``event.ingested``)."""
+    """The event without what depends on where it was read from (the file, so ``event.id``; the
+    parser that read it, ``labels.vigie_parser``) and when (``event.ingested``)."""
     out = copy.deepcopy(ev)
     for key in ("id", "ingested"):
         out["event"].pop(key)
     out["log"].pop("file")
+    out["labels"].pop("vigie_parser")
+    if not out["labels"]:
+        del out["labels"]
     return out
 
 
