@@ -7,12 +7,20 @@ lines to a ``LineSink``: one thread that batches them, flushes every ``batch_siz
 ``flush_seconds`` seconds, and writes them through ``cert.pipeline.ingestor.Ingestor`` — the same
 parsing, enrichment, dead-letter store and event store as ``cert ingest``. Input that cannot
 even be framed or decoded goes to the dead-letter store too, with its reason.
+
+Event ids: a message received is never received again (syslog over TCP has no acknowledgement
+to resend after; a datagram is sent once), so each message gets an id of its own: the sink's
+token (drawn when the sink is made, one per listener run) and the message's number in the sink's
+sequence stand for the file identity and position of ``cert ingest`` (``cert.core.ecs.event_id``).
+Identical messages on one connection, or in two datagrams, are two events; a batch spooled while
+the store was down keeps its ids, so replaying it twice stores it once.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -150,7 +158,8 @@ class LineSink:
         self.stats = ListenerStats()
         self._queue: queue.Queue[object] = queue.Queue(max_queue)
         self._thread = threading.Thread(target=self._run, name=f"sink-{parser}", daemon=True)
-        self._count = 0
+        self._count = 0  # messages received: each message's position
+        self.identity = secrets.token_hex(12)  # this run's token, in every event id
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -221,7 +230,7 @@ class LineSink:
         for (source, static), lines in groups.items():
             self.ingestor.static_fields = dict(static)
             try:
-                self._account(self.ingestor.ingest(lines, source=source))
+                self._account(self.ingestor.ingest(lines, source=source, identity=self.identity))
             except Exception as exc:  # noqa: BLE001 - a database outage must not kill the listener
                 log.error("could not ingest %d messages from %s: %s", len(lines), source, exc)
                 reason = f"ingest failed: {type(exc).__name__}: {exc}"
