@@ -455,10 +455,13 @@ def test_declined_lines_take_the_python_path() -> None:
 # -- the Ingestor, with and without the native path --------------------------------------------------
 @pytest.fixture
 def eve_file(tmp_path: Path, corpora: Path) -> Path:
+    """Corpus records, one record of each type, odd lines; the first record again at the end (an
+    identical line further on: another event)."""
     lines = corpus_records(corpora)[:600] + [json.dumps(t) for t in TEMPLATES] + [
         "", "not json", '{"event_type": "alert", "timestamp": "yesterday"}', json.dumps(TEMPLATES[1]) + " ",
         json.dumps(dict(TEMPLATES[0], timestamp="2017-04-07 22:24:37.251547+01:00")),
-        json.dumps(dict(TEMPLATES[0], src_port=True)), json.dumps(dict(TEMPLATES[0], flow_id=1.5))]
+        json.dumps(dict(TEMPLATES[0], src_port=True)), json.dumps(dict(TEMPLATES[0], flow_id=1.5)),
+        corpus_records(corpora)[0]]
     path = tmp_path / "eve.json"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -515,6 +518,8 @@ def test_ingestor_stores_the_same_events_with_and_without_native(settings: Setti
     assert taken == 0 if static and "host.name" in static else taken >= 600
     assert len(slow) >= 600
     assert slow.keys() == quick.keys()
+    first = eve_file.read_text(encoding="utf-8").splitlines()[0]
+    assert sum(e["event"]["original"] == first for e in quick.values()) == 2  # the line and its repetition
     for key, event in slow.items():
         assert same(event, quick[key]) is None, same(event, quick[key])
     assert slow_summary.dead_letters == quick_summary.dead_letters
