@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import netflow_packets as nf
 import pytest
 from ingest_support import cert, cert_env
 from listener_support import LOOPBACK, events, net_platform, start, wait_for
@@ -27,7 +28,7 @@ from listener_support import LOOPBACK, events, net_platform, start, wait_for
 from cert.core.config import Settings
 from cert.core.ecs import event_id
 from cert.core.event_store import EventQuery
-from cert.core.lines import FileReader, record_identity
+from cert.core.lines import FilePosition, FileReader, RejectedLine, record_identity
 from cert.core.registry import load_plugins
 from cert.pipeline.ingestor import Ingestor
 from cert.runtime.platform import Platform
@@ -200,6 +201,59 @@ def test_identical_datagrams_are_distinct_events(net_platform: Platform) -> None
     finally:
         listener.stop()
     assert len({e["event"]["id"] for e in events(net_platform)}) == 5
+
+
+def test_identical_flow_records_of_one_datagram_are_distinct_events(net_platform: Platform) -> None:
+    listener, bound = start(net_platform, "netflow", udp=(LOOPBACK,))
+    record = nf.v5_record("10.40.0.1", "198.51.100.22", 51515, 22)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(nf.v5([record, record, record], sequence=9), bound["udp"])
+        assert wait_for(lambda: len(events(net_platform)) >= 3)
+    finally:
+        stats = listener.stop()
+    assert (stats.ingested, stats.duplicates) == (3, 0)
+    assert len({e["event"]["id"] for e in events(net_platform)}) == 3
+
+
+def marks(reader: FileReader) -> list[tuple[int, str, str]]:
+    """(byte offset, file identity, text) of each line the reader yields."""
+    out = []
+    for item in reader:
+        assert item is not None
+        out.append((reader.line_start, reader.identity, item.raw if isinstance(item, RejectedLine) else item[1]))
+    return out
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_line_has_the_same_offset_and_file_identity_however_the_file_is_read(tmp_path: Path,
+                                                                                 newline: str) -> None:
+    """From the start, resumed from any checkpoint, started at the end (``--follow`` without
+    history), and with a first line too long to keep: the same (offset, identity) per line."""
+    lines = [OTHER, FAILURE, FAILURE, "", FAILURE]
+    log = tmp_path / "auth.log"
+    log.write_bytes(newline.join(lines).encode() + newline.encode())
+    whole = marks(FileReader(log))
+    assert [text for _, _, text in whole] == lines
+    assert {identity for _, identity, _ in whole} == {record_identity(OTHER.encode())}
+    assert [offset for offset, _, _ in whole] == [sum(len(x) + len(newline) for x in lines[:n]) for n in range(5)]
+    inode = log.stat().st_ino
+    for n in range(1, 5):
+        offset = whole[n][0]
+        assert marks(FileReader(log, FilePosition(inode, offset, n))) == whole[n:]
+    tail = FileReader(log)
+    tail.skip_to_end()
+    with log.open("ab") as fh:
+        fh.write(FAILURE.encode() + newline.encode())
+    [(offset, identity, text)] = marks(tail)
+    assert (offset, identity, text) == (log.stat().st_size - len(FAILURE) - len(newline), whole[0][1], FAILURE)
+
+    long = tmp_path / "long.log"
+    long.write_bytes(b"x" * 3000 + newline.encode() + FAILURE.encode() + newline.encode())
+    read = marks(FileReader(long, max_line_bytes=2000))
+    assert [offset for offset, _, _ in read] == [0, 3000 + len(newline)]
+    resumed = marks(FileReader(long, FilePosition(long.stat().st_ino, read[1][0], 1), max_line_bytes=2000))
+    assert resumed == read[1:] and read[0][1] == read[1][1] == record_identity(b"x" * 3000)
 
 
 def _closed_port() -> int:
