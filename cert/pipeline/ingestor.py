@@ -38,7 +38,7 @@ from typing import Any
 from cert.constituency.directory import Organization
 from cert.core.ecs import Event, get, now_iso, parse_ts, put
 from cert.core.lines import FileReader, LineItem, RejectedLine
-from cert.core.parser import ParseError, Parser, Unreadable, parsers
+from cert.core.parser import FastPath, ParseError, Parser, Unreadable, parsers
 from cert.pipeline.state import load_checkpoint
 from cert.pipeline.writer import Batch, StoreWriter, WriterThread, raw_bytes
 from cert.pipeline.writer import IngestSummary as IngestSummary  # re-exported: the pipeline's result
@@ -180,6 +180,21 @@ def _clean_strings(obj: Any) -> Any:
     return obj
 
 
+def _fits(fast: FastPath | None) -> bool:
+    """Whether a fast path takes the arguments of the ``FastPath`` contract: a native module built
+    from other sources (an older signature) is left unused, and the Python path, the reference,
+    takes every line instead of each call failing."""
+    if fast is None:
+        return True
+    try:
+        fast("", "", False, "", "", 0)  # an empty line: declined
+    except TypeError as exc:
+        log.warning("the parser's fast path does not fit the FastPath contract (%s): not used; "
+                    "rebuild the native module (pip install ./native)", exc)
+        return False
+    return True
+
+
 def _chain(first: Callable[[Event], None], second: Callable[[Event], None]) -> Callable[[Event], None]:
     def both(event: Event) -> None:
         first(event)
@@ -282,7 +297,7 @@ class Ingestor:
         parser = self.parser.for_source(source)
         parse = parser.parse
         fast = parser.fast_path
-        if any(key.split(".", 1)[0] in FINALIZE_ROOTS for key, _ in static):
+        if any(key.split(".", 1)[0] in FINALIZE_ROOTS for key, _ in static) or not _fits(fast):
             fast = None
         limit = self.batch_size
 

@@ -216,6 +216,29 @@ def test_identical_flow_records_of_one_datagram_are_distinct_events(net_platform
     assert len({e["event"]["id"] for e in events(net_platform)}) == 3
 
 
+def test_a_fast_path_of_another_signature_is_left_unused(settings: Settings, tmp_path: Path) -> None:
+    """A native module built from other sources (four arguments, no identity nor position) would
+    fail on every line: the Ingestor leaves it and the Python path stores the events."""
+    p = Platform(replace(settings, plugins=("ingest.parsers",)))
+    p.db.upgrade()
+    calls: list[str] = []
+
+    def older(line: str, source: str, keep: bool, ingested: str) -> None:
+        calls.append(line)
+
+    log = tmp_path / "eve.json"
+    line = ('{"timestamp": "2026-11-21T10:01:00.500000+0000", "event_type": "flow", "src_ip": "192.0.2.10", '
+            '"src_port": 51724, "dest_ip": "198.51.100.53", "dest_port": 443, "proto": "TCP"}')
+    write_log(log, [line, line])
+    try:
+        ingestor = Ingestor(p, "suricata.eve")
+        ingestor.parser._fast = older  # type: ignore[attr-defined]
+        summary = ingestor.ingest_file(str(log))
+    finally:
+        p.close()
+    assert (summary.ingested, summary.dead_lettered, calls) == (2, 0, [])
+
+
 def marks(reader: FileReader) -> list[tuple[int, str, str]]:
     """(byte offset, file identity, text) of each line the reader yields."""
     out = []
