@@ -44,8 +44,8 @@ def run(mode: str, corpora: Path, copies: int) -> None:
 
         fast = functools.partial(vigie_native.eve_finalized, "suricata.eve", "suricata", ECS_VERSION,
                                  parser="suricata.eve")
-        for line in lines:
-            fast(line, "/var/log/suricata/eve.json", True, "2026-11-21T10:00:00.000Z")
+        for n, line in enumerate(lines):
+            fast(line, "/var/log/suricata/eve.json", True, "2026-11-21T10:00:00.000Z", "", n)
 
 
 def count(mode: str, corpora: Path, copies: int) -> int:

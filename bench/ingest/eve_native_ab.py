@@ -60,12 +60,12 @@ def main() -> None:
     for name, path in (("A", args.a), ("B", args.b)):
         fast = functools.partial(load(path).eve_finalized, "suricata.eve", "suricata", ECS_VERSION,
                                  parser="suricata.eve")
-        if any(fast(line, SOURCE, True, INGESTED) is None for line in lines[:548]):
+        if any(fast(line, SOURCE, True, INGESTED, "", n) is None for n, line in enumerate(lines[:548])):
             sys.exit(f"{path}: declines some of the corpus lines; compare builds that take them all")
 
         def run(fast: Callable[..., object] = fast) -> None:
-            for line in lines:
-                fast(line, SOURCE, True, INGESTED)
+            for n, line in enumerate(lines):
+                fast(line, SOURCE, True, INGESTED, "", n)
 
         runs[name] = run
 

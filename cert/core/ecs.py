@@ -77,15 +77,18 @@ def flatten(event: Event, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield path, value
 
 
-def event_id(dataset: str, original: str | bytes, source: str = "") -> str:
-    """Deterministic id: the same raw line from the same source always gets the same id,
-    so a replay never duplicates."""
+def event_id(dataset: str, original: str | bytes, source: str = "", identity: str = "", position: int = 0) -> str:
+    """Deterministic id of one record: a hash of the dataset, the source (a file's path, ``-``
+    for stdin, ``tcp://peer`` for a listener), the identity of what was read there (a file's
+    ``cert.core.lines.record_identity``, a listener run's token; empty for a source read
+    whole), the record's position in it (a line's byte offset, a line or record number, a
+    message's sequence number) and the raw text. The same record read again from the same place
+    gets the same id, so a replay never duplicates; two identical lines at two places are two
+    events (decision 0007)."""
     raw = original.encode("utf-8", "surrogateescape") if isinstance(original, str) else original
     h = hashlib.blake2b(digest_size=16)
-    h.update(dataset.encode())
-    h.update(b"\x00")
-    h.update(source.encode())
-    h.update(b"\x00")
+    h.update(b"%s\x00%s\x00%s\x00%d\x00" % (dataset.encode(), source.encode("utf-8", "surrogateescape"),
+                                             identity.encode(), position))
     h.update(raw)
     return h.hexdigest()
 

@@ -63,6 +63,29 @@ def fingerprint_of(fh: BinaryIO, length: int) -> str:
     return f"{n}:{hashlib.blake2b(head, digest_size=12).hexdigest()}"
 
 
+def record_identity(first_line: bytes) -> str:
+    """The identity of what a reader reads (a file, one generation of a rotated log): a hash of
+    its first line (without the line ending, at most ``FINGERPRINT_BYTES``). It is part of every
+    event id (``cert.core.ecs.event_id``): it does not change while the file grows, nor when the
+    file is renamed, copied, restored or read again from a checkpoint, and it changes when a new
+    file takes the path (rotation, ``copytruncate``)."""
+    return hashlib.blake2b(first_line.rstrip(b"\r")[:FINGERPRINT_BYTES], digest_size=12).hexdigest()
+
+
+def _first_line(fh: BinaryIO, limit: int) -> bytes:
+    """The first line of an open file (up to ``limit`` bytes), without its newline."""
+    data = b""
+    while len(data) < limit:
+        chunk = os.pread(fh.fileno(), min(1 << 16, limit - len(data)), len(data))
+        if not chunk:
+            break
+        end = chunk.find(b"\n")
+        if end >= 0:
+            return data + chunk[:end]
+        data += chunk
+    return data
+
+
 def _matches(fh: BinaryIO, fingerprint: str) -> bool:
     if not fingerprint:
         return True
@@ -81,7 +104,12 @@ def _decode(data: bytes) -> str:
 class FileReader:
     """Iterates ``(line number, text)`` of one file from a checkpoint; ``position`` is the
     checkpoint after the last line yielded. With ``follow``, yields None whenever it is idle
-    (at the end of the file), so that the caller can flush its batch."""
+    (at the end of the file), so that the caller can flush its batch.
+
+    Beside each line it yields, ``line_start`` is the byte offset where the line starts in its
+    file and ``identity`` the file's ``record_identity``: with the path, what makes the line's
+    event id (the same line read again gets the same id; another line, or the same text at
+    another place, another id)."""
 
     def __init__(self, path: str | Path, start: FilePosition | None = None, *, follow: bool = False,
                  poll: float = 0.5, stop: Callable[[], bool] = lambda: False,
@@ -98,6 +126,8 @@ class FileReader:
         self._offset = 0  # after the last complete line yielded
         self._line = 0
         self._fingerprint: tuple[int, str] | None = None  # (length hashed, fingerprint) of the open file
+        self.line_start = 0  # byte offset of the last line yielded, in its file
+        self.identity = ""  # record_identity of the file of the last line yielded
         self.start_offset = 0  # where reading started in the file at the path (for progress bars)
         self.rotated_from: str | None = None  # the rotated file finished first, if any
         self._backlog: tuple[BinaryIO, int, int] | None = None  # (old file, offset, line) to finish first
@@ -161,12 +191,19 @@ class FileReader:
         self._fh, self._inode = fh, inode
         self._offset = self._line = 0
         self._fingerprint = None
+        self.identity = ""  # set from the first line read
 
     def _seek(self, offset: int, line: int) -> None:
         assert self._fh is not None
         self._fh.seek(offset)
         self._offset, self._line = offset, line
         self.start_offset = offset
+        self._identify()
+
+    def _identify(self) -> None:
+        """The identity of a file read from the middle: its first line, read apart."""
+        if self._fh is not None and self._offset > 0:
+            self.identity = record_identity(_first_line(self._fh, self.max_line_bytes))
 
     def _close(self) -> None:
         if self._fh is not None:
@@ -191,6 +228,7 @@ class FileReader:
             self._fh.seek(size)
             self._offset = self.start_offset = size
             self._line = 0
+            self._identify()
 
     # -- position -----------------------------------------------------------------------------
     @property
@@ -306,6 +344,9 @@ class FileReader:
             if not chunk:
                 return
             if chunk[-1:] == b"\n":
+                start = self.line_start = self._offset
+                if not start:
+                    self.identity = record_identity(chunk[:-1])
                 self._offset += len(chunk)
                 self._line += 1
                 yield self._line, _decode(chunk)
@@ -318,6 +359,7 @@ class FileReader:
             if more:  # the writer appended meanwhile
                 chunk += more
                 if chunk[-1:] == b"\n":
+                    self._start_line(chunk[:-1])
                     self._offset += len(chunk)
                     self._line += 1
                     yield self._line, _decode(chunk)
@@ -328,10 +370,17 @@ class FileReader:
             if self.follow and not final:
                 fh.seek(self._offset)  # read the whole line again once it is complete
                 return
+            self._start_line(chunk)
             self._offset += len(chunk)
             self._line += 1
             yield self._line, _decode(chunk)
             return
+
+    def _start_line(self, text: bytes) -> None:
+        """``line_start`` (and ``identity``, for the first line) of the line about to be yielded."""
+        self.line_start = self._offset
+        if not self._offset:
+            self.identity = record_identity(text)
 
     def _skip_long_line(self, head: bytes, final: bool) -> Iterator[LineItem]:
         """Consume a line longer than the limit without keeping it; reject it with its head."""
@@ -348,6 +397,7 @@ class FileReader:
                     fh.seek(self._offset)
                     return
                 time.sleep(self.poll)
+        self._start_line(head.partition(b"\n")[0])
         self._offset += length
         self._line += 1
         yield RejectedLine(self._line, _decode(head[: self.max_line_bytes]),

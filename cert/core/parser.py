@@ -76,9 +76,10 @@ _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+){0,2}")
 DEFAULT_OPTIONS = ParserOptions()
 
 
-#: A native parse+finalize of one line: (line, source, keep_original, ingested) -> the event (its
-#: ``@timestamp`` fixed-width UTC text), or None for a line it leaves to ``parse``.
-FastPath = Callable[[str, str, bool, str], "Event | None"]
+#: A native parse+finalize of one line: (line, source, keep_original, ingested, identity, position)
+#: -> the event (its ``@timestamp`` fixed-width UTC text, its ``event.id`` that of
+#: ``cert.core.ecs.event_id`` for the identity and position), or None for a line it leaves to ``parse``.
+FastPath = Callable[[str, str, bool, str, str, int], "Event | None"]
 
 
 class Parser(ABC):
@@ -116,7 +117,9 @@ class Parser(ABC):
 
     def read(self, path: str) -> Iterator[tuple[int, str] | Unreadable]:
         """The raw records of a file ('-' for stdin) in order, as (position, text) pairs. The
-        default reads lines; a parser of a non-line format overrides this."""
+        default reads lines; a parser of a non-line format overrides this. The position is part
+        of each event's id: reading the same file again must give the same positions (a line
+        number, a record's own number such as the EVTX EventRecordID)."""
         return read_lines(path)
 
     def for_source(self, source: str) -> Parser:

@@ -2,13 +2,19 @@
 
 The body is split into lines (LF or CR LF); each line goes through the named parser (``ecs``
 for events already in ECS) and the same pipeline as files: dead letters with their reasons,
-deterministic event ids (re-sending a body never duplicates), the spool when the event store
-is down. The source of the events is ``api://<token name>``; the organisation of an event
-is the constituency's, else the token's, never the one the event claims.
+deterministic event ids, the spool when the event store is down. The source of the events is
+``api://<token name>``; the organisation of an event is the constituency's, else the token's,
+never the one the event claims.
+
+Event ids (``cert.core.ecs.event_id``): the body plays the part of a file. Its identity is a
+hash of the whole body and a line's position is its line number, so a client re-sending a body
+(a retry after a timeout) stores nothing twice, while identical lines of one body, or of two
+bodies, are distinct events. Sending the very same body twice is read as a retry.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +73,8 @@ def ingest_body(platform: Platform, parser: str, body: bytes, source: str,
     lines = split_lines(body)
     if not any(line.strip() for _, line in lines):
         raise InvalidInput("empty body: send one line (or one JSON event) per line")
-    summary = Ingestor(platform, parser, organization=organization).ingest(lines, source=source)
+    identity = hashlib.blake2b(body, digest_size=12).hexdigest()
+    summary = Ingestor(platform, parser, organization=organization).ingest(lines, source=source, identity=identity)
     result = BulkResult(parser, source, summary.read, summary.ingested, summary.duplicates, summary.skipped,
                         summary.spooled, dict(summary.dead_letters))
     for position, reason in summary.errors[:MAX_ERRORS]:

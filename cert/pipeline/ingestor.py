@@ -19,6 +19,18 @@ no event of their own), so that every line read is an event, a skipped line or a
 
 Per-source settings (``ParserOptions``: time zone, receive time) are given to the Ingestor and
 passed to the parser of each source (``Parser.configure``).
+
+Event ids (``cert.core.ecs.event_id``, decision 0007) hash the dataset, the source, the
+identity of what was read there, the record's position in it and the raw text:
+
+- a file read from a checkpoint (``FileReader``): its path, its ``record_identity`` (a hash of
+  its first line) and the line's byte offset;
+- records a parser reads itself (EVTX, a ``.gz`` file, stdin): the path (``-`` for stdin), no
+  identity, and the position the reader gives (the line number, the EventRecordID);
+- a listener: ``tcp://peer``..., the listener run's token and the message's sequence number.
+
+So two identical lines at two places are two events, and a replay (the same file again, with or
+without its checkpoint, after a crash) gives the same ids, which the stores deduplicate.
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ from typing import Any
 from cert.constituency.directory import Organization
 from cert.core.ecs import Event, get, now_iso, parse_ts, put
 from cert.core.lines import FileReader, LineItem, RejectedLine
-from cert.core.parser import DEFAULT_OPTIONS, RECEIPT_TAG, ParseError, Parser, ParserOptions, Unreadable, parsers
+from cert.core.parser import DEFAULT_OPTIONS, RECEIPT_TAG, FastPath, ParseError, Parser, ParserOptions, Unreadable, parsers
 from cert.enrichment.fields import enrich as derived_fields
 from cert.pipeline.multiline import Joiner
 from cert.pipeline.state import load_checkpoint
@@ -46,19 +58,22 @@ ECS_VERSION = "8.11.0"
 log = logging.getLogger(__name__)
 
 
-def finalize(event: Event, parser: Parser, raw: str, source: str, keep_original: bool = True) -> Event:
-    """Add the fields every stored event carries."""
-    _finalize(event, parser, raw, source, keep_original, now_iso())
+def finalize(event: Event, parser: Parser, raw: str, source: str, keep_original: bool = True,
+             identity: str = "", position: int = 0) -> Event:
+    """Add the fields every stored event carries; the id is that of the record at ``position`` of
+    ``source`` (read as ``identity``), see ``cert.core.ecs.event_id``."""
+    _finalize(event, parser, raw, source, keep_original, now_iso(), identity, position)
     return event
 
 
-def _finalize(event: Event, parser: Parser, raw: str, source: str, keep_original: bool, ingested: str) -> datetime:
+def _finalize(event: Event, parser: Parser, raw: str, source: str, keep_original: bool, ingested: str,
+              identity: str, position: int) -> datetime:
     """``finalize`` on the hot path: the ingestion time is given (one per batch) and the
     timestamp it validated is returned. Plain dict operations: this runs for every event."""
     ev = event.get("event")
     if ev.__class__ is not dict:
         ev = event["event"] = {}
-    ev["id"] = _event_id(parser.dataset, raw, source)
+    ev["id"] = _event_id(parser.dataset, raw, source, identity, position)
     if not ev.get("dataset"):
         ev["dataset"] = parser.dataset
     if not ev.get("module"):
@@ -142,24 +157,22 @@ def _related(event: Event, kind: str, *pairs: Any) -> None:
                 bucket.append(text)
 
 
-def _event_id(dataset: str, raw: str, source: str) -> str:
-    """``cert.core.ecs.event_id``, with the hash of its (dataset, source) prefix computed once."""
-    base = _ID_BASES.get((dataset, source))
+def _event_id(dataset: str, raw: str, source: str, identity: str, position: int) -> str:
+    """``cert.core.ecs.event_id``, with the hash of its (dataset, source, identity) prefix computed once."""
+    key = (dataset, source, identity)
+    base = _ID_BASES.get(key)
     if base is None:
-        base = hashlib.blake2b(digest_size=16)
-        base.update(dataset.encode())
-        base.update(b"\x00")
-        base.update(source.encode())
-        base.update(b"\x00")
+        base = hashlib.blake2b(b"%s\x00%s\x00%s\x00" % (dataset.encode(), source.encode("utf-8", "surrogateescape"),
+                                                       identity.encode()), digest_size=16)
         if len(_ID_BASES) >= 4096:
             _ID_BASES.clear()
-        _ID_BASES[(dataset, source)] = base
+        _ID_BASES[key] = base
     h = base.copy()
-    h.update(raw.encode("utf-8", "surrogateescape"))
+    h.update(f"{position}\x00{raw}".encode("utf-8", "surrogateescape"))  # one encode, one update: the hot path
     return h.hexdigest()
 
 
-_ID_BASES: dict[tuple[str, str], Any] = {}
+_ID_BASES: dict[tuple[str, str, str], Any] = {}
 
 
 def _encodable(text: str) -> bool:
@@ -192,6 +205,21 @@ def _clean_strings(obj: Any) -> Any:
     if isinstance(obj, list):
         obj[:] = [_clean_strings(v) for v in obj]
     return obj
+
+
+def _fits(fast: FastPath | None) -> bool:
+    """Whether a fast path takes the arguments of the ``FastPath`` contract: a native module built
+    from other sources (an older signature) is left unused, and the Python path, the reference,
+    takes every line instead of each call failing."""
+    if fast is None:
+        return True
+    try:
+        fast("", "", False, "", "", 0)  # an empty line: declined
+    except TypeError as exc:
+        log.warning("the parser's fast path does not fit the FastPath contract (%s): not used; "
+                    "rebuild the native module (pip install ./native)", exc)
+        return False
+    return True
 
 
 def _chain(first: Callable[[Event], None], second: Callable[[Event], None]) -> Callable[[Event], None]:
@@ -259,16 +287,19 @@ class Ingestor:
 
     # -- the pipeline -------------------------------------------------------------------------
     def ingest(self, lines: Iterable[LineItem | Unreadable], source: str,
-               progress: Callable[[int, int], None] | None = None) -> IngestSummary:
+               progress: Callable[[int, int], None] | None = None, identity: str = "") -> IngestSummary:
         """Ingest (position, text) pairs, as ``Parser.read`` yields them; an ``Unreadable`` or
         ``RejectedLine`` item is dead-lettered; a None item means the source is idle: flush now.
-        From a ``FileReader``, each flush also commits the file checkpoint. ``progress`` is
-        called after each batch with the bytes and lines it consumed."""
+        From a ``FileReader``, each flush also commits the file checkpoint, and the event ids take
+        the reader's file identity and byte offsets; else they take ``identity`` and the items'
+        positions (which must be those of a replay of the same records: see
+        ``cert.core.ecs.event_id``). ``progress`` is called after each batch with the bytes and
+        lines it consumed."""
         summary = IngestSummary()
         thread = WriterThread(self.writer, summary, progress)
         self.writer.sid(source, self.parser.name)
         try:
-            self._parse_all(lines, source, thread, progress is not None)
+            self._parse_all(lines, source, thread, progress is not None, identity)
         finally:
             thread.close()
         return summary
@@ -285,7 +316,7 @@ class Ingestor:
         return enrich
 
     def _parse_all(self, lines: Iterable[LineItem | Unreadable], source: str, thread: WriterThread,
-                   count_bytes: bool) -> None:
+                   count_bytes: bool, identity: str) -> None:
         reader = lines if isinstance(lines, FileReader) else None
         offset = [reader.start_offset if reader is not None else 0]
         keep = self.platform.settings.keep_original
@@ -295,7 +326,7 @@ class Ingestor:
         parser = self.parser.for_source(source).configure(self.options)
         parse = parser.parse
         fast = parser.fast_path if parser.options == DEFAULT_OPTIONS else None
-        if any(key.split(".", 1)[0] in FINALIZE_ROOTS for key, _ in static):
+        if any(key.split(".", 1)[0] in FINALIZE_ROOTS for key, _ in static) or not _fits(fast):
             fast = None
         joiner = None
         if parser.continuation is not None:
@@ -349,8 +380,14 @@ class Ingestor:
             b.lines += 1
             if count_bytes:
                 nbytes += len(raw) + 1
+            if reader is None:
+                position = lineno
+            elif joiner is None:
+                position, identity = reader.line_start, reader.identity
+            else:
+                position, identity = joiner.record_start
             try:
-                done = None if fast is None else fast(raw, source, keep, ingested)
+                done = None if fast is None else fast(raw, source, keep, ingested, identity, position)
                 if done is None:
                     parsed = parse(raw)
                     if parsed is None:
@@ -362,7 +399,8 @@ class Ingestor:
                     if get(parsed, key) is None:
                         put(parsed, key, value)
                 enrich(parsed)
-                when = None if done is not None else _finalize(parsed, parser, raw, source, keep, ingested)
+                when = (None if done is not None
+                        else _finalize(parsed, parser, raw, source, keep, ingested, identity, position))
             except (ParseError, ValueError, TypeError, KeyError, IndexError) as exc:
                 reason = str(exc) if isinstance(exc, ParseError) else f"{type(exc).__name__}: {exc}"
                 b.dead.append((f"{unit} {lineno}", reason, raw_bytes(raw)))

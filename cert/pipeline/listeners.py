@@ -12,12 +12,20 @@ The parser's per-source settings (``ParserOptions``: time zone, receive time) ar
 listener's configuration. For a parser of multi-line records (``Parser.continuation``), the
 messages of one peer are joined as a file's lines are; the last record of a flush waits for the
 next flush (one flush interval at most), where its continuation lines may be.
+
+Event ids: a message received is never received again (syslog over TCP has no acknowledgement
+to resend after; a datagram is sent once), so each message gets an id of its own: the sink's
+token (drawn when the sink is made, one per listener run) and the message's number in the sink's
+sequence stand for the file identity and position of ``cert ingest`` (``cert.core.ecs.event_id``).
+Identical messages on one connection, or in two datagrams, are two events; a batch spooled while
+the store was down keeps its ids, so replaying it twice stores it once.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -163,7 +171,8 @@ class LineSink:
         self.stats = ListenerStats()
         self._queue: queue.Queue[object] = queue.Queue(max_queue)
         self._thread = threading.Thread(target=self._run, name=f"sink-{parser}", daemon=True)
-        self._count = 0
+        self._count = 0  # messages received: each message's position
+        self.identity = secrets.token_hex(12)  # this run's token, in every event id
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -237,7 +246,7 @@ class LineSink:
         for (source, static), lines in groups.items():
             self.ingestor.static_fields = dict(static)
             try:
-                self._account(self.ingestor.ingest(lines, source=source))
+                self._account(self.ingestor.ingest(lines, source=source, identity=self.identity))
             except Exception as exc:  # noqa: BLE001 - a database outage must not kill the listener
                 log.error("could not ingest %d messages from %s: %s", len(lines), source, exc)
                 reason = f"ingest failed: {type(exc).__name__}: {exc}"

@@ -6,7 +6,7 @@ module configures ``multiline.pattern: '^\\s'``, ``match: after``). ``Joiner`` j
 with its continuations (``\\n`` between them) before the parser sees it, for a file and for a
 listener's messages alike, so both give the same records:
 
-- the record's position is its first line (dead letters and event ids name it);
+- the record's position is its first line (dead letters and event ids name it: ``record_start``);
 - a record is complete when the next first line arrives, at the end of the input, when the source
   is idle (a file read to its end), or when the next line comes from another file;
 - it holds at most ``MAX_LINES`` lines and ``MAX_LINE_BYTES`` bytes (Filebeat keeps 500 lines and
@@ -48,6 +48,10 @@ class Joiner:
         self._held: list[str] = []
         self._held_at: tuple[int | None, int, int] | None = None  # the reader's mark before the record
         self._joined = 0  # continuation lines of the records given out, not yet taken
+        self._start: tuple[int, str] = (0, "")  # the reader's (line_start, identity) at the held record's first line
+        #: The reader's ``(line_start, identity)`` at the first line of the record last given out:
+        #: what its event id is made of (``cert.core.ecs.event_id``), whatever was read after it.
+        self.record_start: tuple[int, str] = (0, "")
 
     def take_joined(self) -> int:
         """The continuation lines of the records given out since the last call."""
@@ -83,6 +87,9 @@ class Joiner:
                     if held:
                         record = (number, "\n".join(held))
                         self._joined += len(held) - 1
+                        self.record_start = self._start
+                    if reader is not None:
+                        self._start = (reader.line_start, reader.identity)
                     held[:] = [text]
                     number, size = lineno, len(text)
                     if before is not None and after is not None and before[0] != after[0]:
@@ -94,6 +101,7 @@ class Joiner:
                 if held:
                     record = (number, "\n".join(held))
                     self._joined += len(held) - 1
+                    self.record_start = self._start
                     held.clear()
                     yield record
                 yield item
@@ -101,6 +109,7 @@ class Joiner:
         if held:
             record = (number, "\n".join(held))
             self._joined += len(held) - 1
+            self.record_start = self._start
             held.clear()
             yield record
 

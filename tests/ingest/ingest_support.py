@@ -15,6 +15,7 @@ from pathlib import Path
 from support import apache_line
 
 from cert.core.ecs import event_id
+from cert.core.lines import record_identity
 
 ROOT = Path(__file__).resolve().parents[2]
 @dataclass
@@ -29,24 +30,34 @@ def make_apache_file(path: Path, lines: int, bad_every: int = 0, start: int = 0,
                      append: bool = False) -> LogFile:
     """``lines`` Apache combined-format lines, each made unique by its ident field (``r<n>``),
     which the parser ignores; every ``bad_every``-th line is garbage that must be dead-lettered.
-    Event ids are those ``cert ingest`` gives (source: the absolute path)."""
+    Event ids are those ``cert ingest`` gives (source: the absolute path; the file's identity:
+    its first line; position: the line's byte offset)."""
     source = os.path.abspath(path)
     out = LogFile(path, lines)
-    first_line = 1
+    first_line, offset, identity = 1, 0, None
     if append and path.exists():
         with path.open("rb") as fh:
-            first_line += sum(1 for _ in fh)
+            existing = fh.read()
+        first_line += len(existing.splitlines())
+        offset = len(existing)
+        identity = record_identity(existing.partition(b"\n")[0]) if existing else None
     with path.open("ab" if append else "wb") as fh:
         for i in range(start, start + lines):
-            if bad_every and i % bad_every == bad_every - 1:
+            bad = bool(bad_every) and i % bad_every == bad_every - 1
+            if bad:
                 raw = f"corrupt record {i} \x00\xff".encode("latin-1")
                 out.bad_lines[first_line + i - start] = raw
             else:
                 ip, _, rest = apache_line(i).partition(b" ")
                 _, _, rest = rest.partition(b" ")
                 raw = ip + b" r" + str(i).encode() + b" " + rest
-                out.event_ids.add(event_id("web.access", raw.decode("utf-8", "surrogateescape"), source))
+            if identity is None:
+                identity = record_identity(raw)
+            if not bad:
+                out.event_ids.add(event_id("web.access", raw.decode("utf-8", "surrogateescape"), source,
+                                           identity, offset))
             fh.write(raw + b"\n")
+            offset += len(raw) + 1
     return out
 
 

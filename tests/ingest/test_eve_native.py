@@ -54,26 +54,31 @@ def _native_built() -> None:
         pytest.skip("vigie_native is not built (pip install ./native)")
 
 SOURCE = "/var/log/suricata/eve.json"
+IDENTITY = "5f0c2a6b9d4e8f1a2b3c4d5e"  # a file's record_identity
+POSITION = 4096  # a line's byte offset
 INGESTED = "2026-11-21T10:00:00.000Z"
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 PARSER = parsers.get("suricata.eve")()
 
 
-def reference(line: str, source: str = SOURCE, keep: bool = True) -> tuple[Event, datetime] | str:
+def reference(line: str, source: str = SOURCE, keep: bool = True, identity: str = IDENTITY,
+              position: int = POSITION) -> tuple[Event, datetime] | str:
     """The Python path: parse then _finalize; "skip" or the exception's name otherwise."""
     try:
         event = PARSER.parse(line)
         if event is None:
             return "skip"
-        return event, _finalize(event, PARSER, line, source, keep, INGESTED)
+        return event, _finalize(event, PARSER, line, source, keep, INGESTED, identity, position)
     except Exception as exc:  # noqa: BLE001 - any failure is a dead letter on the Python path
         return type(exc).__name__
 
 
-def fast(line: str, source: str = SOURCE, keep: bool = True) -> Event | None:
+def fast(line: str, source: str = SOURCE, keep: bool = True, identity: str = IDENTITY,
+         position: Any = POSITION) -> Event | None:
     assert native is not None
     result: Event | None = native.eve_finalized(
-        PARSER.dataset, PARSER.module, ECS_VERSION, line, source, keep, INGESTED, parser=PARSER.name)
+        PARSER.dataset, PARSER.module, ECS_VERSION, line, source, keep, INGESTED, identity, position,
+        parser=PARSER.name)
     return result
 
 
@@ -103,10 +108,11 @@ def same(a: Any, b: Any, path: str = "") -> str | None:
     return None if a == b else f"{path}: {a!r} != {b!r}"
 
 
-def check(line: str, source: str = SOURCE, keep: bool = True) -> bool:
+def check(line: str, source: str = SOURCE, keep: bool = True, identity: str = IDENTITY,
+          position: int = POSITION) -> bool:
     """Assert native agrees with the reference on one line; True when native took it."""
-    got = fast(line, source, keep)
-    want = reference(line, source, keep)
+    got = fast(line, source, keep, identity, position)
+    want = reference(line, source, keep, identity, position)
     if got is None:
         return False
     assert isinstance(want, tuple), f"native accepted a line the reference gives {want!r}: {line!r}"
@@ -141,6 +147,23 @@ def test_source_and_keep_original_are_honoured(corpora: Path) -> None:
     line = corpus_records(corpora)[0]
     for source, keep in (("-", True), ("udp://192.0.2.1:514", False), ("/srv/é/eve.json", True), ("", False)):
         assert check(line, source, keep), (source, keep)
+
+
+def test_the_id_covers_the_identity_and_the_position_as_the_python_path_does(corpora: Path) -> None:
+    """The same line at other positions, or in another file at the same path, has other ids, and
+    native's id is the Python path's for each (positions of every size, zero and negative ones)."""
+    line = corpus_records(corpora)[0]
+    ids = set()
+    for identity in ("", IDENTITY, "0" * 24, "a4f9c1d03b2e5f6a7b8c9d0e"):
+        for position in (0, 1, 9, 10, 4096, 2**31, 2**63 - 1, -1, -(2**63)):
+            assert check(line, SOURCE, True, identity, position), (identity, position)
+            event = fast(line, SOURCE, True, identity, position)
+            assert event is not None
+            ids.add(event["event"]["id"])
+    assert len(ids) == 4 * 9
+    # a position no 64-bit integer holds: declined, the Python path takes the line
+    assert fast(line, SOURCE, True, IDENTITY, 2**63) is None
+    assert fast(line, SOURCE, True, IDENTITY, "12") is None  # type: ignore[arg-type]
 
 
 # -- one record of each event type (after Suricata's EVE documentation), then mutated -------------
@@ -324,7 +347,8 @@ def test_building_events_keeps_reference_counts(corpora: Path) -> None:
     """Keys and values handed to the dicts are owned once: no leak, no double release."""
     lines = corpus_records(corpora)[:50]
     probes = [sys.intern(k) for k in ("event", "alert", "signature_id", "ip", "@timestamp")] + [None, True, False]
-    fast(lines[0])  # the key cache fills
+    for line in lines:  # the key caches fill: which literal a slot holds depends on the last line
+        fast(line)
     before = [sys.getrefcount(p) for p in probes]
     for _ in range(200):
         for line in lines:
@@ -466,10 +490,13 @@ def test_request_targets_other_than_a_path_take_the_python_path() -> None:
 # -- the Ingestor, with and without the native path --------------------------------------------------
 @pytest.fixture
 def eve_file(tmp_path: Path, corpora: Path) -> Path:
+    """Corpus records, one record of each type, odd lines; the first record again at the end (an
+    identical line further on: another event)."""
     lines = corpus_records(corpora)[:600] + [json.dumps(t) for t in TEMPLATES] + [
         "", "not json", '{"event_type": "alert", "timestamp": "yesterday"}', json.dumps(TEMPLATES[1]) + " ",
         json.dumps(dict(TEMPLATES[0], timestamp="2017-04-07 22:24:37.251547+01:00")),
-        json.dumps(dict(TEMPLATES[0], src_port=True)), json.dumps(dict(TEMPLATES[0], flow_id=1.5))]
+        json.dumps(dict(TEMPLATES[0], src_port=True)), json.dumps(dict(TEMPLATES[0], flow_id=1.5)),
+        corpus_records(corpora)[0]]
     path = tmp_path / "eve.json"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -526,6 +553,8 @@ def test_ingestor_stores_the_same_events_with_and_without_native(settings: Setti
     assert taken == 0 if static and "host.name" in static else taken >= 600
     assert len(slow) >= 600
     assert slow.keys() == quick.keys()
+    first = eve_file.read_text(encoding="utf-8").splitlines()[0]
+    assert sum(e["event"]["original"] == first for e in quick.values()) == 2  # the line and its repetition
     for key, event in slow.items():
         assert same(event, quick[key]) is None, same(event, quick[key])
     assert slow_summary.dead_letters == quick_summary.dead_letters
