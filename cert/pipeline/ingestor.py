@@ -46,7 +46,16 @@ from typing import Any
 from cert.constituency.directory import Organization
 from cert.core.ecs import Event, get, now_iso, parse_ts, put
 from cert.core.lines import FileReader, LineItem, RejectedLine
-from cert.core.parser import DEFAULT_OPTIONS, RECEIPT_TAG, FastPath, ParseError, Parser, ParserOptions, Unreadable, parsers
+from cert.core.parser import (
+    DEFAULT_OPTIONS,
+    RECEIPT_TAG,
+    FastPath,
+    ParseError,
+    Parser,
+    ParserOptions,
+    Unreadable,
+    parsers,
+)
 from cert.enrichment.fields import enrich as derived_fields
 from cert.pipeline.multiline import Joiner
 from cert.pipeline.state import load_checkpoint
