@@ -143,3 +143,24 @@ def test_the_listener_holds_a_flush_last_record_for_the_next_flush(net_platform:
     sink._flush([(source, line, fields) for line in DARWIN[3:]], [], final=True)
     assert sink.stats.dead_lettered == 0 and sink.stats.ingested == len(RECORDS)
     assert sorted(get(e, "event.original") for e in events(net_platform, event__module="system")) == sorted(RECORDS)
+
+
+
+def test_a_record_id_is_that_of_its_first_line_whatever_was_read_after_it(ingest_platform: Platform,
+                                                                         tmp_path: Path) -> None:
+    """Identical multi-line records at two places are two events; the file read again whole gives
+    the ids it got when it was read as it grew (a record then ended at the end of the file, not at
+    the next record's first line): stored once."""
+    lines = DARWIN[1:8] * 2 + DARWIN[:1]
+    log = _write(tmp_path / "system.log", lines[:7])  # the file before its second record
+    ingestor = Ingestor(ingest_platform, "syslog", batch_size=1)
+    assert ingestor.ingest_file(str(log)).ingested == 1
+    _write(log, lines)  # then it grew
+    grown = ingestor.ingest_file(str(log))
+    assert (grown.ingested, grown.duplicates) == (2, 0)
+    assert len({get(e, "event.id") for e in events(ingest_platform)}) == 3
+
+    source = str(log.resolve())
+    whole = Ingestor(ingest_platform, "syslog").ingest(FileReader(source), source=source)
+    assert (whole.ingested, whole.duplicates) == (0, 3)
+    assert len(events(ingest_platform)) == 3
