@@ -4,6 +4,7 @@ record, header-field unescaping, CEF-style ``key=value`` splitting, and event ca
 from __future__ import annotations
 
 import re
+from datetime import tzinfo
 
 from cert.core.ecs import Event, put
 from cert.core.parser import ParseError
@@ -61,8 +62,9 @@ def categorize(ev: Event, action: str | None, hint: str) -> None:
         put(ev, "event.type", list(dict.fromkeys(types)))
 
 
-def header_of(line: str, marker: str) -> tuple[Event, str]:
-    """The syslog header's ECS fields (an appliance's syslog host is the observer) and the text
+def header_of(line: str, marker: str, tz: tzinfo | None = None) -> tuple[Event, str]:
+    """The syslog header's ECS fields (an appliance's syslog host is the observer; a timestamp
+    without offset read in ``tz``, UTC when None, and ``event.timezone`` then set) and the text
     from ``marker`` on; the header is optional."""
     start = line.find(marker)
     if start < 0:
@@ -71,7 +73,7 @@ def header_of(line: str, marker: str) -> tuple[Event, str]:
         return {}, line[start:]
     prefix = line[:start].rstrip()
     try:
-        rec = _syslog.parse(prefix)
+        rec = _syslog.parse(prefix, tz)
     except ParseError:  # not a syslog header: the record's own times must do
         return {}, line[start:]
     ev = rec.to_ecs()

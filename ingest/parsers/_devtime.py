@@ -4,7 +4,8 @@
 Read: epoch seconds, milliseconds, microseconds or nanoseconds; ``MMM dd [yyyy] HH:mm:ss[.SSS]
 [zone]`` (the forms the CEF specification lists); ISO 8601; and, for LEEF, any
 ``java.text.SimpleDateFormat`` pattern made of the usual letters. A time without a zone is in
-``tz`` (the device's ``dtz``) or UTC; a time without a year is this year (or last year).
+``tz`` (the device's ``dtz``, else the source's time zone setting) or UTC; a time without a year
+is this year (or last year).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ ABBREVIATIONS = {"WAT": 1, "CAT": 2, "EAT": 3, "SAST": 2, "WET": 0, "WEST": 1, "
 _SPEC = re.compile(r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2})(?: (?P<year>\d{4}))? (?P<h>\d\d):(?P<m>\d\d):"
                    r"(?P<s>\d\d)(?:\.(?P<frac>\d{1,6}))?(?: (?P<zone>\S+))?$")
 _ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d{1,9})?)?(?:Z|[+-]\d\d(?::?\d\d)?)?$")
+_ISO_OFFSET = re.compile(r"(?:Z|[+-]\d\d(?::?\d\d)?)$")
 
 
 def zone(name: str) -> tzinfo:
@@ -43,6 +45,21 @@ def _epoch(text: str) -> datetime:
         return datetime.fromtimestamp(value // scale, UTC) + timedelta(microseconds=(value % scale) * 10**6 // scale)
     except (OverflowError, OSError, ValueError) as exc:
         raise ParseError(f"epoch time out of range: {text}") from exc
+
+
+def zoneless(text: str, java: str | None = None) -> bool:
+    """Whether a device time (in the form ``java`` gives, if any) carries no zone or offset of its
+    own, so that the zone given to ``device_time``/``java_time`` is the one it is read in. An epoch
+    time is absolute: not zoneless."""
+    if java is not None:
+        return not any(letter in java for letter in "zZX")
+    text = text.strip()
+    if text.isascii() and text.isdigit():
+        return False
+    m = _SPEC.match(text)
+    if m is not None:
+        return not m["zone"]
+    return _ISO.match(text) is not None and not _ISO_OFFSET.search(text)
 
 
 def device_time(text: str, tz: tzinfo | None = None) -> datetime:

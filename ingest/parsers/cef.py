@@ -32,7 +32,7 @@ from datetime import tzinfo
 from cert.core.ecs import Event, add_related, get, put
 from cert.core.parser import ParseError, Parser, parsers
 from ingest.parsers._appliance import categorize, extensions, header_of, unescape_header
-from ingest.parsers._devtime import device_time, zone
+from ingest.parsers._devtime import device_time, zone, zoneless
 from ingest.parsers._fields import (
     put_address,
     put_event,
@@ -182,7 +182,7 @@ class CefParser(Parser):
     def parse(self, line: str) -> Event | None:
         if not line.strip():
             return None
-        ev, text = header_of(line, "CEF:")
+        ev, text = header_of(line, "CEF:", self.options.zone)
         m = HEADER.match(text)
         if m is None:
             raise ParseError("not a CEF record (CEF:Version|Vendor|Product|Version|Signature ID|Name|Severity|...)")
@@ -206,6 +206,10 @@ class CefParser(Parser):
                 tz = zone(values["deviceTimeZone"])
             except ParseError:
                 tz = None
+        if tz is None and self.options.zone is not None:  # the source's time zone setting
+            tz = self.options.zone
+            if zoneless(values.get("deviceReceiptTime") or "0"):
+                put(ev, "event.timezone", self.options.timezone)
         times(ev, values, tz, TIME_KEYS, "cef.extensions")
         categorize(ev, values.get("deviceAction"), f"{name} {values.get('deviceEventCategory', '')}")
         add_related(ev, "user", values.get("sourceUserName"), values.get("destinationUserName"))

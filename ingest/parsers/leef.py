@@ -22,7 +22,7 @@ from datetime import tzinfo
 from cert.core.ecs import Event, add_related, put
 from cert.core.parser import ParseError, Parser, parsers
 from ingest.parsers._appliance import categorize, extensions, header_of, unescape_header
-from ingest.parsers._devtime import device_time, java_time, zone
+from ingest.parsers._devtime import device_time, java_time, zone, zoneless
 from ingest.parsers._fields import (
     put_address,
     put_event,
@@ -91,7 +91,7 @@ class LeefParser(Parser):
     def parse(self, line: str) -> Event | None:
         if not line.strip():
             return None
-        ev, text = header_of(line, "LEEF:")
+        ev, text = header_of(line, "LEEF:", self.options.zone)
         m = HEADER.match(text)
         if m is None:
             raise ParseError("not a LEEF record (LEEF:Version|Vendor|Product|Version|EventID|...)")
@@ -152,8 +152,7 @@ class LeefParser(Parser):
                     ev.get("destination", {}).get("nat", {}).get("ip"))
         put_community_id(ev)
 
-    @staticmethod
-    def _time(ev: Event, attrs: dict[str, str]) -> None:
+    def _time(self, ev: Event, attrs: dict[str, str]) -> None:
         raw = attrs.get("devTime")
         if not raw:
             return
@@ -164,6 +163,10 @@ class LeefParser(Parser):
             except ParseError:
                 tz = None
         java = attrs.get("devTimeFormat")
+        if tz is None and self.options.zone is not None:  # the source's time zone setting
+            tz = self.options.zone
+            if zoneless(raw, java):
+                put(ev, "event.timezone", self.options.timezone)
         try:
             dt = java_time(raw, java, tz) if java else device_time(raw, tz)
         except ParseError as exc:

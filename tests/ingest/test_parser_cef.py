@@ -250,3 +250,29 @@ def test_a_source_can_take_the_receive_time(ingest_platform: Platform) -> None:
     with_rt = NO_TIME + " rt=1795164600000"
     ingestor.ingest([(2, with_rt)], source="udp://127.0.0.1")
     assert stored[-1]["@timestamp"] != stored[-1]["event"]["ingested"] and "tags" not in stored[-1]
+
+
+def test_a_source_time_zone_applies_to_the_syslog_header_and_zoneless_device_times() -> None:
+    """A CEF/LEEF source in local time (``--timezone``): the syslog header's time and a device
+    time written without a zone (the CEF specification's ``MMM dd yyyy HH:mm:ss``) are read in
+    it, and ``event.timezone`` says so; a device zone (``dtz``) or an epoch time wins."""
+    options = ParserOptions(timezone="Africa/Lagos")  # UTC+1, no daylight saving
+    cef = parsers.get("cef")().configure(options)
+    header = cef.parse("Nov 20 09:00:00 fw01 " + NO_TIME)
+    assert header is not None and header["@timestamp"].endswith("-11-20T08:00:00.000Z")  # yearless: this year
+    assert get(header, "event.timezone") == "Africa/Lagos"
+    local = cef.parse(NO_TIME + " rt=Nov 20 2026 09:00:00")
+    assert local is not None and local["@timestamp"] == "2026-11-20T08:00:00.000Z"
+    assert get(local, "event.timezone") == "Africa/Lagos"
+    epoch = cef.parse(NO_TIME + " rt=1795164600000")
+    assert epoch is not None and get(epoch, "event.timezone") is None
+    own = cef.parse(NO_TIME + " rt=Nov 20 2026 09:00:00 dtz=Africa/Nairobi")
+    assert own is not None and own["@timestamp"] == "2026-11-20T06:00:00.000Z"
+    utc = parsers.get("cef")().parse(NO_TIME + " rt=Nov 20 2026 09:00:00")
+    assert utc is not None and utc["@timestamp"] == "2026-11-20T09:00:00.000Z" and get(utc, "event.timezone") is None
+
+    leef = parsers.get("leef")().configure(options)
+    record = leef.parse("LEEF:2.0|Lancope|StealthWatch|1.0|41|^|src=10.0.1.8^dst=10.0.0.5^"
+                        "devTime=2026-11-20 09:00:00^devTimeFormat=yyyy-MM-dd HH:mm:ss")
+    assert record is not None and record["@timestamp"] == "2026-11-20T08:00:00.000Z"
+    assert get(record, "event.timezone") == "Africa/Lagos"
