@@ -16,6 +16,19 @@ A record may span lines: a line starting with white space continues the record b
 ``match: after``); the lines are joined with ``\\n`` (see ``cert.pipeline.multiline``). A timestamp
 without offset is in the source's time zone (``ParserOptions.timezone``), UTC by default.
 
+A record whose message is empty is refused (dead letter): an event always says something. An
+RFC 5424 record with structured data and no message keeps its structured data as ``message``.
+
+An access-log line forwarded through syslog (``web01 apache: 1.2.3.4 - - [...] "GET / ..."``) is
+read as the access log it is (``web_access.from_syslog``: ``http.*``, ``url.*``, ``source.*``,
+dataset ``apache.access``/``nginx.access``/``web.access``), the syslog host as ``host.*``.
+
+rsyslog's ``message repeated N times: [ <message>]`` is read as its message, ``log.syslog.repeated``
+N; an authentication failure of it counts N attempts (``event.count``). ``event.count`` of an
+authentication failure says how many attempts it adds to the brute-force counts, each attempt
+being counted once whatever the number of lines sshd and PAM write about it (``_attempts``); the
+state this needs is per source (``for_source``).
+
 Authentication programs' events (and every line of the auth/authpriv facilities) take the
 dataset ``system.auth``, so the Linux authentication Sigma rules see them whichever parser read
 them; firewall lines take Filebeat's ``iptables.log``. Everything else stays ``system.syslog``.
@@ -23,12 +36,14 @@ them; firewall lines take Filebeat's ``iptables.log``. Everything else stays ``s
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 
 from cert.core.ecs import Event, add_related, put
-from cert.core.parser import Parser, parsers
-from ingest.parsers import _accounts, _netfilter, _pam, _sshd, _sudo
+from cert.core.parser import ParseError, Parser, parsers
+from ingest.parsers import _accounts, _attempts, _netfilter, _pam, _sshd, _sudo, web_access
+from ingest.parsers._attempts import AttemptCounter
 from ingest.parsers._fields import put_event
 from ingest.parsers._syslog import Syslog, parse
 
@@ -44,12 +59,27 @@ AUTH_PROGRAMS = frozenset((*PROGRAMS, *_accounts.PROGRAMS, "login", "systemd-log
                            "unix_chkpwd"))
 
 
-def enrich(ev: Event, rec: Syslog) -> None:
-    """Read the message with the sub-parser of its program; set the dataset it belongs to."""
+REPEATED = re.compile(r"message repeated (?P<n>\d{1,9}) times: \[(?P<msg>.*)\]\s*$", re.S)
+MAX_REPEAT = 1_000_000
+
+
+def enrich(ev: Event, rec: Syslog, attempts: AttemptCounter | None = None) -> None:
+    """Read the message with the sub-parser of its program; set the dataset it belongs to and,
+    for an authentication failure, how many attempts it adds to a count (``_attempts``)."""
     msg = rec.message
+    times = 1
+    repeated = REPEATED.match(msg)
+    if repeated is not None:  # rsyslog's "message repeated N times: [ <message>]"
+        times = int(repeated["n"])
+        if not 1 <= times <= MAX_REPEAT:
+            raise ParseError(f"bad repetition count {times} (1 to {MAX_REPEAT})")
+        msg = repeated["msg"].strip()
+        put(ev, "log.syslog.repeated", times)
     program = (rec.program or "").lower()
     recognised = False
-    if _pam.looks_like(msg):
+    if rec.pam_module:
+        recognised = _pam.parse(ev, f"({rec.pam_module}) {msg}", rec.program)
+    elif _pam.looks_like(msg):
         recognised = _pam.parse(ev, msg, rec.program)
     elif program in PROGRAMS:
         recognised = PROGRAMS[program](ev, msg)
@@ -66,6 +96,13 @@ def enrich(ev: Event, rec: Syslog) -> None:
     facility = None if rec.priority is None else rec.priority // 8
     if recognised or program in AUTH_PROGRAMS or facility in AUTH_FACILITIES:
         put_event(ev, dataset="system.auth")
+    role = _attempts.classify(ev) if recognised else None
+    if role is not None:
+        family = "sshd" if PROGRAMS.get(program) is _sshd.parse else program  # sshd-session, sshd-auth
+        process = (rec.hostname, family, rec.pid)
+        count = attempts.weight(process, role[0], role[1], times) if attempts is not None else times
+        if count != 1:
+            put(ev, "event.count", count)
 
 
 @parsers.register
@@ -75,11 +112,26 @@ class SyslogParser(Parser):
     module = "system"
     continuation = re.compile(r"\s")
 
+    def __init__(self) -> None:
+        self.attempts = AttemptCounter()
+
+    def for_source(self, source: str) -> Parser:
+        clone = copy.copy(self)
+        clone.attempts = AttemptCounter()
+        return clone
+
     def parse(self, line: str) -> Event | None:
         if not line.strip():
             return None
         rec = parse(line, self.options.zone)
+        if not rec.message.strip():
+            raise ParseError("syslog record without a message")
+        if web_access.looks_like_access(rec.message):
+            try:
+                return web_access.from_syslog(rec, self.options)
+            except ParseError:
+                pass  # a message that merely holds a bracketed date: an ordinary syslog message
         ev = rec.to_ecs()
         put_event(ev, kind="event")
-        enrich(ev, rec)
+        enrich(ev, rec, self.attempts)
         return ev

@@ -55,7 +55,7 @@ class TestSyslog(ParserCase):
                 "event.dataset": None,
             },
         ),
-        (  # RFC 5424 section 6.5, examples 3 and 4: structured data, no message
+        (  # RFC 5424 section 6.5, examples 3 and 4: structured data, no message (the data is the message)
             '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" '
             'eventSource="Application" eventID="1011"][examplePriority@32473 class="high"]',
             {
@@ -64,7 +64,8 @@ class TestSyslog(ParserCase):
                     "examplePriority@32473": {"class": "high"},
                 },
                 "log.syslog.appname": "evntslog",
-                "message": "",
+                "message": '[exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"][examplePriority@32473 '
+                           'class="high"]',
             },
         ),
         (  # escapes in SD-PARAM values, NILVALUE host, app and procid
