@@ -93,4 +93,4 @@ def classify(ev: Event) -> tuple[Role, str] | None:
         return Role.SUMMARY, reason
     if action == "ssh_login" and get(ev, "system.auth.ssh.event") == "Failed":
         return Role.ATTEMPT, "failed"
-    return Role.ANNOUNCEMENT, f"{action}:{reason}"
+    return Role.ANNOUNCEMENT, f"{action}:{get(ev, 'system.auth.ssh.event')}:{reason}"
