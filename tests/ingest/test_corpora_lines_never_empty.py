@@ -36,9 +36,12 @@ def _walk(parser: Parser, lines: list[str]) -> tuple[int, int]:
         try:
             ev = parser.parse(line)
         except ParseError as exc:
-            assert str(exc).strip(), f"dead letter without a reason: {line!r}"
+            reason = str(exc).strip()
+            ev = None
             dead += 1
-            continue
+        else:
+            reason = "parsed"
+        assert reason, f"dead letter without a reason: {line!r}"
         if ev is None:
             continue
         assert _says_something(ev), f"{parser.name}: an event that says nothing: {line!r} -> {ev!r}"
