@@ -85,12 +85,14 @@ class AttemptCounter:
 
 def classify(ev: Event) -> tuple[Role, str] | None:
     """The role of a failure event (and the kind of an announcement); None for other events."""
-    action = get(ev, "event.action")
-    if action not in FAILURE_ACTIONS or get(ev, "event.outcome") != "failure":
+    event = ev.get("event") or {}
+    action = event.get("action")
+    if action not in FAILURE_ACTIONS or event.get("outcome") != "failure":
         return None
-    reason = str(get(ev, "event.reason") or "")
+    reason = str(event.get("reason") or "")
     if reason in SUMMARY_REASONS or get(ev, "system.auth.pam.more_failures") is not None:
         return Role.SUMMARY, reason
-    if action == "ssh_login" and get(ev, "system.auth.ssh.event") == "Failed":
+    ssh_event = get(ev, "system.auth.ssh.event")
+    if action == "ssh_login" and ssh_event == "Failed":
         return Role.ATTEMPT, "failed"
-    return Role.ANNOUNCEMENT, f"{action}:{get(ev, 'system.auth.ssh.event')}:{reason}"
+    return Role.ANNOUNCEMENT, f"{action}:{ssh_event}:{reason}"

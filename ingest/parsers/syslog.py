@@ -68,7 +68,7 @@ def enrich(ev: Event, rec: Syslog, attempts: AttemptCounter | None = None) -> No
     for an authentication failure, how many attempts it adds to a count (``_attempts``)."""
     msg = rec.message
     times = 1
-    repeated = REPEATED.match(msg)
+    repeated = REPEATED.match(msg) if msg.startswith("message repeated ") else None
     if repeated is not None:  # rsyslog's "message repeated N times: [ <message>]"
         times = int(repeated["n"])
         if not 1 <= times <= MAX_REPEAT:

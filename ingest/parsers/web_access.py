@@ -183,7 +183,7 @@ def _ssl_request(line: str, options: ParserOptions) -> Event:
 
 def looks_like_access(message: str) -> bool:
     """Could this syslog message be an access line (it has a ``[dd/Mon/yyyy:`` time)?"""
-    return _ACCESS_TIME.search(message, 0, 400) is not None
+    return "/" in message and _ACCESS_TIME.search(message, 0, 400) is not None
 
 
 def from_syslog(rec: Syslog, options: ParserOptions = DEFAULT_OPTIONS) -> Event:
