@@ -24,7 +24,11 @@ read as the access log it is (``web_access.from_syslog``: ``http.*``, ``url.*``,
 dataset ``apache.access``/``nginx.access``/``web.access``), the syslog host as ``host.*``.
 
 rsyslog's ``message repeated N times: [ <message>]`` is read as its message, ``log.syslog.repeated``
-N; an authentication failure of it counts N attempts (``event.count``). ``event.count`` of an
+N; an authentication failure of it counts N attempts (``event.count``). syslogd's ``last message
+repeated N times`` (``--- ... ---`` on BSD and macOS) repeats the previous record of its host (of
+the source when it names none): it gets
+that record's reading (program, user, address...), its own time and text, and the same count
+(without a previous record in the source it stays a plain message). ``event.count`` of an
 authentication failure says how many attempts it adds to the brute-force counts, each attempt
 being counted once whatever the number of lines sshd and PAM write about it (``_attempts``); the
 state this needs is per source (``for_source``).
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 
 from cert.core.ecs import Event, add_related, put
@@ -60,20 +65,32 @@ AUTH_PROGRAMS = frozenset((*PROGRAMS, *_accounts.PROGRAMS, "login", "systemd-log
 
 
 REPEATED = re.compile(r"message repeated (?P<n>\d{1,9}) times: \[(?P<msg>.*)\]\s*$", re.S)
+# syslogd (sysklogd, BSD, macOS): the previous record of the same sender, N more times
+LAST_REPEATED = re.compile(r"(?:--- )?last message repeated (?P<n>\d{1,9}) times?(?: ---)?\s*$")
 MAX_REPEAT = 1_000_000
+MAX_HOSTS = 4096
 
 
-def enrich(ev: Event, rec: Syslog, attempts: AttemptCounter | None = None) -> None:
+def _repetitions(text: str) -> int:
+    times = int(text)
+    if not 1 <= times <= MAX_REPEAT:
+        raise ParseError(f"bad repetition count {times} (1 to {MAX_REPEAT})")
+    return times
+
+
+def enrich(ev: Event, rec: Syslog, attempts: AttemptCounter | None = None, repeat: int | None = None) -> None:
     """Read the message with the sub-parser of its program; set the dataset it belongs to and,
-    for an authentication failure, how many attempts it adds to a count (``_attempts``)."""
+    for an authentication failure, how many attempts it adds to a count (``_attempts``).
+    ``repeat``: ``rec`` is the record a ``last message repeated N times`` line repeats N times."""
     msg = rec.message
     times = 1
     repeated = REPEATED.match(msg) if msg.startswith("message repeated ") else None
     if repeated is not None:  # rsyslog's "message repeated N times: [ <message>]"
-        times = int(repeated["n"])
-        if not 1 <= times <= MAX_REPEAT:
-            raise ParseError(f"bad repetition count {times} (1 to {MAX_REPEAT})")
+        times = _repetitions(repeated["n"])
         msg = repeated["msg"].strip()
+    if repeat is not None:
+        times = repeat
+    if repeated is not None or repeat is not None:
         put(ev, "log.syslog.repeated", times)
     program = (rec.program or "").lower()
     recognised = False
@@ -114,10 +131,14 @@ class SyslogParser(Parser):
 
     def __init__(self) -> None:
         self.attempts = AttemptCounter()
+        self.previous: Syslog | None = None  # the source's last syslog record read as such
+        self.previous_of: OrderedDict[str, Syslog] = OrderedDict()  # ... per sending host
 
     def for_source(self, source: str) -> Parser:
         clone = copy.copy(self)
         clone.attempts = AttemptCounter()
+        clone.previous = None
+        clone.previous_of = OrderedDict()
         return clone
 
     def parse(self, line: str) -> Event | None:
@@ -128,10 +149,40 @@ class SyslogParser(Parser):
             raise ParseError("syslog record without a message")
         if web_access.looks_like_access(rec.message):
             try:
-                return web_access.from_syslog(rec, self.options)
+                ev = web_access.from_syslog(rec, self.options)
             except ParseError:
                 pass  # a message that merely holds a bracketed date: an ordinary syslog message
+            else:
+                self._remember(rec, None)
+                return ev
+        last = LAST_REPEATED.match(rec.message) if "last message repeated" in rec.message else None
+        if last is not None:
+            previous = self.previous_of.get(rec.hostname) if rec.hostname else self.previous
+            if previous is not None:
+                return self._repeated(rec, previous, _repetitions(last["n"]))
         ev = rec.to_ecs()
         put_event(ev, kind="event")
         enrich(ev, rec, self.attempts)
+        self._remember(rec, rec)
+        return ev
+
+    def _remember(self, rec: Syslog, repeatable: Syslog | None) -> None:
+        self.previous = repeatable
+        if rec.hostname:
+            if repeatable is None:
+                self.previous_of.pop(rec.hostname, None)
+                return
+            self.previous_of[rec.hostname] = repeatable
+            self.previous_of.move_to_end(rec.hostname)
+            if len(self.previous_of) > MAX_HOSTS:
+                self.previous_of.popitem(last=False)
+
+    def _repeated(self, rec: Syslog, previous: Syslog, times: int) -> Event:
+        """``last message repeated N times``: the previous record's reading, at this record's time,
+        with this record's text as message and ``log.syslog.repeated`` N."""
+        ev = previous.to_ecs()
+        ev["@timestamp"] = rec.timestamp or ev["@timestamp"]
+        put_event(ev, kind="event")
+        enrich(ev, previous, self.attempts, repeat=times)
+        ev["message"] = rec.message
         return ev

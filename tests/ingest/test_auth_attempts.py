@@ -157,3 +157,26 @@ def test_the_state_is_per_source() -> None:
     assert a.parse(HOST + INVALID_USER_WITH_PAM[0]) is not None
     failed = b.parse(HOST + INVALID_USER_WITH_PAM[-1])  # another source: not the same attempt
     assert failed is not None and get(failed, "event.count") is None
+
+
+def test_syslogd_last_message_repeated_repeats_the_previous_record_of_its_host() -> None:
+    """sysklogd's ``host last message repeated N times`` and macOS/BSD's ``--- last message repeated
+    N times ---`` (no host: the source's previous record) stand for N more copies of that record."""
+    p = parser()
+    lines = ["Mar 24 08:38:42 mac sshd[1]: Failed password for root from 1.2.3.4 port 22 ssh2",
+             "Mar 24 08:38:43 db01 cron[5]: (root) CMD (run-parts /etc/cron.hourly)",
+             "Mar 24 08:38:50 mac last message repeated 3 times",
+             "Mar 24 08:38:51 db01 last message repeated 2 times",
+             "Mar 24 08:38:52 --- last message repeated 1 time ---",
+             "Mar 24 08:38:53 web9 last message repeated 2 times"]  # nothing before it from web9
+    evs = [p.parse(line) for line in lines]
+    assert all(e is not None for e in evs)
+    failed, _cron, mac, db, bsd, alone = evs
+    assert get(mac, "event.action") == "ssh_login" and get(mac, "source.ip") == "1.2.3.4"
+    assert get(mac, "user.name") == "root" and get(mac, "log.syslog.repeated") == 3
+    assert get(mac, "event.count") == 3 and mac["@timestamp"].endswith("08:38:50.000Z")
+    assert mac["message"] == "last message repeated 3 times"
+    assert attempts([failed, mac]) == 4
+    assert get(db, "process.name") == "cron" and get(db, "log.syslog.repeated") == 2 and not failures([db])
+    assert get(bsd, "process.name") == "cron" and get(bsd, "host.name") == "db01"  # the source's last record
+    assert get(alone, "event.action") is None and alone["message"] == "last message repeated 2 times"
