@@ -31,7 +31,8 @@ that record's reading (program, user, address...), its own time and text, and th
 (without a previous record in the source it stays a plain message). ``event.count`` of an
 authentication failure says how many attempts it adds to the brute-force counts, each attempt
 being counted once whatever the number of lines sshd and PAM write about it (``_attempts``); the
-state this needs is per source (``for_source``).
+state this needs is per source (``for_source``, which gives a source the same parser each time: a
+listener ingests one connection batch after batch).
 
 Authentication programs' events (and every line of the auth/authpriv facilities) take the
 dataset ``system.auth``, so the Linux authentication Sigma rules see them whichever parser read
@@ -69,6 +70,7 @@ REPEATED = re.compile(r"message repeated (?P<n>\d{1,9}) times: \[(?P<msg>.*)\]\s
 LAST_REPEATED = re.compile(r"(?:--- )?last message repeated (?P<n>\d{1,9}) times?(?: ---)?\s*$")
 MAX_REPEAT = 1_000_000
 MAX_HOSTS = 4096
+MAX_SOURCES = 1024
 
 
 def _repetitions(text: str) -> int:
@@ -133,12 +135,23 @@ class SyslogParser(Parser):
         self.attempts = AttemptCounter()
         self.previous: Syslog | None = None  # the source's last syslog record read as such
         self.previous_of: OrderedDict[str, Syslog] = OrderedDict()  # ... per sending host
+        self.sources: OrderedDict[str, SyslogParser] = OrderedDict()
 
     def for_source(self, source: str) -> Parser:
-        clone = copy.copy(self)
-        clone.attempts = AttemptCounter()
-        clone.previous = None
-        clone.previous_of = OrderedDict()
+        """The parser of one source, with its own state; the same one each time the source is
+        named again (a listener ingests a connection's messages batch after batch)."""
+        clone = self.sources.get(source)
+        if clone is None:
+            clone = copy.copy(self)
+            clone.attempts = AttemptCounter()
+            clone.previous = None
+            clone.previous_of = OrderedDict()
+            clone.sources = OrderedDict()
+            self.sources[source] = clone
+            if len(self.sources) > MAX_SOURCES:
+                self.sources.popitem(last=False)
+        else:
+            self.sources.move_to_end(source)
         return clone
 
     def parse(self, line: str) -> Event | None:

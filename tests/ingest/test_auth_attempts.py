@@ -157,6 +157,9 @@ def test_the_state_is_per_source() -> None:
     assert a.parse(HOST + INVALID_USER_WITH_PAM[0]) is not None
     failed = b.parse(HOST + INVALID_USER_WITH_PAM[-1])  # another source: not the same attempt
     assert failed is not None and get(failed, "event.count") is None
+    # the same source named again (a listener's next batch) goes on where it stopped
+    again = shared.for_source("a.log").parse(HOST + INVALID_USER_WITH_PAM[-1])
+    assert again is not None and get(again, "event.count") == 0
 
 
 def test_syslogd_last_message_repeated_repeats_the_previous_record_of_its_host() -> None:
