@@ -12,7 +12,8 @@ add it, ``detectors.sigma.correlate``):
 
 * an **attempt** (``Failed <method> for ...``): 1; 0 when an announcement of the same process
   already counted this attempt;
-* an **announcement** (the lines written before sshd's own verdict: ``Invalid user``,
+* an **announcement** (the lines written before sshd's own verdict: ``Invalid user``, ``Failed
+  none for invalid user`` (the client asking which methods it may use: no credential),
   ``input_userauth_request: invalid user``, ``Postponed ... for invalid user``, ``not allowed
   because``, ``ROOT LOGIN REFUSED``, ``PAM: unknown user``, PAM ``authentication failure`` and
   ``check pass; user unknown``): 1 for the first line of an attempt; 0 for a further line of
@@ -93,6 +94,6 @@ def classify(ev: Event) -> tuple[Role, str] | None:
     if reason in SUMMARY_REASONS or get(ev, "system.auth.pam.more_failures") is not None:
         return Role.SUMMARY, reason
     ssh_event = get(ev, "system.auth.ssh.event")
-    if action == "ssh_login" and ssh_event == "Failed":
+    if action == "ssh_login" and ssh_event == "Failed" and get(ev, "system.auth.ssh.method") != "none":
         return Role.ATTEMPT, "failed"
     return Role.ANNOUNCEMENT, f"{action}:{ssh_event}:{reason}"

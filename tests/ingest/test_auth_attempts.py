@@ -21,6 +21,7 @@ load_plugins(["ingest.parsers"])
 HOST = "Dec 10 11:04:42 LabSZ sshd[25539]: "
 INVALID_USER_WITH_PAM = [
     "Invalid user webmaster from 103.99.0.122",
+    "Failed none for invalid user webmaster from 103.99.0.122 port 52683 ssh2",
     "input_userauth_request: invalid user webmaster [preauth]",
     "pam_unix(sshd:auth): check pass; user unknown",
     "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=103.99.0.122",
@@ -69,10 +70,10 @@ def attempts(evs: list[Event]) -> int:
 
 def test_an_invalid_user_attempt_counts_once() -> None:
     evs = events(INVALID_USER_WITH_PAM)
-    assert len(failures(evs)) == 5  # each line is a failure for whoever reads it alone
+    assert len(failures(evs)) == 6  # each line is a failure for whoever reads it alone
     assert attempts(evs) == 1
     assert get(evs[0], "event.count") is None  # the first line of the attempt carries it
-    assert [get(e, "event.count") for e in evs[1:]] == [0, 0, 0, 0]
+    assert [get(e, "event.count") for e in evs[1:]] == [0, 0, 0, 0, 0]
 
 
 def test_three_passwords_on_one_connection_count_three() -> None:
