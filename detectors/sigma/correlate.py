@@ -5,6 +5,11 @@ Types: ``event_count``, ``value_count``, ``value_sum``, ``value_avg``, ``value_m
 and ``temporal_ordered``; ``group-by`` with field ``aliases``; chaining (a correlation may refer
 to correlations, whose matches carry their group-by values).
 
+``event_count`` adds each event's ``event.count`` (how many occurrences one event stands for: a
+syslog ``message repeated N times``, or 0 for a line that repeats an occurrence another line already
+counted, see ``ingest.parsers._attempts``); an event without it, or with a value that is not a
+non-negative integer, counts 1. A correlation's match counts 1.
+
 Windows slide (the specification asks not to cut them at fixed boundaries): a group's window holds
 the matches of the last ``timespan`` before the newest one. Conditions that can only become true
 as matches accumulate (``gt``, ``gte``, and temporal ones) fire as soon as they hold; the match
@@ -39,6 +44,8 @@ from detectors.sigma.ir import Unsupported
 from detectors.sigma.load import rule_key
 
 EAGER_OPS = ("gt", "gte")
+COUNT_FIELD = "event.count"
+MAX_COUNT = 1_000_000
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b, "gt": lambda a, b: a > b,
     "gte": lambda a, b: a >= b, "eq": lambda a, b: a == b, "neq": lambda a, b: a != b,
@@ -138,7 +145,7 @@ class Correlation:
     def _measure(self, g: _Group) -> float:
         t = self.type
         if t is SigmaCorrelationType.EVENT_COUNT:
-            return float(len(g.items))
+            return float(sum(v for _, _, v, _ in g.items))
         if t is SigmaCorrelationType.VALUE_COUNT:
             return float(len({v for _, _, v, _ in g.items if v is not None}))
         values = [v for _, _, v, _ in g.items if isinstance(v, float)]
@@ -162,7 +169,7 @@ class Correlation:
         if self.type is SigmaCorrelationType.VALUE_COUNT:
             return tuple(v) if isinstance(v, list) else v
         if self.type is SigmaCorrelationType.EVENT_COUNT:
-            return None
+            return occurrences(m)
         try:
             return float(v) if v is not None and not isinstance(v, bool) else None
         except (TypeError, ValueError):
@@ -288,6 +295,16 @@ def _has_not(node: Any) -> bool:
     if isinstance(node, CorrelationConditionNOT):
         return True
     return any(_has_not(a) for a in getattr(node, "args", []))
+
+
+def occurrences(m: RuleMatch) -> int:
+    """How many occurrences a match adds to an ``event_count``: its event's ``event.count``, else 1."""
+    if m.event is None:
+        return 1
+    count = get(m.event, COUNT_FIELD)
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_COUNT:
+        return 1
+    return count
 
 
 def event_getter(path: str) -> Callable[[RuleMatch], Any]:

@@ -9,6 +9,12 @@ program that logs them (sshd, sudo, su, login, vsftpd, proftpd...).
   category session. With ``by Y`` (su, sudo), ``user.name`` is Y and ``user.effective.name`` X,
   as for sudo; otherwise ``user.name`` is X.
 * ``check pass; user unknown``: an authentication failure for an unknown account.
+* ``PAM N more authentication failures; ...`` (sshd's summary at the end of a connection): the same
+  fields and ``system.auth.pam.more_failures``.
+
+The old tag form ``sshd(pam_unix)[1234]: authentication failure; ...`` is read by the syslog
+header (program ``sshd``, module ``pam_unix``) and given here as ``(pam_unix) authentication ...``.
+How many attempts a failure adds to a brute-force count: ``_attempts``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from cert.core.ecs import Event, put
 from ingest.parsers._fields import put_address, put_event, to_int
 
 HEAD = re.compile(r"(?:pam_(?P<module>\w+)\((?P<service>[^:()\s]*)(?::(?P<type>\w+))?\):"
-                  r"|\(pam_(?P<module2>\w+)\):?|pam_(?P<module3>\w+):) ?(?P<msg>.*)$", re.S)
+                  r"|\(pam_(?P<module2>\w+)\):?|pam_(?P<module3>\w+):|PAM(?= \d+ more authentication failures?;))"
+                  r" ?(?P<msg>.*)$", re.S)
 AUTH_FAILURE = re.compile(r"(?:(?P<more>\d+) more )?authentication failures?; logname=(?P<logname>.*?) "
                           r"uid=(?P<uid>\d*) euid=(?P<euid>\d*) tty=(?P<tty>\S*) ruser=(?P<ruser>.*?) "
                           r"rhost=(?P<rhost>\S*)(?:\s+user=(?P<user>.*?))?(?: \[preauth\])?\s*$", re.S)
@@ -29,7 +36,7 @@ UNKNOWN = re.compile(r"check pass; user unknown\s*$")
 
 
 def looks_like(message: str) -> bool:
-    return message.startswith(("pam_", "(pam_"))
+    return message.startswith(("pam_", "(pam_")) or (message.startswith("PAM ") and HEAD.match(message) is not None)
 
 
 def parse(ev: Event, message: str, program: str | None) -> bool:
@@ -39,7 +46,8 @@ def parse(ev: Event, message: str, program: str | None) -> bool:
         return False
     module = head["module"] or head["module2"] or head["module3"]
     service = head["service"] or program
-    put(ev, "system.auth.pam.module", f"pam_{module}")
+    if module:
+        put(ev, "system.auth.pam.module", f"pam_{module}")
     if service:
         put(ev, "system.auth.pam.service", service)
     if head["type"]:

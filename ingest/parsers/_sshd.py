@@ -4,10 +4,12 @@ The message forms are those fail2ban's ``sshd`` filter recognises (normal, ddos,
 aggressive modes) plus the successful ones. ``event.action`` says which kind of event it is:
 
 * ``ssh_login`` (category authentication): a credential was judged: ``Accepted ...``,
-  ``Failed ...``, ``Invalid user``, PAM ``Authentication failure``, ``ROOT LOGIN REFUSED``,
+  ``Failed ...``, ``Invalid user``, ``input_userauth_request: invalid user``, PAM
+  ``Authentication failure`` and ``unknown user``, ``ROOT LOGIN REFUSED``,
   ``not allowed because ...``, ``maximum authentication attempts exceeded``, ``Too many
   authentication failures``, ``Change of username or service not allowed``. Outcome success or
-  failure. The brute-force Sigma rules count these.
+  failure. ``Postponed``/``Partial`` (a method not judged yet): outcome unknown, failure for an
+  invalid user. The brute-force Sigma rules count the failures, each attempt once (``_attempts``).
 * ``ssh_disconnect``: the connection ended. During authentication (``[preauth]``, ``authenticating
   user``, ``invalid user``, client ``Auth fail``, ``No supported authentication methods``) it is
   category authentication with outcome failure; otherwise category network.
@@ -45,16 +47,22 @@ class Rule:
     pattern: re.Pattern[str]
     kind: str
     reason: str | None = None
+    ssh_event: str | None = None  # system.auth.ssh.event
 
 
-def _r(pattern: str, kind: str, reason: str | None = None) -> Rule:
-    return Rule(re.compile(pattern, re.S), kind, reason)
+def _r(pattern: str, kind: str, reason: str | None = None, ssh_event: str | None = None) -> Rule:
+    return Rule(re.compile(pattern, re.S), kind, reason, ssh_event)
 
 
 FAILURE = "login_failure"
 RULES: dict[str, list[Rule]] = {
-    "Invalid": [_r(r"Invalid user (?P<user>.*) from " + _ADDR + _P + _PRE, FAILURE, "invalid user")],
-    "Illegal": [_r(r"Illegal user (?P<user>.*) from " + _ADDR + _P + _PRE, FAILURE, "invalid user")],
+    "Invalid": [_r(r"Invalid user (?P<user>.*) from " + _ADDR + _P + _PRE, FAILURE, "invalid user", "Invalid")],
+    "Illegal": [_r(r"Illegal user (?P<user>.*) from " + _ADDR + _P + _PRE, FAILURE, "invalid user", "Invalid")],
+    "input_userauth_request:": [_r(r"input_userauth_request: (?:invalid|illegal) user (?P<user>.*?)" + _PRE, FAILURE,
+                                   "invalid user", "input_userauth_request")],
+    # OpenSSH's "PAM: <pam_strerror> for [illegal user ]X from H"; OpenPAM (macOS, BSD) says "unknown user"
+    "unknown": [_r(r"unknown user for (?:(?:illegal|invalid) user )?(?P<user>.*) from (?P<addr>\S+?)" + _P + _PRE,
+                   FAILURE, "user unknown")],
     "Authentication": [_r(r"[Aa]uthentication (?:failure|error|failed) for (?:(?:illegal|invalid) user )?"
                           r"(?P<user>.*) from (?P<addr>\S+?)(?: via \S+)?" + _P + _PRE, FAILURE,
                           "authentication failure")],
@@ -119,7 +127,7 @@ KINDS: dict[str, tuple[str, list[str], list[str], str | None]] = {
     "connection_info": ("ssh_connection", ["network"], ["info"], None),
 }
 
-LOGIN = re.compile(r"(?P<result>Failed|Accepted) (?P<method>\S+) for (?P<rest>.*)$", re.S)
+LOGIN = re.compile(r"(?P<result>Failed|Accepted|Postponed|Partial) (?P<method>\S+) for (?P<rest>.*)$", re.S)
 _FROM = re.compile(r" from (?P<addr>\S+?)(?: port (?P<port>\d{1,5}))?(?: (?P<proto>ssh\d?))?"
                    r"(?=: | \[preauth\]\s*$|\s*$)")
 # What sshd appends after "sshN": a key ("RSA SHA256:..."), for a certificate its id and CA,
@@ -134,7 +142,7 @@ def parse(ev: Event, message: str) -> bool:
     prefix = PREFIX.match(message)
     body = message[prefix.end():] if prefix else message
     first = body.split(" ", 1)[0]
-    if first in ("Failed", "Accepted"):
+    if first in ("Failed", "Accepted", "Postponed", "Partial"):
         return _login(ev, body)
     for rule in RULES.get(first, ()):
         m = rule.pattern.match(body)
@@ -166,8 +174,8 @@ def _apply(ev: Event, rule: Rule, g: dict[str, str | None]) -> None:
         kind = "auth_end" if auth_fail or during_auth else "end"
         reason = f"{code}: {text}"
     _set_kind(ev, kind, reason)
-    if rule.kind == FAILURE and rule.reason == "invalid user":
-        put(ev, "system.auth.ssh.event", "Invalid")
+    if rule.ssh_event:
+        put(ev, "system.auth.ssh.event", rule.ssh_event)
     user = g.get("user") if g.get("user") is not None else g.get("suser")
     if user is not None:
         put(ev, "user.name", "root" if user == "ROOT" else user)
@@ -205,8 +213,12 @@ def _login(ev: Event, body: str) -> bool:
     if invalid:
         user = user[len("invalid user "):]
     accepted = m["result"] == "Accepted"
+    if accepted or m["result"] == "Failed":
+        outcome = "success" if accepted else "failure"
+    else:  # "Postponed" / "Partial": the method is not judged yet, unless the user does not exist
+        outcome = "failure" if invalid else "unknown"
     put_event(ev, action="ssh_login", category=["authentication"], type=["start"] if accepted else ["info"],
-              outcome="success" if accepted else "failure")
+              outcome=outcome)
     if invalid:
         put_event(ev, reason="invalid user")
     put(ev, "user.name", user)

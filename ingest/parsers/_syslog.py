@@ -9,6 +9,10 @@ second; all of those are read. A date without a year is this year (or last year,
 ``_fields.yearless``) and a date without an offset is in the time zone given to ``parse`` (the
 source's ``ParserOptions.timezone``, recorded in ``event.timezone``), UTC when none is given.
 syslogd's ``--- last message repeated N times ---`` (BSD, macOS) has no host: it is the message.
+Header fields may be separated by several blanks (``2020-03-24 08:38:42.344447-0700  localhost
+sshd[2519]: ...``, macOS and padded rsyslog templates). The old Linux-PAM tag ``sshd(pam_unix)[1234]:``
+is program ``sshd`` and ``pam_module`` ``pam_unix``. An RFC 5424 record with structured data and
+no message has its structured data as message.
 """
 
 from __future__ import annotations
@@ -35,12 +39,16 @@ RFC5424 = re.compile(_PRI + r"(?P<version>[1-9]\d{0,2}) (?P<ts>\S+) (?P<host>\S+
 _ISO = (r"(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?: ?(?:Z|[+-]\d\d(?::?\d\d)?)| UTC| GMT)?)")
 _BSD = (r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2})(?: (?P<year>\d{4}))? "
         r"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)(?:\.(?P<frac>\d{1,6}))?")
-RFC3164 = re.compile(r"(?:" + _PRI + r")?\s?\*?(?:" + _ISO + "|(?P<bsd>" + _BSD + r"))(?: (?P<rest>.*))?$", re.S)
+RFC3164 = re.compile(r"(?:" + _PRI + r")?\s?\*?(?:" + _ISO + "|(?P<bsd>" + _BSD + r"))(?:[ \t]+(?P<rest>.*))?$",
+                     re.S)
 # After the timestamp: [HOST ]TAG[PID]: MSG, the TAG never being "CEF"/"LEEF" (those start a message).
-_TAGGED = re.compile(r"(?:(?P<host>[^\s\[\]]*[^\s\[\]:]) )?(?!CEF:|LEEF:)(?P<prog>[^\s\[\]:]{1,64})"
-                     r"(?:\[(?P<pid>[^\]\s]{0,32})\]:?|:)(?: |$)(?P<msg>.*)$", re.S)
-_BRACKETED = re.compile(r"(?:(?P<host>[^\s\[\]]+) )?\[(?P<prog>[^\]\s]{1,64})\]:?(?: |$)(?P<msg>.*)$", re.S)
-_UNTAGGED = re.compile(r"(?P<host>\S+)(?: (?P<msg>.*))?$", re.S)
+# Fields may be separated by several blanks (macOS, some rsyslog templates pad them).
+_TAGGED = re.compile(r"(?:(?P<host>[^\s\[\]]*[^\s\[\]:])[ \t]+)?(?!CEF:|LEEF:)(?P<prog>[^\s\[\]:]{1,64}?)"
+                     r"(?:\((?P<module>pam_\w{1,32})\))?(?:\[(?P<pid>[^\]\s]{0,32})\]:?|:)(?:[ \t]+|$)(?P<msg>.*)$",
+                     re.S)
+_BRACKETED = re.compile(r"(?:(?P<host>[^\s\[\]]+)[ \t]+)?\[(?P<prog>[^\]\s]{1,64})\]:?(?:[ \t]+|$)(?P<msg>.*)$",
+                        re.S)
+_UNTAGGED = re.compile(r"(?P<host>\S+)(?:[ \t]+(?P<msg>.*))?$", re.S)
 _SD_ELEMENT = re.compile(r'\[(?P<id>[^\s=\]"]{1,32})(?P<params>(?: [^\s=\]"]{1,32}="(?:[^"\\]|\\.)*")*) ?\]', re.S)
 _SD_PARAM = re.compile(r' ([^\s=\]"]{1,32})="((?:[^"\\]|\\.)*)"', re.S)
 _SD_ESCAPE = re.compile(r'\\(["\\\]])')
@@ -61,6 +69,7 @@ class Syslog:
     msgid: str | None = None
     structured_data: dict[str, dict[str, str]] = field(default_factory=dict)
     timezone: str | None = None  # the zone the timestamp was read in, when it carried none
+    pam_module: str | None = None  # the old Linux-PAM tag form "sshd(pam_unix)[1234]:"
 
     def to_ecs(self) -> Event:
         """The ECS fields a syslog header gives (Filebeat's ``log.syslog.*`` names)."""
@@ -228,7 +237,7 @@ def parse(line: str, tz: tzinfo | None = None) -> Syslog:
     if head is not None:
         g = head.groupdict()
         return Syslog(message=g["msg"], timestamp=ts, hostname=g["host"], program=g["prog"],
-                      pid=g.get("pid") or None, priority=pri, timezone=zone)
+                      pid=g.get("pid") or None, priority=pri, timezone=zone, pam_module=g.get("module"))
     loose = _UNTAGGED.match(rest)
     if loose is None:  # an empty message after the timestamp
         return Syslog(message="", timestamp=ts, priority=pri, timezone=zone)
@@ -245,6 +254,8 @@ def _rfc5424(m: re.Match[str], tz: tzinfo | None = None) -> Syslog:
     sd, msg = structured_data(m["rest"])
     if msg.startswith("\ufeff"):  # the BOM says the message is UTF-8
         msg = msg[1:]
+    if sd and not msg.strip():  # structured data only: it is what the record says
+        msg = m["rest"].rstrip()
     return Syslog(message=msg, timestamp=ts, hostname=_nil(m["host"]), program=_nil(m["app"]),
                   pid=_nil(m["procid"]), priority=_priority(m["pri"]), version=m["version"],
                   msgid=_nil(m["msgid"]), structured_data=sd, timezone=zone)

@@ -21,6 +21,13 @@ user agent; a client that is a host name (Apache ``HostnameLookups On``) -> ``so
   pipeline keeps it only in the original message): the event keeps the whole line in
   ``event.original`` (even when the platform does not keep originals) and is tagged
   ``non_http_request``.
+- An access line forwarded through syslog (``Jan 11 10:13:05 web01 apache: <line>``, ``nginx:``,
+  ``httpd[123]:``, with a ``<PRI>``, RFC 5424 or ISO 8601 header): the access fields, the syslog
+  host (the web server) as ``host.*`` and ``observer.hostname``, ``log.syslog.*``, and the dataset
+  of the web server's tag (``apache.access``, ``nginx.access``, else ``web.access``). The
+  ``syslog`` parser gives its access-log messages the same reading (``from_syslog``).
+- Four fields before the time (``10.11.12.13 - - - [...]``): the first is the client
+  (``source.*``), not a virtual host, since the field where the client would be is empty.
 - A time without its UTC offset is in the source's time zone (``ParserOptions.timezone``, recorded
   in ``event.timezone``), UTC by default.
 """
@@ -33,8 +40,10 @@ from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 
 from cert.core.ecs import Event, add_related, put
-from cert.core.parser import ParseError, Parser, parsers
+from cert.core.parser import DEFAULT_OPTIONS, ParseError, Parser, ParserOptions, parsers
+from ingest.parsers import _syslog
 from ingest.parsers._fields import MONTHS, fixed_zone, normalize_ip, put_address, put_port, put_url, timestamp, to_int
+from ingest.parsers._syslog import Syslog
 
 NON_HTTP_TAG = "non_http_request"
 _QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'  # a quoted string's content, \" escapes (written unrolled: faster)
@@ -49,6 +58,14 @@ _LIST_SEPARATOR = re.compile(r'"?,?\s+')
 SSL_REQUEST = re.compile(r'^\[(?P<time>[^\]]+)\] (?P<ip>\S+) (?P<protocol>\S+) (?P<cipher>\S+) '
                          rf'"(?P<request>{_QUOTED})" (?P<bytes>\d+|-)\s*$')
 _REQUEST = re.compile(r"(?P<method>[A-Za-z][\w-]{0,31}) (?P<target>\S(?:.*\S)?) HTTP/(?P<version>\d+(?:\.\d+)?)$", re.S)
+_ACCESS_TIME = re.compile(r"\[\d{1,2}/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d")
+# A syslog header before the access line (an access log forwarded by syslog): PRI, then an RFC 3164
+# or ISO 8601 time; an access line itself starts with its client or virtual host.
+SYSLOG_HEADER = re.compile(r"(?:<\d{1,3}>(?:1 )?)?(?:[A-Z][a-z]{2} [ \d]?\d(?: \d{4})? |\d{4}-\d\d-\d\d[T ])"
+                           r"\d\d:\d\d:\d\d")
+# The program tags web servers log under, and the dataset of their access lines (Filebeat's modules).
+FORWARDING_PROGRAMS = {"apache": ("apache.access", "apache"), "apache2": ("apache.access", "apache"),
+                       "httpd": ("apache.access", "apache"), "nginx": ("nginx.access", "nginx")}
 TIME = re.compile(r"\s*(?P<d>\d{1,2})/(?P<mon>[A-Z][a-z]{2})/(?P<y>\d{4}):(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
                   r"(?:\.(?P<frac>\d{1,6}))?(?: (?P<sign>[+-])(?P<oh>\d\d):?(?P<om>\d\d))?\s*$")
 
@@ -95,6 +112,103 @@ def _tls(ev: Event, protocol: str, cipher: str) -> None:
         put(ev, "tls.version_protocol", name)
 
 
+def _event(time_text: str, options: ParserOptions) -> Event:
+    ev: Event = {"@timestamp": access_time(time_text, options.zone)}
+    put(ev, "event.kind", "event")
+    put(ev, "event.category", ["web"])
+    put(ev, "event.type", ["access"])
+    if options.zone is not None and not TIME.match(time_text)["sign"]:  # type: ignore[index]
+        put(ev, "event.timezone", options.timezone)
+    return ev
+
+
+def read_access(line: str, options: ParserOptions = DEFAULT_OPTIONS) -> Event:
+    """One access line (common, combined, with a virtual host or a client list, or mod_ssl's
+    ``ssl_request_log``) as ECS; ParseError when it is none of those."""
+    m = LINE.match(line)
+    if m is None or (m["vhost"] is not None and ("," in m["vhost"] or '"' in m["vhost"])):
+        listed = ADDRESS_LIST.match(line)
+        if listed is not None:
+            m = listed
+        elif m is None:
+            return _ssl_request(line, options)
+    ev = _event(m["time"], options)
+    vhost = m["vhost"]
+    if m.re is ADDRESS_LIST:
+        _client(ev, m["iplist"])
+    elif m["ip"] == "-" and vhost is not None and m["vport"] is None:
+        put_address(ev, "source", vhost)  # "client - - - [...]": four fields, no virtual host
+        vhost = None
+    else:
+        put_address(ev, "source", m["ip"])
+    if vhost and vhost != "-":
+        put(ev, "destination.domain", vhost.strip("[]"))
+        put_port(ev, "destination.port", m["vport"])
+    if m["user"] != "-":
+        put(ev, "user.name", m["user"])
+    _request(ev, m["request"], line)
+    if m["status"] != "-":
+        status = int(m["status"])
+        put(ev, "http.response.status_code", status)
+        put(ev, "event.outcome", "failure" if status >= 400 else "success")
+    size = to_int(m["bytes"])
+    if size is not None:
+        put(ev, "http.response.body.bytes", size)
+    if m["referrer"] not in (None, "-"):
+        put(ev, "http.request.referrer", m["referrer"])
+    if m["agent"] not in (None, "-"):
+        put(ev, "user_agent.original", m["agent"])
+    return ev
+
+
+def _request(ev: Event, request: str, line: str) -> None:
+    r = _REQUEST.match(request)
+    if r is not None:
+        put(ev, "http.request.method", r["method"])
+        put(ev, "http.version", r["version"])
+        put_url(ev, r["target"])
+    elif request not in ("", "-"):  # a non-HTTP probe: only in the original line, tagged
+        put(ev, "event.original", line)
+        ev.setdefault("tags", []).append(NON_HTTP_TAG)
+
+
+def _ssl_request(line: str, options: ParserOptions) -> Event:
+    m = SSL_REQUEST.match(line)
+    if m is None:
+        raise ParseError("not an access log line in common or combined format")
+    ev = _event(m["time"], options)
+    put_address(ev, "source", m["ip"])
+    _tls(ev, m["protocol"], m["cipher"])
+    _request(ev, m["request"], line)
+    size = to_int(m["bytes"])
+    if size is not None:
+        put(ev, "http.response.body.bytes", size)
+    return ev
+
+
+def looks_like_access(message: str) -> bool:
+    """Could this syslog message be an access line (it has a ``[dd/Mon/yyyy:`` time)?"""
+    return "/" in message and _ACCESS_TIME.search(message, 0, 400) is not None
+
+
+def from_syslog(rec: Syslog, options: ParserOptions = DEFAULT_OPTIONS) -> Event:
+    """An access line forwarded in a syslog record (``Jan 11 10:13:05 web01 apache: <line>``): the
+    access fields, the header's host (the web server) as ``host.*``, its program and
+    ``log.syslog.*``, and the dataset of the program (``apache.access``, ``nginx.access``, else
+    ``web.access``); ParseError when the message is not an access line."""
+    ev = read_access(rec.message.strip(), options)
+    header = rec.to_ecs()
+    for key in ("host", "process", "log"):
+        if key in header:
+            ev[key] = header[key]
+    if rec.hostname:
+        put(ev, "observer.hostname", rec.hostname)
+    dataset, module = FORWARDING_PROGRAMS.get((rec.program or "").lower(), ("web.access", "web"))
+    put(ev, "event.dataset", dataset)
+    put(ev, "event.module", module)
+    return ev
+
+
 @parsers.register
 class WebAccessParser(Parser):
     name = "web.access"
@@ -104,74 +218,12 @@ class WebAccessParser(Parser):
     def parse(self, line: str) -> Event | None:
         if not line.strip():
             return None
-        m = LINE.match(line)
-        if m is None or (m["vhost"] is not None and ("," in m["vhost"] or '"' in m["vhost"])):
-            listed = ADDRESS_LIST.match(line)
-            if listed is not None:
-                m = listed
-            elif m is None:
-                return self._ssl_request(line)
-        zone = self.options.zone
-        ev: Event = {"@timestamp": access_time(m["time"], zone)}
-        put(ev, "event.kind", "event")
-        put(ev, "event.category", ["web"])
-        put(ev, "event.type", ["access"])
-        self._zone(ev, m["time"])
-        if m.re is ADDRESS_LIST:
-            _client(ev, m["iplist"])
-        else:
-            put_address(ev, "source", m["ip"])
-        if m["vhost"] and m["vhost"] != "-":
-            put(ev, "destination.domain", m["vhost"].strip("[]"))
-            put_port(ev, "destination.port", m["vport"])
-        if m["user"] != "-":
-            put(ev, "user.name", m["user"])
-        self._request(ev, m["request"], line)
-        if m["status"] != "-":
-            status = int(m["status"])
-            put(ev, "http.response.status_code", status)
-            put(ev, "event.outcome", "failure" if status >= 400 else "success")
-        size = to_int(m["bytes"])
-        if size is not None:
-            put(ev, "http.response.body.bytes", size)
-        if m["referrer"] not in (None, "-"):
-            put(ev, "http.request.referrer", m["referrer"])
-        if m["agent"] not in (None, "-"):
-            put(ev, "user_agent.original", m["agent"])
-        return ev
-
-    def _zone(self, ev: Event, time_text: str) -> None:
-        zone = self.options.zone
-        if zone is not None and not TIME.match(time_text)["sign"]:  # type: ignore[index]
-            put(ev, "event.timezone", self.options.timezone)
-
-    @staticmethod
-    def _request(ev: Event, request: str, line: str) -> None:
-        r = _REQUEST.match(request)
-        if r is not None:
-            put(ev, "http.request.method", r["method"])
-            put(ev, "http.version", r["version"])
-            put_url(ev, r["target"])
-        elif request not in ("", "-"):  # a non-HTTP probe: only in the original line, tagged
-            put(ev, "event.original", line)
-            ev.setdefault("tags", []).append(NON_HTTP_TAG)
-
-    def _ssl_request(self, line: str) -> Event:
-        m = SSL_REQUEST.match(line)
-        if m is None:
-            raise ParseError("not an access log line in common or combined format")
-        ev: Event = {"@timestamp": access_time(m["time"], self.options.zone)}
-        put(ev, "event.kind", "event")
-        put(ev, "event.category", ["web"])
-        put(ev, "event.type", ["access"])
-        self._zone(ev, m["time"])
-        put_address(ev, "source", m["ip"])
-        _tls(ev, m["protocol"], m["cipher"])
-        self._request(ev, m["request"], line)
-        size = to_int(m["bytes"])
-        if size is not None:
-            put(ev, "http.response.body.bytes", size)
-        return ev
+        if SYSLOG_HEADER.match(line):
+            ev = from_syslog(_syslog.parse(line, self.options.zone), self.options)
+            if ev["event"]["dataset"] == "web.access":  # a program of unknown make: the source's server
+                ev["event"].update(dataset=self.dataset, module=self.module)
+            return ev
+        return read_access(line, self.options)
 
 
 @parsers.register

@@ -82,6 +82,21 @@ def test_event_count_fires_per_group_within_the_timespan_and_keeps_growing(tmp_p
     assert not of(hits, "base fail")  # generate: false (default): the base rule raises nothing itself
 
 
+def test_event_count_adds_each_event_count(tmp_path: Path) -> None:
+    """``event.count``: a line standing for several occurrences (a syslog repetition) adds them all,
+    a line repeating an occurrence already counted adds none; a bad value counts 1."""
+    det = detector(tmp_path, base("fail", "login_failed", 1), corr(
+        "  type: event_count\n  rules: [fail]\n  group-by: [src]\n  timespan: 5m\n  condition:\n    gte: 5\n",
+        title="many failures"))
+    repeated = [ev("login_failed", 0, src="a"), ev("login_failed", 0.1, src="a", event={"dataset": "vigie.test", "count": 4, "id": "r"})]
+    duplicates = [ev("login_failed", i * 0.1, src="b", event={"dataset": "vigie.test", "count": 0, "id": f"d{i}"}) for i in range(8)]
+    duplicates += [ev("login_failed", 1 + i * 0.1, src="b") for i in range(4)]
+    forged = [ev("login_failed", i * 0.1, src="c", event={"dataset": "vigie.test", "count": v, "id": f"f{i}"})
+              for i, v in enumerate([-50, "9", True, 10**9])]
+    hits = det.detect(sorted(repeated + duplicates + forged, key=lambda e: e["@timestamp"]))
+    assert {h.group_key for h in of(hits, "many failures")} == {"src=a"}
+
+
 def test_generate_true_keeps_the_base_rule_alerts(tmp_path: Path) -> None:
     det = detector(tmp_path, base("fail", "login_failed", 1), corr(
         "  type: event_count\n  rules: [fail]\n  group-by: [src]\n  timespan: 5m\n  generate: true\n"

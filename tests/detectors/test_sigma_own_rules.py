@@ -126,6 +126,53 @@ def test_vpn_brute_force_and_credential_stuffing(det: SigmaDetector) -> None:
     assert found["Credential Stuffing Against an E-Service"] == {"source.ip=198.51.100.90"}
 
 
+def _sshd(lines: list[tuple[float, int, str]], host: str = "bastion") -> list[dict[str, Any]]:
+    """(minute, pid, message) -> auth.log lines through one source of the linux.auth parser."""
+    p = parsers.get("linux.auth")().for_source("auth.log")
+    out = []
+    for n, (minute, pid, msg) in enumerate(lines):
+        ev = p.parse(f"{at(minute).strftime('%b %d %H:%M:%S')} {host} sshd[{pid}]: {msg}")
+        assert ev is not None
+        put(ev, "event.id", f"ssh-{host}-{n}")
+        ev["@timestamp"] = ev["@timestamp"].replace(ev["@timestamp"][:4], "2026", 1)
+        out.append(ev)
+    return out
+
+
+def _invalid_user_attempt(minute: float, pid: int, ip: str, user: str) -> list[tuple[float, int, str]]:
+    """One password for an unknown user on an sshd with PAM: five lines (Ubuntu's auth.log)."""
+    return [(minute, pid, f"Invalid user {user} from {ip} port {40000 + pid}"),
+            (minute, pid, f"input_userauth_request: invalid user {user} [preauth]"),
+            (minute, pid, "pam_unix(sshd:auth): check pass; user unknown"),
+            (minute, pid, f"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={ip}"),
+            (minute, pid, f"Failed password for invalid user {user} from {ip} port {40000 + pid} ssh2")]
+
+
+def test_ssh_brute_force_counts_each_attempt_once(det: SigmaDetector) -> None:
+    four = [x for i in range(4) for x in _invalid_user_attempt(i * 0.5, 100 + i, "203.0.113.40", "admin")]
+    five = [x for i in range(5) for x in _invalid_user_attempt(i * 0.5, 200 + i, "203.0.113.41", "oracle")]
+    found = titles(det.detect(sorted(_sshd(four) + _sshd(five), key=lambda e: e["@timestamp"])))
+    assert found["SSH Brute Force Against a Government Server"] == {"source.ip=203.0.113.41"}
+
+
+def test_ssh_brute_force_from_pam_lines_and_repetitions(det: SigmaDetector) -> None:
+    pam = [(i * 0.3, 300 + i, "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+            "rhost=198.51.100.61  user=root") for i in range(5)]
+    repeated = [(0, 400, "Failed password for root from 198.51.100.62 port 50022 ssh2"),
+                (0.5, 400, "message repeated 4 times: [ Failed password for root from 198.51.100.62 port 50022 ssh2]")]
+    found = titles(det.detect(sorted(_sshd(pam) + _sshd(repeated), key=lambda e: e["@timestamp"])))
+    assert found["SSH Brute Force Against a Government Server"] == {"source.ip=198.51.100.61",
+                                                                   "source.ip=198.51.100.62"}
+
+
+def test_distributed_brute_force_against_one_account(det: SigmaDetector) -> None:
+    botnet = [(i * 1.0, 500 + i, f"Failed password for deploy from 192.0.2.{10 + i} port 50022 ssh2") for i in range(6)]
+    typos = [(i * 1.0, 600 + i, f"Failed password for alice from 10.20.0.{i % 2 + 1} port 50022 ssh2") for i in range(6)]
+    found = titles(det.detect(sorted(_sshd(botnet) + _sshd(typos, "web02"), key=lambda e: e["@timestamp"])))
+    assert found["Distributed Brute Force Against One Linux Account"] == {"user.name=deploy"}
+    assert "SSH Brute Force Against a Government Server" not in found  # one failure per address
+
+
 def test_data_centre_exfiltration_and_dns_tunnelling(det: SigmaDetector) -> None:
     def flow(i: int, src: str, dst: str, sent: int, minute: int) -> str:
         ts = at(minute).strftime("%Y-%m-%dT%H:%M:%S.000000+0000")

@@ -20,6 +20,16 @@ BOM = "\ufeff"
 class TestSyslog(ParserCase):
     parser_name = "syslog"
     samples = [
+        (  # two blanks after the time (macOS unified log, padded rsyslog templates)
+            "2020-03-24 08:38:42.344447-0700  localhost sshd[2519]: Failed password for root from 1.2.3.4 port 22 ssh2",
+            {"message": "Failed password for root from 1.2.3.4 port 22 ssh2", "host.name": "localhost",
+             "process.name": "sshd", "process.pid": 2519, "@timestamp": "2020-03-24T15:38:42.344Z",
+             "source.ip": "1.2.3.4", "event.outcome": "failure", "event.dataset": "system.auth"},
+        ),
+        (  # blanks (and a tab) padding every header field
+            "Mar 24 08:38:42   web01 \t  nginx[77]:   upstream timed out",
+            {"message": "upstream timed out", "host.name": "web01", "process.name": "nginx", "process.pid": 77},
+        ),
         (  # RFC 5424 section 6.5, example 1
             f"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - {BOM}'su root' failed for lonvick on "
             "/dev/pts/8",
@@ -55,7 +65,7 @@ class TestSyslog(ParserCase):
                 "event.dataset": None,
             },
         ),
-        (  # RFC 5424 section 6.5, examples 3 and 4: structured data, no message
+        (  # RFC 5424 section 6.5, examples 3 and 4: structured data, no message (the data is the message)
             '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" '
             'eventSource="Application" eventID="1011"][examplePriority@32473 class="high"]',
             {
@@ -64,7 +74,8 @@ class TestSyslog(ParserCase):
                     "examplePriority@32473": {"class": "high"},
                 },
                 "log.syslog.appname": "evntslog",
-                "message": "",
+                "message": '[exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"][examplePriority@32473 '
+                           'class="high"]',
             },
         ),
         (  # escapes in SD-PARAM values, NILVALUE host, app and procid
@@ -111,6 +122,12 @@ class TestSyslog(ParserCase):
     ]
     malformed = [
         "not a syslog line",
+        "Mar 24 08:38:42 host sshd[1]:",  # a header and no message
+        "Mar 24 08:38:42 host sshd[1]:   ",
+        "<13>Mar 24 08:38:42 ",
+        "2020-03-24 08:38:42.344447-0700  localhost",
+        "<34>1 2003-10-11T22:14:15.003Z host app - - -",
+        "<34>1 2003-10-11T22:14:15.003Z host app - - - \ufeff",
         "srv sshd[13709]: a journal line has no time",
         "<999>Oct 11 22:14:15 host su: bad PRI",
         "<34>1 2003-10-11T22:14:15.003Z host app - - [unterminated sd",

@@ -5,7 +5,8 @@ from harness import ParserCase
 from tests_paths import fail2ban, fail2ban_time
 
 from cert.core.ecs import get
-from cert.core.parser import ParseError, ParserOptions
+from cert.core.parser import ParseError, ParserOptions, parsers
+from cert.core.registry import load_plugins
 from ingest.parsers.web_access import WebAccessParser
 
 
@@ -56,9 +57,33 @@ class TestWebAccess(ParserCase):
             'crawler.example.net - user1 [27/Jun/2013:11:55:44] "GET /knocking/ HTTP/1.1" 200 266',
             {"source.domain": "crawler.example.net", "source.ip": None, "@timestamp": "2013-06-27T11:55:44.000Z"},
         ),
+        (  # four fields before the time: the first is the client, not a virtual host
+            '10.11.12.13 - - - [11/Jan/2021:10:13:05 +0000] "GET /etat-civil HTTP/1.1" 200 512',
+            {"source.ip": "10.11.12.13", "destination.domain": None, "url.path": "/etat-civil"},
+        ),
+        (  # an access line forwarded through syslog (Apache's ErrorLog/CustomLog "|logger -t apache")
+            'Jan 11 10:13:05 web01 apache: 203.0.113.5 - - [11/Jan/2021:10:13:05 +0000] "GET /?q=1 HTTP/1.1" 200 512 '
+            '"-" "curl/8.0"',
+            {"source.ip": "203.0.113.5", "url.query": "q=1", "http.request.method": "GET", "host.name": "web01",
+             "observer.hostname": "web01", "event.dataset": "apache.access", "event.module": "apache",
+             "@timestamp": "2021-01-11T10:13:05.000Z", "user_agent.original": "curl/8.0"},
+        ),
+        (  # nginx's access_log syslog:server=... (facility local7, tag nginx)
+            '<190>Jan 11 10:13:06 web02 nginx: 198.51.100.2 - - [11/Jan/2021:10:13:06 +0000] "POST /login HTTP/1.1" 401 '
+            '12 "-" "Mozilla/5.0"',
+            {"source.ip": "198.51.100.2", "event.dataset": "nginx.access", "log.syslog.facility.name": "local7",
+             "http.response.status_code": 401, "host.name": "web02"},
+        ),
+        (
+            '2021-01-11T10:13:07+00:00 web03 httpd[123]: 192.0.2.9 - - [11/Jan/2021:10:13:07 +0000] "GET / HTTP/1.1" '
+            '200 1',
+            {"source.ip": "192.0.2.9", "event.dataset": "apache.access", "process.pid": 123, "host.name": "web03"},
+        ),
     ]
     malformed = [
         "garbage",
+        "Jan 11 10:13:05 web01 apache: not an access line",
+        "Jan 11 10:13:05 web01 apache: 1.2.3.4 - - [11/Jan/2021:10:13:05 +0000] GET without quotes",
         '1.2.3.4 - - [99/Foo/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 1',
         '1.2.3.4 - - [31/Feb/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 1',
         '1.2.3.4 - - [01/Jan/2026:00:00:00 +2500] "GET / HTTP/1.1" 200 1',
@@ -173,3 +198,20 @@ def test_an_access_time_without_offset_is_in_the_source_time_zone() -> None:
     with_offset = parser.parse('10.0.0.1 - - [01/Jul/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 10')
     assert with_offset is not None and with_offset["@timestamp"] == "2026-07-01T12:00:00.000Z"
     assert get(with_offset, "event.timezone") is None
+
+
+def test_the_syslog_parser_reads_forwarded_access_lines_as_access_logs() -> None:
+    """The same forwarded line through ``syslog``: the access fields and the syslog host; a message
+    that merely holds a bracketed date stays an ordinary syslog message."""
+    load_plugins(["ingest.parsers"])
+    syslog = parsers.get("syslog")()
+    ev = syslog.parse('<190>Jan 11 10:13:05 web01 apache: 203.0.113.5 - - [11/Jan/2021:10:13:05 +0000] '
+                      '"GET /admin/.env HTTP/1.1" 404 12 "-" "sqlmap/1.7"')
+    assert ev is not None
+    assert get(ev, "event.category") == ["web"] and get(ev, "url.path") == "/admin/.env"
+    assert get(ev, "source.ip") == "203.0.113.5" and get(ev, "host.name") == "web01"
+    assert get(ev, "event.dataset") == "apache.access" and get(ev, "http.response.status_code") == 404
+    assert get(ev, "user_agent.original") == "sqlmap/1.7" and get(ev, "log.syslog.facility.name") == "local7"
+    other = syslog.parse("Jan 11 10:13:05 app01 cron[1]: job [11/Jan/2021:10:13:05 +0000] done")
+    assert other is not None and other["message"] == "job [11/Jan/2021:10:13:05 +0000] done"
+    assert get(other, "event.category") is None
