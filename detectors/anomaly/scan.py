@@ -2,9 +2,11 @@
 of many hosts (horizontal), fast or slowly over hours.
 
 Read from ``store.aggregate`` per (source, destination, port) and five-minute bucket: connections
-and the bytes the destination sent back. A probe is a (destination, port) that sent no payload
-back within the bucket (a SYN scan, a refused or unanswered connection, a ping): a browser
-fetching pages from a hundred web servers on port 443 gets answers and is no sweep. For each
+and the bytes the destination sent back (``destination.bytes``: IP bytes, as Filebeat's modules
+and flow exporters count them). A probe is a (destination, port) that sent no payload back within
+the bucket, at most ``HEADER_BYTES`` a connection (a SYN scan answered by a SYN-ACK or a reset, a
+refused or unanswered connection, a ping): a browser fetching pages from a hundred web servers on
+port 443 gets answers and is no sweep. For each
 window size of the settings (five minutes, an hour, a day by default; Zeek's ``scan.zeek`` uses
 15 ports and 25 hosts in five minutes; an hour allows 1.5 times, a day twice as many, internal
 sources two thirds of an external one's), the most distinct ports probed on one host and the most
@@ -36,6 +38,9 @@ if TYPE_CHECKING:
 
 SOURCE, DESTINATION, PORT = "source.ip", "destination.ip", "destination.port"
 GROUP = (SOURCE, DESTINATION, PORT)
+#: the most a connection's answer may weigh and carry no payload: one IPv4 header with a TCP
+#: header and its options (a SYN-ACK of 44 to 60 bytes, a reset of 40), or an ICMP error (56)
+HEADER_BYTES = 60
 #: the smallest window: the aggregate's bucket
 BUCKET_SECONDS = 300
 #: bars of a finding's chart
@@ -108,6 +113,15 @@ def _widest(probes: pd.DataFrame, by: str, counted: str, window: int) -> pd.Data
     return best.set_index(SOURCE)[[by, "w", counted]]
 
 
+def _unanswered(rows: pd.DataFrame) -> pd.Series:
+    """Which rows are probes: their answer carried no payload (``HEADER_BYTES`` a connection at most)."""
+    import pandas as pd
+
+    answered = pd.to_numeric(rows["answered"], errors="coerce").fillna(0)
+    connections = pd.to_numeric(rows["connections"], errors="coerce").fillna(1).clip(lower=1)
+    return answered <= connections * HEADER_BYTES
+
+
 def source_features(frame: pd.DataFrame, networks: Networks, cfg: ScanConfig) -> pd.DataFrame:
     """One row per source of an aggregate answer (rows of whole sources): for each window, the
     widest vertical and horizontal probing, its ratio to the threshold, and the score."""
@@ -116,9 +130,9 @@ def source_features(frame: pd.DataFrame, networks: Networks, cfg: ScanConfig) ->
 
     if frame.empty:
         return pd.DataFrame()
-    answered = pd.to_numeric(frame["answered"], errors="coerce").fillna(0).to_numpy(dtype="float64")
+    unanswered = _unanswered(frame).to_numpy()
     t = _seconds(frame[BUCKET])
-    probes = frame.loc[(answered <= 0) & (t >= 0), [SOURCE, DESTINATION, PORT]].assign(t=t[(answered <= 0) & (t >= 0)])
+    probes = frame.loc[unanswered & (t >= 0), [SOURCE, DESTINATION, PORT]].assign(t=t[unanswered & (t >= 0)])
     probes = probes.loc[probes[SOURCE].notna() & probes[DESTINATION].notna() & probes[PORT].notna()]
     if probes.empty:
         return pd.DataFrame()
@@ -186,10 +200,8 @@ def analyse(answers: Iterable[pd.DataFrame], networks: Networks, cfg: ScanConfig
 
 def chart(rows: pd.DataFrame, kind: str) -> dict[str, Any]:
     """The targets most probed: ports per host (vertical) or hosts per port (horizontal)."""
-    import pandas as pd
 
-    answered = pd.to_numeric(rows["answered"], errors="coerce").fillna(0)
-    probes = rows.loc[answered <= 0]
+    probes = rows.loc[_unanswered(rows)]
     by, counted = (DESTINATION, PORT) if kind == "vertical" else (PORT, DESTINATION)
     top = probes.groupby(by)[counted].nunique().sort_values(ascending=False, kind="stable").head(CHART_BARS)
     title = N_("Distinct ports probed per host") if kind == "vertical" else N_("Distinct hosts probed per port")

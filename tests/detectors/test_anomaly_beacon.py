@@ -51,7 +51,8 @@ def test_njrat_c2_injected_into_a_benign_day_is_found_and_the_periodic_services_
     assert x["score"] >= 0.9
     features = {f["name"]: f for f in x["features"]}
     assert 9 <= features["mean_interval"]["value"] <= 14  # NjRAT's ~8-9 s and ~14 s reconnects
-    assert features["bytes_per_connection"]["value"] == 0  # unanswered SYNs
+    # unanswered SYNs: IP bytes (Filebeat's source/destination.bytes), headers only, 52 bytes a SYN
+    assert 0 < features["bytes_per_connection"]["value"] <= 3 * 60
     assert features["calls_per_hour"]["value"] > 200
     assert sum(x["chart"]["values"]) == 236 and len(x["chart"]["labels"]) == len(x["chart"]["values"])
     assert x["first_seen"] < x["last_seen"]
