@@ -306,6 +306,7 @@ _RSIT_BY_TECHNIQUE = (
     ("t1110", "intrusion-attempts:login-attempts"),  # brute force
     ("t1078", "intrusions:unprivileged-account-compromise"),  # valid accounts
     ("t1190", "intrusion-attempts:exploit-known-vuln"),  # exploit public-facing application
+    ("t1595", "information-gathering:scanner"),  # active scanning
 )
 _RSIT_BY_TACTIC = (
     ("credential-access", "intrusion-attempts:login-attempts"),

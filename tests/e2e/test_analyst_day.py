@@ -38,8 +38,11 @@ XSS = "Cross-Site Scripting Attempt on a Web Portal"
 SQLI = "SQL Injection Attempt on a Web Portal"
 SCANNERS = [f"10.99.0.{n}" for n in range(11, 17)]
 SQLI_SOURCES = [f"198.51.100.{n}" for n in range(10, 18)]
-DEMO_ALERTS = 5
+DEMO_ALERTS = 5  # the demo's Sigma alerts
+DEMO_WAF_ALERTS = 5  # and the web attack detector's (ModSecurity + CRS) on the same portal attack
 DUPLICATE_IP = "198.51.100.13"
+# each scanner and injection source: a Sigma alert, and the CRS's on its scanner's user agent
+ALL_ALERTS = DEMO_ALERTS + DEMO_WAF_ALERTS + 2 * (len(SCANNERS) + len(SQLI_SOURCES))
 OBSERVABLE = "sqli-c2.example.net"
 EVIDENCE = b"GET /recherche?q=1' union select password from users-- HTTP/1.1\n"
 FP_COMMENT = "Scanner de vulnérabilités interne du CERT"
@@ -223,7 +226,7 @@ def test_analyst_day(lang: str, day_console: DayConsole, browser_context: Any, t
     expect(page.locator("header strong.lang")).to_have_text(lang.upper())
     expect(page.locator("h1")).to_have_text(w.queue)
     rows = page.locator("table#alert-queue tbody tr")
-    expect(rows).to_have_count(DEMO_ALERTS + len(SCANNERS) + len(SQLI_SOURCES))
+    expect(rows).to_have_count(ALL_ALERTS)
     clean("queue")
 
     # 1. triage: the queue grouped by rule, one rule's row expanded to its alerts
@@ -262,7 +265,7 @@ def test_analyst_day(lang: str, day_console: DayConsole, browser_context: Any, t
     # assign the injections to oneself: high severity, searched by name
     filters = page.locator("form#alert-filters")
     filters.locator("input[name=rule]").fill("")
-    filters.locator("input[name=q]").fill("SQL Injection")
+    filters.locator("input[name=q]").fill(SQLI)  # the Sigma rule's title: the CRS findings speak of SQL injection too
     filters.locator("input[name=severity][value=high]").check()
     filters.locator("button[type=submit]").click()
     page.wait_for_url(re.compile(r"severity=high.*q=SQL|q=SQL.*severity=high"))
@@ -389,7 +392,7 @@ def test_analyst_day(lang: str, day_console: DayConsole, browser_context: Any, t
                       for (let i = 3; i < px.length; i += 4) if (px[i]) return true; return false; }""",
             arg=canvas.element_handle(), timeout=STEP_TIMEOUT_MS)
     counts = [c.strip() for c in page.locator("#incident-counts dd").all_inner_texts()]
-    total = DEMO_ALERTS + len(SCANNERS) + len(SQLI_SOURCES)
+    total = ALL_ALERTS
     assert counts == ["2", "2", str(total)], f"opened, closed, alerts: {counts}"  # the incident and its duplicate
     for rule, n in ((SQLI, len(SQLI_SOURCES) + 1), (XSS, len(SCANNERS) + 1)):
         expect(page.locator("#table-top-rules tbody tr", has_text=rule).locator("td")).to_have_text(str(n))

@@ -156,7 +156,14 @@ def resolver(tmp_path: Path, upstream: Server) -> Iterator[Resolver]:
     zones_file.parent.mkdir()
     zones_file.touch()  # as the docs say: the file exists before unbound.conf includes it
     res = Resolver(tmp_path, zones_file, upstream, Server("resolver", "", 0, 0, tmp_path), find_free_port())
-    res.server = _start_unbound(tmp_path, "resolver", res.body())
+    for attempt in range(3):  # the control port, free when chosen, may be taken before unbound binds it
+        try:
+            res.server = _start_unbound(tmp_path, "resolver", res.body())
+            break
+        except ServerStartError as exc:
+            if attempt == 2 or "already in use" not in str(exc).lower():
+                raise
+            res.control_port = find_free_port()
     try:
         yield res
     finally:
