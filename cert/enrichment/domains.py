@@ -41,6 +41,17 @@ def split(name: str) -> Split | None:
     if not name or len(name) > MAX_NAME or ".." in name or name.startswith(".") or not name.isprintable() \
             or any(c.isspace() for c in name) or _is_ip(name):
         return None
+    found = suffixes(name)
+    if found is None:
+        return None
+    registered, suffix = found
+    return registered, suffix, name[: len(name) - len(registered)].rstrip(".")
+
+
+def suffixes(name: str) -> tuple[str, str] | None:
+    """``(registered domain, public suffix)`` of a lower-case name by the bundled Public Suffix
+    List (ICANN and private sections: a dynamic-DNS or hosting customer, ``x.ddns.net``, is a
+    registered domain of its own), or None when it has none (a suffix itself, one label)."""
     try:
         registered = _psl().privatesuffix(name)
         suffix = _psl().publicsuffix(name)
@@ -48,7 +59,7 @@ def split(name: str) -> Split | None:
         return None
     if not registered or not suffix or not name.endswith(registered):
         return None
-    return registered, suffix, name[: len(name) - len(registered)].rstrip(".")
+    return registered, suffix
 
 
 def _is_ip(name: str) -> bool:

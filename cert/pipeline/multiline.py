@@ -83,11 +83,7 @@ class Joiner:
                     held.append(text)
                     size += len(text) + 1
                 else:
-                    record = None
-                    if held:
-                        record = (number, "\n".join(held))
-                        self._joined += len(held) - 1
-                        self.record_start = self._start
+                    record = self._release(number) if held else None
                     if reader is not None:
                         self._start = (reader.line_start, reader.identity)
                     held[:] = [text]
@@ -99,19 +95,21 @@ class Joiner:
                         yield record
             else:
                 if held:
-                    record = (number, "\n".join(held))
-                    self._joined += len(held) - 1
-                    self.record_start = self._start
-                    held.clear()
-                    yield record
+                    yield self._release(number)
                 yield item
             before = after
         if held:
-            record = (number, "\n".join(held))
-            self._joined += len(held) - 1
-            self.record_start = self._start
-            held.clear()
-            yield record
+            yield self._release(number)
+
+    def _release(self, number: int) -> tuple[int, str]:
+        """The record held (its first line's number given), which is let go: its lines joined, its
+        continuation lines counted, its start recorded for its event id."""
+        held = self._held
+        record = (number, "\n".join(held))
+        self._joined += len(held) - 1
+        self.record_start = self._start
+        held.clear()
+        return record
 
 
 def split_trailing(lines: list[tuple[int, str]], continuation: re.Pattern[str]) -> int:

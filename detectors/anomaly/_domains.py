@@ -12,17 +12,10 @@ import math
 from collections import Counter
 from functools import lru_cache
 
-from publicsuffixlist import PublicSuffixList
+from cert.enrichment.domains import suffixes
 
 #: the longest name DNS carries (RFC 1035: 255 octets on the wire, 253 characters written)
 MAX_NAME = 253
-
-
-@lru_cache(maxsize=1)
-def _psl() -> PublicSuffixList:
-    # ICANN and private sections: a dynamic-DNS or hosting customer (x.ddns.net, x.github.io) is
-    # a registered domain of its own, as its owner controls it
-    return PublicSuffixList()
 
 
 def normalise(name: object) -> str | None:
@@ -51,13 +44,10 @@ def split(name: str) -> tuple[str, str, str] | None:
     (a public suffix itself, a single label, an over-long name)."""
     if not name or len(name) > 4 * MAX_NAME:
         return None
-    try:
-        registered = _psl().privatesuffix(name)
-        suffix = _psl().publicsuffix(name)
-    except (ValueError, UnicodeError):
+    found = suffixes(name)
+    if found is None:
         return None
-    if not registered or not suffix or not name.endswith(registered):
-        return None
+    registered, suffix = found
     sub = name[: len(name) - len(registered)].rstrip(".")
     return sub, registered, suffix
 
