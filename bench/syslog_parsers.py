@@ -34,8 +34,23 @@ from cert.core.registry import load_plugins
 BASELINE = "98ec73d"
 
 
+def _baseline_modules() -> None:
+    """The modules BASELINE's parsers import, under the names they had then: ``cert.ecs`` (today
+    ``cert.core.ecs``) and ``cert.ingestion`` (today ``cert.core.parser``), with a registry of
+    their own so that the old classes never replace today's."""
+    from cert.core import ecs, parser
+    from cert.core.registry import Registry
+
+    ingestion = types.ModuleType("cert.ingestion")
+    ingestion.__dict__.update(Parser=parser.Parser, ParseError=parser.ParseError,
+                              parsers=Registry("baseline parser"))
+    sys.modules.setdefault("cert.ecs", ecs)
+    sys.modules.setdefault("cert.ingestion", ingestion)
+
+
 def old_parser(module: str, cls: str, deps: tuple[str, ...] = ()) -> Parser:
     """A parser class as it was at BASELINE, registered under another name."""
+    _baseline_modules()
     for dep in deps:
         src = subprocess.run(["git", "show", f"{BASELINE}:ingest/parsers/{dep}.py"], cwd=ROOT, check=True,
                              capture_output=True, text=True).stdout
