@@ -350,11 +350,11 @@ class Ingestor:
 
         def hand_over(b: Batch) -> Batch:
             nonlocal enrich
-            enrich = self._enricher()
+            enrich = self._enricher()  # an edit of the contact database applies from the next batch
             if joiner is not None:  # continuation lines: read, no event of their own
                 joined = joiner.take_joined()
                 b.lines += joined
-                b.skipped += joined  # an edit of the contact database applies from the next batch
+                b.skipped += joined
             if b.newest_stamp is not None:  # the fast path's newest @timestamp, as a datetime
                 when = parse_ts(b.newest_stamp)
                 if b.newest is None or when > b.newest:

@@ -130,9 +130,9 @@ def source_features(frame: pd.DataFrame, networks: Networks, cfg: ScanConfig) ->
 
     if frame.empty:
         return pd.DataFrame()
-    unanswered = _unanswered(frame).to_numpy()
     t = _seconds(frame[BUCKET])
-    probes = frame.loc[unanswered & (t >= 0), [SOURCE, DESTINATION, PORT]].assign(t=t[unanswered & (t >= 0)])
+    probe = _unanswered(frame).to_numpy() & (t >= 0)
+    probes = frame.loc[probe, [SOURCE, DESTINATION, PORT]].assign(t=t[probe])
     probes = probes.loc[probes[SOURCE].notna() & probes[DESTINATION].notna() & probes[PORT].notna()]
     if probes.empty:
         return pd.DataFrame()
