@@ -32,7 +32,7 @@ from cert.storage.db import Database  # noqa: E402 - after the root is on sys.pa
 # Tests with these markers need a real server or browser, or the native module (native/, built by
 # scripts/test); under CI=true a skip is a failure.
 SERVER_MARKERS = ("redis", "postgres", "elasticsearch", "browser", "native", "keycloak", "nftables", "unbound", "ldap",
-                  "taxii")
+                  "taxii", "crs")
 
 
 S = TypeVar("S", bound=servers.Server)

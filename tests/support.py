@@ -19,6 +19,7 @@ import pytest
 from cert.core.config import Settings, load_settings
 from cert.runtime.platform import Platform
 from cert.storage.models import Alert, Case
+from detectors.waf.engine import has_crs
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -33,6 +34,13 @@ PATHS = ("/", "/etat-civil/acte-naissance?id={n}", "/visa/demande", "/static/app
 AGENTS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
           "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36",
           "curl/8.4.0")
+
+
+#: Whether Debian's modsecurity-crs (the web attack detector's rules) is installed: the detector then
+#: raises alerts on web attacks, beside the Sigma rules' (``.ci/run`` installs it).
+HAS_CRS = has_crs(Settings().waf_crs_dir)
+#: For a test that needs the CRS: skipped without it, a failure under CI=true (tests/conftest.py).
+needs_crs = [pytest.mark.crs, pytest.mark.skipif(not HAS_CRS, reason="Debian's modsecurity-crs is not installed")]
 
 
 def apache_line(i: int) -> bytes:

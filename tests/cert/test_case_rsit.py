@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from sqlalchemy import select
+from support import HAS_CRS
 
 from cert.incidents.cases import rsit_for
 from cert.runtime.platform import Platform
@@ -60,9 +61,10 @@ def test_every_demo_alert_gets_a_class(demo: tuple[Platform, dict[str, str]]) ->
     with demo[0].db.session() as s:
         alerts = list(s.scalars(select(Alert)))
         classes = {a.rule_title: rsit_for(a) for a in alerts}
-    assert len(classes) == 10  # 5 rules of Vigie's Sigma rules, 5 of the web attack detector (CRS)
+    assert len(classes) == (10 if HAS_CRS else 5)  # 5 of Vigie's Sigma rules, 5 of the web attack detector (CRS)
     assert all(classes.values()), classes
-    assert classes["ModSecurity OWASP CRS 3.3.4 913100: Found User-Agent associated with security scanner"] == \
-        "information-gathering:scanner"
+    if HAS_CRS:
+        scanner = "ModSecurity OWASP CRS 3.3.4 913100: Found User-Agent associated with security scanner"
+        assert classes[scanner] == "information-gathering:scanner"
     assert classes["SSH Brute Force Against a Government Server"] == "intrusion-attempts:login-attempts"
     assert classes["Cross-Site Scripting Attempt on a Web Portal"] == "intrusion-attempts:exploit-known-vuln"

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support import needs_crs
 
 from cert.core.config import Settings
 from cert.core.ecs import Event, put
@@ -22,6 +23,8 @@ from detectors.waf.detector import PROBE_RULE, WebAttackDetector
 from detectors.waf.engine import Engine
 from detectors.waf.request import decoded_once, undo_overlong, variants
 from ingest.parsers.web_access import WebAccessParser
+
+pytestmark = needs_crs
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
 T0 = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)

@@ -8,8 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+from support import needs_crs
 
 from cert.cli import main
+
+pytestmark = needs_crs
 
 # Combined log format (Apache's mod_log_config documentation); the attack forms are those of the
 # OWASP testing guide and the CRS regression tests used in tests/detectors/test_waf.py.
