@@ -155,7 +155,7 @@ class WebAttackDetector(Detector):
         source = str(get(events[0], "source.ip"))
         paths = sorted({str(get(e, "url.path")) for e in events})
         hit = hit_for_events(events, rule_id=PROBE_RULE,
-                             title=f"{self.title}: {len(paths)} paths answered 404 to {source}"[:300],
+                             title=f"{self.title}: {source} ({len(paths)} × 404)"[:300],
                              severity="medium", detector=self.name, group_key=f"{PROBE_RULE}|{source}",
                              attack=("T1595.003",))
         rule_ecs = {"id": PROBE_RULE, "name": "Many 404 answers to one source", "ruleset": "Vigie web behaviour"}

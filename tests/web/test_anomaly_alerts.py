@@ -203,3 +203,18 @@ def test_focal_points_and_organisation_tokens_on_the_benign_routes(platform: Pla
     assert ana.get("/api/v1/anomaly/benign").get_json()["total"] == 2
     with platform.db.session() as s:
         assert s.get_one(Alert, theirs).status == "closed" and s.get_one(Alert, ours).status == "closed"
+
+
+def test_the_web_scanning_title_is_in_the_readers_language(users: Platform) -> None:
+    """The web attack detector's behaviour alert (many 404s from one source) is Vigie's own words:
+    French by default, English on request, its subject kept as it is."""
+    with users.db.session() as s:
+        alert = Alert(rule_id="waf-probe-404", rule_title="Web scanning: 198.51.100.7 (20 × 404)",
+                      detector="web_attacks", severity="medium", first_seen=NOW, last_seen=NOW)
+        s.add(alert)
+        s.flush()
+        alert_id = alert.id
+    client = logged_in(create_app(platform=users), "ana", "analyst-password-1")
+    assert "Balayage web: 198.51.100.7 (20 × 404)" in client.get(f"/alerts/{alert_id}").get_data(as_text=True)
+    english = client.get(f"/alerts/{alert_id}?lang=en").get_data(as_text=True)
+    assert "Web scanning: 198.51.100.7 (20 × 404)" in english
